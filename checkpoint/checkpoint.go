@@ -1,0 +1,111 @@
+// Package checkpoint persists how far each source's walk has got: the
+// watermark below which every window is published, and the row ids
+// published from the windows that may still be re-read for late rows.
+//
+// A Store never runs ahead of Kafka by itself: the walker saves a state only
+// after everything the state claims is acknowledged.
+package checkpoint
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+)
+
+// State is one source's progress.
+type State struct {
+	// Watermark is the end of the last window that was published whole;
+	// every call that started before it and was visible when its window was
+	// read is in Kafka. Zero means nothing has been published yet.
+	Watermark time.Time
+	// Windows are the windows still inside the rescan horizon, oldest
+	// first, with the ids published from each. Older windows are dropped:
+	// they will not be read again, so their ids need not be remembered.
+	Windows []Window
+}
+
+// Window is a half-open range [From, To) of call start times that was read.
+type Window struct {
+	From, To time.Time
+	// ReadAt is when the latest complete read of the window began. A rescan
+	// is due when the window reaches an age it had not reached at ReadAt.
+	ReadAt time.Time
+	// IDs are the row ids published from this window, in no special order.
+	IDs []string
+}
+
+// Validate reports a state that cannot have been written by a walker.
+func (s State) Validate() error {
+	for i, w := range s.Windows {
+		if !w.From.Before(w.To) {
+			return fmt.Errorf("window %d: from %s is not before to %s", i, w.From, w.To)
+		}
+		if i > 0 && w.From.Before(s.Windows[i-1].To) {
+			return fmt.Errorf("window %d: [%s, %s) overlaps or precedes the window before it", i, w.From, w.To)
+		}
+	}
+	return nil
+}
+
+// Clone returns a deep copy, so a caller can keep mutating its state while a
+// saved copy is being written.
+func (s State) Clone() State {
+	c := State{Watermark: s.Watermark, Windows: make([]Window, len(s.Windows))}
+	for i, w := range s.Windows {
+		w.IDs = slices.Clone(w.IDs)
+		c.Windows[i] = w
+	}
+	return c
+}
+
+// Upsert records a completed read of w: it replaces the window with the same
+// range or inserts it in order.
+func (s *State) Upsert(w Window) {
+	i := sort.Search(len(s.Windows), func(i int) bool { return !s.Windows[i].From.Before(w.From) })
+	if i < len(s.Windows) && s.Windows[i].From.Equal(w.From) && s.Windows[i].To.Equal(w.To) {
+		s.Windows[i] = w
+		return
+	}
+	s.Windows = append(s.Windows, Window{})
+	copy(s.Windows[i+1:], s.Windows[i:])
+	s.Windows[i] = w
+}
+
+// Evict drops windows that ended before cutoff.
+func (s *State) Evict(cutoff time.Time) {
+	n := 0
+	for _, w := range s.Windows {
+		if !w.To.Before(cutoff) {
+			s.Windows[n] = w
+			n++
+		}
+	}
+	clear(s.Windows[n:])
+	s.Windows = s.Windows[:n]
+}
+
+// Store persists State per source. Implementations are safe for concurrent
+// use by different sources.
+type Store interface {
+	// Load returns the saved state of source; a source never saved yields
+	// the zero State and a nil error. A state that cannot be read back is
+	// an error, never a silent reset: a reset would republish history.
+	Load(ctx context.Context, source string) (State, error)
+	// Save durably replaces the state of source. When Save returns nil the
+	// state survives a crash of the process or the machine.
+	Save(ctx context.Context, source string, st State) error
+}
+
+// CorruptError is returned when a saved checkpoint exists but cannot be
+// trusted. It is never handled by starting over.
+type CorruptError struct {
+	Path   string
+	Reason string
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("checkpoint %s is corrupt: %s (fix or move the file; callstream will not guess)", e.Path, e.Reason)
+}
+

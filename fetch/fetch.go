@@ -1,0 +1,515 @@
+// Package fetch reads Microsoft Teams call logs from Microsoft Graph.
+//
+// It owns everything HTTP: building the function-call URL, bearer tokens,
+// following @odata.nextLink, retrying throttled and failed requests, and
+// splitting each page into the raw JSON of its rows. It knows nothing of
+// Kafka, Avro or checkpoints: a page's rows are handed to the caller as raw
+// JSON so that the schema layer decides what a valid row is.
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Function names a Graph call-log function.
+type Function string
+
+// The call-log functions of the callRecords namespace.
+const (
+	DirectRoutingCalls Function = "getDirectRoutingCalls"
+	PstnCalls          Function = "getPstnCalls"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultMaxAttempts  = 8
+	DefaultBaseBackoff  = 500 * time.Millisecond
+	DefaultMaxBackoff   = 60 * time.Second
+	DefaultMaxRetryWait = 5 * time.Minute
+	DefaultAPIVersion   = "v1.0"
+	// DefaultMaxThrottleWait is long because Graph's per-function budget is
+	// a minute wide: a backfill may legitimately wait many minutes in total.
+	DefaultMaxThrottleWait = 30 * time.Minute
+)
+
+// TokenSource yields bearer tokens for Graph. Implementations cache and
+// refresh tokens themselves; Token is called before every request.
+type TokenSource interface {
+	Token(ctx context.Context) (string, error)
+}
+
+// StaticToken is a TokenSource that always returns the same token.
+type StaticToken string
+
+// Token returns the static token.
+func (s StaticToken) Token(context.Context) (string, error) { return string(s), nil }
+
+// Config configures a Client. BaseURL and Tokens are required.
+type Config struct {
+	// BaseURL is the Graph root, e.g. https://graph.microsoft.com, without
+	// the API version. Its scheme and host are the only ones a bearer token
+	// is ever sent to.
+	BaseURL string
+	// APIVersion is "v1.0" (default) or "beta".
+	APIVersion string
+	// Tokens supplies bearer tokens.
+	Tokens TokenSource
+	// HTTPClient is used for requests; nil means a client with sane timeouts.
+	HTTPClient *http.Client
+	// MaxAttempts bounds the tries of one page request, first try included;
+	// default DefaultMaxAttempts.
+	MaxAttempts int
+	// BaseBackoff and MaxBackoff shape the exponential backoff (with full
+	// jitter) used when Graph gives no Retry-After.
+	BaseBackoff, MaxBackoff time.Duration
+	// MaxRetryWait caps a single Retry-After wait, so a bogus header cannot
+	// park the walker for hours; default DefaultMaxRetryWait.
+	MaxRetryWait time.Duration
+	// MaxThrottleWait bounds the total time one page may spend waiting on
+	// 429 Retry-After answers; default DefaultMaxThrottleWait.
+	MaxThrottleWait time.Duration
+	// Logger receives retry notices; nil means slog.Default().
+	Logger *slog.Logger
+	// Sleep waits for d or until ctx ends; nil means a timer. Tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Client reads call logs from Graph. It is safe for concurrent use.
+type Client struct {
+	cfg  Config
+	base *url.URL
+	log  *slog.Logger
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	if cfg.BaseURL == "" {
+		return nil, errors.New("fetch: BaseURL is required")
+	}
+	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, fmt.Errorf("fetch: BaseURL %q is not an absolute http(s) URL", cfg.BaseURL)
+	}
+	if cfg.Tokens == nil {
+		return nil, errors.New("fetch: Tokens is required")
+	}
+	if cfg.APIVersion == "" {
+		cfg.APIVersion = DefaultAPIVersion
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = DefaultMaxAttempts
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = DefaultBaseBackoff
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxRetryWait <= 0 {
+		cfg.MaxRetryWait = DefaultMaxRetryWait
+	}
+	if cfg.MaxThrottleWait <= 0 {
+		cfg.MaxThrottleWait = DefaultMaxThrottleWait
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Sleep == nil {
+		cfg.Sleep = sleep
+	}
+	return &Client{cfg: cfg, base: base, log: cfg.Logger}, nil
+}
+
+// Page is one page of rows as Graph returned it. Rows alias a buffer the
+// Client reuses: they are valid only during the callback.
+type Page struct {
+	// Number counts pages of this call from 1.
+	Number int
+	// Rows holds each row's JSON object, exactly as Graph sent it.
+	Rows []json.RawMessage
+}
+
+// Stats describes one Calls invocation.
+type Stats struct {
+	Pages    int
+	Rows     int
+	Requests int
+	Retries  int
+	// Throttled counts 429 answers; ThrottleWait is the time spent waiting
+	// on Retry-After or backoff for them.
+	Throttled    int
+	ThrottleWait time.Duration
+}
+
+// FormatTime renders t the way Graph's function parameters expect it: UTC
+// with a Z, never an offset (a '+' in a URL path is read as a space by some
+// proxies), with up to 7 fractional digits.
+func FormatTime(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.9999999Z")
+}
+
+// URL returns the first-page URL of fn for the half-open range [from, to).
+func (c *Client) URL(fn Function, from, to time.Time) string {
+	return fmt.Sprintf("%s/%s/communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)",
+		c.base.String(), c.cfg.APIVersion, fn, FormatTime(from), FormatTime(to))
+}
+
+// Calls reads every row of fn for call start times in [from, to), following
+// @odata.nextLink until the last page, and hands each page to onPage once
+// the page has been received and decoded whole — a page that fails midway
+// is fetched again, never delivered in part. An error from onPage stops the
+// walk and is returned as is.
+func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onPage func(Page) error) (Stats, error) {
+	var st Stats
+	if !from.Before(to) {
+		return st, fmt.Errorf("fetch %s: empty range [%s, %s)", fn, FormatTime(from), FormatTime(to))
+	}
+	next := c.URL(fn, from, to)
+	buf := &pageBuffer{}
+	for page := 1; next != ""; page++ {
+		link, err := c.checkLink(next)
+		if err != nil {
+			return st, fmt.Errorf("fetch %s page %d: %w", fn, page, err)
+		}
+		next, err = c.getPage(ctx, link, buf, &st)
+		if err != nil {
+			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err)
+		}
+		st.Pages++
+		st.Rows += len(buf.rows)
+		if err := onPage(Page{Number: page, Rows: buf.rows}); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// ErrForeignHost is returned when Graph hands out a nextLink to a host other
+// than the configured one: following it would send the bearer token there.
+var ErrForeignHost = errors.New("nextLink points to a foreign host")
+
+func (c *Client) checkLink(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("parse nextLink: %w", err)
+	}
+	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
+		return nil, fmt.Errorf("%w: %s://%s (configured %s://%s)", ErrForeignHost, u.Scheme, u.Host, c.base.Scheme, c.base.Host)
+	}
+	return u, nil
+}
+
+// getPage fetches one page, retrying what may succeed on another try, and
+// returns its nextLink ("" on the last page).
+func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *Stats) (string, error) {
+	// Failures count against MaxAttempts; throttling answered with a
+	// Retry-After does not, because Graph told us exactly when to come back:
+	// it is bounded by MaxThrottleWait instead, so a 429 storm is ridden out
+	// but a permanent one still ends.
+	attempt := 0
+	var throttleWait time.Duration
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		st.Requests++
+		next, wait, err := c.try(ctx, u, buf)
+		if err == nil {
+			return next, nil
+		}
+		var ge *Error
+		throttled := errors.As(err, &ge) && ge.StatusCode == http.StatusTooManyRequests
+		if throttled {
+			st.Throttled++
+		}
+		if !IsRetryable(err) || ctx.Err() != nil {
+			return "", err
+		}
+		if !throttled || wait < 0 {
+			attempt++
+			if attempt >= c.cfg.MaxAttempts {
+				return "", fmt.Errorf("giving up after %d failed attempts: %w", attempt, err)
+			}
+		}
+		if wait < 0 {
+			wait = c.backoff(max(attempt, 1))
+		}
+		wait = min(wait, c.cfg.MaxRetryWait)
+		if throttled {
+			throttleWait += wait
+			if throttleWait > c.cfg.MaxThrottleWait {
+				return "", fmt.Errorf("throttled for more than %s on one page: %w", c.cfg.MaxThrottleWait, err)
+			}
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "graph request failed, retrying",
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+		st.Retries++
+		if throttled {
+			st.ThrottleWait += wait
+		}
+		if err := c.cfg.Sleep(ctx, wait); err != nil {
+			return "", err
+		}
+	}
+}
+
+// backoff is exponential with full jitter: uniformly in [base, base·2^(n-1)],
+// capped, so that many clients retrying together spread out.
+func (c *Client) backoff(attempt int) time.Duration {
+	ceil := c.cfg.BaseBackoff << min(attempt-1, 20)
+	if ceil > c.cfg.MaxBackoff || ceil <= 0 {
+		ceil = c.cfg.MaxBackoff
+	}
+	lo := c.cfg.BaseBackoff
+	if ceil <= lo {
+		return lo
+	}
+	return lo + rand.N(ceil-lo)
+}
+
+// try makes one request. wait is the server's Retry-After, or -1 when the
+// server named none.
+func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer) (next string, wait time.Duration, err error) {
+	wait = -1
+	tok, err := c.cfg.Tokens.Token(ctx)
+	if err != nil {
+		return "", wait, &TokenError{Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return "", wait, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return "", wait, &transportError{err}
+	}
+	defer func() {
+		// Drain a little so the connection can be reused; a huge error
+		// body is not worth reading.
+		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
+		resp.Body.Close()
+	}()
+	if resp.StatusCode != http.StatusOK {
+		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+			wait = d
+		}
+		return "", wait, newError(resp)
+	}
+	next, err = buf.decode(resp.Body)
+	if err != nil {
+		// A body cut short or garbled in transit is worth another try; the
+		// page is re-read whole, so nothing of it was delivered.
+		return "", wait, &transportError{fmt.Errorf("decode page: %w", err)}
+	}
+	return next, wait, nil
+}
+
+// pageBuffer decodes a page as a stream of tokens, copying each row's raw
+// JSON into one reused arena instead of building a map of the whole body.
+type pageBuffer struct {
+	arena []byte
+	ends  []int
+	rows  []json.RawMessage
+}
+
+func (p *pageBuffer) decode(r io.Reader) (string, error) {
+	p.arena, p.ends, p.rows = p.arena[:0], p.ends[:0], p.rows[:0]
+	dec := json.NewDecoder(r)
+	dec.UseNumber()
+	if err := expectDelim(dec, '{'); err != nil {
+		return "", err
+	}
+	var next string
+	sawValue := false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", err
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "value":
+			sawValue = true
+			if err := expectDelim(dec, '['); err != nil {
+				return "", fmt.Errorf("value: %w", err)
+			}
+			for dec.More() {
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return "", fmt.Errorf("value[%d]: %w", len(p.ends), err)
+				}
+				p.arena = append(p.arena, raw...)
+				p.ends = append(p.ends, len(p.arena))
+			}
+			if err := expectDelim(dec, ']'); err != nil {
+				return "", err
+			}
+		case "@odata.nextLink":
+			if err := dec.Decode(&next); err != nil {
+				return "", fmt.Errorf("@odata.nextLink: %w", err)
+			}
+		default:
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return "", fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	if err := expectDelim(dec, '}'); err != nil {
+		return "", err
+	}
+	// Anything but whitespace after the object means the body is not what
+	// Graph sends.
+	if _, err := dec.Token(); err != io.EOF {
+		return "", errors.New("trailing data after page object")
+	}
+	if !sawValue {
+		return "", errors.New(`page has no "value" array`)
+	}
+	start := 0
+	for _, end := range p.ends {
+		p.rows = append(p.rows, json.RawMessage(p.arena[start:end:end]))
+		start = end
+	}
+	return next, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %q, got %v", want, tok)
+	}
+	return nil
+}
+
+// Error is a non-200 answer from Graph, carrying Graph's error code and
+// message when the body had them.
+type Error struct {
+	StatusCode int
+	Code       string
+	Message    string
+	// RequestID is Graph's request-id header, for support cases.
+	RequestID string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph answered %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request-id %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+// Retryable reports whether the same request may succeed later: throttling
+// and server-side failures are, client errors are not.
+func (e *Error) Retryable() bool {
+	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+func newError(resp *http.Response) *Error {
+	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	var env struct {
+		Error struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(body, &env) == nil {
+		e.Code, e.Message = env.Error.Code, env.Error.Message
+	} else if len(bytes.TrimSpace(body)) > 0 {
+		// A proxy's HTML page or similar: say so without dumping it.
+		e.Message = fmt.Sprintf("non-JSON error body (%s, %d bytes)", resp.Header.Get("Content-Type"), len(body))
+	}
+	return e
+}
+
+// TokenError wraps a failure to obtain a bearer token. It is permanent: a
+// credential that cannot produce a token will not on the next page either.
+type TokenError struct{ Err error }
+
+func (e *TokenError) Error() string { return "get graph token: " + e.Err.Error() }
+func (e *TokenError) Unwrap() error { return e.Err }
+
+type transportError struct{ err error }
+
+func (e *transportError) Error() string { return e.err.Error() }
+func (e *transportError) Unwrap() error { return e.err }
+
+// IsRetryable reports whether err is worth retrying: a throttled or failed
+// Graph answer (429, 5xx), a transport error, or a truncated body.
+func IsRetryable(err error) bool {
+	var ge *Error
+	if errors.As(err, &ge) {
+		return ge.Retryable()
+	}
+	var te *transportError
+	return errors.As(err, &te)
+}
+
+// parseRetryAfter reads a Retry-After header in either form RFC 9110
+// allows: delay-seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n < 0 {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
