@@ -119,7 +119,7 @@ func (s fileSource) toState() State {
 		st.Watermark = *s.Watermark
 	}
 	for _, w := range s.Windows {
-		st.Windows = append(st.Windows, Window{From: w.From, To: w.To, ReadAt: w.ReadAt, IDs: w.IDs})
+		st.Windows = append(st.Windows, Window(w))
 	}
 	return st
 }

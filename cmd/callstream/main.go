@@ -1,0 +1,103 @@
+// Command callstream streams Microsoft Teams telephony logs from Microsoft
+// Graph into Kafka.
+//
+// Usage:
+//
+//	callstream run [--once]   walk windows from Graph into Kafka
+//	callstream demo           the same against a simulated Graph and an in-process Kafka
+//	callstream schema         print the Avro schema
+//	callstream version        print the version
+//
+// Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,
+// 2 invalid configuration or usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callstream/callstream/schemas"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitConfig  = 2
+)
+
+func main() {
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, envconfig.OsLookuper()))
+}
+
+const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.
+
+Usage:
+  callstream run [--once]   walk time windows from Graph into Kafka (configured by environment)
+  callstream demo           run against a simulated Graph and an in-process Kafka, print a summary
+  callstream schema         print the Avro schema of Direct Routing rows
+  callstream version        print the version
+
+Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage.
+See README.md for every setting.
+`
+
+func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process the
+		// default way, for an operator who does not want to wait.
+		<-ctx.Done()
+		stop()
+	}()
+	cmd, rest := args[0], args[1:]
+	var err error
+	switch cmd {
+	case "run":
+		err = cmdRun(ctx, rest, stderr, env)
+	case "demo":
+		err = cmdDemo(ctx, rest, stdout, stderr)
+	case "schema":
+		fmt.Fprintln(stdout, schemas.DirectRoutingSchemaText())
+	case "version":
+		fmt.Fprintln(stdout, "callstream", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
+		return exitConfig
+	}
+	return exitCode(err, stderr)
+}
+
+func exitCode(err error, stderr io.Writer) int {
+	var ce *configError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ce), errors.Is(err, flag.ErrHelp):
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "callstream:", err)
+		}
+		return exitConfig
+	default:
+		fmt.Fprintln(stderr, "callstream:", err)
+		return exitFailure
+	}
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/hamba/avro/v2"
+	"github.com/sethvargo/go-envconfig"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/walk"
+)
+
+func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.Lookuper) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
+	start := fs.String("start", "", "overrides START_TIME (RFC 3339)")
+	end := fs.String("end", "", "overrides END_TIME (RFC 3339)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return &configError{problems: []string{fmt.Sprintf("run takes no arguments, got %q", fs.Args())}}
+	}
+	overrides := map[string]string{}
+	if *start != "" {
+		overrides["START_TIME"] = *start
+	}
+	if *end != "" {
+		overrides["END_TIME"] = *end
+	}
+	cfg, err := loadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), env))
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	_, err = run(ctx, cfg, *once, log, nil)
+	return err
+}
+
+// run wires the pieces and walks. extraKafka adds client options (the demo
+// and tests use it); a stop by ctx is a clean exit.
+func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafka []kgo.Opt) (walk.Stats, error) {
+	var none walk.Stats
+	tokens, err := tokenSource(cfg)
+	if err != nil {
+		return none, &configError{problems: []string{err.Error()}}
+	}
+	fc, err := fetch.New(fetch.Config{
+		BaseURL:     cfg.GraphBaseURL,
+		APIVersion:  cfg.APIVersion,
+		Tokens:      tokens,
+		MaxAttempts: cfg.GraphMaxAttempts,
+		Logger:      log,
+	})
+	if err != nil {
+		return none, &configError{problems: []string{err.Error()}}
+	}
+	store, err := checkpoint.NewFileStore(cfg.CheckpointPath)
+	if err != nil {
+		return none, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
+	}
+	fp, err := schemaFingerprint(schemas.DirectRoutingSchema())
+	if err != nil {
+		return none, err
+	}
+	prod, err := producer.New(ctx, producer.Config{
+		Brokers:           cfg.Brokers,
+		Topic:             cfg.Topic,
+		ClientID:          cfg.ClientID,
+		SchemaRegistryURL: cfg.SchemaRegistryURL,
+		Schema: producer.Schema{
+			Name:        schemas.DirectRoutingSchemaName,
+			Text:        schemas.DirectRoutingSchemaText(),
+			Fingerprint: fp,
+		},
+		Logger: log,
+		Opts:   extraKafka,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before connecting to kafka")
+			return none, nil
+		}
+		return none, err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := prod.Close(cctx); err != nil {
+			log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read", "error", err.Error())
+		}
+	}()
+
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Window)
+		log.Info("START_TIME not set; starting one day back", "start", start)
+	}
+	walker, err := walk.New(walk.Config{
+		Source:       walk.DirectRouting(),
+		Start:        start,
+		End:          cfg.End,
+		Window:       cfg.Window,
+		SettleDelay:  cfg.SettleDelay,
+		RescanAfter:  cfg.RescanAfter,
+		PollInterval: cfg.PollInterval,
+		Logger:       log,
+	}, fc, prod, store)
+	if err != nil {
+		return none, &configError{problems: []string{err.Error()}}
+	}
+	log.Info("walking", "once", once, "graph", cfg.GraphBaseURL+"/"+cfg.APIVersion, "topic", cfg.Topic,
+		"window", cfg.Window, "settle_delay", cfg.SettleDelay, "rescan_after", fmt.Sprint(cfg.RescanAfter))
+	err = walker.Run(ctx, once)
+	st := walker.Stats()
+	attrs := []any{"watermark", walker.Watermark(), "windows", st.Windows, "rescans", st.Rescans,
+		"pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
+		"duplicates", st.Duplicates, "late", st.Late}
+	switch {
+	case err == nil, errors.Is(err, walk.ErrDone):
+		log.Info("caught up", attrs...)
+		return st, nil
+	case ctx.Err() != nil:
+		log.Info("stopped by signal; the window in flight was abandoned and will be read again", attrs...)
+		return st, nil
+	default:
+		return none, err
+	}
+}
+
+func tokenSource(cfg Config) (fetch.TokenSource, error) {
+	if cfg.AccessToken != "" {
+		return fetch.StaticToken(cfg.AccessToken), nil
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+		ClientOptions: azcore.ClientOptions{Cloud: cfg.Cloud.Authority},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("graph credential: %w (set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token file, or GRAPH_ACCESS_TOKEN)", err)
+	}
+	return fetch.AzureTokens{Cred: cred, Scope: fetch.ScopeFor(cfg.GraphBaseURL)}, nil
+}
+
+func schemaFingerprint(s avro.Schema) (string, error) {
+	fp, err := s.FingerprintUsing(avro.CRC64Avro)
+	if err != nil {
+		return "", fmt.Errorf("schema fingerprint: %w", err)
+	}
+	return hex.EncodeToString(fp), nil
+}
+
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

@@ -1,0 +1,431 @@
+// Package graphsim is an in-process simulator of Microsoft Graph's
+// callRecords getDirectRoutingCalls function, shared by tests, the demo
+// command and benchmarks.
+//
+// It aims to be faithful where a client can get things wrong: the OData
+// function-call path with its date-only or timestamp arguments, fromDateTime
+// inclusive and toDateTime exclusive on the call start time, $skip paging
+// with an absolute @odata.nextLink, a per-page @odata.count, bearer-token
+// checks, throttling and gateway errors with Retry-After, truncated bodies,
+// rows that become visible late, duplicate rows across pages, and row content
+// with the quirks real payloads have (the 0001-01-01 sentinel, varying
+// fractional-second precision, +00:00 offsets, unicode names, masked and
+// non-E.164 numbers, shared correlation ids, unknown extra properties).
+//
+// The data set is never materialised: row i is a pure function of the seed
+// and i, and its start time lies inside its own time slot, so the rows of any
+// query window are found by arithmetic. A data set of ten million rows costs
+// nothing to construct and a page from its middle costs the same as the first.
+//
+// The simulator serves http, not https; point a client at an
+// httptest.Server's URL. Truncate faults abort the connection with
+// panic(http.ErrAbortHandler), so they need a real net/http server rather
+// than a direct ServeHTTP call with a ResponseRecorder.
+package graphsim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults applied by New to zero-valued Config fields.
+const (
+	// DefaultPageSize is Graph's documented page size for this function.
+	DefaultPageSize = 1000
+	// DefaultLateDelay is how long after its start a late row appears.
+	DefaultLateDelay = 3 * time.Hour
+)
+
+// DefaultAPIVersions are the version path segments served when
+// Config.APIVersions is empty.
+var DefaultAPIVersions = []string{"v1.0", "beta"}
+
+// minStep is the smallest row spacing New accepts: Graph timestamps carry at
+// most 7 fractional digits, so rows closer than 100ns could not be told apart
+// by a client.
+const minStep = 100 * time.Nanosecond
+
+// Config describes a simulated data set and how the endpoint misbehaves.
+// The zero value of every optional field is usable; New fills defaults.
+type Config struct {
+	// Seed makes the data set reproducible: the same seed gives the same
+	// bytes for every row, a different seed different ids and content.
+	Seed int64
+
+	// Start and End bound the data set: it holds calls whose startDateTime
+	// is in [Start, End).
+	Start, End time.Time
+
+	// RowsPerHour is the average density. Row i's nominal slot is
+	// [Start+i*step, Start+(i+1)*step) with step = time.Hour/RowsPerHour,
+	// and its start time lies inside that slot.
+	RowsPerHour int
+
+	// PageSize is the number of rows per page; DefaultPageSize if zero.
+	PageSize int
+
+	// Token is the required bearer token. A request without
+	// "Authorization: Bearer <Token>" gets 401 InvalidAuthenticationToken.
+	Token string
+
+	// APIVersions lists the accepted version path segments;
+	// DefaultAPIVersions if empty. "beta" serves the beta row shape, which
+	// adds properties to the 21 of v1.0.
+	APIVersions []string
+
+	// Now is the clock deciding which rows are visible; time.Now if nil.
+	// It is called once per request and must be safe for concurrent use.
+	Now func() time.Time
+
+	// VisibleDelay is how long after its start a normal row becomes
+	// visible.
+	VisibleDelay time.Duration
+
+	// LateFraction is the fraction of rows, chosen by a hash of the seed and
+	// the row index, that become visible only at start+LateDelay.
+	LateFraction float64
+
+	// LateDelay is how long after its start a late row becomes visible;
+	// DefaultLateDelay if zero.
+	LateDelay time.Duration
+
+	// PageOverlap, when positive, makes every page after the first start
+	// with the last PageOverlap rows of the previous page, as $skip paging
+	// over a data set that shifts between requests does. The nextLink
+	// offsets follow the shifted pages, so a client following nextLinks
+	// still sees every row, some of them twice. Must be below PageSize.
+	PageOverlap int
+
+	// TrailingEmptyPage makes a full page carry a nextLink even when no
+	// rows remain, so the client's last request returns an empty page, as
+	// Graph's paging guidance warns can happen.
+	TrailingEmptyPage bool
+
+	// ExtraProperty makes about one row in 50 carry a property that is not
+	// in the v1.0 schema (a number or an object), as Graph adds fields over
+	// time without a version change.
+	ExtraProperty bool
+
+	// Latency is added to every response.
+	Latency time.Duration
+
+	// Faults are injected deterministically by request number; see Fault.
+	Faults []Fault
+}
+
+// Fault makes chosen requests fail. Requests are numbered from 1 in the
+// order they reach the handler, across all clients; request n matches when
+// n % Every == Offset % Every. The first matching fault that has not reached
+// its Limit applies.
+type Fault struct {
+	// Every is the period of the requests this fault applies to; >= 1.
+	Every int
+	// Offset selects the residue; Every 3 and Offset 1 matches requests
+	// 1, 4, 7, ...
+	Offset int
+	// Status is the HTTP status to answer with, such as 429, 500, 503 or
+	// 504, with a Graph error body. It must be 0 or 200 when Truncate is set.
+	Status int
+	// RetryAfter is sent verbatim as the Retry-After header ("1", "0" or an
+	// HTTP date); empty sends none.
+	RetryAfter string
+	// Truncate answers 200 with the Content-Length of the full body, sends
+	// about half of it (cutting a row) and then aborts the connection, so
+	// the client sees an unexpected EOF.
+	Truncate bool
+	// Limit caps how many times the fault fires; 0 means unlimited.
+	Limit int
+}
+
+// Row is the ground truth for one row of the data set.
+type Row struct {
+	// Index is the row's position in the whole data set; start times grow
+	// with it.
+	Index int
+	// ID and CorrelationID are the row's id and correlationId properties.
+	ID, CorrelationID string
+	// Start is the row's startDateTime, exactly as printed in JSON.
+	Start time.Time
+	// VisibleAt is when the endpoint starts returning the row.
+	VisibleAt time.Time
+	// JSON is the exact bytes served for the row by v1.0.
+	JSON []byte
+	// BetaJSON is the exact bytes served for the row by beta.
+	BetaJSON []byte
+}
+
+// Stats counts what the handler has done. Server.Stats returns a copy.
+type Stats struct {
+	// Requests counts every request that reached the handler.
+	Requests int
+	// Pages counts 200 responses that delivered a complete page.
+	Pages int
+	// Rows counts rows in those complete pages, duplicates included.
+	Rows int
+	// Truncated counts 200 responses cut short by a Truncate fault.
+	Truncated int
+	// ByStatus counts responses by HTTP status, truncated ones included.
+	ByStatus map[int]int
+}
+
+// Server serves a simulated data set over HTTP. It is safe for concurrent
+// use.
+type Server struct {
+	cfg      Config
+	versions map[string]bool
+	now      func() time.Time
+
+	t0, end, step int64 // unix ns
+	n             int   // number of rows
+
+	keys [numTags]uint64
+
+	// lateThresh is compared with a row's lateness hash; lateAll covers a
+	// fraction of 1, which no uint64 threshold can express.
+	lateThresh uint64
+	lateAll    bool
+	dNormal    int64
+	dLate      int64
+
+	users []person
+	bots  []person
+
+	blockMu    sync.Mutex
+	lateBlocks map[int]int
+
+	mu     sync.Mutex
+	reqs   int
+	faults []faultState
+	stats  Stats
+}
+
+type faultState struct {
+	Fault
+	fired int
+}
+
+// New validates cfg, fills in defaults and returns a Server. It reports all
+// problems at once.
+func New(cfg Config) (*Server, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if cfg.PageSize == 0 {
+		cfg.PageSize = DefaultPageSize
+	}
+	if cfg.LateDelay == 0 {
+		cfg.LateDelay = DefaultLateDelay
+	}
+	if len(cfg.APIVersions) == 0 {
+		cfg.APIVersions = DefaultAPIVersions
+	}
+	cfg.APIVersions = append([]string(nil), cfg.APIVersions...)
+	cfg.Faults = append([]Fault(nil), cfg.Faults...)
+
+	if cfg.Start.IsZero() || cfg.End.IsZero() {
+		bad("graphsim: Start and End are required")
+	} else if !cfg.End.After(cfg.Start) {
+		bad("graphsim: End %v is not after Start %v", cfg.End, cfg.Start)
+	} else if !inNanoRange(cfg.Start) || !inNanoRange(cfg.End) {
+		bad("graphsim: Start and End must lie between years 1678 and 2262")
+	}
+	if cfg.RowsPerHour <= 0 {
+		bad("graphsim: RowsPerHour must be positive, got %d", cfg.RowsPerHour)
+	} else if time.Hour/time.Duration(cfg.RowsPerHour) < minStep {
+		bad("graphsim: RowsPerHour %d spaces rows closer than %v", cfg.RowsPerHour, minStep)
+	}
+	if cfg.PageSize < 0 {
+		bad("graphsim: PageSize must be positive, got %d", cfg.PageSize)
+	}
+	if cfg.Token == "" {
+		bad("graphsim: Token is required")
+	}
+	for _, v := range cfg.APIVersions {
+		if v == "" || strings.Contains(v, "/") {
+			bad("graphsim: bad API version %q", v)
+		}
+	}
+	if cfg.VisibleDelay < 0 || cfg.LateDelay < 0 {
+		bad("graphsim: VisibleDelay and LateDelay must not be negative")
+	}
+	if math.IsNaN(cfg.LateFraction) || cfg.LateFraction < 0 || cfg.LateFraction > 1 {
+		bad("graphsim: LateFraction must be in [0, 1], got %v", cfg.LateFraction)
+	}
+	if cfg.PageOverlap < 0 || (cfg.PageSize > 0 && cfg.PageOverlap >= cfg.PageSize) {
+		bad("graphsim: PageOverlap must be in [0, PageSize), got %d", cfg.PageOverlap)
+	}
+	if cfg.Latency < 0 {
+		bad("graphsim: Latency must not be negative")
+	}
+	if err := validateFaults(cfg.Faults); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+
+	s := &Server{
+		cfg:        cfg,
+		versions:   make(map[string]bool, len(cfg.APIVersions)),
+		now:        cfg.Now,
+		t0:         cfg.Start.UnixNano(),
+		end:        cfg.End.UnixNano(),
+		step:       int64(time.Hour / time.Duration(cfg.RowsPerHour)),
+		dNormal:    int64(cfg.VisibleDelay),
+		dLate:      int64(cfg.LateDelay),
+		lateBlocks: make(map[int]int),
+		stats:      Stats{ByStatus: make(map[int]int)},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	for _, v := range cfg.APIVersions {
+		s.versions[v] = true
+	}
+	switch {
+	case cfg.LateFraction >= 1:
+		s.lateAll = true
+	case cfg.LateFraction > 0:
+		s.lateThresh = uint64(cfg.LateFraction * (1 << 63) * 2)
+	}
+	s.initKeys()
+	s.users, s.bots = s.makePeople()
+	s.n = s.countRows()
+	s.faults = makeFaultStates(cfg.Faults)
+	return s, nil
+}
+
+func validateFaults(fs []Fault) error {
+	var errs []error
+	for i, f := range fs {
+		if f.Every < 1 {
+			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Every must be >= 1, got %d", i, f.Every))
+		}
+		if f.Limit < 0 {
+			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Limit must not be negative", i))
+		}
+		switch {
+		case f.Truncate && f.Status != 0 && f.Status != http.StatusOK:
+			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Truncate needs Status 0 or 200, got %d", i, f.Status))
+		case !f.Truncate && (f.Status < 100 || f.Status > 599 || f.Status == http.StatusOK):
+			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Status %d is not a failure status", i, f.Status))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func makeFaultStates(fs []Fault) []faultState {
+	out := make([]faultState, len(fs))
+	for i, f := range fs {
+		out[i] = faultState{Fault: f}
+	}
+	return out
+}
+
+// SetFaults replaces the fault list and resets how often each fault has
+// fired. Request numbering is not reset: it keeps counting every request the
+// server has seen (see Stats.Requests). It panics on an invalid fault, which
+// is a bug in the calling test.
+func (s *Server) SetFaults(faults []Fault) {
+	if err := validateFaults(faults); err != nil {
+		panic(err)
+	}
+	states := makeFaultStates(faults)
+	s.mu.Lock()
+	s.faults = states
+	s.mu.Unlock()
+}
+
+// Stats returns a snapshot of the request counters.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.ByStatus = make(map[int]int, len(s.stats.ByStatus))
+	for k, v := range s.stats.ByStatus {
+		st.ByStatus[k] = v
+	}
+	return st
+}
+
+// Len returns the number of rows in the whole data set.
+func (s *Server) Len() int { return s.n }
+
+// Count returns the number of rows, visible or not, whose start is in
+// [from, to). It does constant work.
+func (s *Server) Count(from, to time.Time) int {
+	lo, hi := s.indexRange(toNs(from), toNs(to))
+	return hi - lo
+}
+
+// CountVisible returns the number of rows whose start is in [from, to) that
+// are visible at now, which is the total a client paging through that window
+// at now should see (before PageOverlap duplicates).
+func (s *Server) CountVisible(from, to, now time.Time) int {
+	lo, hi := s.indexRange(toNs(from), toNs(to))
+	return s.plan(lo, hi, toNs(now)).total(s)
+}
+
+// Rows returns the ground truth: every row whose start is in [from, to),
+// visible or not, in start order. It materialises them, so keep the window
+// small.
+func (s *Server) Rows(from, to time.Time) []Row {
+	lo, hi := s.indexRange(toNs(from), toNs(to))
+	out := make([]Row, 0, hi-lo)
+	for i := lo; i < hi; i++ {
+		out = append(out, s.RowAt(i))
+	}
+	return out
+}
+
+// RowAt returns row i of the data set. It panics unless 0 <= i < Len().
+func (s *Server) RowAt(i int) Row {
+	if i < 0 || i >= s.n {
+		panic(fmt.Sprintf("graphsim: row index %d out of range [0, %d)", i, s.n))
+	}
+	st := s.slotStart(i)
+	vis := st.ns + s.delay(i)
+	return Row{
+		Index:         i,
+		ID:            string(appendUUID(nil, s.idBits(i))),
+		CorrelationID: string(appendUUID(nil, s.corrBits(i))),
+		Start:         time.Unix(0, st.ns).UTC(),
+		VisibleAt:     time.Unix(0, vis).UTC(),
+		JSON:          s.appendRow(nil, i, false),
+		BetaJSON:      s.appendRow(nil, i, true),
+	}
+}
+
+// inNanoRange reports whether t can be held as int64 Unix nanoseconds.
+func inNanoRange(t time.Time) bool {
+	return t.Year() >= 1678 && t.Year() <= 2261
+}
+
+// toNs converts t to Unix nanoseconds, saturating outside the int64 range
+// so that far-away query bounds still compare correctly.
+func toNs(t time.Time) int64 {
+	switch {
+	case t.Year() < 1678:
+		return math.MinInt64
+	case t.Year() > 2261:
+		return math.MaxInt64
+	}
+	return t.UnixNano()
+}
+
+// satAdd adds without wrapping around.
+func satAdd(a, b int64) int64 {
+	c := a + b
+	if b > 0 && c < a {
+		return math.MaxInt64
+	}
+	if b < 0 && c > a {
+		return math.MinInt64
+	}
+	return c
+}

@@ -1,0 +1,191 @@
+package schemas
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hamba/avro/v2"
+)
+
+// avroAPI is private so that registrations or cache entries made by other
+// packages on avro.DefaultConfig cannot change this package's encoding.
+//
+// DisableBlockSizeHeader: by default hamba writes every map block as a
+// negative count followed by its byte size. That is valid Avro, but not
+// every decoder supports it and it makes the bytes depend on a hamba
+// default; plain counts are the form every implementation reads.
+var avroAPI = avro.Config{DisableBlockSizeHeader: true}.Freeze()
+
+// avroRow is the shape hamba encodes. It differs from DirectRoutingLogRow
+// only in AdditionalProperties: hamba v2.31 resolves a nullable union by
+// pointer (nil → null) or by a registered type name, and a map[string]string
+// has neither, so Marshal fails ("unable to resolve type") and Unmarshal
+// rejects the field. A *map[string]string is a pointer, so it works.
+type avroRow struct {
+	ID                            string             `avro:"id"`
+	CorrelationID                 string             `avro:"correlationId"`
+	UserID                        *string            `avro:"userId"`
+	UserPrincipalName             *string            `avro:"userPrincipalName"`
+	UserDisplayName               *string            `avro:"userDisplayName"`
+	StartDateTime                 *time.Time         `avro:"startDateTime"`
+	InviteDateTime                *time.Time         `avro:"inviteDateTime"`
+	FailureDateTime               *time.Time         `avro:"failureDateTime"`
+	EndDateTime                   *time.Time         `avro:"endDateTime"`
+	Duration                      *int32             `avro:"duration"`
+	CallType                      *string            `avro:"callType"`
+	SuccessfulCall                *bool              `avro:"successfulCall"`
+	CallerNumber                  *string            `avro:"callerNumber"`
+	CalleeNumber                  *string            `avro:"calleeNumber"`
+	MediaPathLocation             *string            `avro:"mediaPathLocation"`
+	SignalingLocation             *string            `avro:"signalingLocation"`
+	FinalSipCode                  *int32             `avro:"finalSipCode"`
+	CallEndSubReason              *int32             `avro:"callEndSubReason"`
+	FinalSipCodePhrase            *string            `avro:"finalSipCodePhrase"`
+	TrunkFullyQualifiedDomainName *string            `avro:"trunkFullyQualifiedDomainName"`
+	MediaBypassEnabled            *bool              `avro:"mediaBypassEnabled"`
+	AdditionalProperties          *map[string]string `avro:"additionalProperties"`
+}
+
+// encodeScratch is what one AppendAvro call needs, pooled so that encoding
+// does not allocate: the value hamba encodes escapes to the heap, and the
+// writer keeps its buffer.
+type encodeScratch struct {
+	row   avroRow
+	props map[string]string
+	w     *avro.Writer
+}
+
+// maxPooledBuffer keeps one giant row from pinning a large writer buffer in
+// the pool for the life of the process.
+const maxPooledBuffer = 64 << 10
+
+var encodePool = sync.Pool{New: func() any {
+	return &encodeScratch{w: avro.NewWriter(nil, 1024, avro.WithWriterConfig(avroAPI))}
+}}
+
+var decodePool = sync.Pool{New: func() any {
+	return avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI))
+}}
+
+// AppendAvro appends the Avro binary encoding of r (schema
+// DirectRoutingSchema, no framing such as a schema-registry header) to dst
+// and returns the extended slice. Timestamps are truncated to milliseconds
+// (toward the past). AdditionalProperties entries are written in Go map
+// iteration order, as hamba does, so the bytes of a row with two or more
+// entries vary between calls while decoding to the same row; compare decoded
+// rows, not bytes. AppendAvro is safe for concurrent use.
+func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
+	sc := encodePool.Get().(*encodeScratch)
+	sc.row = avroRow{
+		ID:                            r.ID,
+		CorrelationID:                 r.CorrelationID,
+		UserID:                        r.UserID,
+		UserPrincipalName:             r.UserPrincipalName,
+		UserDisplayName:               r.UserDisplayName,
+		StartDateTime:                 r.StartDateTime,
+		InviteDateTime:                r.InviteDateTime,
+		FailureDateTime:               r.FailureDateTime,
+		EndDateTime:                   r.EndDateTime,
+		Duration:                      r.Duration,
+		CallType:                      r.CallType,
+		SuccessfulCall:                r.SuccessfulCall,
+		CallerNumber:                  r.CallerNumber,
+		CalleeNumber:                  r.CalleeNumber,
+		MediaPathLocation:             r.MediaPathLocation,
+		SignalingLocation:             r.SignalingLocation,
+		FinalSipCode:                  r.FinalSipCode,
+		CallEndSubReason:              r.CallEndSubReason,
+		FinalSipCodePhrase:            r.FinalSipCodePhrase,
+		TrunkFullyQualifiedDomainName: r.TrunkFullyQualifiedDomainName,
+		MediaBypassEnabled:            r.MediaBypassEnabled,
+	}
+	if r.AdditionalProperties != nil {
+		sc.props = r.AdditionalProperties
+		sc.row.AdditionalProperties = &sc.props
+	}
+
+	w := sc.w
+	w.Reset(nil)
+	w.Error = nil // Reset leaves the error of an earlier failed encode
+	w.WriteVal(directRoutingSchema, &sc.row)
+	err := w.Error
+	if err == nil {
+		dst = append(dst, w.Buffer()...)
+	}
+
+	// Drop references to the caller's row before pooling.
+	sc.row = avroRow{}
+	sc.props = nil
+	if w.Buffered() <= maxPooledBuffer {
+		encodePool.Put(sc)
+	}
+	if err != nil {
+		return dst, fmt.Errorf("encode avro row: %w", err)
+	}
+	return dst, nil
+}
+
+// DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow (as
+// written by AppendAvro, without framing) into row, replacing its contents.
+// Timestamps come back in UTC at millisecond precision. data must hold
+// exactly one record: truncated input and trailing bytes are errors, where
+// hamba's own Unmarshal would accept both. Strings over 1 MiB are rejected
+// (hamba's default guard against corrupt length prefixes).
+func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
+	// Decode into a fresh value: hamba writes through non-nil pointers and
+	// merges into non-nil maps, which would alias or mix in the old row.
+	var a avroRow
+	rd := decodePool.Get().(*avro.Reader)
+	rd.Reset(data)
+	rd.Error = nil // Reset leaves the error of an earlier failed decode
+	rd.ReadVal(directRoutingSchema, &a)
+	err := rd.Error
+	if err == nil {
+		// Peek sets io.EOF exactly when every byte was consumed.
+		rd.Peek()
+		if !errors.Is(rd.Error, io.EOF) {
+			err = errors.New("trailing bytes after record")
+		}
+	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// hamba's Unmarshal would report a record cut at a field boundary
+		// as success, because it treats io.EOF as a clean end; it is not.
+		err = fmt.Errorf("truncated record: %w", err)
+	}
+	rd.Reset(nil)
+	rd.Error = nil
+	decodePool.Put(rd)
+	if err != nil {
+		return fmt.Errorf("decode avro row: %w", err)
+	}
+
+	*row = DirectRoutingLogRow{
+		ID:                            a.ID,
+		CorrelationID:                 a.CorrelationID,
+		UserID:                        a.UserID,
+		UserPrincipalName:             a.UserPrincipalName,
+		UserDisplayName:               a.UserDisplayName,
+		StartDateTime:                 a.StartDateTime,
+		InviteDateTime:                a.InviteDateTime,
+		FailureDateTime:               a.FailureDateTime,
+		EndDateTime:                   a.EndDateTime,
+		Duration:                      a.Duration,
+		CallType:                      a.CallType,
+		SuccessfulCall:                a.SuccessfulCall,
+		CallerNumber:                  a.CallerNumber,
+		CalleeNumber:                  a.CalleeNumber,
+		MediaPathLocation:             a.MediaPathLocation,
+		SignalingLocation:             a.SignalingLocation,
+		FinalSipCode:                  a.FinalSipCode,
+		CallEndSubReason:              a.CallEndSubReason,
+		FinalSipCodePhrase:            a.FinalSipCodePhrase,
+		TrunkFullyQualifiedDomainName: a.TrunkFullyQualifiedDomainName,
+		MediaBypassEnabled:            a.MediaBypassEnabled,
+	}
+	if a.AdditionalProperties != nil {
+		row.AdditionalProperties = *a.AdditionalProperties
+	}
+	return nil
+}

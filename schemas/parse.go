@@ -1,0 +1,701 @@
+package schemas
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Indexes of the schema fields that Graph sends, in schema order; they index
+// the duplicate-key bit set in parseRow.
+const (
+	fieldID = iota
+	fieldCorrelationID
+	fieldUserID
+	fieldUserPrincipalName
+	fieldUserDisplayName
+	fieldStartDateTime
+	fieldInviteDateTime
+	fieldFailureDateTime
+	fieldEndDateTime
+	fieldDuration
+	fieldCallType
+	fieldSuccessfulCall
+	fieldCallerNumber
+	fieldCalleeNumber
+	fieldMediaPathLocation
+	fieldSignalingLocation
+	fieldFinalSipCode
+	fieldCallEndSubReason
+	fieldFinalSipCodePhrase
+	fieldTrunkFullyQualifiedDomainName
+	fieldMediaBypassEnabled
+)
+
+// fieldIndex maps a Graph property name to its field index, or -1 for a
+// property the schema does not define. Matching is exact: unlike
+// encoding/json, "ID" is not "id", it is an unknown property.
+func fieldIndex(name string) int {
+	switch name {
+	case "id":
+		return fieldID
+	case "correlationId":
+		return fieldCorrelationID
+	case "userId":
+		return fieldUserID
+	case "userPrincipalName":
+		return fieldUserPrincipalName
+	case "userDisplayName":
+		return fieldUserDisplayName
+	case "startDateTime":
+		return fieldStartDateTime
+	case "inviteDateTime":
+		return fieldInviteDateTime
+	case "failureDateTime":
+		return fieldFailureDateTime
+	case "endDateTime":
+		return fieldEndDateTime
+	case "duration":
+		return fieldDuration
+	case "callType":
+		return fieldCallType
+	case "successfulCall":
+		return fieldSuccessfulCall
+	case "callerNumber":
+		return fieldCallerNumber
+	case "calleeNumber":
+		return fieldCalleeNumber
+	case "mediaPathLocation":
+		return fieldMediaPathLocation
+	case "signalingLocation":
+		return fieldSignalingLocation
+	case "finalSipCode":
+		return fieldFinalSipCode
+	case "callEndSubReason":
+		return fieldCallEndSubReason
+	case "finalSipCodePhrase":
+		return fieldFinalSipCodePhrase
+	case "trunkFullyQualifiedDomainName":
+		return fieldTrunkFullyQualifiedDomainName
+	case "mediaBypassEnabled":
+		return fieldMediaBypassEnabled
+	}
+	return -1
+}
+
+// rowStore backs every pointer field of one parsed row, so a row costs one
+// allocation for its nullable values instead of one per field. Each parse
+// gets a fresh store: callers may keep pointers from an earlier row.
+type rowStore struct {
+	strs  [10]string
+	times [4]time.Time
+	ints  [3]int32
+	bools [2]bool
+}
+
+// ParseDirectRoutingRow parses one element of the "value" array of a Graph
+// getDirectRoutingCalls response into row. row is reset first, so one value
+// can be reused across rows; on error it is left zero.
+//
+// Rules:
+//   - null or absent properties become nil; "" stays a non-nil empty string.
+//   - id and correlationId must be non-empty strings.
+//   - DateTimeOffsets are RFC 3339 with any number of fractional digits and
+//     "Z" or a ±HH:MM offset; they are stored in UTC at full precision.
+//     Graph's placeholder 0001-01-01T00:00:00Z (in any fraction or offset
+//     form) becomes nil.
+//   - Int32 properties must be JSON integer literals within int32: 5.5, 5.0,
+//     5e0 and "5" are rejected, as they mean Graph changed the type.
+//   - Properties the schema does not define, including @odata.* annotations,
+//     are kept in AdditionalProperties as compacted raw JSON.
+//   - Property names are matched exactly, and a repeated name is an error
+//     rather than last-wins, since either copy could be the real one.
+//   - Invalid UTF-8 inside strings is replaced with U+FFFD, as encoding/json
+//     does, because Avro strings must be UTF-8.
+//
+// Every failure is a *RowError naming the property at fault, or with an
+// empty Field when raw is not valid JSON or not an object; malformed JSON
+// is reported even when an earlier property also had a bad value.
+//
+// The strings in row share one copy of raw, so raw may be reused at once,
+// while keeping any one string alive keeps that copy alive.
+func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error {
+	*row = DirectRoutingLogRow{}
+	if rerr := parseRow(raw, row); rerr != nil {
+		*row = DirectRoutingLogRow{}
+		return rerr
+	}
+	return nil
+}
+
+// parseRow does the work of ParseDirectRoutingRow. It returns *RowError, not
+// error, so the wrapper cannot leak a typed nil.
+//
+// It checks the JSON grammar itself while walking the top-level object
+// (nested values of unknown properties go to json.Valid), so a row is read
+// in one pass. A field error does not stop the walk: malformed JSON anywhere
+// in the row takes precedence, since then no field can be trusted.
+func parseRow(raw []byte, row *DirectRoutingLogRow) *RowError {
+	// One copy of the row; unescaped strings in row are substrings of it,
+	// which costs one allocation per row instead of one per string.
+	s := string(raw)
+	i := skipSpace(s, 0)
+	if i == len(s) || s[i] != '{' {
+		return notObject(raw)
+	}
+
+	st := new(rowStore)
+	var seen uint32
+	var first *RowError
+	i = skipSpace(s, i+1)
+	if i < len(s) && s[i] == '}' {
+		i++
+	} else {
+		for {
+			if i == len(s) || s[i] != '"' {
+				return malformed(raw)
+			}
+			end, escaped, ok := scanString(s, i)
+			if !ok {
+				return malformed(raw)
+			}
+			rawName := s[i+1 : end-1]
+			i = skipSpace(s, end)
+			if i == len(s) || s[i] != ':' {
+				return malformed(raw)
+			}
+			i = skipSpace(s, i+1)
+			start := i
+			if i, ok = scanValue(s, raw, i); !ok {
+				return malformed(raw)
+			}
+			if first == nil {
+				first = handleProperty(row, st, &seen, decodeStringBody(rawName, escaped), s[start:i])
+			}
+			i = skipSpace(s, i)
+			if i < len(s) && s[i] == ',' {
+				i = skipSpace(s, i+1)
+				continue
+			}
+			if i < len(s) && s[i] == '}' {
+				i++
+				break
+			}
+			return malformed(raw)
+		}
+	}
+	if skipSpace(s, i) != len(s) {
+		return malformed(raw)
+	}
+	if first != nil {
+		return first
+	}
+
+	for _, req := range [...]struct {
+		idx  int
+		name string
+	}{{fieldID, "id"}, {fieldCorrelationID, "correlationId"}} {
+		if seen&(1<<req.idx) == 0 {
+			return &RowError{Field: req.name, Reason: "required property is missing"}
+		}
+	}
+	return nil
+}
+
+// handleProperty stores one property of the row, val being its JSON value.
+func handleProperty(row *DirectRoutingLogRow, st *rowStore, seen *uint32, name, val string) *RowError {
+	idx := fieldIndex(name)
+	if idx < 0 {
+		return addUnknown(row, name, val)
+	}
+	if *seen&(1<<idx) != 0 {
+		return &RowError{Field: name, Reason: "duplicate property"}
+	}
+	*seen |= 1 << idx
+	return setField(row, st, idx, name, val)
+}
+
+// setField stores the JSON value val of the known property idx into row,
+// using st for the pointed-to values.
+func setField(row *DirectRoutingLogRow, st *rowStore, idx int, name, val string) *RowError {
+	var rerr *RowError
+	switch idx {
+	case fieldID:
+		row.ID, rerr = requiredString(name, val)
+	case fieldCorrelationID:
+		row.CorrelationID, rerr = requiredString(name, val)
+	case fieldUserID:
+		row.UserID, rerr = optString(&st.strs[0], name, val)
+	case fieldUserPrincipalName:
+		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val)
+	case fieldUserDisplayName:
+		row.UserDisplayName, rerr = optString(&st.strs[2], name, val)
+	case fieldStartDateTime:
+		row.StartDateTime, rerr = optTime(&st.times[0], name, val)
+	case fieldInviteDateTime:
+		row.InviteDateTime, rerr = optTime(&st.times[1], name, val)
+	case fieldFailureDateTime:
+		row.FailureDateTime, rerr = optTime(&st.times[2], name, val)
+	case fieldEndDateTime:
+		row.EndDateTime, rerr = optTime(&st.times[3], name, val)
+	case fieldDuration:
+		row.Duration, rerr = optInt(&st.ints[0], name, val)
+	case fieldCallType:
+		row.CallType, rerr = optString(&st.strs[3], name, val)
+	case fieldSuccessfulCall:
+		row.SuccessfulCall, rerr = optBool(&st.bools[0], name, val)
+	case fieldCallerNumber:
+		row.CallerNumber, rerr = optString(&st.strs[4], name, val)
+	case fieldCalleeNumber:
+		row.CalleeNumber, rerr = optString(&st.strs[5], name, val)
+	case fieldMediaPathLocation:
+		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val)
+	case fieldSignalingLocation:
+		row.SignalingLocation, rerr = optString(&st.strs[7], name, val)
+	case fieldFinalSipCode:
+		row.FinalSipCode, rerr = optInt(&st.ints[1], name, val)
+	case fieldCallEndSubReason:
+		row.CallEndSubReason, rerr = optInt(&st.ints[2], name, val)
+	case fieldFinalSipCodePhrase:
+		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val)
+	case fieldTrunkFullyQualifiedDomainName:
+		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val)
+	case fieldMediaBypassEnabled:
+		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
+	default:
+		panic(fmt.Sprintf("schemas: no setter for field index %d", idx))
+	}
+	return rerr
+}
+
+func requiredString(name, val string) (string, *RowError) {
+	switch val[0] {
+	case 'n':
+		return "", &RowError{Field: name, Reason: "required property is null"}
+	case '"':
+		s := stringValue(val)
+		if s == "" {
+			return "", &RowError{Field: name, Reason: "required property is empty"}
+		}
+		return s, nil
+	}
+	return "", wrongType(name, "string", val)
+}
+
+func optString(slot *string, name, val string) (*string, *RowError) {
+	switch val[0] {
+	case 'n':
+		return nil, nil
+	case '"':
+		*slot = stringValue(val)
+		return slot, nil
+	}
+	return nil, wrongType(name, "string", val)
+}
+
+func optTime(slot *time.Time, name, val string) (*time.Time, *RowError) {
+	switch val[0] {
+	case 'n':
+		return nil, nil
+	case '"':
+		s := stringValue(val)
+		t, minValue, ok := parseDateTimeOffset(s)
+		if !ok {
+			return nil, &RowError{Field: name, Reason: "want RFC 3339 date-time, got " + quoteForError(s)}
+		}
+		if minValue {
+			return nil, nil
+		}
+		*slot = t
+		return slot, nil
+	}
+	return nil, wrongType(name, "date-time string", val)
+}
+
+func optInt(slot *int32, name, val string) (*int32, *RowError) {
+	if val == "null" {
+		return nil, nil
+	}
+	if jsonKind(val) != "number" {
+		return nil, wrongType(name, "integer", val)
+	}
+	if strings.ContainsAny(val, ".eE") {
+		return nil, &RowError{Field: name, Reason: "want integer, got number " + truncateForError(val)}
+	}
+	n, err := strconv.ParseInt(val, 10, 32)
+	if err != nil {
+		// The JSON grammar already holds, so only the range can be wrong.
+		return nil, &RowError{Field: name, Reason: "integer " + truncateForError(val) + " out of int32 range"}
+	}
+	*slot = int32(n)
+	return slot, nil
+}
+
+func optBool(slot *bool, name, val string) (*bool, *RowError) {
+	switch val {
+	case "null":
+		return nil, nil
+	case "true":
+		*slot = true
+		return slot, nil
+	case "false":
+		*slot = false
+		return slot, nil
+	}
+	return nil, wrongType(name, "boolean", val)
+}
+
+// addUnknown keeps a property the schema does not define.
+func addUnknown(row *DirectRoutingLogRow, name, val string) *RowError {
+	if row.AdditionalProperties == nil {
+		row.AdditionalProperties = make(map[string]string, 2)
+	} else if _, dup := row.AdditionalProperties[name]; dup {
+		return &RowError{Field: name, Reason: "duplicate property"}
+	}
+	row.AdditionalProperties[name] = rawValue(val)
+	return nil
+}
+
+// rawValue returns a valid JSON value as compact, valid-UTF-8 JSON text.
+func rawValue(val string) string {
+	if (val[0] == '{' || val[0] == '[') && strings.ContainsAny(val, " \t\r\n") {
+		var b bytes.Buffer
+		if err := json.Compact(&b, []byte(val)); err != nil {
+			// scanValue has had json.Valid accept every object and array.
+			panic(fmt.Sprintf("schemas: compact validated JSON: %v", err))
+		}
+		val = b.String()
+	}
+	// Outside strings valid JSON is ASCII, so replacing invalid bytes only
+	// touches string contents and the text stays valid JSON.
+	if !utf8.ValidString(val) {
+		val = strings.ToValidUTF8(val, "\uFFFD")
+	}
+	return val
+}
+
+func wrongType(name, want, val string) *RowError {
+	return &RowError{Field: name, Reason: "want " + want + ", got " + jsonKind(val)}
+}
+
+// jsonKind names the JSON type of the valid JSON value starting val.
+func jsonKind(val string) string {
+	switch val[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+// notObject explains a row that does not start with '{'.
+func notObject(raw []byte) *RowError {
+	if !json.Valid(raw) {
+		return malformed(raw)
+	}
+	s := raw[skipSpace(string(raw), 0):]
+	return &RowError{Reason: "want JSON object, got " + jsonKind(string(s[:1]))}
+}
+
+// malformed explains why raw is not valid JSON. It reruns the stdlib
+// decoder only on this failure path, to get its message and offset.
+func malformed(raw []byte) *RowError {
+	var v json.RawMessage
+	err := json.Unmarshal(raw, &v)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se):
+		return &RowError{Reason: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)}
+	case err != nil:
+		return &RowError{Reason: "malformed JSON: " + err.Error()}
+	}
+	// The scanner rejected what encoding/json accepts, which is a bug in
+	// the scanner (FuzzParseDirectRoutingRow hunts for it); say so plainly
+	// rather than guess a position.
+	return &RowError{Reason: "malformed JSON"}
+}
+
+// maxErrorValue bounds how much of an offending value goes into a RowError,
+// which ends up in logs and dead-letter headers.
+const maxErrorValue = 40
+
+func truncateForError(s string) string {
+	if len(s) <= maxErrorValue {
+		return s
+	}
+	cut := maxErrorValue
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+func quoteForError(s string) string {
+	return strconv.Quote(truncateForError(s))
+}
+
+func skipSpace(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// maxNestingDepth is encoding/json's limit, kept so that this parser and
+// json.Valid agree on every input.
+const maxNestingDepth = 10000
+
+// scanValue checks the JSON value starting at s[i] and returns the index
+// just past it. raw is the same text as s, for json.Valid without a copy.
+// Objects and arrays only occur in properties the schema does not define,
+// so their grammar is left to json.Valid; scanners for the scalar values
+// the schema uses keep the common path in this one pass.
+func scanValue(s string, raw []byte, i int) (end int, ok bool) {
+	if i == len(s) {
+		return 0, false
+	}
+	switch c := s[i]; {
+	case c == '"':
+		end, _, ok = scanString(s, i)
+		return end, ok
+	case c == '-' || (c >= '0' && c <= '9'):
+		return scanNumber(s, i)
+	case c == 't':
+		return scanLiteral(s, i, "true")
+	case c == 'f':
+		return scanLiteral(s, i, "false")
+	case c == 'n':
+		return scanLiteral(s, i, "null")
+	case c == '{' || c == '[':
+		end, ok = nestedEnd(s, i)
+		return end, ok && json.Valid(raw[i:end])
+	}
+	return 0, false
+}
+
+// scanString checks the JSON string whose opening quote is s[i] and returns
+// the index just past its closing quote and whether it contains escapes.
+// Like encoding/json it lets invalid UTF-8 through; decoding replaces it.
+func scanString(s string, i int) (end int, escaped, ok bool) {
+	for i++; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"':
+			return i + 1, escaped, true
+		case c == '\\':
+			escaped = true
+			if i+1 == len(s) {
+				return 0, false, false
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
+					return 0, false, false
+				}
+				i += 5
+			default:
+				return 0, false, false
+			}
+		case c < 0x20:
+			return 0, false, false
+		}
+	}
+	return 0, false, false
+}
+
+// scanNumber checks the JSON number starting at s[i]. What follows it is
+// checked by the caller, which rejects e.g. the "1" of "01".
+func scanNumber(s string, i int) (end int, ok bool) {
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		i = skipDigits(s, i)
+	default:
+		return 0, false
+	}
+	if i < len(s) && s[i] == '.' {
+		j := skipDigits(s, i+1)
+		if j == i+1 {
+			return 0, false
+		}
+		i = j
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		j := skipDigits(s, i)
+		if j == i {
+			return 0, false
+		}
+		i = j
+	}
+	return i, true
+}
+
+func skipDigits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func scanLiteral(s string, i int, lit string) (end int, ok bool) {
+	if !strings.HasPrefix(s[i:], lit) {
+		return 0, false
+	}
+	return i + len(lit), true
+}
+
+func isHex4(s string) bool {
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// nestedEnd returns the index just past the object or array starting at
+// s[i], found by matching brackets outside strings. It does not check the
+// grammar (the caller gives the extent to json.Valid), but it does enforce
+// maxNestingDepth counting the enclosing row object.
+func nestedEnd(s string, i int) (end int, ok bool) {
+	depth := 1 // the row object
+	for ; i < len(s); i++ {
+		switch s[i] {
+		case '"':
+			for i++; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' {
+					i++
+				}
+			}
+		case '{', '[':
+			depth++
+			if depth > maxNestingDepth {
+				return 0, false
+			}
+		case '}', ']':
+			depth--
+			if depth == 1 {
+				return i + 1, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// stringValue decodes the JSON string token val (quotes included).
+func stringValue(val string) string {
+	body := val[1 : len(val)-1]
+	return decodeStringBody(body, strings.IndexByte(body, '\\') >= 0)
+}
+
+// decodeStringBody decodes the text between the quotes of a valid JSON
+// string. Without escapes and invalid UTF-8 it returns body itself.
+func decodeStringBody(body string, escaped bool) string {
+	if !escaped && utf8.ValidString(body) {
+		return body
+	}
+	return unquote(body)
+}
+
+// unquote decodes JSON escapes and replaces invalid UTF-8 with U+FFFD,
+// matching encoding/json, including for unpaired UTF-16 surrogates.
+func unquote(body string) string {
+	b := make([]byte, 0, len(body))
+	for i := 0; i < len(body); {
+		c := body[i]
+		switch {
+		case c == '\\':
+			switch e := body[i+1]; e {
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r := hex4(body[i+2 : i+6])
+				i += 6
+				if utf16.IsSurrogate(r) {
+					r2 := rune(-1)
+					if i+6 <= len(body) && body[i] == '\\' && body[i+1] == 'u' {
+						r2 = hex4(body[i+2 : i+6])
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != unicode.ReplacementChar {
+						r = dec
+						i += 6
+					} else {
+						r = unicode.ReplacementChar
+					}
+				}
+				b = utf8.AppendRune(b, r)
+				continue
+			default: // '"', '\\', '/'
+				b = append(b, e)
+			}
+			i += 2
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(body[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = utf8.AppendRune(b, utf8.RuneError)
+			} else {
+				b = append(b, body[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	return string(b)
+}
+
+// hex4 decodes four hex digits that the JSON grammar has already checked.
+func hex4(s string) rune {
+	var r rune
+	for i := 0; i < 4; i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		default:
+			c = c - 'A' + 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}

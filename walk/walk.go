@@ -1,0 +1,479 @@
+// Package walk owns time: which windows of call start time are read or
+// re-read, in what order, which rows are new, and when the checkpoint may
+// advance. It is the one place that combines fetch, schemas, producer and
+// checkpoint.
+//
+// Invariants kept here:
+//   - windows are half-open [from, to) in UTC; every instant is in one window;
+//   - a window's ids are remembered, and its watermark saved, only after
+//     Kafka acknowledged every row published from it;
+//   - an id remembered in the rescan horizon is never published again;
+//   - a row that cannot be encoded stops the walk with an error naming it
+//     (it is never skipped silently).
+package walk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/producer"
+)
+
+// Fetcher reads the rows of one function over a range of call start times.
+// *fetch.Client implements it.
+type Fetcher interface {
+	Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error)
+}
+
+// Publisher publishes encoded rows. *producer.Producer implements it.
+type Publisher interface {
+	Batch(source string, from, to time.Time) *producer.Batch
+	ValueBuffer(capHint int) []byte
+}
+
+// Encoded is one row ready for Kafka.
+type Encoded struct {
+	// ID identifies the row for deduplication.
+	ID string
+	// Key is the record key (the row's correlationId).
+	Key []byte
+	// Value is the framed Avro value.
+	Value []byte
+}
+
+// Source is one Graph call-log function and how its rows become records.
+type Source struct {
+	// Name labels the source in headers, logs and the checkpoint.
+	Name     string
+	Function fetch.Function
+	// Encode parses one raw row and appends its Avro body to dst (which
+	// already holds the value framing).
+	Encode func(raw, dst []byte) (Encoded, error)
+}
+
+// Config configures a Walker.
+type Config struct {
+	Source Source
+	// Start is where the first walk begins when there is no checkpoint.
+	Start time.Time
+	// End, when set, is where walking stops for good.
+	End time.Time
+	// Window is the width of one window.
+	Window time.Duration
+	// SettleDelay keeps windows closer to now than this unread: Graph
+	// publishes rows with a delay.
+	SettleDelay time.Duration
+	// RescanAfter lists the ages (measured from a window's end) at which a
+	// window is read again for late rows.
+	RescanAfter []time.Duration
+	// PollInterval is the pause between walks in continuous mode.
+	PollInterval time.Duration
+	// MaxConsecutiveFailures ends Run after this many windows failed in a
+	// row with retryable errors; 0 means never (continuous mode default).
+	MaxConsecutiveFailures int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats counts what a Walker did. Fetched = Published + Duplicates.
+type Stats struct {
+	Windows    int // new windows completed
+	Rescans    int // re-reads completed
+	Pages      int
+	Requests   int
+	Retries    int
+	Throttled  int
+	Fetched    int // rows received
+	Published  int // rows acknowledged by Kafka
+	Duplicates int // rows skipped because their id was already published
+	Late       int // rows first published by a rescan
+	Failures   int // window attempts that failed
+}
+
+// Walker walks one source. It is not safe for concurrent use; run one per
+// source.
+type Walker struct {
+	cfg   Config
+	fetch Fetcher
+	pub   Publisher
+	store checkpoint.Store
+	log   *slog.Logger
+
+	state  checkpoint.State
+	seen   map[string]struct{}
+	loaded bool
+	stats  Stats
+}
+
+// New validates cfg and returns a Walker.
+func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error) {
+	var errs []error
+	if cfg.Source.Name == "" || cfg.Source.Function == "" || cfg.Source.Encode == nil {
+		errs = append(errs, errors.New("source is incomplete"))
+	}
+	if cfg.Window <= 0 {
+		errs = append(errs, errors.New("window must be positive"))
+	}
+	if cfg.Start.IsZero() {
+		errs = append(errs, errors.New("start time is required"))
+	}
+	if !cfg.End.IsZero() && !cfg.End.After(cfg.Start) {
+		errs = append(errs, errors.New("end time must be after start time"))
+	}
+	if cfg.SettleDelay < 0 {
+		errs = append(errs, errors.New("settle delay must not be negative"))
+	}
+	for _, a := range cfg.RescanAfter {
+		if a <= 0 {
+			errs = append(errs, fmt.Errorf("rescan age %s must be positive", a))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	cfg.RescanAfter = slices.Clone(cfg.RescanAfter)
+	slices.Sort(cfg.RescanAfter)
+	cfg.Start, cfg.End = cfg.Start.UTC(), cfg.End.UTC()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name)}, nil
+}
+
+// Stats returns the counters so far.
+func (w *Walker) Stats() Stats { return w.stats }
+
+// Watermark returns the end of the last window published whole.
+func (w *Walker) Watermark() time.Time { return w.state.Watermark }
+
+// ErrDone is returned by Run in continuous mode when END_TIME is reached
+// and no rescan is left.
+var ErrDone = errors.New("walk: end time reached")
+
+// Run walks until ctx ends. With once, it returns nil as soon as nothing
+// is due (caught up, or END_TIME reached). A window that failed with a
+// retryable error is tried again after a backoff; a permanent error is
+// returned. When ctx ends, Run returns ctx's error after abandoning the
+// window in flight, whose rows are then not checkpointed.
+func (w *Walker) Run(ctx context.Context, once bool) error {
+	if err := w.load(ctx); err != nil {
+		return err
+	}
+	failures := 0
+	backoff := time.Second
+	for {
+		err := w.walk(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		switch {
+		case err == nil:
+			failures, backoff = 0, time.Second
+			if once {
+				return nil
+			}
+			if !w.cfg.End.IsZero() && !w.state.Watermark.Before(w.cfg.End) && len(w.state.Windows) == 0 {
+				return ErrDone
+			}
+			if err := sleep(ctx, w.cfg.PollInterval); err != nil {
+				return err
+			}
+		case retryable(err):
+			failures++
+			if w.cfg.MaxConsecutiveFailures > 0 && failures >= w.cfg.MaxConsecutiveFailures {
+				return fmt.Errorf("%d consecutive window failures, last: %w", failures, err)
+			}
+			w.log.Warn("window failed, retrying", "wait", backoff, "error", err.Error())
+			if err := sleep(ctx, backoff); err != nil {
+				return err
+			}
+			backoff = min(backoff*2, 5*time.Minute)
+		default:
+			return err
+		}
+	}
+}
+
+// retryable: Graph trouble that outlasted the client's own retries, or a
+// Kafka error, may pass; a bad row, a refused token or a broken checkpoint
+// will not.
+func retryable(err error) bool {
+	var pe *permanentError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var te *fetch.TokenError
+	if errors.As(err, &te) {
+		return false
+	}
+	var ge *fetch.Error
+	if errors.As(err, &ge) {
+		return ge.Retryable()
+	}
+	return !errors.Is(err, fetch.ErrForeignHost)
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+func (w *Walker) load(ctx context.Context) error {
+	if w.loaded {
+		return nil
+	}
+	st, err := w.store.Load(ctx, w.cfg.Source.Name)
+	if err != nil {
+		return &permanentError{fmt.Errorf("load checkpoint: %w", err)}
+	}
+	w.state = st
+	w.seen = make(map[string]struct{})
+	for _, win := range st.Windows {
+		for _, id := range win.IDs {
+			w.seen[id] = struct{}{}
+		}
+	}
+	w.loaded = true
+	if !st.Watermark.IsZero() {
+		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", len(w.seen))
+	}
+	return nil
+}
+
+// walk does every read that is due now: rescans of remembered windows,
+// oldest first, then new windows up to the settle limit.
+func (w *Walker) walk(ctx context.Context) error {
+	for {
+		now := w.cfg.Now().UTC()
+		if i, ok := w.dueRescan(now); ok {
+			win := w.state.Windows[i]
+			if err := w.read(ctx, win.From, win.To, true); err != nil {
+				return err
+			}
+			continue
+		}
+		from, to, ok := w.nextWindow(now)
+		if !ok {
+			return nil
+		}
+		if err := w.read(ctx, from, to, false); err != nil {
+			return err
+		}
+	}
+}
+
+// cursor is where the next new window starts.
+func (w *Walker) cursor() time.Time {
+	if !w.state.Watermark.IsZero() {
+		return w.state.Watermark
+	}
+	return w.cfg.Start
+}
+
+// nextWindow returns the next new window if it is complete and settled.
+func (w *Walker) nextWindow(now time.Time) (from, to time.Time, ok bool) {
+	from = w.cursor()
+	to = from.Add(w.cfg.Window)
+	if !w.cfg.End.IsZero() {
+		if !from.Before(w.cfg.End) {
+			return from, to, false
+		}
+		if to.After(w.cfg.End) {
+			to = w.cfg.End
+		}
+	}
+	if to.After(now.Add(-w.cfg.SettleDelay)) {
+		return from, to, false
+	}
+	return from, to, true
+}
+
+// dueRescan finds the oldest remembered window that has reached a rescan
+// age it had not reached when it was last read.
+func (w *Walker) dueRescan(now time.Time) (int, bool) {
+	for i, win := range w.state.Windows {
+		if win.To.After(w.state.Watermark) {
+			continue // ids of a partial read of a new window, not a rescan
+		}
+		for _, age := range w.cfg.RescanAfter {
+			at := win.To.Add(age)
+			if !now.Before(at) && win.ReadAt.Before(at) {
+				return i, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// needsRescan reports whether a window read at readAt has a rescan ahead.
+func (w *Walker) needsRescan(to, readAt time.Time) bool {
+	for _, age := range w.cfg.RescanAfter {
+		if readAt.Before(to.Add(age)) {
+			return true
+		}
+	}
+	return false
+}
+
+// read fetches [from, to) whole, publishes the rows whose ids are new, waits
+// for Kafka's acknowledgement and only then records the window.
+func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) error {
+	started := w.cfg.Now().UTC()
+	batch := w.pub.Batch(w.cfg.Source.Name, from, to)
+	var newIDs []string
+	pending := make(map[string]struct{})
+	fetched, dups := 0, 0
+	onPage := func(p fetch.Page) error {
+		for _, raw := range p.Rows {
+			fetched++
+			enc, err := w.cfg.Source.Encode(raw, w.pub.ValueBuffer(len(raw)/2))
+			if err != nil {
+				return &permanentError{fmt.Errorf("row %d of page %d: %w", fetched, p.Number, err)}
+			}
+			if _, ok := w.seen[enc.ID]; ok {
+				dups++
+				continue
+			}
+			if _, ok := pending[enc.ID]; ok {
+				dups++
+				continue
+			}
+			pending[enc.ID] = struct{}{}
+			newIDs = append(newIDs, enc.ID)
+			batch.Add(ctx, enc.Key, enc.Value)
+		}
+		return nil
+	}
+	fst, ferr := w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
+	w.stats.Pages += fst.Pages
+	w.stats.Requests += fst.Requests
+	w.stats.Retries += fst.Retries
+	w.stats.Throttled += fst.Throttled
+	// Wait for what was handed to Kafka even when the fetch failed or the
+	// walk is being stopped: acked ids are worth remembering (a retry or a
+	// restart then skips them), and nothing may still be in flight when the
+	// window is tried again. A stop waits a bounded grace period.
+	werr := batch.Wait(ctx)
+	if ctx.Err() != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+		werr = batch.Wait(wctx)
+		cancel()
+	}
+	if ferr != nil || werr != nil {
+		w.stats.Failures++
+		if werr == nil && len(newIDs) > 0 {
+			// Every row handed over is acknowledged: remember the ids (not
+			// the window as read) so a retry does not publish them again.
+			w.remember(from, to, time.Time{}, newIDs)
+			if err := w.save(ctx); err != nil {
+				return errors.Join(ferr, err)
+			}
+		}
+		if ferr != nil {
+			return fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr)
+		}
+		return fmt.Errorf("publish window [%s, %s): %w", fmtT(from), fmtT(to), werr)
+	}
+	w.stats.Fetched += fetched
+	w.stats.Published += len(newIDs)
+	w.stats.Duplicates += dups
+	if rescan {
+		w.stats.Rescans++
+		w.stats.Late += len(newIDs)
+	} else {
+		w.stats.Windows++
+		w.state.Watermark = to
+	}
+	w.remember(from, to, started, newIDs)
+	w.evict()
+	if err := w.save(ctx); err != nil {
+		return err
+	}
+	kind := "window"
+	if rescan {
+		kind = "rescan"
+	}
+	w.log.Info(kind+" published", "from", fmtT(from), "to", fmtT(to), "pages", fst.Pages,
+		"rows", fetched, "published", len(newIDs), "duplicates", dups,
+		"throttled", fst.Throttled, "took", w.cfg.Now().Sub(started).Round(time.Millisecond))
+	return nil
+}
+
+// remember merges ids into the window's record; readAt zero keeps the
+// window's previous read time (a partial read is not a read).
+func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
+	for _, id := range ids {
+		w.seen[id] = struct{}{}
+	}
+	for i := range w.state.Windows {
+		win := &w.state.Windows[i]
+		if win.From.Equal(from) && win.To.Equal(to) {
+			win.IDs = append(win.IDs, ids...)
+			if !readAt.IsZero() {
+				win.ReadAt = readAt
+			}
+			return
+		}
+	}
+	w.state.Upsert(checkpoint.Window{From: from, To: to, ReadAt: readAt, IDs: ids})
+}
+
+// evict forgets windows that will not be read again: their ids cannot come
+// back through a rescan, so the dedup state stays bounded by the horizon.
+func (w *Walker) evict() {
+	kept := w.state.Windows[:0]
+	for _, win := range w.state.Windows {
+		inFlight := win.To.After(w.state.Watermark)
+		if inFlight || w.needsRescan(win.To, win.ReadAt) {
+			kept = append(kept, win)
+			continue
+		}
+		for _, id := range win.IDs {
+			delete(w.seen, id)
+		}
+	}
+	clear(w.state.Windows[len(kept):])
+	w.state.Windows = kept
+}
+
+func (w *Walker) save(ctx context.Context) error {
+	// The save must not be cut short by a cancelled walk: the rows are
+	// acknowledged, and recording that is what avoids duplicates.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := w.store.Save(sctx, w.cfg.Source.Name, w.state); err != nil {
+		return &permanentError{fmt.Errorf("save checkpoint: %w", err)}
+	}
+	return nil
+}
+
+// stopGrace bounds the wait for acknowledgements of a window that is being
+// abandoned.
+const stopGrace = 15 * time.Second
+
+func fmtT(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

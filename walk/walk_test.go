@@ -1,0 +1,281 @@
+package walk
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
+)
+
+var day0 = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+
+// clock is a settable clock shared by the simulator and the walker.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+type rig struct {
+	sim   *graphsim.Server
+	kafka *kafkatest.Cluster
+	topic string
+	store *checkpoint.FileStore
+	fc    *fetch.Client
+	prod  *producer.Producer
+}
+
+func newRig(t *testing.T, sc graphsim.Config) *rig {
+	t.Helper()
+	sc.Token = "tok"
+	sim, err := graphsim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok"),
+		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 3, nil)
+	store, err := checkpoint.NewFileStore(filepath.Join(t.TempDir(), "cp.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod, err := producer.New(context.Background(), producer.Config{
+		Brokers: kc.Brokers, Topic: topic,
+		Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	return &rig{sim: sim, kafka: kc, topic: topic, store: store, fc: fc, prod: prod}
+}
+
+func (r *rig) walker(t *testing.T, cfg Config) *Walker {
+	t.Helper()
+	cfg.Source = DirectRouting()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Window == 0 {
+		cfg.Window = time.Hour
+	}
+	w, err := New(cfg, r.fc, r.prod, r.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// topicIDs reads the topic and counts records per row id, checking keys
+// and decoding every value.
+func (r *rig) topicIDs(t *testing.T) map[string]int {
+	t.Helper()
+	ids := map[string]int{}
+	var row schemas.DirectRoutingLogRow
+	for _, rec := range r.kafka.ReadAll(t, r.topic, true) {
+		if err := schemas.DecodeDirectRoutingRow(rec.Value, &row); err != nil {
+			t.Fatalf("decode offset %d: %v", rec.Offset, err)
+		}
+		if string(rec.Key) != row.CorrelationID {
+			t.Fatalf("row %s keyed %q, want correlationId %q", row.ID, rec.Key, row.CorrelationID)
+		}
+		ids[row.ID]++
+	}
+	return ids
+}
+
+func assertExactlyOnce(t *testing.T, ids map[string]int, want []graphsim.Row) {
+	t.Helper()
+	missing, dups := 0, 0
+	for _, row := range want {
+		switch n := ids[row.ID]; {
+		case n == 0:
+			missing++
+		case n > 1:
+			dups += n - 1
+		}
+	}
+	if missing > 0 || dups > 0 || len(ids) != len(want) {
+		t.Fatalf("topic has %d distinct ids for %d simulated rows: %d missing, %d duplicated", len(ids), len(want), missing, dups)
+	}
+}
+
+func TestWalkOnceDeliversEveryRowOnce(t *testing.T) {
+	end := day0.Add(36 * time.Hour)
+	r := newRig(t, graphsim.Config{
+		Seed: 7, Start: day0, End: end, RowsPerHour: 1300, PageOverlap: 4,
+		Faults: []graphsim.Fault{
+			{Every: 7, Offset: 2, Status: http.StatusTooManyRequests, RetryAfter: "0"},
+			{Every: 11, Offset: 3, Status: http.StatusServiceUnavailable},
+			{Every: 13, Offset: 5, Truncate: true},
+		},
+	})
+	w := r.walker(t, Config{Start: day0, End: end})
+	if err := w.Run(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	st := w.Stats()
+	want := r.sim.Rows(day0, end)
+	assertExactlyOnce(t, r.topicIDs(t), want)
+	if st.Windows != 36 || st.Published != len(want) || st.Fetched != st.Published+st.Duplicates {
+		t.Fatalf("stats %+v for %d rows", st, len(want))
+	}
+	if st.Duplicates == 0 || st.Throttled == 0 || st.Retries == 0 {
+		t.Fatalf("stats %+v: the faults and overlaps were not exercised", st)
+	}
+	saved, err := r.store.Load(context.Background(), "direct-routing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !saved.Watermark.Equal(end) {
+		t.Fatalf("checkpoint watermark %s, want %s", saved.Watermark, end)
+	}
+	// Data from long ago has no rescan ahead: nothing is remembered.
+	if len(saved.Windows) != 0 {
+		t.Fatalf("checkpoint remembers %d windows of old data", len(saved.Windows))
+	}
+}
+
+func TestWindowBoundariesAreHalfOpen(t *testing.T) {
+	// Rows sit exactly on every minute; with 1-minute windows each such row
+	// is the first row of exactly one window.
+	end := day0.Add(2 * time.Hour)
+	r := newRig(t, graphsim.Config{Seed: 3, Start: day0, End: end, RowsPerHour: 600})
+	onBoundary := 0
+	for _, row := range r.sim.Rows(day0, end) {
+		if row.Start.Equal(row.Start.Truncate(time.Minute)) {
+			onBoundary++
+		}
+	}
+	if onBoundary < 100 {
+		t.Fatalf("only %d rows on minute boundaries; the test needs them", onBoundary)
+	}
+	w := r.walker(t, Config{Start: day0, End: end, Window: time.Minute})
+	if err := w.Run(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	assertExactlyOnce(t, r.topicIDs(t), r.sim.Rows(day0, end))
+	if st := w.Stats(); st.Duplicates != 0 {
+		t.Fatalf("%d duplicates: a boundary row was read by two windows", st.Duplicates)
+	}
+}
+
+func TestResumeFromCheckpoint(t *testing.T) {
+	end := day0.Add(10 * time.Hour)
+	r := newRig(t, graphsim.Config{Seed: 5, Start: day0, End: end, RowsPerHour: 1200})
+	mid := day0.Add(4 * time.Hour)
+	w1 := r.walker(t, Config{Start: day0, End: mid})
+	if err := w1.Run(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	// A new walker (a restarted process) with a later END_TIME and a
+	// START_TIME that would re-read everything: the checkpoint wins.
+	w2 := r.walker(t, Config{Start: day0, End: end})
+	if err := w2.Run(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	if w2.Stats().Windows != 6 {
+		t.Fatalf("second walker read %d windows, want 6", w2.Stats().Windows)
+	}
+	assertExactlyOnce(t, r.topicIDs(t), r.sim.Rows(day0, end))
+}
+
+func TestLateRowsArePublishedOnceByRescan(t *testing.T) {
+	clk := &clock{}
+	end := day0.Add(12 * time.Hour)
+	r := newRig(t, graphsim.Config{
+		Seed: 11, Start: day0, End: end, RowsPerHour: 1200,
+		LateFraction: 0.05, LateDelay: 3 * time.Hour, Now: clk.Now,
+	})
+	w := r.walker(t, Config{
+		Start: day0, Window: time.Hour, SettleDelay: 10 * time.Minute,
+		RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour},
+		Now:         clk.Now,
+	})
+	all := r.sim.Rows(day0, end)
+	late := 0
+	for _, row := range all {
+		if row.VisibleAt.After(row.Start.Add(time.Hour)) {
+			late++
+		}
+	}
+	if late < 100 {
+		t.Fatalf("only %d late rows", late)
+	}
+	// Walk as time passes, in steps of 20 minutes, until every rescan of
+	// the data set is done.
+	ctx := context.Background()
+	for now := end.Add(10 * time.Minute); now.Before(end.Add(30 * time.Hour)); now = now.Add(20 * time.Minute) {
+		clk.Set(now)
+		if err := w.Run(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := w.Stats()
+	assertExactlyOnce(t, r.topicIDs(t), all)
+	if st.Late == 0 || st.Rescans == 0 {
+		t.Fatalf("stats %+v: no late rows were found by rescans", st)
+	}
+	if st.Published != len(all) {
+		t.Fatalf("published %d, want %d", st.Published, len(all))
+	}
+	// Rows already published came back on every rescan and were skipped.
+	if st.Duplicates < len(all) {
+		t.Fatalf("duplicates skipped %d, want at least %d (each row is re-read)", st.Duplicates, len(all))
+	}
+	saved, err := r.store.Load(ctx, "direct-routing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Windows past their last rescan (24h) are forgotten, the data set's
+	// windows among them; only recent ones are remembered.
+	horizon := clk.Now().Add(-24 * time.Hour)
+	for _, win := range saved.Windows {
+		if win.To.Before(horizon) {
+			t.Fatalf("window [%s, %s) still remembered after the horizon %s", win.From, win.To, horizon)
+		}
+	}
+	if len(saved.Windows) == 0 || len(saved.Windows) > 25 {
+		t.Fatalf("%d windows remembered, want the last day's", len(saved.Windows))
+	}
+}
+
+func TestDedupStateIsBoundedByHorizon(t *testing.T) {
+	clk := &clock{}
+	end := day0.Add(48 * time.Hour)
+	r := newRig(t, graphsim.Config{Seed: 2, Start: day0, End: end, RowsPerHour: 60, Now: clk.Now})
+	w := r.walker(t, Config{Start: day0, RescanAfter: []time.Duration{time.Hour, 6 * time.Hour}, Now: clk.Now})
+	for now := day0.Add(time.Hour); now.Before(end); now = now.Add(time.Hour) {
+		clk.Set(now)
+		if err := w.Run(context.Background(), true); err != nil {
+			t.Fatal(err)
+		}
+		saved, err := r.store.Load(context.Background(), "direct-routing")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Windows ending more than 6h ago have had their last rescan.
+		if len(saved.Windows) > 7 {
+			t.Fatalf("at %s the checkpoint remembers %d windows, want at most 7", now, len(saved.Windows))
+		}
+	}
+}
