@@ -80,14 +80,14 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		level = "info"
 	}
 	cfg := Config{
-		GraphBaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token,
-		GraphMaxAttempts: 8,
-		Brokers:          kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo",
-		SchemaRegistryURL: reg.URL(),
-		CheckpointStore:   "file", CheckpointPath: dir + "/checkpoint.json",
-		Start: start, End: end, Window: time.Hour,
-		RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
-		PollInterval: time.Minute, LogLevel: level,
+		Graph:      GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
+		Kafka:      KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", SchemaRegistryURL: reg.URL()},
+		Checkpoint: CheckpointConfig{Store: "file", Path: dir + "/checkpoint.json"},
+		Walk: WalkConfig{
+			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute,
+			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
+		},
+		Log: LogConfig{Level: level, Format: "text"},
 	}
 	fmt.Fprintf(stdout, "callstream demo: %d simulated days of Direct Routing calls (%d rows, %d per hour), 1-hour windows\n",
 		*days, sim.Count(start, end), *perHour)

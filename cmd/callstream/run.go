@@ -47,7 +47,7 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.LogLevel, cfg.LogFormat, stderr)
+	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	_, err = run(ctx, cfg, *once, log, nil)
 	return err
 }
@@ -61,16 +61,16 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	fc, err := fetch.New(fetch.Config{
-		BaseURL:     cfg.GraphBaseURL,
-		APIVersion:  cfg.APIVersion,
+		BaseURL:     cfg.Graph.BaseURL,
+		APIVersion:  cfg.Graph.APIVersion,
 		Tokens:      tokens,
-		MaxAttempts: cfg.GraphMaxAttempts,
+		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	store, err := checkpoint.NewFileStore(cfg.CheckpointPath)
+	store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 	if err != nil {
 		return none, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
 	}
@@ -79,10 +79,10 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		return none, err
 	}
 	prod, err := producer.New(ctx, producer.Config{
-		Brokers:           cfg.Brokers,
-		Topic:             cfg.Topic,
-		ClientID:          cfg.ClientID,
-		SchemaRegistryURL: cfg.SchemaRegistryURL,
+		Brokers:           cfg.Kafka.Brokers,
+		Topic:             cfg.Kafka.Topic,
+		ClientID:          cfg.Kafka.ClientID,
+		SchemaRegistryURL: cfg.Kafka.SchemaRegistryURL,
 		Schema: producer.Schema{
 			Name:        schemas.DirectRoutingSchemaName,
 			Text:        schemas.DirectRoutingSchemaText(),
@@ -106,26 +106,26 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		}
 	}()
 
-	start := cfg.Start
+	start := cfg.Walk.Start
 	if start.IsZero() {
-		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Window)
+		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Walk.Window)
 		log.Info("START_TIME not set; starting one day back", "start", start)
 	}
 	walker, err := walk.New(walk.Config{
 		Source:       walk.DirectRouting(),
 		Start:        start,
-		End:          cfg.End,
-		Window:       cfg.Window,
-		SettleDelay:  cfg.SettleDelay,
-		RescanAfter:  cfg.RescanAfter,
-		PollInterval: cfg.PollInterval,
+		End:          cfg.Walk.End,
+		Window:       cfg.Walk.Window,
+		SettleDelay:  cfg.Walk.SettleDelay,
+		RescanAfter:  cfg.Walk.RescanAfter,
+		PollInterval: cfg.Walk.PollInterval,
 		Logger:       log,
 	}, fc, prod, store)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	log.Info("walking", "once", once, "graph", cfg.GraphBaseURL+"/"+cfg.APIVersion, "topic", cfg.Topic,
-		"window", cfg.Window, "settle_delay", cfg.SettleDelay, "rescan_after", fmt.Sprint(cfg.RescanAfter))
+	log.Info("walking", "once", once, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
+		"window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay, "rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
 	err = walker.Run(ctx, once)
 	st := walker.Stats()
 	attrs := []any{"watermark", walker.Watermark(), "windows", st.Windows, "rescans", st.Rescans,
@@ -144,16 +144,16 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 }
 
 func tokenSource(cfg Config) (fetch.TokenSource, error) {
-	if cfg.AccessToken != "" {
-		return fetch.StaticToken(cfg.AccessToken), nil
+	if cfg.Graph.AccessToken != "" {
+		return fetch.StaticToken(cfg.Graph.AccessToken), nil
 	}
 	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cfg.Cloud.Authority},
+		ClientOptions: azcore.ClientOptions{Cloud: cfg.Graph.Cloud.Authority},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("graph credential: %w (set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token file, or GRAPH_ACCESS_TOKEN)", err)
 	}
-	return fetch.AzureTokens{Cred: cred, Scope: fetch.ScopeFor(cfg.GraphBaseURL)}, nil
+	return fetch.AzureTokens{Cred: cred, Scope: fetch.ScopeFor(cfg.Graph.BaseURL)}, nil
 }
 
 func schemaFingerprint(s avro.Schema) (string, error) {

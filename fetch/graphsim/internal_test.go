@@ -198,3 +198,44 @@ func TestUUIDKeepsUniqueBits(t *testing.T) {
 		t.Fatalf("appendUUID all ones = %s", got)
 	}
 }
+
+func TestAppendTime(t *testing.T) {
+	layouts := map[int]string{0: "2006-01-02T15:04:05", 3: "2006-01-02T15:04:05.000", 7: "2006-01-02T15:04:05.0000000"}
+	var x uint64 = 1
+	for k := range 200000 {
+		x = mix64(x + uint64(k))
+		// Cover the whole int64 range the simulator accepts, 1678 to 2262.
+		ns := int64(x%uint64(1<<63-1)) - 1<<62
+		ns -= ns % nsTick
+		digits := []int{0, 3, 7}[k%3]
+		if digits == 0 {
+			ns -= ns % nsSecond
+			if ns < 0 && ns%nsSecond != 0 {
+				continue
+			}
+		}
+		tm := time.Unix(0, ns).UTC()
+		for _, plus := range []bool{false, true} {
+			want := `"` + tm.Format(layouts[digits])
+			if plus {
+				want += `+00:00"`
+			} else {
+				want += `Z"`
+			}
+			if digits == 3 {
+				// Formatting truncates below the millisecond, as the generator
+				// never produces such a row.
+				want = `"` + tm.Truncate(time.Millisecond).Format(layouts[3]) + want[len(layouts[3])+1:]
+			}
+			if got := string(appendTime(nil, ns, digits, plus)); got != want {
+				t.Fatalf("appendTime(%d, %d, %v) = %s, want %s", ns, digits, plus, got, want)
+			}
+		}
+	}
+	for _, s := range []string{"1678-01-01T00:00:00Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2000-02-29T12:00:00Z", "2261-12-31T23:59:59Z"} {
+		tm, _ := time.Parse(time.RFC3339, s)
+		if got := string(appendTime(nil, tm.UnixNano(), 0, false)); got != `"`+s+`"` {
+			t.Errorf("appendTime(%s) = %s", s, got)
+		}
+	}
+}

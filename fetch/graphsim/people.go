@@ -3,7 +3,8 @@ package graphsim
 import "strconv"
 
 // person is a tenant user or a resource account (auto attendant or call
-// queue), with every string pre-rendered so rows only copy bytes.
+// queue). upn, display and number hold JSON string literals, quotes and
+// escapes included, rendered once so rows only copy bytes.
 type person struct {
 	id      string // Entra object id
 	upn     string
@@ -99,17 +100,17 @@ func (s *Server) makePeople() (users, bots []person) {
 		}
 		users = append(users, person{
 			id:      string(appendUUID(nil, uuidBits{ph(k, 3), ph(k, 4), 4})),
-			upn:     local + "@contoso.com",
-			display: display,
-			number:  maskedDID(c.country, ph(k, 5)),
+			upn:     jsonString(local + "@contoso.com"),
+			display: jsonString(display),
+			number:  jsonString(maskedDID(c.country, ph(k, 5))),
 			country: c.country,
 			au:      string(appendUUID(nil, uuidBits{ph(k%7, 6), ph(k%7, 7), 4})),
 		})
 	}
 	for k, n := range botNames {
 		bots = append(bots, person{
-			display: n,
-			number:  maskedDID("US", ph(numUsers+k, 5)),
+			display: jsonString(n),
+			number:  jsonString(maskedDID("US", ph(numUsers+k, 5))),
 			country: "US",
 			au:      string(appendUUID(nil, uuidBits{ph(k%7, 6), ph(k%7, 7), 4})),
 		})
@@ -131,3 +132,5 @@ func maskedDID(country string, h uint64) string {
 	}
 	return prefix + strconv.Itoa(int(h%10)) + "***"
 }
+
+func jsonString(v string) string { return string(appendJSONString(nil, v)) }
