@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
@@ -110,7 +111,13 @@ type Walker struct {
 	state  checkpoint.State
 	seen   map[string]struct{}
 	loaded bool
-	stats  Stats
+
+	// mu guards what other goroutines (metrics, health) read while the walk
+	// runs.
+	mu       sync.Mutex
+	stats    Stats
+	progress time.Time // when a read last completed
+	mark     time.Time // copy of state.Watermark
 }
 
 // New validates cfg and returns a Walker.
@@ -154,11 +161,36 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error
 	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name)}, nil
 }
 
-// Stats returns the counters so far.
-func (w *Walker) Stats() Stats { return w.stats }
+// Stats returns the counters so far. It is safe to call while Run runs.
+func (w *Walker) Stats() Stats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats
+}
 
-// Watermark returns the end of the last window published whole.
-func (w *Walker) Watermark() time.Time { return w.state.Watermark }
+// Watermark returns the end of the last window published whole. It is safe
+// to call while Run runs.
+func (w *Walker) Watermark() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.mark
+}
+
+// LastProgress returns when a window or rescan was last completed (zero
+// before the first). Health checks use it to tell a stuck walk from an idle
+// one. It is safe to call while Run runs.
+func (w *Walker) LastProgress() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.progress
+}
+
+// count applies f to the counters under the lock.
+func (w *Walker) count(f func(*Stats)) {
+	w.mu.Lock()
+	f(&w.stats)
+	w.mu.Unlock()
+}
 
 // ErrDone is returned by Run in continuous mode when END_TIME is reached
 // and no rescan is left.
@@ -241,6 +273,7 @@ func (w *Walker) load(ctx context.Context) error {
 		return &permanentError{fmt.Errorf("load checkpoint: %w", err)}
 	}
 	w.state = st
+	w.mark = st.Watermark
 	w.seen = make(map[string]struct{})
 	for _, win := range st.Windows {
 		for _, id := range win.IDs {
@@ -359,10 +392,12 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		return nil
 	}
 	fst, ferr := w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
-	w.stats.Pages += fst.Pages
-	w.stats.Requests += fst.Requests
-	w.stats.Retries += fst.Retries
-	w.stats.Throttled += fst.Throttled
+	w.count(func(s *Stats) {
+		s.Pages += fst.Pages
+		s.Requests += fst.Requests
+		s.Retries += fst.Retries
+		s.Throttled += fst.Throttled
+	})
 	// Wait for what was handed to Kafka even when the fetch failed or the
 	// walk is being stopped: acked ids are worth remembering (a retry or a
 	// restart then skips them), and nothing may still be in flight when the
@@ -374,7 +409,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		cancel()
 	}
 	if ferr != nil || werr != nil {
-		w.stats.Failures++
+		w.count(func(s *Stats) { s.Failures++ })
 		if werr == nil && len(newIDs) > 0 {
 			// Every row handed over is acknowledged: remember the ids (not
 			// the window as read) so a retry does not publish them again.
@@ -388,6 +423,17 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		}
 		return fmt.Errorf("publish window [%s, %s): %w", fmtT(from), fmtT(to), werr)
 	}
+	if !rescan {
+		w.state.Watermark = to
+	}
+	w.remember(from, to, started, newIDs)
+	w.evict()
+	if err := w.save(ctx); err != nil {
+		return err
+	}
+	// Counted only now that the rows are acknowledged and the checkpoint
+	// says so, so that the counters never run ahead of Kafka either.
+	w.mu.Lock()
 	w.stats.Fetched += fetched
 	w.stats.Published += len(newIDs)
 	w.stats.Duplicates += dups
@@ -396,13 +442,10 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		w.stats.Late += len(newIDs)
 	} else {
 		w.stats.Windows++
-		w.state.Watermark = to
 	}
-	w.remember(from, to, started, newIDs)
-	w.evict()
-	if err := w.save(ctx); err != nil {
-		return err
-	}
+	w.mark = w.state.Watermark
+	w.progress = w.cfg.Now()
+	w.mu.Unlock()
 	kind := "window"
 	if rescan {
 		kind = "rescan"
