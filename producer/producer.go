@@ -57,6 +57,17 @@ type Config struct {
 	ConnectTimeout time.Duration
 	// Logger receives connection notices; nil means slog.Default().
 	Logger *slog.Logger
+	// TransactionalID, when set, makes every Batch one Kafka transaction:
+	// its rows and whatever is passed to Commit become visible to
+	// read_committed consumers together, or not at all. A second producer
+	// with the same id fences this one (ErrFenced).
+	TransactionalID string
+	// TransactionTimeout is how long the broker lets a transaction stay
+	// open before aborting it; default 60s.
+	TransactionTimeout time.Duration
+	// OtherTopics must exist too (e.g. the dead-letter topic); records for
+	// them go through Batch.AddRecord.
+	OtherTopics []string
 	// Opts are appended to the client options (tests, security settings).
 	Opts []kgo.Opt
 }
@@ -69,6 +80,8 @@ type Producer struct {
 	schemaID int
 	headers  []kgo.RecordHeader
 	log      *slog.Logger
+	txn      bool
+	fenced   atomic.Bool
 }
 
 // ErrCompactedTopic is returned for a data topic with cleanup.policy
@@ -104,12 +117,18 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
+	if cfg.TransactionalID != "" {
+		if cfg.TransactionTimeout <= 0 {
+			cfg.TransactionTimeout = time.Minute
+		}
+		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout))
+	}
 	opts = append(opts, cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
-	p := &Producer{cl: cl, topic: cfg.Topic, log: log}
+	p := &Producer{cl: cl, topic: cfg.Topic, log: log, txn: cfg.TransactionalID != ""}
 	if err := p.connect(ctx, cfg.ConnectTimeout); err != nil {
 		cl.Close()
 		return nil, err
@@ -117,6 +136,21 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if err := p.checkTopic(ctx); err != nil {
 		cl.Close()
 		return nil, err
+	}
+	for _, t := range cfg.OtherTopics {
+		if err := topicExists(ctx, kadm.NewClient(cl), t); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
+	if p.txn {
+		// Claiming the transactional id now fences any older instance and
+		// aborts its open transaction, before the caller reads the
+		// checkpoint: what it reads can then no longer change under it.
+		if _, _, err := cl.ProducerID(ctx); err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("init transactional producer %q: %w", cfg.TransactionalID, err)
+		}
 	}
 	if cfg.SchemaRegistryURL != "" {
 		id, err := register(ctx, cfg.SchemaRegistryURL, cfg.Topic+"-value", cfg.Schema.Text)
@@ -168,12 +202,8 @@ func (p *Producer) checkTopic(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("describe topic %s: %w", p.topic, err)
 	}
-	td, ok := topics[p.topic]
-	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
-		return fmt.Errorf("topic %s does not exist: create it (partitions and replication are yours to choose) or set KAFKA_TOPIC", p.topic)
-	}
-	if td.Err != nil {
-		return fmt.Errorf("describe topic %s: %w", p.topic, td.Err)
+	if err := topicErr(topics, p.topic); err != nil {
+		return err
 	}
 	rcs, err := adm.DescribeTopicConfigs(ctx, p.topic)
 	if err != nil {
@@ -187,6 +217,81 @@ func (p *Producer) checkTopic(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func topicErr(topics kadm.TopicDetails, topic string) error {
+	td, ok := topics[topic]
+	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		return fmt.Errorf("topic %s does not exist: create it (partitions and replication are yours to choose)", topic)
+	}
+	if td.Err != nil {
+		return fmt.Errorf("describe topic %s: %w", topic, td.Err)
+	}
+	return nil
+}
+
+func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
+	topics, err := adm.ListTopics(ctx, topic)
+	if err != nil {
+		return fmt.Errorf("describe topic %s: %w", topic, err)
+	}
+	return topicErr(topics, topic)
+}
+
+// EnsureCheckpointTopic creates the compacted checkpoint topic if it is
+// missing (one partition, the replication of like, the data topic), and
+// refuses an existing one that is not compacted: time-based deletion would
+// silently lose the checkpoint.
+func EnsureCheckpointTopic(ctx context.Context, cl *kgo.Client, topic, like string) error {
+	adm := kadm.NewClient(cl)
+	topics, err := adm.ListTopics(ctx, topic, like)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	if err := topicErr(topics, topic); err == nil {
+		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("describe configs of %s: %w", topic, err)
+		}
+		for _, rc := range rcs {
+			for _, c := range rc.Configs {
+				if c.Key == "cleanup.policy" && (c.Value == nil || *c.Value != "compact") {
+					v := "<unset>"
+					if c.Value != nil {
+						v = *c.Value
+					}
+					return fmt.Errorf("checkpoint topic %s has cleanup.policy=%s: want compact (set CHECKPOINT_TOPIC to another topic or change its policy)", topic, v)
+				}
+			}
+		}
+		return nil
+	}
+	rf := int16(-1)
+	if td, ok := topics[like]; ok && td.Err == nil {
+		for _, p := range td.Partitions {
+			rf = int16(len(p.Replicas))
+			break
+		}
+	}
+	resp, err := adm.CreateTopic(ctx, 1, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create checkpoint topic %s: %w", topic, err)
+	}
+	// A new topic takes a moment to appear in every broker's metadata.
+	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {
+		topics, err := adm.ListTopics(ctx, topic)
+		if err == nil && topicErr(topics, topic) == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("wait for checkpoint topic %s: %w", topic, context.Cause(ctx))
+		case <-time.After(wait):
+		}
+	}
 }
 
 func register(ctx context.Context, url, subject, schema string) (int, error) {
@@ -210,8 +315,16 @@ func (p *Producer) SchemaID() int { return p.schemaID }
 // Client exposes the underlying client, for reading back in tools and tests.
 func (p *Producer) Client() *kgo.Client { return p.cl }
 
-// Batch is a set of records in flight whose acknowledgements are awaited
-// together, e.g. one window's rows.
+// ErrFenced means another producer with the same transactional id took
+// over: this one must stop and never write again.
+var ErrFenced = errors.New("producer fenced: another instance with the same transactional id is running")
+
+// Transactional reports whether batches are Kafka transactions.
+func (p *Producer) Transactional() bool { return p.txn }
+
+// Batch is a set of records whose delivery is settled together, e.g. one
+// window's rows: acknowledged together (at-least-once) or committed as one
+// transaction (exactly-once).
 type Batch struct {
 	p       *Producer
 	headers []kgo.RecordHeader
@@ -219,18 +332,28 @@ type Batch struct {
 	n       atomic.Int64
 	errOnce sync.Once
 	err     error
+	ended   bool
 }
 
-// Batch starts a batch for the rows of one source and window. Records
-// produced through it carry those as headers.
-func (p *Producer) Batch(source string, from, to time.Time) *Batch {
+// Begin starts a batch for the rows of one source and window; in
+// transactional mode it begins a transaction. Records produced through it
+// carry the source and window as headers.
+func (p *Producer) Begin(source string, from, to time.Time) (*Batch, error) {
+	if p.fenced.Load() {
+		return nil, ErrFenced
+	}
+	if p.txn {
+		if err := p.cl.BeginTransaction(); err != nil {
+			return nil, p.classify(fmt.Errorf("begin transaction: %w", err))
+		}
+	}
 	h := make([]kgo.RecordHeader, 0, len(p.headers)+2)
 	h = append(h,
 		kgo.RecordHeader{Key: HeaderSource, Value: []byte(source)},
 		kgo.RecordHeader{Key: HeaderWindow, Value: []byte(from.UTC().Format(time.RFC3339Nano) + "/" + to.UTC().Format(time.RFC3339Nano))},
 	)
 	h = append(h, p.headers...)
-	return &Batch{p: p, headers: h}
+	return &Batch{p: p, headers: h}, nil
 }
 
 // ValueBuffer returns a buffer holding the value framing (the registry
@@ -241,13 +364,24 @@ func (p *Producer) ValueBuffer(capHint int) []byte {
 	return b
 }
 
-// Add hands one record to the client. value must start with the framing
-// from ValueBuffer; both slices are owned by the batch from now on. Add
-// blocks while the client's buffer is full, which bounds memory.
+// Add hands one row to the client, for the producer's topic. value must
+// start with the framing from ValueBuffer; both slices are owned by the
+// batch from now on. Add blocks while the client's buffer is full, which
+// bounds memory.
 func (b *Batch) Add(ctx context.Context, key, value []byte) {
+	b.produce(ctx, &kgo.Record{Key: key, Value: value, Headers: b.headers})
+}
+
+// AddRecord hands any record to the client within the batch, e.g. a dead
+// letter for another topic. The batch's headers are appended to r's.
+func (b *Batch) AddRecord(ctx context.Context, r *kgo.Record) {
+	r.Headers = append(r.Headers, b.headers...)
+	b.produce(ctx, r)
+}
+
+func (b *Batch) produce(ctx context.Context, r *kgo.Record) {
 	b.wg.Add(1)
 	b.n.Add(1)
-	r := &kgo.Record{Key: key, Value: value, Headers: b.headers}
 	b.p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 		if err != nil {
 			b.errOnce.Do(func() { b.err = err })
@@ -260,7 +394,9 @@ func (b *Batch) Add(ctx context.Context, key, value []byte) {
 func (b *Batch) Len() int { return int(b.n.Load()) }
 
 // Wait blocks until every record added is acknowledged by all in-sync
-// replicas, or failed, and returns the first failure.
+// replicas, or failed, and returns the first failure. In transactional mode
+// acknowledged records are still invisible to read_committed readers until
+// Commit.
 func (b *Batch) Wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
@@ -272,9 +408,80 @@ func (b *Batch) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 	if b.err != nil {
-		return fmt.Errorf("produce to %s: %w", b.p.topic, b.err)
+		return b.p.classify(fmt.Errorf("produce to %s: %w", b.p.topic, b.err))
 	}
 	return nil
+}
+
+// Commit settles the batch. The extra records (a checkpoint) are produced
+// last; in transactional mode they commit atomically with the rows, and
+// without transactions extra must be empty. A nil error means every record
+// is durable (and, in a transaction, visible to read_committed readers).
+// On error the transaction is aborted: nothing of it becomes visible.
+func (b *Batch) Commit(ctx context.Context, extra ...*kgo.Record) error {
+	if !b.p.txn {
+		if len(extra) > 0 {
+			return errors.New("producer: extra records need a transactional producer")
+		}
+		b.ended = true
+		return b.Wait(ctx)
+	}
+	for _, r := range extra {
+		b.produce(ctx, r)
+	}
+	if err := b.Wait(ctx); err != nil {
+		return errors.Join(err, b.Abort(ctx))
+	}
+	b.ended = true
+	// The commit is not cut short by a cancelled walk: an unconfirmed
+	// commit leaves the outcome unknown until the next start.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := b.p.cl.EndTransaction(cctx, kgo.TryCommit); err != nil {
+		err = b.p.classify(fmt.Errorf("commit transaction: %w", err))
+		if !errors.Is(err, ErrFenced) {
+			// The commit's outcome is unknown or it failed: abort so the
+			// client can begin again; an already-committed transaction is
+			// not undone by this.
+			if aerr := b.p.cl.EndTransaction(cctx, kgo.TryAbort); aerr != nil {
+				err = errors.Join(err, b.p.classify(fmt.Errorf("abort transaction: %w", aerr)))
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// Abort abandons the batch: buffered records are dropped and, in
+// transactional mode, the transaction is aborted. Without transactions,
+// records already sent may still land; they are simply not checkpointed.
+func (b *Batch) Abort(ctx context.Context) error {
+	if b.ended {
+		return nil
+	}
+	b.ended = true
+	if !b.p.txn {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := b.p.cl.AbortBufferedRecords(actx); err != nil {
+		return fmt.Errorf("abort buffered records: %w", err)
+	}
+	if err := b.p.cl.EndTransaction(actx, kgo.TryAbort); err != nil {
+		return b.p.classify(fmt.Errorf("abort transaction: %w", err))
+	}
+	return nil
+}
+
+// classify marks fencing errors with ErrFenced and remembers them: a fenced
+// producer refuses all further work.
+func (p *Producer) classify(err error) error {
+	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
+		p.fenced.Store(true)
+		return fmt.Errorf("%w: %w", ErrFenced, err)
+	}
+	return err
 }
 
 // Close flushes what is buffered, waiting at most until ctx ends, then

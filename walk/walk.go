@@ -13,7 +13,10 @@
 package walk
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,9 +24,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
 )
 
 // Fetcher reads the rows of one function over a range of call start times.
@@ -34,8 +40,9 @@ type Fetcher interface {
 
 // Publisher publishes encoded rows. *producer.Producer implements it.
 type Publisher interface {
-	Batch(source string, from, to time.Time) *producer.Batch
+	Begin(source string, from, to time.Time) (*producer.Batch, error)
 	ValueBuffer(capHint int) []byte
+	Transactional() bool
 }
 
 // Encoded is one row ready for Kafka.
@@ -78,13 +85,17 @@ type Config struct {
 	// MaxConsecutiveFailures ends Run after this many windows failed in a
 	// row with retryable errors; 0 means never (continuous mode default).
 	MaxConsecutiveFailures int
+	// DeadLetterTopic receives rows that cannot be encoded, with the reason
+	// in headers. Empty means such a row stops the walk with an error.
+	DeadLetterTopic string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means slog.Default().
 	Logger *slog.Logger
 }
 
-// Stats counts what a Walker did. Fetched = Published + Duplicates.
+// Stats counts what a Walker did. Over completed reads,
+// Fetched = Published + Duplicates + DeadLettered.
 type Stats struct {
 	Windows    int // new windows completed
 	Rescans    int // re-reads completed
@@ -97,6 +108,9 @@ type Stats struct {
 	Duplicates int // rows skipped because their id was already published
 	Late       int // rows first published by a rescan
 	Failures   int // window attempts that failed
+	// DeadLettered counts rows that could not be encoded and went to the
+	// dead-letter topic. Fetched = Published + Duplicates + DeadLettered.
+	DeadLettered int
 }
 
 // Walker walks one source. It is not safe for concurrent use; run one per
@@ -270,7 +284,12 @@ func (w *Walker) load(ctx context.Context) error {
 	}
 	st, err := w.store.Load(ctx, w.cfg.Source.Name)
 	if err != nil {
-		return &permanentError{fmt.Errorf("load checkpoint: %w", err)}
+		err = fmt.Errorf("load checkpoint: %w", err)
+		var ce *checkpoint.CorruptError
+		if errors.As(err, &ce) {
+			return &permanentError{err}
+		}
+		return err
 	}
 	w.state = st
 	w.mark = st.Watermark
@@ -291,6 +310,9 @@ func (w *Walker) load(ctx context.Context) error {
 // oldest first, then new windows up to the settle limit.
 func (w *Walker) walk(ctx context.Context) error {
 	for {
+		if err := w.load(ctx); err != nil {
+			return err
+		}
 		now := w.cfg.Now().UTC()
 		if i, ok := w.dueRescan(now); ok {
 			win := w.state.Windows[i]
@@ -362,26 +384,46 @@ func (w *Walker) needsRescan(to, readAt time.Time) bool {
 	return false
 }
 
-// read fetches [from, to) whole, publishes the rows whose ids are new, waits
-// for Kafka's acknowledgement and only then records the window.
+// read fetches [from, to) whole, publishes the rows whose ids are new (and
+// dead-letters the ones that cannot be encoded), and settles the window:
+//   - exactly-once (transactional producer and a TxnStore): the rows and the
+//     new checkpoint commit in one transaction, or neither does;
+//   - at-least-once: Kafka acknowledges every row, and only then is the
+//     checkpoint saved.
 func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) error {
 	started := w.cfg.Now().UTC()
-	batch := w.pub.Batch(w.cfg.Source.Name, from, to)
+	batch, err := w.pub.Begin(w.cfg.Source.Name, from, to)
+	if err != nil {
+		return w.publishErr(from, to, err)
+	}
 	var newIDs []string
 	pending := make(map[string]struct{})
-	fetched, dups := 0, 0
+	fetched, dups, dead := 0, 0, 0
 	onPage := func(p fetch.Page) error {
 		for _, raw := range p.Rows {
 			fetched++
 			enc, err := w.cfg.Source.Encode(raw, w.pub.ValueBuffer(len(raw)/2))
 			if err != nil {
-				return &permanentError{fmt.Errorf("row %d of page %d: %w", fetched, p.Number, err)}
-			}
-			if _, ok := w.seen[enc.ID]; ok {
-				dups++
+				if w.cfg.DeadLetterTopic == "" {
+					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
+						fetched, p.Number, fmtT(from), fmtT(to), err)}
+				}
+				// A bad row is remembered by a hash of its bytes, so that
+				// rescans do not dead-letter it again.
+				enc.ID = deadLetterID(raw)
+				if w.known(enc.ID, pending) {
+					dups++
+					continue
+				}
+				pending[enc.ID] = struct{}{}
+				newIDs = append(newIDs, enc.ID)
+				dead++
+				batch.AddRecord(ctx, w.deadLetter(raw, err))
+				w.log.Warn("row sent to the dead-letter topic", "topic", w.cfg.DeadLetterTopic,
+					"window_from", fmtT(from), "page", p.Number, "reason", err.Error())
 				continue
 			}
-			if _, ok := pending[enc.ID]; ok {
+			if w.known(enc.ID, pending) {
 				dups++
 				continue
 			}
@@ -398,48 +440,62 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		s.Retries += fst.Retries
 		s.Throttled += fst.Throttled
 	})
-	// Wait for what was handed to Kafka even when the fetch failed or the
-	// walk is being stopped: acked ids are worth remembering (a retry or a
-	// restart then skips them), and nothing may still be in flight when the
-	// window is tried again. A stop waits a bounded grace period.
-	werr := batch.Wait(ctx)
-	if ctx.Err() != nil {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
-		werr = batch.Wait(wctx)
-		cancel()
-	}
-	if ferr != nil || werr != nil {
+	txnStore, exactlyOnce := w.store.(checkpoint.TxnStore)
+	exactlyOnce = exactlyOnce && w.pub.Transactional()
+	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
-		if werr == nil && len(newIDs) > 0 {
-			// Every row handed over is acknowledged: remember the ids (not
-			// the window as read) so a retry does not publish them again.
-			w.remember(from, to, time.Time{}, newIDs)
-			if err := w.save(ctx); err != nil {
-				return errors.Join(ferr, err)
-			}
+		if exactlyOnce {
+			// Nothing of the window becomes visible; the next try starts clean.
+			return errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), w.abort(ctx, batch))
 		}
-		if ferr != nil {
-			return fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr)
+		return w.partial(ctx, batch, from, to, newIDs, ferr)
+	}
+
+	if exactlyOnce {
+		if !rescan {
+			w.state.Watermark = to
 		}
-		return fmt.Errorf("publish window [%s, %s): %w", fmtT(from), fmtT(to), werr)
+		w.remember(from, to, started, newIDs)
+		w.evict()
+		recs, err := txnStore.Stage(w.cfg.Source.Name, w.state)
+		if err == nil {
+			err = batch.Commit(ctx, recs...)
+		} else {
+			err = errors.Join(err, batch.Abort(ctx))
+		}
+		if err != nil {
+			w.count(func(s *Stats) { s.Failures++ })
+			// The in-memory state ran ahead of what is committed: re-read
+			// the truth before the next window.
+			w.loaded = false
+			return w.publishErr(from, to, err)
+		}
+		txnStore.Committed(w.cfg.Source.Name)
+	} else {
+		if err := batch.Commit(ctx); err != nil {
+			w.count(func(s *Stats) { s.Failures++ })
+			return w.publishErr(from, to, err)
+		}
+		if !rescan {
+			w.state.Watermark = to
+		}
+		w.remember(from, to, started, newIDs)
+		w.evict()
+		if err := w.save(ctx); err != nil {
+			return err
+		}
 	}
-	if !rescan {
-		w.state.Watermark = to
-	}
-	w.remember(from, to, started, newIDs)
-	w.evict()
-	if err := w.save(ctx); err != nil {
-		return err
-	}
-	// Counted only now that the rows are acknowledged and the checkpoint
-	// says so, so that the counters never run ahead of Kafka either.
+
+	// Counted only now that the rows are durable and the checkpoint says
+	// so, so that the counters never run ahead of Kafka either.
 	w.mu.Lock()
 	w.stats.Fetched += fetched
-	w.stats.Published += len(newIDs)
+	w.stats.Published += len(newIDs) - dead
+	w.stats.DeadLettered += dead
 	w.stats.Duplicates += dups
 	if rescan {
 		w.stats.Rescans++
-		w.stats.Late += len(newIDs)
+		w.stats.Late += len(newIDs) - dead
 	} else {
 		w.stats.Windows++
 	}
@@ -451,9 +507,87 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		kind = "rescan"
 	}
 	w.log.Info(kind+" published", "from", fmtT(from), "to", fmtT(to), "pages", fst.Pages,
-		"rows", fetched, "published", len(newIDs), "duplicates", dups,
+		"rows", fetched, "published", len(newIDs)-dead, "duplicates", dups, "dead_lettered", dead,
 		"throttled", fst.Throttled, "took", w.cfg.Now().Sub(started).Round(time.Millisecond))
 	return nil
+}
+
+// known reports whether id was published before or earlier in this read.
+func (w *Walker) known(id string, pending map[string]struct{}) bool {
+	if _, ok := w.seen[id]; ok {
+		return true
+	}
+	_, ok := pending[id]
+	return ok
+}
+
+// partial handles a failed fetch without transactions. It waits for what
+// was handed to Kafka (a stop waits a bounded grace period): acknowledged
+// ids are worth remembering, since a retry or a restart then skips them,
+// and nothing may still be in flight when the window is tried again.
+func (w *Walker) partial(ctx context.Context, batch *producer.Batch, from, to time.Time, newIDs []string, ferr error) error {
+	werr := batch.Wait(ctx)
+	if ctx.Err() != nil {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
+		werr = batch.Wait(wctx)
+		cancel()
+	}
+	ferr = fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr)
+	if werr != nil || len(newIDs) == 0 {
+		return ferr
+	}
+	// Every row handed over is acknowledged: remember the ids, though not
+	// the window as read (a partial read is not a read).
+	w.remember(from, to, time.Time{}, newIDs)
+	if err := w.save(ctx); err != nil {
+		return errors.Join(ferr, err)
+	}
+	return ferr
+}
+
+func (w *Walker) abort(ctx context.Context, batch *producer.Batch) error {
+	if err := batch.Abort(ctx); err != nil {
+		return w.publishErr(time.Time{}, time.Time{}, err)
+	}
+	return nil
+}
+
+// publishErr wraps a producer error; fencing is permanent.
+func (w *Walker) publishErr(from, to time.Time, err error) error {
+	err = fmt.Errorf("publish window [%s, %s): %w", fmtT(from), fmtT(to), err)
+	if errors.Is(err, producer.ErrFenced) {
+		return &permanentError{err}
+	}
+	return err
+}
+
+// Dead-letter headers, beside the source and window headers every record
+// of a batch carries.
+const (
+	HeaderDLQReason = "callstream.dlq.reason"
+	HeaderDLQField  = "callstream.dlq.field"
+)
+
+func (w *Walker) deadLetter(raw []byte, err error) *kgo.Record {
+	field := ""
+	var re *schemas.RowError
+	if errors.As(err, &re) {
+		field = re.Field
+	}
+	return &kgo.Record{
+		Topic: w.cfg.DeadLetterTopic,
+		// raw aliases the fetch buffer, which is reused for the next page.
+		Value: bytes.Clone(raw),
+		Headers: []kgo.RecordHeader{
+			{Key: HeaderDLQReason, Value: []byte(err.Error())},
+			{Key: HeaderDLQField, Value: []byte(field)},
+		},
+	}
+}
+
+func deadLetterID(raw []byte) string {
+	sum := sha256.Sum256(raw)
+	return "dlq:" + hex.EncodeToString(sum[:16])
 }
 
 // remember merges ids into the window's record; readAt zero keeps the

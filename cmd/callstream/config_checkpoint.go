@@ -1,28 +1,34 @@
 package main
 
+import "strings"
+
 // rawCheckpoint holds the checkpoint settings.
 type rawCheckpoint struct {
-	Store string `env:"CHECKPOINT_STORE, default=file"`
+	Store string `env:"CHECKPOINT_STORE, default=kafka"`
 	Path  string `env:"CHECKPOINT_PATH, default=callstream-checkpoint.json"`
+	Topic string `env:"CHECKPOINT_TOPIC"`
 }
 
 // CheckpointConfig is where progress is kept.
 type CheckpointConfig struct {
-	Store string // "file"
+	// Store is "kafka" (exactly-once: rows and checkpoint in one
+	// transaction) or "file" (at-least-once).
+	Store string
 	Path  string
+	// Topic is the compacted checkpoint topic; "" means "<KAFKA_TOPIC>.checkpoint".
+	Topic string
 }
 
 func (r rawCheckpoint) parse(p *problems) CheckpointConfig {
-	var c CheckpointConfig
+	c := CheckpointConfig{Store: r.Store, Path: r.Path, Topic: strings.TrimSpace(r.Topic)}
 	switch r.Store {
+	case "kafka":
 	case "file":
-		c.Store = r.Store
+		if c.Path == "" {
+			p.add("CHECKPOINT_PATH is empty")
+		}
 	default:
-		p.add("CHECKPOINT_STORE %q: want file", r.Store)
-	}
-	c.Path = r.Path
-	if c.Store == "file" && c.Path == "" {
-		p.add("CHECKPOINT_PATH is empty")
+		p.add("CHECKPOINT_STORE %q: want kafka (exactly-once) or file (at-least-once)", r.Store)
 	}
 	return c
 }

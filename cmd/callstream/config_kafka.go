@@ -8,6 +8,11 @@ type rawKafka struct {
 	Topic             string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
 	ClientID          string `env:"KAFKA_CLIENT_ID, default=callstream"`
 	SchemaRegistryURL string `env:"SCHEMA_REGISTRY_URL"`
+	DLQTopic          string `env:"KAFKA_DLQ_TOPIC"`
+	TransactionalID   string `env:"KAFKA_TRANSACTIONAL_ID"`
+	// TenantID only names the default transactional id, so that two
+	// tenants' deployments never fence each other.
+	TenantID string `env:"AZURE_TENANT_ID"`
 }
 
 // KafkaConfig is how Kafka is reached and written.
@@ -16,6 +21,13 @@ type KafkaConfig struct {
 	Topic             string
 	ClientID          string
 	SchemaRegistryURL string
+	// DLQTopic receives rows that cannot be encoded; "" stops the walk on
+	// such a row instead.
+	DLQTopic string
+	// TransactionalID overrides the default, which is stable per tenant,
+	// source and topic.
+	TransactionalID string
+	TenantID        string
 }
 
 func (r rawKafka) parse(p *problems) KafkaConfig {
@@ -34,5 +46,11 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 	}
 	c.ClientID = r.ClientID
 	c.SchemaRegistryURL = parseURL(p, "SCHEMA_REGISTRY_URL", r.SchemaRegistryURL)
+	c.DLQTopic = strings.TrimSpace(r.DLQTopic)
+	if c.DLQTopic != "" && c.DLQTopic == c.Topic {
+		p.add("KAFKA_DLQ_TOPIC %q: must differ from KAFKA_TOPIC", c.DLQTopic)
+	}
+	c.TransactionalID = strings.TrimSpace(r.TransactionalID)
+	c.TenantID = strings.TrimSpace(r.TenantID)
 	return c
 }

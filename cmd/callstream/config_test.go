@@ -26,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	if c.Walk.Window != time.Hour || c.Walk.SettleDelay != 15*time.Minute || len(c.Walk.RescanAfter) != 4 || c.Walk.RescanAfter[3] != 72*time.Hour {
 		t.Errorf("walk %+v", c.Walk)
 	}
-	if c.Checkpoint.Store != "file" || c.Checkpoint.Path == "" {
+	if c.Checkpoint.Store != "kafka" || c.Checkpoint.Topic != "" {
 		t.Errorf("checkpoint %+v", c.Checkpoint)
 	}
 }

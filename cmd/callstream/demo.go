@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -69,12 +68,6 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reg := srfake.New()
 	defer reg.Close()
 
-	dir, err := os.MkdirTemp("", "callstream-demo-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-
 	level := "error"
 	if *verbose {
 		level = "info"
@@ -82,7 +75,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	cfg := Config{
 		Graph:      GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
 		Kafka:      KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", SchemaRegistryURL: reg.URL()},
-		Checkpoint: CheckpointConfig{Store: "file", Path: dir + "/checkpoint.json"},
+		Checkpoint: CheckpointConfig{Store: "kafka"},
 		Walk: WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute,
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
@@ -92,6 +85,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "callstream demo: %d simulated days of Direct Routing calls (%d rows, %d per hour), 1-hour windows\n",
 		*days, sim.Count(start, end), *perHour)
 	fmt.Fprintln(stdout, "simulated Graph injects 429s, 503s, truncated bodies and rows repeated across pages")
+	fmt.Fprintln(stdout, "exactly-once: each window's rows and its checkpoint commit in one Kafka transaction")
 
 	began := time.Now()
 	stats, err := run(ctx, cfg, true, newLogger(level, "text", stderr), nil)

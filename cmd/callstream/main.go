@@ -9,7 +9,8 @@
 //	callstream version        print the version
 //
 // Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,
-// 2 invalid configuration or usage.
+// 2 invalid configuration or usage, 3 fenced by another instance with the
+// same transactional id.
 package main
 
 import (
@@ -24,6 +25,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 )
 
@@ -35,6 +37,8 @@ const (
 	exitOK      = 0
 	exitFailure = 1
 	exitConfig  = 2
+	// exitFenced means another instance took over the transactional id.
+	exitFenced = 3
 )
 
 func main() {
@@ -49,7 +53,8 @@ Usage:
   callstream schema         print the Avro schema of Direct Routing rows
   callstream version        print the version
 
-Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage.
+Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage,
+3 fenced by another instance with the same transactional id.
 See README.md for every setting.
 `
 
@@ -96,6 +101,9 @@ func exitCode(err error, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "callstream:", err)
 		}
 		return exitConfig
+	case errors.Is(err, producer.ErrFenced):
+		fmt.Fprintln(stderr, "callstream:", err)
+		return exitFenced
 	default:
 		fmt.Fprintln(stderr, "callstream:", err)
 		return exitFailure

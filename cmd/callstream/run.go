@@ -70,15 +70,22 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
-	if err != nil {
-		return none, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
-	}
 	fp, err := schemaFingerprint(schemas.DirectRoutingSchema())
 	if err != nil {
 		return none, err
 	}
+	src := walk.DirectRouting()
+	var txnID string
+	if cfg.Checkpoint.Store == "kafka" {
+		txnID = transactionalID(cfg, src.Name)
+	}
+	var other []string
+	if cfg.Kafka.DLQTopic != "" {
+		other = append(other, cfg.Kafka.DLQTopic)
+	}
 	prod, err := producer.New(ctx, producer.Config{
+		TransactionalID:   txnID,
+		OtherTopics:       other,
 		Brokers:           cfg.Kafka.Brokers,
 		Topic:             cfg.Kafka.Topic,
 		ClientID:          cfg.Kafka.ClientID,
@@ -106,25 +113,32 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		}
 	}()
 
+	store, closeStore, err := openStore(ctx, cfg, extraKafka)
+	if err != nil {
+		return none, err
+	}
+	defer closeStore()
+
 	start := cfg.Walk.Start
 	if start.IsZero() {
 		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Walk.Window)
 		log.Info("START_TIME not set; starting one day back", "start", start)
 	}
 	walker, err := walk.New(walk.Config{
-		Source:       walk.DirectRouting(),
-		Start:        start,
-		End:          cfg.Walk.End,
-		Window:       cfg.Walk.Window,
-		SettleDelay:  cfg.Walk.SettleDelay,
-		RescanAfter:  cfg.Walk.RescanAfter,
-		PollInterval: cfg.Walk.PollInterval,
-		Logger:       log,
+		Source:          src,
+		DeadLetterTopic: cfg.Kafka.DLQTopic,
+		Start:           start,
+		End:             cfg.Walk.End,
+		Window:          cfg.Walk.Window,
+		SettleDelay:     cfg.Walk.SettleDelay,
+		RescanAfter:     cfg.Walk.RescanAfter,
+		PollInterval:    cfg.Walk.PollInterval,
+		Logger:          log,
 	}, fc, prod, store)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	log.Info("walking", "once", once, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
+	log.Info("walking", "once", once, "checkpoint", cfg.Checkpoint.Store, "transactional_id", txnID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
 		"window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay, "rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
 	err = walker.Run(ctx, once)
 	st := walker.Stats()
@@ -141,6 +155,52 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	default:
 		return none, err
 	}
+}
+
+// transactionalID is stable per tenant, source and topic, so a restarted
+// instance fences its predecessor and two deployments never collide.
+func transactionalID(cfg Config, source string) string {
+	if cfg.Kafka.TransactionalID != "" {
+		return cfg.Kafka.TransactionalID
+	}
+	tenant := cfg.Kafka.TenantID
+	if tenant == "" {
+		tenant = "default"
+	}
+	return "callstream-" + tenant + "-" + source + "-" + cfg.Kafka.Topic
+}
+
+// openStore opens the configured checkpoint store. The Kafka store reads
+// with a client of its own (read_committed) and is written through the
+// producer's transactions.
+func openStore(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (checkpoint.Store, func(), error) {
+	if cfg.Checkpoint.Store == "file" {
+		store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
+		if err != nil {
+			return nil, nil, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
+		}
+		return store, func() {}, nil
+	}
+	topic := checkpointTopic(cfg)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
+		// Fresh metadata: the checkpoint topic may have just been created.
+		kgo.MetadataMinAge(250 * time.Millisecond)}, extraKafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka client for the checkpoint: %w", err)
+	}
+	if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return checkpoint.NewKafkaStore(cl, topic, cfg.Kafka.Topic), cl.Close, nil
+}
+
+func checkpointTopic(cfg Config) string {
+	if cfg.Checkpoint.Topic != "" {
+		return cfg.Checkpoint.Topic
+	}
+	return cfg.Kafka.Topic + ".checkpoint"
 }
 
 func tokenSource(cfg Config) (fetch.TokenSource, error) {

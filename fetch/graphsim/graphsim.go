@@ -63,7 +63,9 @@ type Config struct {
 
 	// RowsPerHour is the average density. Row i's nominal slot is
 	// [Start+i*step, Start+(i+1)*step) with step = time.Hour/RowsPerHour,
-	// and its start time lies inside that slot.
+	// and its start time lies inside that slot. A slot that contains a whole
+	// minute puts its row exactly on it, so at 60 rows an hour or fewer every
+	// row starts on a whole minute.
 	RowsPerHour int
 
 	// PageSize is the number of rows per page; DefaultPageSize if zero.

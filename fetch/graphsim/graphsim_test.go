@@ -111,10 +111,10 @@ func fetchAll(tb testing.TB, first string) []page {
 	for u := first; u != ""; {
 		p := getPage(tb, u)
 		pages = append(pages, p)
-		u = p.NextLink
-		if len(pages) > 100000 {
-			tb.Fatal("nextLink loop")
+		if p.NextLink == u {
+			tb.Fatalf("nextLink %s points at the page itself", u)
 		}
+		u = p.NextLink
 	}
 	return pages
 }
@@ -816,12 +816,12 @@ func TestLarge(t *testing.T) {
 }
 
 func TestRows_Content(t *testing.T) {
-	sim, err := graphsim.New(graphsim.Config{Token: token, Seed: 7, Start: day0, End: day0.Add(10 * time.Hour), RowsPerHour: 3000, ExtraProperty: true})
+	sim, err := graphsim.New(graphsim.Config{Token: token, Seed: 7, Start: day0, End: day0.Add(10 * time.Hour), RowsPerHour: 1000, ExtraProperty: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	rows := sim.Rows(day0, day0.Add(10*time.Hour))
-	if len(rows) != 30000 || sim.Count(day0, day0.Add(10*time.Hour)) != 30000 {
+	if len(rows) != 10000 || sim.Count(day0, day0.Add(10*time.Hour)) != 10000 {
 		t.Fatalf("%d rows", len(rows))
 	}
 	v1 := []string{"id", "correlationId", "userId", "userPrincipalName", "userDisplayName", "startDateTime",

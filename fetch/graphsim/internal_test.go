@@ -210,9 +210,6 @@ func TestAppendTime(t *testing.T) {
 		digits := []int{0, 3, 7}[k%3]
 		if digits == 0 {
 			ns -= ns % nsSecond
-			if ns < 0 && ns%nsSecond != 0 {
-				continue
-			}
 		}
 		tm := time.Unix(0, ns).UTC()
 		for _, plus := range []bool{false, true} {
@@ -221,11 +218,6 @@ func TestAppendTime(t *testing.T) {
 				want += `+00:00"`
 			} else {
 				want += `Z"`
-			}
-			if digits == 3 {
-				// Formatting truncates below the millisecond, as the generator
-				// never produces such a row.
-				want = `"` + tm.Truncate(time.Millisecond).Format(layouts[3]) + want[len(layouts[3])+1:]
 			}
 			if got := string(appendTime(nil, ns, digits, plus)); got != want {
 				t.Fatalf("appendTime(%d, %d, %v) = %s, want %s", ns, digits, plus, got, want)

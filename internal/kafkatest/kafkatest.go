@@ -20,9 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +29,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/callstream/callstream/internal/kread"
 )
 
 // EnvBrokers is the environment variable naming the real broker(s) to test
@@ -222,128 +221,9 @@ func (c *Cluster) ReadAll(tb testing.TB, topic string, committedOnly bool) []*kg
 	defer cancel()
 	cl := c.adminClient(tb)
 	defer cl.Close()
-	adm := kadm.NewClient(cl)
-
-	tds, err := adm.ListTopics(ctx, topic)
+	recs, err := kread.All(ctx, cl, topic, committedOnly)
 	if err != nil {
-		tb.Fatalf("kafkatest: ReadAll(%s): metadata: %v", topic, err)
+		tb.Fatalf("kafkatest: ReadAll(%s): %v", topic, err)
 	}
-	td, ok := tds[topic]
-	if !ok || td.Err != nil {
-		tb.Fatalf("kafkatest: ReadAll(%s): topic not found: %v", topic, td.Err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err == nil {
-		err = starts.Error()
-	}
-	if err != nil {
-		tb.Fatalf("kafkatest: ReadAll(%s): listing start offsets: %v", topic, err)
-	}
-	list := adm.ListEndOffsets // high watermarks
-	if committedOnly {
-		list = adm.ListCommittedOffsets // last stable offsets
-	}
-	ends, err := list(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		tb.Fatalf("kafkatest: ReadAll(%s): listing end offsets: %v", topic, err)
-	}
-
-	var out []*kgo.Record
-	for _, p := range slices.Sorted(maps.Keys(td.Partitions)) {
-		start, okStart := starts.Lookup(topic, p)
-		end, okEnd := ends.Lookup(topic, p)
-		if !okStart || !okEnd {
-			tb.Fatalf("kafkatest: ReadAll(%s): no offsets listed for partition %d", topic, p)
-		}
-		recs, err := readPartition(ctx, cl, td, p, start.Offset, end.Offset, committedOnly)
-		if err != nil {
-			tb.Fatalf("kafkatest: ReadAll(%s): partition %d, offsets [%d, %d): %v",
-				topic, p, start.Offset, end.Offset, err)
-		}
-		out = append(out, recs...)
-	}
-	return out
-}
-
-// readPartition reads the records in [start, end) of one partition with
-// plain Fetch requests to its leader. kgo.ProcessFetchPartition reports the
-// next offset after every batch, including control batches and aborted
-// batches whose records are dropped, so the read stops exactly at end.
-func readPartition(ctx context.Context, cl *kgo.Client, td kadm.TopicDetail, p int32, start, end int64, committed bool) ([]*kgo.Record, error) {
-	var (
-		recs         []*kgo.Record
-		offset       = start
-		leader       = td.Partitions[p].Leader
-		decompressor = kgo.DefaultDecompressor()
-		iso          = kgo.ReadUncommitted()
-		isoLevel     int8 // the Fetch request's isolation level: 0 read_uncommitted, 1 read_committed
-	)
-	if committed {
-		iso, isoLevel = kgo.ReadCommitted(), 1
-	}
-	for offset < end {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis = 200
-		req.MinBytes = 1
-		req.MaxBytes = 64 << 20
-		req.IsolationLevel = isoLevel
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = td.Topic
-		rt.TopicID = td.ID
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition = p
-		rp.FetchOffset = offset
-		rp.PartitionMaxBytes = 16 << 20
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-
-		kresp, err := cl.Broker(int(leader)).RetriableRequest(ctx, req)
-		if err != nil {
-			return recs, err
-		}
-		resp := kresp.(*kmsg.FetchResponse)
-		if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-			return recs, fmt.Errorf("fetch: %w", err)
-		}
-		var got *kmsg.FetchResponseTopicPartition
-		for i := range resp.Topics {
-			for j := range resp.Topics[i].Partitions {
-				if resp.Topics[i].Partitions[j].Partition == p {
-					got = &resp.Topics[i].Partitions[j]
-				}
-			}
-		}
-		next := offset
-		if got != nil {
-			var fp kgo.FetchPartition
-			fp, next = kgo.ProcessFetchPartition(kgo.ProcessFetchPartitionOpts{
-				Offset:         offset,
-				IsolationLevel: iso,
-				Topic:          td.Topic,
-				Partition:      p,
-			}, got, decompressor, nil)
-			if fp.Err != nil && !kerr.IsRetriable(fp.Err) {
-				return recs, fmt.Errorf("fetch at offset %d: %w", offset, fp.Err)
-			}
-			for _, r := range fp.Records {
-				if r.Offset < end {
-					recs = append(recs, r)
-				}
-			}
-		}
-		if next > offset {
-			offset = next
-			continue
-		}
-		// No progress (a retriable error, or nothing returned): back off.
-		select {
-		case <-ctx.Done():
-			return recs, fmt.Errorf("stuck at offset %d: %w", offset, context.Cause(ctx))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return recs, nil
+	return recs
 }

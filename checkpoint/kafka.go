@@ -1,0 +1,262 @@
+package checkpoint
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/callstream/callstream/internal/kread"
+)
+
+// MaxIDsPerRecord bounds one id chunk record (about 40 bytes an id in JSON)
+// well below Kafka's default max.message.bytes of 1 MB.
+const MaxIDsPerRecord = 10000
+
+// KafkaStore keeps state in a compacted Kafka topic, written inside the
+// caller's transaction together with the rows it describes, so that rows
+// and checkpoint commit together or not at all (exactly-once).
+//
+// Records, all keyed under a prefix naming the data topic and source:
+//
+//	<prefix>/head            {"watermark": …}
+//	<prefix>/w/<from>        {"from","to","readAt","chunks"}     one per remembered window
+//	<prefix>/w/<from>/<n>    ["id", …]                           that window's ids, ≤ MaxIDsPerRecord each
+//
+// A window leaving the rescan horizon is deleted with tombstones, which
+// compaction then removes, so the topic stays bounded by the horizon.
+//
+// The store does not dial Kafka: it reads with a client it is given and
+// writes by returning records for the caller's transaction.
+type KafkaStore struct {
+	cl    *kgo.Client
+	topic string
+	scope string
+
+	mu        sync.Mutex
+	persisted map[string]*kafkaView // by source: what the committed records say
+	staged    map[string]*kafkaView
+}
+
+type kafkaView struct {
+	head    bool
+	windows map[int64]windowView // by From in unix ns
+}
+
+type windowView struct {
+	to, readAt time.Time
+	chunks     int
+	ids        int // ids written in chunks
+}
+
+type kafkaHead struct {
+	Version   int        `json:"version"`
+	Watermark *time.Time `json:"watermark,omitempty"`
+}
+
+type kafkaWindow struct {
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	ReadAt time.Time `json:"readAt"`
+	Chunks int       `json:"chunks"`
+	IDs    int       `json:"ids"`
+}
+
+// NewKafkaStore returns a store on topic. scope separates deployments that
+// share the topic (callstream uses the data topic's name); cl is used only
+// to read, read_committed.
+func NewKafkaStore(cl *kgo.Client, topic, scope string) *KafkaStore {
+	return &KafkaStore{cl: cl, topic: topic, scope: scope,
+		persisted: map[string]*kafkaView{}, staged: map[string]*kafkaView{}}
+}
+
+// Topic is the checkpoint topic.
+func (k *KafkaStore) Topic() string { return k.topic }
+
+func (k *KafkaStore) prefix(source string) string {
+	return "callstream/" + k.scope + "/" + source
+}
+
+// Load reads the topic to its last stable offset, read_committed, and
+// rebuilds the state of source. Records of aborted or open transactions are
+// invisible to it, so a crash mid-transaction leaves the previous state.
+func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
+	recs, err := kread.All(ctx, k.cl, k.topic, true)
+	if err != nil {
+		return State{}, fmt.Errorf("read checkpoint topic %s: %w", k.topic, err)
+	}
+	prefix := k.prefix(source) + "/"
+	latest := map[string][]byte{}
+	for _, r := range recs {
+		key := string(r.Key)
+		if !strings.HasPrefix(key, prefix) {
+			continue
+		}
+		if r.Value == nil {
+			delete(latest, key)
+			continue
+		}
+		latest[key] = r.Value
+	}
+	corrupt := func(format string, args ...any) error {
+		return &CorruptError{Path: k.topic + ":" + prefix, Reason: fmt.Sprintf(format, args...)}
+	}
+	var st State
+	view := &kafkaView{windows: map[int64]windowView{}}
+	if b, ok := latest[prefix+"head"]; ok {
+		var h kafkaHead
+		if err := json.Unmarshal(b, &h); err != nil {
+			return State{}, corrupt("head: %v", err)
+		}
+		if h.Version != FileVersion {
+			return State{}, corrupt("head version %d, this build reads %d", h.Version, FileVersion)
+		}
+		if h.Watermark != nil {
+			st.Watermark = h.Watermark.UTC()
+		}
+		view.head = true
+	}
+	for key, b := range latest {
+		rest := strings.TrimPrefix(key, prefix)
+		if !strings.HasPrefix(rest, "w/") || strings.Count(rest, "/") != 1 {
+			continue
+		}
+		var w kafkaWindow
+		if err := json.Unmarshal(b, &w); err != nil {
+			return State{}, corrupt("%s: %v", key, err)
+		}
+		win := Window{From: w.From.UTC(), To: w.To.UTC(), ReadAt: w.ReadAt.UTC(), IDs: make([]string, 0, w.IDs)}
+		for n := range w.Chunks {
+			cb, ok := latest[key+"/"+strconv.Itoa(n)]
+			if !ok {
+				return State{}, corrupt("%s: id chunk %d of %d is missing", key, n, w.Chunks)
+			}
+			var ids []string
+			if err := json.Unmarshal(cb, &ids); err != nil {
+				return State{}, corrupt("%s/%d: %v", key, n, err)
+			}
+			win.IDs = append(win.IDs, ids...)
+		}
+		if len(win.IDs) != w.IDs {
+			return State{}, corrupt("%s: %d ids in chunks, header says %d", key, len(win.IDs), w.IDs)
+		}
+		st.Windows = append(st.Windows, win)
+		view.windows[win.From.UnixNano()] = windowView{to: win.To, readAt: win.ReadAt, chunks: w.Chunks, ids: w.IDs}
+	}
+	slices.SortFunc(st.Windows, func(a, b Window) int { return a.From.Compare(b.From) })
+	if err := st.Validate(); err != nil {
+		return State{}, corrupt("%v", err)
+	}
+	k.mu.Lock()
+	k.persisted[source] = view
+	delete(k.staged, source)
+	k.mu.Unlock()
+	return st, nil
+}
+
+// Save is not supported: a KafkaStore is written only inside a
+// transaction, through Stage.
+func (k *KafkaStore) Save(context.Context, string, State) error {
+	return errors.New("checkpoint: the Kafka store is written through transactions (Stage), not Save")
+}
+
+// Stage returns the records that turn the persisted state of source into
+// st, to be produced in the transaction that also carries the rows st
+// describes. Windows only ever gain ids (the walker appends), so only new
+// id chunks are written. Call Committed once the transaction commits.
+func (k *KafkaStore) Stage(source string, st State) ([]*kgo.Record, error) {
+	if err := st.Validate(); err != nil {
+		return nil, fmt.Errorf("stage checkpoint of %s: %w", source, err)
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	old := k.persisted[source]
+	if old == nil {
+		return nil, errors.New("checkpoint: Stage before Load")
+	}
+	prefix := k.prefix(source)
+	next := &kafkaView{head: true, windows: make(map[int64]windowView, len(st.Windows))}
+	var recs []*kgo.Record
+	put := func(key string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key), Value: b})
+		return nil
+	}
+	head := kafkaHead{Version: FileVersion}
+	if !st.Watermark.IsZero() {
+		wm := st.Watermark.UTC()
+		head.Watermark = &wm
+	}
+	if err := put(prefix+"/head", head); err != nil {
+		return nil, err
+	}
+	for _, w := range st.Windows {
+		fromKey := w.From.UnixNano()
+		key := prefix + "/w/" + strconv.FormatInt(fromKey, 10)
+		ov, had := old.windows[fromKey]
+		if had && !ov.to.Equal(w.To) {
+			return nil, fmt.Errorf("checkpoint: window at %s changed its end from %s to %s", w.From, ov.to, w.To)
+		}
+		if had && ov.ids > len(w.IDs) {
+			return nil, fmt.Errorf("checkpoint: window at %s lost ids (%d → %d)", w.From, ov.ids, len(w.IDs))
+		}
+		nv := windowView{to: w.To, readAt: w.ReadAt, chunks: ov.chunks, ids: ov.ids}
+		for start := ov.ids; start < len(w.IDs); start += MaxIDsPerRecord {
+			end := min(start+MaxIDsPerRecord, len(w.IDs))
+			if err := put(key+"/"+strconv.Itoa(nv.chunks), w.IDs[start:end]); err != nil {
+				return nil, err
+			}
+			nv.chunks++
+			nv.ids = end
+		}
+		if !had || nv != ov {
+			if err := put(key, kafkaWindow{From: w.From.UTC(), To: w.To.UTC(), ReadAt: w.ReadAt.UTC(), Chunks: nv.chunks, IDs: nv.ids}); err != nil {
+				return nil, err
+			}
+		}
+		next.windows[fromKey] = nv
+	}
+	for fromKey, ov := range old.windows {
+		if _, kept := next.windows[fromKey]; kept {
+			continue
+		}
+		key := prefix + "/w/" + strconv.FormatInt(fromKey, 10)
+		for n := range ov.chunks {
+			recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key + "/" + strconv.Itoa(n))})
+		}
+		recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key)})
+	}
+	k.staged[source] = next
+	return recs, nil
+}
+
+// Committed records that the last Stage of source is committed. After a
+// failed transaction call Load instead, to re-read the truth.
+func (k *KafkaStore) Committed(source string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if v, ok := k.staged[source]; ok {
+		k.persisted[source] = v
+		delete(k.staged, source)
+	}
+}
+
+// TxnStore is a Store whose state is written inside the caller's Kafka
+// transaction rather than by Save.
+type TxnStore interface {
+	Load(ctx context.Context, source string) (State, error)
+	Stage(source string, st State) ([]*kgo.Record, error)
+	Committed(source string)
+}
+
+var _ TxnStore = (*KafkaStore)(nil)
