@@ -340,7 +340,7 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			p := newPipeline(t, faultyGraph(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 3))
 			p.env["CHECKPOINT_STORE"] = store
-			const kills = 3
+			const kills = 20
 			dups := p.killAndRestart(t, kills, 3*24*2)
 			if wm := p.watermark(t); !wm.Equal(p.end) {
 				t.Fatalf("checkpoint watermark %s, want %s", wm, p.end)
@@ -395,6 +395,40 @@ func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
 		t.Fatalf("exit %d after restart; output:\n%s", code, proc.stderr)
 	}
 	return p.check(t)
+}
+
+func TestBinaryFencedInstanceStops(t *testing.T) {
+	sc := faultyGraph(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), 2)
+	sc.Latency = 25 * time.Millisecond // keep the first instance busy
+	p := newPipeline(t, sc)
+	older := start(t, p.env, "run", "--once")
+	deadline := time.Now().Add(time.Minute)
+	for p.sim.Stats().Pages < 8 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress; output:\n%s", older.stderr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Same environment, so the same transactional id: the newer instance
+	// fences the older one.
+	newer := start(t, p.env, "run", "--once")
+	if code := older.wait(t, 2*time.Minute); code != exitFenced {
+		t.Fatalf("older instance exited %d, want %d (fenced); output:\n%s", code, exitFenced, older.stderr)
+	}
+	if !strings.Contains(older.stderr.String(), "fenced") {
+		t.Fatalf("the older instance does not say it was fenced:\n%s", older.stderr)
+	}
+	if code := newer.wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("newer instance exited %d; output:\n%s", code, newer.stderr)
+	}
+	// Whatever the older instance wrote after it was fenced was aborted:
+	// read_committed readers see every row exactly once.
+	if dups := p.check(t); dups != 0 {
+		t.Fatalf("%d duplicates: writes of the fenced instance became visible", dups)
+	}
+	if wm := p.watermark(t); !wm.Equal(p.end) {
+		t.Fatalf("checkpoint watermark %s, want %s", wm, p.end)
+	}
 }
 
 func TestBinarySIGTERMStopsCleanly(t *testing.T) {
