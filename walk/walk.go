@@ -17,6 +17,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -80,6 +81,9 @@ type Config struct {
 	// RescanAfter lists the ages (measured from a window's end) at which a
 	// window is read again for late rows.
 	RescanAfter []time.Duration
+	// Concurrency is how many windows of a backlog are fetched at once;
+	// publishing stays in window order. 0 or 1 reads one window at a time.
+	Concurrency int
 	// PollInterval is the pause between walks in continuous mode.
 	PollInterval time.Duration
 	// MaxConsecutiveFailures ends Run after this many windows failed in a
@@ -316,19 +320,134 @@ func (w *Walker) walk(ctx context.Context) error {
 		now := w.cfg.Now().UTC()
 		if i, ok := w.dueRescan(now); ok {
 			win := w.state.Windows[i]
-			if err := w.read(ctx, win.From, win.To, true); err != nil {
+			if err := w.read(ctx, win.From, win.To, true, nil); err != nil {
 				return err
 			}
 			continue
 		}
-		from, to, ok := w.nextWindow(now)
-		if !ok {
+		due := w.dueWindows(now, maxAhead)
+		switch {
+		case len(due) == 0:
 			return nil
+		case len(due) == 1 || w.cfg.Concurrency <= 1:
+			if err := w.read(ctx, due[0].from, due[0].to, false, nil); err != nil {
+				return err
+			}
+		default:
+			if err := w.backfill(ctx, due); err != nil {
+				return err
+			}
 		}
-		if err := w.read(ctx, from, to, false); err != nil {
+	}
+}
+
+// maxAhead bounds how many due windows one backfill round plans; rescans
+// that fall due meanwhile wait at most that long.
+const maxAhead = 256
+
+type span struct{ from, to time.Time }
+
+// dueWindows lists up to n consecutive new windows that are complete and
+// settled, starting at the cursor.
+func (w *Walker) dueWindows(now time.Time, n int) []span {
+	var out []span
+	cur := w.cursor()
+	for len(out) < n {
+		from, to, ok := w.windowAt(cur, now)
+		if !ok {
+			break
+		}
+		out = append(out, span{from, to})
+		cur = to
+	}
+	return out
+}
+
+// backfill reads a run of due windows, fetching up to Concurrency of them
+// at once while publishing and checkpointing strictly in window order, so
+// the watermark only ever advances over a contiguous prefix. At most
+// Concurrency windows are held in memory, fetched but not yet published.
+func (w *Walker) backfill(ctx context.Context, due []span) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	results := make([]chan *prefetched, len(due))
+	for i := range results {
+		results[i] = make(chan *prefetched, 1)
+	}
+	slots := make(chan struct{}, w.cfg.Concurrency)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i, sp := range due {
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] <- w.prefetch(ctx, sp.from, sp.to)
+			}()
+		}
+	}()
+	for i, sp := range due {
+		var pre *prefetched
+		select {
+		case pre = <-results[i]:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		err := w.read(ctx, sp.from, sp.to, false, pre)
+		<-slots
+		if err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// prefetched is a window read ahead of its turn: its pages, copied out of
+// the fetch client's reused buffers.
+type prefetched struct {
+	pages []fetch.Page
+	stats fetch.Stats
+	err   error
+}
+
+func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
+	pre := &prefetched{}
+	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
+		size := 0
+		for _, r := range p.Rows {
+			size += len(r)
+		}
+		buf := make([]byte, 0, size)
+		rows := make([]json.RawMessage, len(p.Rows))
+		for i, r := range p.Rows {
+			start := len(buf)
+			buf = append(buf, r...)
+			rows[i] = buf[start:len(buf):len(buf)]
+		}
+		pre.pages = append(pre.pages, fetch.Page{Number: p.Number, Rows: rows})
+		return nil
+	})
+	return pre
+}
+
+// calls runs onPage over the window's pages: prefetched ones, or fetched
+// now.
+func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page) error) (fetch.Stats, error) {
+	if pre == nil {
+		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
+	}
+	for _, p := range pre.pages {
+		if err := onPage(p); err != nil {
+			return pre.stats, err
+		}
+	}
+	return pre.stats, pre.err
 }
 
 // cursor is where the next new window starts.
@@ -339,9 +458,9 @@ func (w *Walker) cursor() time.Time {
 	return w.cfg.Start
 }
 
-// nextWindow returns the next new window if it is complete and settled.
-func (w *Walker) nextWindow(now time.Time) (from, to time.Time, ok bool) {
-	from = w.cursor()
+// windowAt returns the new window starting at from if it is complete and
+// settled. Windows never extend past End.
+func (w *Walker) windowAt(from, now time.Time) (_, to time.Time, ok bool) {
 	to = from.Add(w.cfg.Window)
 	if !w.cfg.End.IsZero() {
 		if !from.Before(w.cfg.End) {
@@ -390,7 +509,7 @@ func (w *Walker) needsRescan(to, readAt time.Time) bool {
 //     new checkpoint commit in one transaction, or neither does;
 //   - at-least-once: Kafka acknowledges every row, and only then is the
 //     checkpoint saved.
-func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) error {
+func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched) error {
 	started := w.cfg.Now().UTC()
 	batch, err := w.pub.Begin(w.cfg.Source.Name, from, to)
 	if err != nil {
@@ -433,7 +552,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool) erro
 		}
 		return nil
 	}
-	fst, ferr := w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
+	fst, ferr := w.calls(ctx, from, to, pre, onPage)
 	w.count(func(s *Stats) {
 		s.Pages += fst.Pages
 		s.Requests += fst.Requests
