@@ -191,7 +191,7 @@ func (b *Budget) Succeeded(fn Function) {
 	}
 	// One request more per window for every window's worth of successes.
 	k.credit += 1 / k.allowance
-	if k.credit >= 1 {
+	if k.credit >= 1-1e-9 { // a sum of n times 1/n may land a hair below 1
 		k.credit--
 		k.allowance = math.Min(float64(k.limit), k.allowance+1)
 		if k.allowance >= float64(k.limit) {

@@ -64,6 +64,7 @@ func TestProxyHTMLErrorPage(t *testing.T) {
 				t.Errorf("error %q does not say %q", err, want)
 			}
 		}
+		t.Logf("error: %v", err)
 		if n := sim.Stats().Requests; n != 3 {
 			t.Fatalf("%d requests, want 3", n)
 		}

@@ -133,13 +133,12 @@ func insertSorted(log []int64, t int64) []int64 {
 // without its namespace, so that both spellings of a function share a
 // limit; a path that calls no function counts as "other".
 func functionOf(path string) string {
-	i := strings.Index(strings.ToLower(path), "/"+strings.ToLower(pathPrefix))
-	if i < 0 {
+	lower := strings.ToLower(path)
+	_, seg, ok := strings.Cut(lower, "/"+strings.ToLower(pathPrefix))
+	if !ok {
 		return "other"
 	}
-	seg := path[i+1+len(pathPrefix):]
 	name, _, _ := strings.Cut(seg, "(")
-	name = strings.ToLower(name)
 	name = strings.TrimPrefix(name, "microsoft.graph.callrecords.")
 	if name == "" || strings.Contains(name, "/") {
 		return "other"
