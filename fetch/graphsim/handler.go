@@ -45,16 +45,16 @@ var (
 
 // graphError is a failed request's status and Graph error body fields.
 type graphError struct {
-	status           int
-	code, msg, inner string
+	status    int
+	code, msg string
 }
 
 func badRequest(msg string) *graphError {
-	return &graphError{status: http.StatusBadRequest, code: CodeBadRequest, msg: msg}
+	return &graphError{http.StatusBadRequest, CodeBadRequest, msg}
 }
 
 func notFound(msg string) *graphError {
-	return &graphError{status: http.StatusNotFound, code: CodeNotFound, msg: msg}
+	return &graphError{http.StatusNotFound, CodeNotFound, msg}
 }
 
 // requestIDs are echoed in headers and error bodies, as Graph does, so a
@@ -116,7 +116,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		buf, rows, ge = s.respond(buf, hdr, r, now)
 		if ge != nil {
 			status = ge.status
-			buf = appendGraphError(buf, ge.code, ge.msg, ge.inner, now, ids)
+			buf = appendGraphError(buf, ge.code, ge.msg, innerCode(ge.code), now, ids)
 		} else {
 			status = http.StatusOK
 			contentType = PageContentType
@@ -194,7 +194,7 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	}
 	if r.Method != http.MethodGet {
 		hdr.Set("Allow", http.MethodGet)
-		return buf, -1, &graphError{status: http.StatusMethodNotAllowed, code: CodeBadRequest, msg: "Specified HTTP method is not allowed for the request target."}
+		return buf, -1, &graphError{http.StatusMethodNotAllowed, CodeBadRequest, "Specified HTTP method is not allowed for the request target."}
 	}
 	// Path is the decoded form, so a '+' sent raw or as %2B parses the
 	// same; EscapedPath keeps the client's spelling for the nextLink.

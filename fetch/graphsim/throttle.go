@@ -116,7 +116,15 @@ func (s *Server) throttleCheck(hdr http.Header, app, path string, now time.Time)
 	}
 	secs := (wait + int64(time.Second) - 1) / int64(time.Second)
 	hdr.Set("Retry-After", strconv.FormatInt(secs, 10))
-	return &graphError{status: http.StatusTooManyRequests, code: CodeTooManyRequests, msg: "Please retry again later.", inner: "activityLimitReached"}
+	return &graphError{http.StatusTooManyRequests, CodeTooManyRequests, "Please retry again later."}
+}
+
+// innerCode is the innerError code Graph sends with an error code.
+func innerCode(code string) string {
+	if code == CodeTooManyRequests {
+		return "activityLimitReached"
+	}
+	return ""
 }
 
 // insertSorted appends t to an ascending log, keeping it ascending when

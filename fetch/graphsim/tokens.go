@@ -99,5 +99,5 @@ func (s *Server) unauthorized(hdr http.Header, msg, claims string) *graphError {
 		v += `, error="insufficient_claims", claims="` + claims + `"`
 	}
 	hdr.Set("WWW-Authenticate", v)
-	return &graphError{status: http.StatusUnauthorized, code: CodeInvalidToken, msg: msg}
+	return &graphError{http.StatusUnauthorized, CodeInvalidToken, msg}
 }
