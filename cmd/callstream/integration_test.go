@@ -43,7 +43,8 @@ func callstreamBinary(t *testing.T) string {
 			return
 		}
 		binPath = filepath.Join(dir, "callstream")
-		// go test puts its own GOROOT/bin first on PATH.
+		// go test puts its own toolchain's bin first on PATH, so "go" is
+		// the go running this test.
 		cmd := exec.Command("go", "build", "-o", binPath, ".")
 		out, err := cmd.CombinedOutput()
 		if err != nil {

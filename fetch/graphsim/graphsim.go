@@ -292,13 +292,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Latency < 0 {
 		bad("graphsim: Latency must not be negative")
 	}
-	if err := validateFaults(cfg.Faults); err != nil {
-		errs = append(errs, err)
-	}
 	if err := cfg.Limits.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := validateLinkBase(cfg.ForeignNextLink); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateFaults(cfg.Faults); err != nil {
 		errs = append(errs, err)
 	}
 	if len(errs) > 0 {
