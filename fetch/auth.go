@@ -2,9 +2,13 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -53,19 +57,71 @@ func LookupCloud(name string) (Cloud, error) {
 	return Cloud{}, fmt.Errorf("cloud %q: want one of %s", name, strings.Join(names, ", "))
 }
 
-// AzureTokens adapts an azidentity credential to a TokenSource. The azidentity
-// credentials cache tokens and refresh them before they expire, so asking
-// for one per request is cheap.
+// AzureTokens adapts an azidentity credential to a Refresher. The
+// credentials cache tokens and renew them before they expire, so asking for
+// one per request is cheap; Refresh goes around that cache when Graph
+// refuses a token the cache still considers good.
 type AzureTokens struct {
-	Cred  azcore.TokenCredential
-	Scope string
+	cred  azcore.TokenCredential
+	scope string
+
+	// mu serialises refreshes so that goroutines refused together share
+	// one new token. rejected is the last token Graph refused and fresh its
+	// replacement.
+	mu              sync.Mutex
+	rejected, fresh string
+}
+
+var _ Refresher = (*AzureTokens)(nil)
+
+// NewAzureTokens returns a TokenSource asking cred for tokens for scope,
+// such as https://graph.microsoft.com/.default.
+func NewAzureTokens(cred azcore.TokenCredential, scope string) *AzureTokens {
+	return &AzureTokens{cred: cred, scope: scope}
 }
 
 // Token returns a bearer token for the configured scope.
-func (a AzureTokens) Token(ctx context.Context) (string, error) {
-	tok, err := a.Cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.Scope}})
+func (a *AzureTokens) Token(ctx context.Context) (string, error) {
+	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
 	if err != nil {
 		return "", err
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if tok.Token == a.rejected && a.fresh != "" {
+		// The credential's cache may still hold the refused token.
+		return a.fresh, nil
+	}
 	return tok.Token, nil
+}
+
+// Refresh asks the credential for a token issued after Graph refused
+// rejected. The request carries a claims challenge — Graph's own when it
+// sent one (continuous access evaluation), otherwise one asking for a token
+// not valid before now — because a claims request is the one way
+// azidentity offers to bypass its token cache, for every credential type.
+func (a *AzureTokens) Refresh(ctx context.Context, rejected, claims string) (string, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if rejected == a.rejected && a.fresh != "" {
+		return a.fresh, nil
+	}
+	if claims == "" {
+		claims = notBeforeClaims(time.Now())
+	}
+	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}, Claims: claims})
+	if err != nil {
+		return "", err
+	}
+	if tok.Token == rejected {
+		return "", errors.New("the credential returned the refused token again")
+	}
+	a.rejected, a.fresh = rejected, tok.Token
+	return tok.Token, nil
+}
+
+// notBeforeClaims is the claims request continuous access evaluation uses
+// after a revocation: an access token not valid before t.
+func notBeforeClaims(t time.Time) string {
+	return `{"access_token":{"nbf":{"essential":true,"value":"` + strconv.FormatInt(t.Unix(), 10) + `"}}}`
 }

@@ -50,7 +50,20 @@ type TokenSource interface {
 	Token(ctx context.Context) (string, error)
 }
 
-// StaticToken is a TokenSource that always returns the same token.
+// Refresher is a TokenSource that can replace a token Graph refused. After
+// a 401 the Client asks it for a new token once and retries the request
+// with it; a second 401 for the same request ends the call with an error.
+type Refresher interface {
+	TokenSource
+	// Refresh returns a token to use instead of rejected, obtained from
+	// the issuer rather than from a cache. claims is the claims challenge
+	// Graph sent with its 401 (decoded JSON), or "" if it sent none.
+	// Goroutines refused with the same token share one refresh.
+	Refresh(ctx context.Context, rejected, claims string) (string, error)
+}
+
+// StaticToken is a TokenSource that always returns the same token. It
+// cannot be refreshed: once Graph refuses it, every request fails.
 type StaticToken string
 
 // Token returns the static token.
@@ -64,8 +77,14 @@ type Config struct {
 	BaseURL string
 	// APIVersion is "v1.0" (default) or "beta".
 	APIVersion string
-	// Tokens supplies bearer tokens.
+	// Tokens supplies bearer tokens. If it is a Refresher, a 401 gets one
+	// fresh token and one retry.
 	Tokens TokenSource
+	// Budget, when set, paces every request to stay inside Graph's
+	// request limits and learns from its 429s. Share one Budget between
+	// all Clients reading the same tenant; nil sends as fast as Graph
+	// answers.
+	Budget *Budget
 	// HTTPClient is used for requests; nil means a client with sane timeouts.
 	HTTPClient *http.Client
 	// MaxAttempts bounds the tries of one page request, first try included;
@@ -154,6 +173,10 @@ type Stats struct {
 	// on Retry-After or backoff for them.
 	Throttled    int
 	ThrottleWait time.Duration
+	// BudgetWait is the time spent waiting on the Budget before sending.
+	BudgetWait time.Duration
+	// TokenRefreshes counts fresh tokens fetched after a 401.
+	TokenRefreshes int
 }
 
 // FormatTime renders t the way Graph's function parameters expect it: UTC
@@ -186,7 +209,7 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 		if err != nil {
 			return st, fmt.Errorf("fetch %s page %d: %w", fn, page, err)
 		}
-		next, err = c.getPage(ctx, link, buf, &st)
+		next, err = c.getPage(ctx, fn, link, buf, &st)
 		if err != nil {
 			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err)
 		}
@@ -216,24 +239,57 @@ func (c *Client) checkLink(raw string) (*url.URL, error) {
 
 // getPage fetches one page, retrying what may succeed on another try, and
 // returns its nextLink ("" on the last page).
-func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *Stats) (string, error) {
+func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats) (string, error) {
 	// Failures count against MaxAttempts; throttling answered with a
 	// Retry-After does not, because Graph told us exactly when to come back:
 	// it is bounded by MaxThrottleWait instead, so a 429 storm is ridden out
 	// but a permanent one still ends.
 	attempt := 0
 	var throttleWait time.Duration
+	// override is the token that replaces one Graph refused, used for the
+	// retry; refreshed allows one such refresh per page.
+	var override string
+	refreshed := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return "", err
 		}
+		if c.cfg.Budget != nil {
+			d, err := c.cfg.Budget.Wait(ctx, fn)
+			st.BudgetWait += d
+			if err != nil {
+				return "", err
+			}
+		}
 		st.Requests++
-		next, wait, err := c.try(ctx, u, buf)
+		next, wait, used, err := c.try(ctx, u, buf, override)
 		if err == nil {
+			if c.cfg.Budget != nil {
+				c.cfg.Budget.Succeeded(fn)
+			}
 			return next, nil
 		}
 		var ge *Error
-		throttled := errors.As(err, &ge) && ge.StatusCode == http.StatusTooManyRequests
+		if errors.As(err, &ge) && ge.StatusCode == http.StatusUnauthorized {
+			if refreshed {
+				return "", fmt.Errorf("graph refused a freshly issued token too; check that the app registration, its CallRecords.Read.All consent and the token scope belong to this cloud and tenant: %w", err)
+			}
+			r, ok := c.cfg.Tokens.(Refresher)
+			if !ok {
+				return "", fmt.Errorf("graph refused the token and a static token cannot be refreshed: %w", err)
+			}
+			refreshed = true
+			c.log.LogAttrs(ctx, slog.LevelInfo, "graph refused the access token; fetching a fresh one",
+				slog.String("code", ge.Code), slog.String("message", ge.Message))
+			tok, rerr := r.Refresh(ctx, used, ge.claims)
+			if rerr != nil {
+				return "", &TokenError{Err: fmt.Errorf("refresh after 401: %w", rerr)}
+			}
+			override = tok
+			st.TokenRefreshes++
+			continue
+		}
+		throttled := ge != nil && ge.StatusCode == http.StatusTooManyRequests
 		if throttled {
 			st.Throttled++
 		}
@@ -250,6 +306,9 @@ func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *S
 			wait = c.backoff(max(attempt, 1))
 		}
 		wait = min(wait, c.cfg.MaxRetryWait)
+		if throttled && c.cfg.Budget != nil {
+			c.cfg.Budget.Throttled(fn, wait)
+		}
 		if throttled {
 			throttleWait += wait
 			if throttleWait > c.cfg.MaxThrottleWait {
@@ -282,23 +341,26 @@ func (c *Client) backoff(attempt int) time.Duration {
 	return lo + rand.N(ceil-lo)
 }
 
-// try makes one request. wait is the server's Retry-After, or -1 when the
-// server named none.
-func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer) (next string, wait time.Duration, err error) {
+// try makes one request, with override as the token if set. wait is the
+// server's Retry-After, or -1 when the server named none; tok is the token
+// sent.
+func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override string) (next string, wait time.Duration, tok string, err error) {
 	wait = -1
-	tok, err := c.cfg.Tokens.Token(ctx)
-	if err != nil {
-		return "", wait, &TokenError{Err: err}
+	tok = override
+	if tok == "" {
+		if tok, err = c.cfg.Tokens.Token(ctx); err != nil {
+			return "", wait, "", &TokenError{Err: err}
+		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return "", wait, fmt.Errorf("build request: %w", err)
+		return "", wait, tok, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return "", wait, &transportError{err}
+		return "", wait, tok, &transportError{err}
 	}
 	defer func() {
 		// Drain a little so the connection can be reused; a huge error
@@ -310,15 +372,21 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer) (next str
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			wait = d
 		}
-		return "", wait, newError(resp)
+		return "", wait, tok, newError(resp)
+	}
+	if ct := resp.Header.Get("Content-Type"); isHTML(ct) {
+		// A proxy's login or error page sent with 200. Retried like a
+		// garbled body, since proxies recover, but named for what it is.
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		return "", wait, tok, &transportError{fmt.Errorf("graph answered 200 with a non-JSON body (%s); a proxy in the way?", bodySummary(body, ct))}
 	}
 	next, err = buf.decode(resp.Body)
 	if err != nil {
 		// A body cut short or garbled in transit is worth another try; the
 		// page is re-read whole, so nothing of it was delivered.
-		return "", wait, &transportError{fmt.Errorf("decode page: %w", err)}
+		return "", wait, tok, &transportError{fmt.Errorf("decode page: %w", err)}
 	}
-	return next, wait, nil
+	return next, wait, tok, nil
 }
 
 // pageBuffer decodes a page as a stream of tokens, copying each row's raw
@@ -413,6 +481,9 @@ type Error struct {
 	Message    string
 	// RequestID is Graph's request-id header, for support cases.
 	RequestID string
+
+	// claims is the decoded claims challenge of a 401's WWW-Authenticate.
+	claims string
 }
 
 func (e *Error) Error() string {
@@ -438,6 +509,9 @@ func (e *Error) Retryable() bool {
 
 func newError(resp *http.Response) *Error {
 	e := &Error{StatusCode: resp.StatusCode, RequestID: resp.Header.Get("request-id")}
+	if resp.StatusCode == http.StatusUnauthorized {
+		e.claims = claimsChallenge(resp.Header.Values("WWW-Authenticate"))
+	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var env struct {
 		Error struct {
@@ -449,7 +523,7 @@ func newError(resp *http.Response) *Error {
 		e.Code, e.Message = env.Error.Code, env.Error.Message
 	} else if len(bytes.TrimSpace(body)) > 0 {
 		// A proxy's HTML page or similar: say so without dumping it.
-		e.Message = fmt.Sprintf("non-JSON error body (%s, %d bytes)", resp.Header.Get("Content-Type"), len(body))
+		e.Message = "non-JSON error body (" + bodySummary(body, resp.Header.Get("Content-Type")) + "); a proxy in the way?"
 	}
 	return e
 }

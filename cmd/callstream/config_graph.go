@@ -2,18 +2,34 @@ package main
 
 import (
 	"net/url"
+	"os"
+	"strconv"
 	"strings"
 
 	"github.com/callstream/callstream/fetch"
 )
 
-// rawGraph holds the Microsoft Graph settings.
+// rawGraph holds the Microsoft Graph settings. The AZURE_* names are the
+// ones azidentity and the AKS workload-identity webhook use, so an
+// environment set up for other Azure SDK programs works unchanged.
 type rawGraph struct {
 	Cloud       string `env:"GRAPH_CLOUD, default=global"`
 	BaseURL     string `env:"GRAPH_BASE_URL"`
 	APIVersion  string `env:"GRAPH_API_VERSION, default=v1.0"`
 	AccessToken string `env:"GRAPH_ACCESS_TOKEN"`
 	MaxAttempts string `env:"GRAPH_MAX_ATTEMPTS, default=8"`
+
+	Auth               string `env:"GRAPH_AUTH"`
+	TenantID           string `env:"AZURE_TENANT_ID"`
+	ClientID           string `env:"AZURE_CLIENT_ID"`
+	ClientSecret       string `env:"AZURE_CLIENT_SECRET"`
+	CertificatePath    string `env:"AZURE_CLIENT_CERTIFICATE_PATH"`
+	CertificatePass    string `env:"AZURE_CLIENT_CERTIFICATE_PASSWORD"`
+	SendChain          string `env:"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"`
+	FederatedTokenFile string `env:"AZURE_FEDERATED_TOKEN_FILE"`
+
+	BudgetPerMinute    string `env:"GRAPH_BUDGET_PER_MINUTE, default=50"`
+	AppBudgetPerMinute string `env:"GRAPH_APP_BUDGET_PER_MINUTE, default=200"`
 }
 
 // GraphConfig is how Graph is reached.
@@ -21,9 +37,18 @@ type GraphConfig struct {
 	Cloud      fetch.Cloud
 	BaseURL    string // the Graph root actually used (the cloud's, or GRAPH_BASE_URL)
 	APIVersion string
-	// AccessToken, when set, is used as is instead of an Entra credential.
+	// AccessToken, when set and Auth.Mode is empty or token, is used as is
+	// instead of an Entra credential.
 	AccessToken string
+	// Auth is the credential; Mode empty means token when AccessToken is
+	// set, else default.
+	Auth        fetch.Credentials
 	MaxAttempts int
+	// BudgetPerFunction and BudgetPerApp pace requests (per function, per
+	// application) inside Graph's limits; BudgetPerFunction zero sends
+	// unpaced, which only a simulator tolerates.
+	BudgetPerFunction int
+	BudgetPerApp      int
 }
 
 func (r rawGraph) parse(p *problems) GraphConfig {
@@ -54,6 +79,96 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 		p.add("GRAPH_API_VERSION %q: want v1.0 or beta", r.APIVersion)
 	}
 	c.AccessToken = strings.TrimSpace(r.AccessToken)
+	c.Auth = r.parseAuth(p)
 	c.MaxAttempts = parsePositiveInt(p, "GRAPH_MAX_ATTEMPTS", r.MaxAttempts)
+	c.BudgetPerFunction = parseNonNegativeInt(p, "GRAPH_BUDGET_PER_MINUTE", r.BudgetPerMinute)
+	c.BudgetPerApp = parsePositiveInt(p, "GRAPH_APP_BUDGET_PER_MINUTE", r.AppBudgetPerMinute)
 	return c
+}
+
+// parseAuth checks that the settings GRAPH_AUTH needs are there, naming
+// each missing variable, and reads the certificate so that a bad file is
+// reported now rather than at the first token request.
+func (r rawGraph) parseAuth(p *problems) fetch.Credentials {
+	mode := fetch.AuthMode(strings.ToLower(strings.TrimSpace(r.Auth)))
+	if mode == "" {
+		mode = fetch.AuthDefault
+		if strings.TrimSpace(r.AccessToken) != "" {
+			mode = fetch.AuthToken
+		}
+	}
+	c := fetch.Credentials{
+		Mode:     mode,
+		TenantID: strings.TrimSpace(r.TenantID),
+		ClientID: strings.TrimSpace(r.ClientID),
+	}
+	need := func(name, v string) bool {
+		if strings.TrimSpace(v) == "" {
+			p.add("GRAPH_AUTH=%s needs %s", mode, name)
+			return false
+		}
+		return true
+	}
+	if mode != fetch.AuthToken && strings.TrimSpace(r.AccessToken) != "" {
+		p.add("GRAPH_ACCESS_TOKEN is set but GRAPH_AUTH=%s: unset one of them", mode)
+	}
+	switch mode {
+	case fetch.AuthDefault, fetch.AuthManaged:
+		// DefaultAzureCredential finds its own settings; a managed identity
+		// needs none (AZURE_CLIENT_ID picks a user-assigned one).
+	case fetch.AuthSecret:
+		need("AZURE_TENANT_ID", r.TenantID)
+		need("AZURE_CLIENT_ID", r.ClientID)
+		if need("AZURE_CLIENT_SECRET", r.ClientSecret) {
+			c.ClientSecret = r.ClientSecret
+		}
+	case fetch.AuthCertificate:
+		need("AZURE_TENANT_ID", r.TenantID)
+		need("AZURE_CLIENT_ID", r.ClientID)
+		c.CertificatePassword = r.CertificatePass
+		if need("AZURE_CLIENT_CERTIFICATE_PATH", r.CertificatePath) {
+			data, err := os.ReadFile(r.CertificatePath)
+			switch {
+			case err != nil:
+				p.add("AZURE_CLIENT_CERTIFICATE_PATH: %v", err)
+			default:
+				if err := fetch.CheckCertificate(data, r.CertificatePass); err != nil {
+					p.add("AZURE_CLIENT_CERTIFICATE_PATH %s (with AZURE_CLIENT_CERTIFICATE_PASSWORD if set): %v", r.CertificatePath, err)
+				}
+				c.Certificate = data
+			}
+		}
+		if s := strings.TrimSpace(r.SendChain); s != "" {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				p.add("AZURE_CLIENT_SEND_CERTIFICATE_CHAIN %q: want true or false", r.SendChain)
+			}
+			c.SendCertificateChain = b
+		}
+	case fetch.AuthWorkload:
+		need("AZURE_TENANT_ID", r.TenantID)
+		need("AZURE_CLIENT_ID", r.ClientID)
+		if need("AZURE_FEDERATED_TOKEN_FILE", r.FederatedTokenFile) {
+			if _, err := os.Stat(r.FederatedTokenFile); err != nil {
+				p.add("AZURE_FEDERATED_TOKEN_FILE: %v", err)
+			}
+			c.FederatedTokenFile = r.FederatedTokenFile
+		}
+	case fetch.AuthToken:
+		if need("GRAPH_ACCESS_TOKEN", r.AccessToken) {
+			c.AccessToken = strings.TrimSpace(r.AccessToken)
+		}
+	default:
+		p.add("GRAPH_AUTH %q: want default, secret, certificate, workload, managed or token", r.Auth)
+	}
+	return c
+}
+
+func parseNonNegativeInt(p *problems, name, s string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 {
+		p.add("%s %q: want a whole number, 0 or more", name, s)
+		return 0
+	}
+	return n
 }

@@ -11,8 +11,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/hamba/avro/v2"
 	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -56,7 +54,11 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.
 // and tests use it); a stop by ctx is a clean exit.
 func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafka []kgo.Opt) (walk.Stats, error) {
 	var none walk.Stats
-	tokens, err := tokenSource(cfg)
+	tokens, err := tokenSource(cfg, log)
+	if err != nil {
+		return none, &configError{problems: []string{err.Error()}}
+	}
+	budget, err := graphBudget(cfg, log)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
@@ -64,6 +66,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		BaseURL:     cfg.Graph.BaseURL,
 		APIVersion:  cfg.Graph.APIVersion,
 		Tokens:      tokens,
+		Budget:      budget,
 		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
 	})
@@ -203,17 +206,41 @@ func checkpointTopic(cfg Config) string {
 	return cfg.Kafka.Topic + ".checkpoint"
 }
 
-func tokenSource(cfg Config) (fetch.TokenSource, error) {
-	if cfg.Graph.AccessToken != "" {
-		return fetch.StaticToken(cfg.Graph.AccessToken), nil
+// tokenSource builds the Graph credential GRAPH_AUTH selects, against the
+// cloud's authority and for the scope of the Graph host actually called.
+func tokenSource(cfg Config, log *slog.Logger) (fetch.TokenSource, error) {
+	creds := cfg.Graph.Auth
+	if creds.Mode == "" {
+		creds.Mode = fetch.AuthDefault
+		if cfg.Graph.AccessToken != "" {
+			creds.Mode = fetch.AuthToken
+		}
 	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-		ClientOptions: azcore.ClientOptions{Cloud: cfg.Graph.Cloud.Authority},
-	})
+	if creds.Mode == fetch.AuthToken && creds.AccessToken == "" {
+		creds.AccessToken = cfg.Graph.AccessToken
+	}
+	scope := fetch.ScopeFor(cfg.Graph.BaseURL)
+	ts, err := fetch.NewTokenSource(creds, cfg.Graph.Cloud, scope)
 	if err != nil {
-		return nil, fmt.Errorf("graph credential: %w (set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token file, or GRAPH_ACCESS_TOKEN)", err)
+		return nil, fmt.Errorf("graph credential (GRAPH_AUTH=%s): %w", creds.Mode, err)
 	}
-	return fetch.AzureTokens{Cred: cred, Scope: fetch.ScopeFor(cfg.Graph.BaseURL)}, nil
+	log.Info("graph credential", "auth", string(creds.Mode), "cloud", cfg.Graph.Cloud.Name,
+		"authority", cfg.Graph.Cloud.Authority.ActiveDirectoryAuthorityHost, "scope", scope)
+	return ts, nil
+}
+
+// graphBudget is the request budget shared by everything reading this
+// tenant, or nil when GRAPH_BUDGET_PER_MINUTE is 0.
+func graphBudget(cfg Config, log *slog.Logger) (*fetch.Budget, error) {
+	if cfg.Graph.BudgetPerFunction == 0 {
+		log.Warn("GRAPH_BUDGET_PER_MINUTE=0: requests to graph are not paced; graph will throttle them")
+		return nil, nil
+	}
+	return fetch.NewBudget(fetch.BudgetConfig{
+		PerFunction: cfg.Graph.BudgetPerFunction,
+		PerApp:      cfg.Graph.BudgetPerApp,
+		Logger:      log,
+	})
 }
 
 func schemaFingerprint(s avro.Schema) (string, error) {

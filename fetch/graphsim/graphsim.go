@@ -12,15 +12,23 @@
 // fractional-second precision, +00:00 offsets, unicode names, masked and
 // non-E.164 numbers, shared correlation ids, unknown extra properties).
 //
+// It also enforces Graph's documented request limits over sliding windows
+// (Limits, DocumentedLimits), accepts the tokens a simulated Entra issues
+// until they expire or are revoked with a claims challenge (AcceptToken,
+// RevokeTokens), refuses tokens issued for another cloud's Graph
+// (Config.Audience), answers with a proxy's HTML page (Fault.HTML) and can
+// hand out nextLinks to a foreign host (Config.ForeignNextLink).
+//
 // The data set is never materialised: row i is a pure function of the seed
 // and i, and its start time lies inside its own time slot, so the rows of any
 // query window are found by arithmetic. A data set of ten million rows costs
 // nothing to construct and a page from its middle costs the same as the first.
 //
-// The simulator serves http, not https; point a client at an
-// httptest.Server's URL. Truncate faults abort the connection with
-// panic(http.ErrAbortHandler), so they need a real net/http server rather
-// than a direct ServeHTTP call with a ResponseRecorder.
+// Point a client at an httptest.Server's URL, or serve the simulator at a
+// real Graph hostname on a Network, an in-memory transport that also works
+// inside a testing/synctest bubble. Truncate faults abort the connection
+// with panic(http.ErrAbortHandler), so they need a real net/http server or
+// a Network rather than a bare ServeHTTP call with a ResponseRecorder.
 package graphsim
 
 import (
@@ -72,8 +80,24 @@ type Config struct {
 	PageSize int
 
 	// Token is the required bearer token. A request without
-	// "Authorization: Bearer <Token>" gets 401 InvalidAuthenticationToken.
+	// "Authorization: Bearer <Token>" (or a token accepted with
+	// Server.AcceptToken) gets 401 InvalidAuthenticationToken.
 	Token string
+
+	// Audience, when set, is the only audience accepted on tokens from
+	// Server.AcceptToken, such as https://graph.microsoft.us: a token
+	// issued for another cloud's Graph is refused with 401.
+	Audience string
+
+	// Limits are the request limits enforced with 429 and Retry-After;
+	// the zero value enforces none. DocumentedLimits are Graph's.
+	Limits Limits
+
+	// ForeignNextLink, when set to a scheme and host such as
+	// https://evil.example, makes every @odata.nextLink point there
+	// instead of back at this server. A client must refuse to follow it,
+	// or it sends its bearer token to that host.
+	ForeignNextLink string
 
 	// APIVersions lists the accepted version path segments;
 	// DefaultAPIVersions if empty. "beta" serves the beta row shape, which
@@ -136,6 +160,10 @@ type Fault struct {
 	// RetryAfter is sent verbatim as the Retry-After header ("1", "0" or an
 	// HTTP date); empty sends none.
 	RetryAfter string
+	// HTML answers Status with an HTML page and a text/html Content-Type,
+	// as a proxy or gateway in front of Graph does, instead of Graph's
+	// JSON error body.
+	HTML bool
 	// Truncate answers 200 with the Content-Length of the full body, sends
 	// about half of it (cutting a row) and then aborts the connection, so
 	// the client sees an unexpected EOF.
@@ -200,10 +228,12 @@ type Server struct {
 	blockMu    sync.Mutex
 	lateBlocks map[int]int
 
-	mu     sync.Mutex
-	reqs   int
-	faults []faultState
-	stats  Stats
+	mu       sync.Mutex
+	reqs     int
+	faults   []faultState
+	stats    Stats
+	tokens   tokenState
+	throttle throttleState
 }
 
 type faultState struct {
@@ -264,6 +294,12 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Latency < 0 {
 		bad("graphsim: Latency must not be negative")
 	}
+	if err := cfg.Limits.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateLinkBase(cfg.ForeignNextLink); err != nil {
+		errs = append(errs, err)
+	}
 	if err := validateFaults(cfg.Faults); err != nil {
 		errs = append(errs, err)
 	}
@@ -299,6 +335,7 @@ func New(cfg Config) (*Server, error) {
 	s.users, s.bots = s.makePeople()
 	s.n = s.countRows()
 	s.faults = makeFaultStates(cfg.Faults)
+	s.throttle.limits = cfg.Limits
 	return s, nil
 }
 
@@ -312,6 +349,8 @@ func validateFaults(fs []Fault) error {
 			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Limit must not be negative", i))
 		}
 		switch {
+		case f.Truncate && f.HTML:
+			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Truncate and HTML exclude each other", i))
 		case f.Truncate && f.Status != 0 && f.Status != http.StatusOK:
 			errs = append(errs, fmt.Errorf("graphsim: Faults[%d]: Truncate needs Status 0 or 200, got %d", i, f.Status))
 		case !f.Truncate && (f.Status < 100 || f.Status > 599 || f.Status == http.StatusOK):

@@ -106,13 +106,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if fault.RetryAfter != "" {
 			hdr.Set("Retry-After", fault.RetryAfter)
 		}
-		buf = appendFaultError(buf, status, now, ids)
+		if fault.HTML {
+			buf, contentType = appendProxyPage(buf, status), ProxyContentType
+		} else {
+			buf = appendFaultError(buf, status, now, ids)
+		}
 	} else {
 		var ge *graphError
 		buf, rows, ge = s.respond(buf, hdr, r, now)
 		if ge != nil {
 			status = ge.status
-			buf = appendGraphError(buf, ge.code, ge.msg, "", now, ids)
+			buf = appendGraphError(buf, ge.code, ge.msg, innerCode(ge.code), now, ids)
 		} else {
 			status = http.StatusOK
 			contentType = PageContentType
@@ -181,9 +185,12 @@ func (s *Server) record(status, rows int, truncated bool) {
 // respond checks the request and appends a page to buf. It returns the number
 // of rows in the page, or a Graph error.
 func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.Time) ([]byte, int, *graphError) {
-	if msg, ok := s.checkAuth(r.Header.Get("Authorization")); !ok {
-		hdr.Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
-		return buf, -1, &graphError{http.StatusUnauthorized, CodeInvalidToken, msg}
+	app, ge := s.authorize(hdr, r.Header.Get("Authorization"), now)
+	if ge != nil {
+		return buf, -1, ge
+	}
+	if ge := s.throttleCheck(hdr, app, r.URL.Path, now); ge != nil {
+		return buf, -1, ge
 	}
 	if r.Method != http.MethodGet {
 		hdr.Set("Allow", http.MethodGet)
@@ -231,23 +238,10 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	buf = append(buf, ']')
 	if more {
 		buf = append(buf, `,"@odata.nextLink":`...)
-		buf = appendJSONString(buf, base+r.URL.EscapedPath()+"?$skip="+strconv.Itoa(next))
+		buf = appendJSONString(buf, s.linkBase(base)+r.URL.EscapedPath()+"?$skip="+strconv.Itoa(next))
 	}
 	buf = append(buf, '}')
 	return buf, len(idx), nil
-}
-
-// checkAuth accepts "Bearer <Token>"; the scheme is case-insensitive as HTTP
-// auth schemes are.
-func (s *Server) checkAuth(h string) (string, bool) {
-	if h == "" {
-		return "Access token is empty.", false
-	}
-	scheme, token, _ := strings.Cut(h, " ")
-	if !strings.EqualFold(scheme, "Bearer") || token != s.cfg.Token {
-		return "Access token validation failure. Invalid audience.", false
-	}
-	return "", true
 }
 
 // baseURL is the scheme and host the client used, so nextLinks point back at
