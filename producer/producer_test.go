@@ -594,6 +594,7 @@ func TestFencing(t *testing.T) {
 			if !errors.Is(err, producer.ErrFenced) {
 				t.Fatalf("fenced producer: error %v, want ErrFenced", err)
 			}
+			t.Logf("fenced producer: %v", err)
 			// From now on the first producer refuses work outright.
 			if _, err := first.Begin("s", winFrom, winTo); !errors.Is(err, producer.ErrFenced) {
 				t.Fatalf("Begin after fencing: %v, want ErrFenced", err)
@@ -612,6 +613,16 @@ func TestFencing(t *testing.T) {
 
 			if got, want := keys(kc.ReadAll(t, topic, true)), rowKeys(early, late); !slices.Equal(got, want) {
 				t.Fatalf("read_committed %v, want %v: something the fenced producer wrote is visible", got, want)
+			}
+			if len(tt.before) > 0 {
+				// The zombie's acknowledged rows are in the log, so the
+				// check above is not vacuous.
+				uncommitted := keys(kc.ReadAll(t, topic, false))
+				for _, k := range rowKeys(rows(t.Name()+"-zombie", 10)) {
+					if _, found := slices.BinarySearch(uncommitted, k); !found {
+						t.Fatalf("zombie row %s is not in the log at all", k)
+					}
+				}
 			}
 		})
 	}
@@ -644,7 +655,10 @@ func TestEnsureCheckpointTopic(t *testing.T) {
 	data := kc.Topic(t, 2, nil)
 	existingCompact := kc.Topic(t, 1, compact)
 	existingDelete := kc.Topic(t, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("delete")})
-	cl := kc.Client(t)
+	// As cmd/callstream does: with the default MetadataMinAge (5s) the
+	// client answers EnsureCheckpointTopic's "is it there yet?" from its
+	// metadata cache and creating a topic takes over 5s.
+	cl := kc.Client(t, kgo.MetadataMinAge(250*time.Millisecond))
 	adm := kadm.NewClient(kc.Client(t, kgo.MetadataMinAge(20*time.Millisecond)))
 
 	created := uniqueName("checkpoints")

@@ -76,6 +76,7 @@ type rawWalk struct {
 	SettleDelay  string `env:"SETTLE_DELAY, default=15m"`
 	RescanAfter  string `env:"RESCAN_AFTER, default=1h,6h,24h,72h"`
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
+	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
 }
 
 // WalkConfig is how time is walked.
@@ -86,6 +87,8 @@ type WalkConfig struct {
 	SettleDelay  time.Duration
 	RescanAfter  []time.Duration
 	PollInterval time.Duration
+	// Concurrency is how many windows of a backlog are fetched at once.
+	Concurrency int
 }
 
 func (r rawWalk) parse(p *problems) WalkConfig {
@@ -107,6 +110,7 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 			c.RescanAfter = append(c.RescanAfter, d)
 		}
 	}
+	c.Concurrency = parsePositiveInt(p, "BACKFILL_CONCURRENCY", r.Concurrency)
 	c.Start = parseTime(p, "START_TIME", r.StartTime)
 	c.End = parseTime(p, "END_TIME", r.EndTime)
 	if !c.Start.IsZero() && !c.End.IsZero() && !c.End.After(c.Start) {

@@ -77,7 +77,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Kafka:      KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", SchemaRegistryURL: reg.URL()},
 		Checkpoint: CheckpointConfig{Store: "kafka"},
 		Walk: WalkConfig{
-			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute,
+			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
 		Log: LogConfig{Level: level, Format: "text"},
