@@ -78,25 +78,21 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, err
 	}
-	prod, err := producer.New(ctx, producer.Config{
-		Brokers:           cfg.Kafka.Brokers,
-		Topic:             cfg.Kafka.Topic,
-		ClientID:          cfg.Kafka.ClientID,
-		SchemaRegistryURL: cfg.Kafka.SchemaRegistryURL,
-		Schema: producer.Schema{
-			Name:        schemas.DirectRoutingSchemaName,
-			Text:        schemas.DirectRoutingSchemaText(),
-			Fingerprint: fp,
-		},
-		Logger: log,
-		Opts:   extraKafka,
-	})
+	pcfg, err := producerConfig(cfg, producer.Schema{
+		Name:        schemas.DirectRoutingSchemaName,
+		Text:        schemas.DirectRoutingSchemaText(),
+		Fingerprint: fp,
+	}, log, extraKafka)
+	if err != nil {
+		return none, err
+	}
+	prod, err := producer.New(ctx, pcfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stopped before connecting to kafka")
 			return none, nil
 		}
-		return none, err
+		return none, startupError(err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
