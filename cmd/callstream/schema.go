@@ -38,7 +38,7 @@ func sourceSchema(name string) (producer.Schema, error) {
 				}
 			}
 		})
-		msg := fmt.Sprintf("--source %q: want one of %s", name, strings.Join(known, ", "))
+		msg := fmt.Sprintf("--source %s: want one of %s", name, strings.Join(known, ", "))
 		if name == "pstn" {
 			msg = "--source pstn: this build has no PSTN schema yet; want " + strings.Join(known, ", ")
 		}
