@@ -30,5 +30,8 @@ test-interop: ## Confluent's Python client (from PyPI) reads what callstream wro
 
 test: lint test-unit test-kafka test-interop ## everything CI runs
 
+bench-compression: ## bytes on the wire and rows/s per codec for callstream's rows (kfake, or KAFKA_TEST_BROKERS)
+	$(GO) test -run '^$$' -bench Compression -benchtime 5x ./tests/bench/
+
 bench: ## benchmarks: per-row decode+encode and the whole walk
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./walk/
