@@ -128,6 +128,12 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 	c.TLS = r.parseTLS(p)
 	c.SASL = r.parseSASL(p, c.Preset)
 	if c.Preset == producer.PresetEventHubs {
+		if c.TLS == nil {
+			p.add("KAFKA_TLS=false: Azure Event Hubs accepts only TLS connections")
+		}
+		if c.SASL != nil && c.SASL.OAuthScope != "" {
+			p.add("KAFKA_SASL_OAUTH_SCOPE: with KAFKA_PRESET=eventhubs the scope is the namespace's (https://<namespace>.servicebus.windows.net/.default); leave it unset")
+		}
 		if c.Compression != "" && c.Compression != producer.CompressionGzip && c.Compression != producer.CompressionNone {
 			p.add("KAFKA_COMPRESSION %s: Azure Event Hubs accepts gzip or none", c.Compression)
 		}

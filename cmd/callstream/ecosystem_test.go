@@ -143,6 +143,8 @@ func TestKafkaConfigReportsEveryProblem(t *testing.T) {
 		{"eventhubs scram", map[string]string{"KAFKA_PRESET": "eventhubs", "KAFKA_BROKERS": "ns.servicebus.windows.net:9093", "KAFKA_SASL_MECHANISM": "SCRAM-SHA-256", "KAFKA_SASL_PASSWORD": "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=k;SharedAccessKey=v"}, "PLAIN (connection string) or OAUTHBEARER"},
 		{"eventhubs password not a connection string", map[string]string{"KAFKA_PRESET": "eventhubs", "KAFKA_SASL_PASSWORD": "hunter2"}, "connection string"},
 		{"eventhubs without brokers or connection string", map[string]string{"KAFKA_PRESET": "eventhubs"}, "KAFKA_BROKERS is required"},
+		{"eventhubs without tls", map[string]string{"KAFKA_PRESET": "eventhubs", "KAFKA_BROKERS": "ns.servicebus.windows.net:9093", "KAFKA_TLS": "false"}, "only TLS"},
+		{"eventhubs with a scope", map[string]string{"KAFKA_PRESET": "eventhubs", "KAFKA_BROKERS": "ns.servicebus.windows.net:9093", "KAFKA_SASL_OAUTH_SCOPE": "https://x/.default"}, "leave it unset"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
