@@ -34,6 +34,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
+# The id of the row tests/interop/harness writes in an aborted transaction.
+ABORTED_ID = "00000000-0000-0000-0000-0000aborted0"
 TIME_FIELDS = {"startDateTime", "inviteDateTime", "failureDateTime", "endDateTime"}
 INT_FIELDS = {"duration", "finalSipCode", "callEndSubReason"}
 ODATA_TIME = re.compile(
@@ -109,6 +111,47 @@ def compare(rec, want):
     return problems
 
 
+def read_all(brokers, topic, isolation, timeout):
+    """Every record of every partition, from the start to the end offsets
+    at the time of the call, read with the given isolation level. Returns
+    (messages, whether every partition was read to its end)."""
+    consumer = Consumer({
+        "bootstrap.servers": brokers,
+        "group.id": f"callstream-interop-{uuid.uuid4()}",
+        "isolation.level": isolation,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    })
+    try:
+        md = consumer.list_topics(topic, timeout=30)
+        tmd = md.topics.get(topic)
+        if tmd is None or tmd.error is not None:
+            raise RuntimeError(f"topic {topic} not found: {tmd and tmd.error}")
+        parts = sorted(tmd.partitions)
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=30)[1] for p in parts}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in parts])
+        done = {p: ends[p] == 0 for p in parts}
+        msgs = []
+        deadline = time.monotonic() + timeout
+        while not all(done.values()) and time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is None:
+                # Transaction markers and aborted batches advance the
+                # position without delivering a message.
+                for p in parts:
+                    if not done[p] and consumer.position([TopicPartition(topic, p)])[0].offset >= ends[p]:
+                        done[p] = True
+                continue
+            if msg.error():
+                raise KafkaException(msg.error())
+            msgs.append(msg)
+            if msg.offset() + 1 >= ends[msg.partition()]:
+                done[msg.partition()] = True
+        return msgs, all(done.values())
+    finally:
+        consumer.close()
+
+
 def selftest(truth, schema_fields):
     """Shows the checker is not vacuous: altered copies of a correct record
     must each be reported."""
@@ -139,6 +182,8 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--truth", required=True)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--expect-aborted", action="store_true",
+                    help="the topic holds one record (id ABORTED_ID) in an aborted transaction")
     args = ap.parse_args()
 
     truth = {}
@@ -155,45 +200,13 @@ def main():
     selftest(truth, schema_fields)
     deserialize = AvroDeserializer(registry)  # writer schema fetched by the id in each record
 
-    consumer = Consumer({
-        "bootstrap.servers": args.brokers,
-        "group.id": f"callstream-interop-{uuid.uuid4()}",
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest",
-    })
-    md = consumer.list_topics(args.topic, timeout=30)
-    tmd = md.topics.get(args.topic)
-    if tmd is None or tmd.error is not None:
-        print(f"topic {args.topic} not found: {tmd and tmd.error}")
-        return 1
-    parts = sorted(tmd.partitions)
-    # Read each partition up to its last stable offset: read_committed stops there.
-    ends = {}
-    for p in parts:
-        _, high = consumer.get_watermark_offsets(TopicPartition(args.topic, p), timeout=30)
-        ends[p] = high
-    consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in parts])
-
-    seen = {}
     failed = []
-    done = {p: ends[p] == 0 for p in parts}
-    deadline = time.monotonic() + args.timeout
-    records = 0
-    while not all(done.values()) and time.monotonic() < deadline:
-        msg = consumer.poll(1.0)
-        if msg is None:
-            for p in parts:
-                if not done[p]:
-                    pos = consumer.position([TopicPartition(args.topic, p)])[0].offset
-                    if pos >= ends[p]:
-                        done[p] = True
-            continue
-        if msg.error():
-            raise KafkaException(msg.error())
-        records += 1
-        if msg.offset() + 1 >= ends[msg.partition()]:
-            done[msg.partition()] = True
+    msgs, complete = read_all(args.brokers, args.topic, "read_committed", args.timeout)
+    if not complete:
+        failed.append(f"timed out before the end of every partition (read {len(msgs)} records)")
+    partitions = len({m.partition() for m in msgs})
+    seen = {}
+    for msg in msgs:
         value = msg.value()
         where = f"partition {msg.partition()} offset {msg.offset()}"
         if len(value) < 5 or value[0] != 0:
@@ -205,6 +218,9 @@ def main():
         rec = deserialize(value, SerializationContext(args.topic, MessageField.VALUE))
         key = msg.key().decode("utf-8") if msg.key() is not None else None
         row_id = rec.get("id")
+        if row_id == ABORTED_ID:
+            failed.append(f"{where}: a record of an aborted transaction was delivered (isolation.level not honoured)")
+            continue
         graph_row = truth.get(row_id)
         if graph_row is None:
             failed.append(f"{where}: id {row_id!r} is not a simulated row")
@@ -221,19 +237,28 @@ def main():
             problems.append(f"header callstream.source = {headers.get('callstream.source')!r}")
         if problems:
             failed.append(f"{where} id {row_id}: " + "; ".join(problems))
-    consumer.close()
+
+    if args.expect_aborted:
+        # The same topic read_uncommitted must show the aborted record: the
+        # read_committed pass above was put to the test, not vacuous.
+        raw, _ = read_all(args.brokers, args.topic, "read_uncommitted", args.timeout)
+        aborted = sum(1 for m in raw if len(m.value()) > 5 and
+                      deserialize(m.value(), SerializationContext(args.topic, MessageField.VALUE)).get("id") == ABORTED_ID)
+        if aborted != 1:
+            failed.append(f"read_uncommitted shows {aborted} aborted records, want 1: the isolation check proves nothing")
+        else:
+            print(f"read_uncommitted: {len(raw)} records including the aborted one; read_committed: {len(msgs)} without it")
+    records = len(msgs)
 
     missing = [i for i in truth if i not in seen]
     if missing:
         failed.append(f"{len(missing)} simulated rows not on the topic, e.g. {missing[:3]}")
-    if not all(done.values()):
-        failed.append(f"timed out before the end of every partition (read {records} records)")
     for f in failed[:20]:
         print("FAIL", f)
     if len(failed) > 20:
         print(f"... and {len(failed) - 20} more")
     ok = len(seen) - sum(1 for f in failed if " id " in f)
-    print(f"read {records} records from {len(parts)} partitions (read_committed); {len(truth)} simulated rows")
+    print(f"read {records} records from {partitions} partitions (read_committed); {len(truth)} simulated rows")
     print(f"interop: {max(ok, 0)} passed, {len(failed)} failed")
     return 1 if failed else 0
 

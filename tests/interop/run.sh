@@ -8,9 +8,10 @@
 #    scripts/kafka-test.sh (and stops it afterwards);
 # 3. starts tests/interop/harness (the Graph simulator and a Schema Registry behind basic
 #    auth) and runs the real callstream binary against them, creating its topic;
-# 4. consumes the topic with tests/interop/consume.py (isolation.level=read_committed,
-#    AvroDeserializer through the registry, string keys: what a Kafka Connect sink with
-#    AvroConverter reads) and checks every field of every row against the simulator.
+# 4. adds one record in an aborted transaction, then consumes the topic with
+#    tests/interop/consume.py (isolation.level=read_committed, AvroDeserializer through the
+#    registry, string keys: what a Kafka Connect sink with AvroConverter reads) and checks
+#    every field of every row against the simulator, and that the aborted record stays unseen.
 #
 # Prints "interop: N passed, M failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -85,9 +86,13 @@ if ! env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
 	exit 1
 fi
 
+# A record in an aborted transaction, shaped like the others: only isolation.level=read_committed
+# keeps it from the consumer, whose checker would reject its id.
+"$work/harness" -dir "$work" -abort-into "$topic" -brokers "$KAFKA_TEST_BROKERS"
+
 # --- 4. read it back with Confluent's client ----------------------------------------------
 log "consuming with confluent-kafka $("$venv/bin/python" -c 'import confluent_kafka as c, importlib.metadata as m; print(m.version("confluent-kafka"), "+ fastavro", m.version("fastavro"), "/ librdkafka", c.libversion()[0])')"
 "$venv/bin/python" "$here/consume.py" \
 	--brokers "$KAFKA_TEST_BROKERS" --topic "$topic" \
 	--registry "$SCHEMA_REGISTRY_URL" --user "$SCHEMA_REGISTRY_USERNAME" --password "$SCHEMA_REGISTRY_PASSWORD" \
-	--truth "$work/truth.jsonl"
+	--truth "$work/truth.jsonl" --expect-aborted

@@ -12,6 +12,9 @@
 //	env          NAME=value lines for callstream and the consumer (written last, atomically,
 //	             so its presence means "ready")
 //
+// With -abort-into it instead writes one record shaped like callstream's to a
+// topic inside an aborted transaction (see writeAborted) and exits.
+//
 // tests/interop/run.sh drives it; see that script.
 package main
 
@@ -28,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,7 +46,17 @@ func main() {
 	startS := flag.String("start", "2026-03-02T00:00:00Z", "first call start time simulated (RFC 3339)")
 	hours := flag.Int("hours", 12, "hours of calls to simulate")
 	perHour := flag.Int("rows-per-hour", 1100, "simulated calls per hour (over 1000 makes Graph page)")
+	abortInto := flag.String("abort-into", "", "instead of serving: write one callstream-shaped record to this topic in an aborted transaction, then exit")
+	brokers := flag.String("brokers", "", "with -abort-into: the Kafka brokers (comma-separated)")
+	schemaID := flag.Uint("schema-id", 1, "with -abort-into: the schema id in the record's framing")
 	flag.Parse()
+	if *abortInto != "" {
+		if err := writeAborted(strings.Split(*brokers, ","), *abortInto, *dir, uint32(*schemaID)); err != nil {
+			log.Fatalf("harness: aborted transaction: %v", err)
+		}
+		log.Printf("harness: wrote one record to %s in an aborted transaction", *abortInto)
+		return
+	}
 	if *dir == "" || *hours < 1 || *perHour < 1 {
 		flag.Usage()
 		os.Exit(2)
