@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sr"
 )
 
 // Header keys set on every record.
@@ -45,11 +43,26 @@ type Config struct {
 	Brokers []string
 	Topic   string
 	Schema  Schema
-	// SchemaRegistryURL, when set, makes values use the Confluent wire
+	// Registry, when its URL is set, makes values use the Confluent wire
 	// format (magic byte 0, 4-byte big-endian schema id, Avro body) with the
-	// schema registered under "<Topic>-value". Without it values are plain
-	// Avro and the schema is named in headers.
-	SchemaRegistryURL string
+	// schema resolved by ResolveSchema before the first record. Without it
+	// values are plain Avro and the schema is named in headers.
+	Registry Registry
+	// Security is TLS and SASL for the broker connections.
+	Security Security
+	// Compression is the batch codec; empty means DefaultCompression.
+	Compression Compression
+	// DisableIdempotence turns off idempotent writes, for clusters that do
+	// not grant IDEMPOTENT_WRITE; retries may then duplicate records.
+	DisableIdempotence bool
+	// BatchMaxBytes caps an uncompressed record batch; 0 means
+	// DefaultBatchMaxBytes. Each topic's max.message.bytes must be at least
+	// this.
+	BatchMaxBytes int32
+	// Preset adapts the client to a managed service; see EventHubs.Apply.
+	Preset Preset
+	// Topics are the topics checked (and optionally created) at start.
+	Topics TopicSettings
 	// ClientID names the client to the brokers; default "callstream".
 	ClientID string
 	// ConnectTimeout bounds how long New keeps retrying an unreachable
@@ -89,7 +102,8 @@ type Producer struct {
 // the last of them.
 var ErrCompactedTopic = errors.New("topic is compacted")
 
-// New connects, checks the topic and registers the schema. An unreachable
+// New connects, checks (or creates) the topics and resolves the schema with
+// the registry, so that problems stop startup before any record. An unreachable
 // cluster is retried with backoff until ConnectTimeout or ctx ends.
 func New(ctx context.Context, cfg Config) (*Producer, error) {
 	if len(cfg.Brokers) == 0 {
@@ -123,6 +137,11 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		}
 		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout))
 	}
+	conn, err := ClientOpts(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(opts, conn...)
 	opts = append(opts, cfg.Opts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -133,15 +152,9 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		cl.Close()
 		return nil, err
 	}
-	if err := p.checkTopic(ctx); err != nil {
+	if err := EnsureTopics(ctx, cl, cfg.topicSpecs(), cfg.Topics.Create, log); err != nil {
 		cl.Close()
 		return nil, err
-	}
-	for _, t := range cfg.OtherTopics {
-		if err := topicExists(ctx, kadm.NewClient(cl), t); err != nil {
-			cl.Close()
-			return nil, err
-		}
 	}
 	if p.txn {
 		// Claiming the transactional id now fences any older instance and
@@ -152,8 +165,8 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 			return nil, fmt.Errorf("init transactional producer %q: %w", cfg.TransactionalID, err)
 		}
 	}
-	if cfg.SchemaRegistryURL != "" {
-		id, err := register(ctx, cfg.SchemaRegistryURL, cfg.Topic+"-value", cfg.Schema.Text)
+	if cfg.Registry.URL != "" {
+		id, _, err := ResolveSchema(ctx, cfg.Registry, cfg.Topic, cfg.Schema, log)
 		if err != nil {
 			cl.Close()
 			return nil, err
@@ -196,29 +209,6 @@ func (p *Producer) connect(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-func (p *Producer) checkTopic(ctx context.Context) error {
-	adm := kadm.NewClient(p.cl)
-	topics, err := adm.ListTopics(ctx, p.topic)
-	if err != nil {
-		return fmt.Errorf("describe topic %s: %w", p.topic, err)
-	}
-	if err := topicErr(topics, p.topic); err != nil {
-		return err
-	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, p.topic)
-	if err != nil {
-		return fmt.Errorf("describe configs of topic %s: %w", p.topic, err)
-	}
-	for _, rc := range rcs {
-		for _, c := range rc.Configs {
-			if c.Key == "cleanup.policy" && c.Value != nil && strings.Contains(*c.Value, "compact") {
-				return fmt.Errorf("topic %s has cleanup.policy=%s: %w; rows of one call share a key and all but the last would be erased", p.topic, *c.Value, ErrCompactedTopic)
-			}
-		}
-	}
-	return nil
-}
-
 func topicErr(topics kadm.TopicDetails, topic string) error {
 	td, ok := topics[topic]
 	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
@@ -228,14 +218,6 @@ func topicErr(topics kadm.TopicDetails, topic string) error {
 		return fmt.Errorf("describe topic %s: %w", topic, td.Err)
 	}
 	return nil
-}
-
-func topicExists(ctx context.Context, adm *kadm.Client, topic string) error {
-	topics, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describe topic %s: %w", topic, err)
-	}
-	return topicErr(topics, topic)
 }
 
 // EnsureCheckpointTopic creates the compacted checkpoint topic if it is
@@ -292,18 +274,6 @@ func EnsureCheckpointTopic(ctx context.Context, cl *kgo.Client, topic, like stri
 		case <-time.After(wait):
 		}
 	}
-}
-
-func register(ctx context.Context, url, subject, schema string) (int, error) {
-	rc, err := sr.NewClient(sr.URLs(url))
-	if err != nil {
-		return 0, fmt.Errorf("schema registry client: %w", err)
-	}
-	ss, err := rc.CreateSchema(ctx, subject, sr.Schema{Schema: schema, Type: sr.TypeAvro})
-	if err != nil {
-		return 0, fmt.Errorf("register schema under %s: %w", subject, err)
-	}
-	return ss.ID, nil
 }
 
 // Topic is the topic records go to.

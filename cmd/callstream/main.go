@@ -5,7 +5,8 @@
 //
 //	callstream run [--once]   walk windows from Graph into Kafka
 //	callstream demo           the same against a simulated Graph and an in-process Kafka
-//	callstream schema         print the Avro schema
+//	callstream schema [register] [--source direct-routing]
+//	                          print the Avro schema, or register it with the Schema Registry
 //	callstream version        print the version
 //
 // Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,
@@ -26,7 +27,6 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/producer"
-	"github.com/callstream/callstream/schemas"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -50,7 +50,8 @@ const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph
 Usage:
   callstream run [--once]   walk time windows from Graph into Kafka (configured by environment)
   callstream demo           run against a simulated Graph and an in-process Kafka, print a summary
-  callstream schema         print the Avro schema of Direct Routing rows
+  callstream schema [register] [--source direct-routing]
+                            print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
   callstream version        print the version
 
 Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage,
@@ -79,7 +80,7 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "schema":
-		fmt.Fprintln(stdout, schemas.DirectRoutingSchemaText())
+		err = cmdSchema(ctx, rest, stdout, stderr, env)
 	case "version":
 		fmt.Fprintln(stdout, "callstream", version)
 	case "help", "-h", "--help":

@@ -77,36 +77,25 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, err
 	}
+	pcfg, err := producerConfig(cfg, producer.Schema{
+		Name:        schemas.DirectRoutingSchemaName,
+		Text:        schemas.DirectRoutingSchemaText(),
+		Fingerprint: fp,
+	}, log, extraKafka)
+	if err != nil {
+		return none, err
+	}
 	src := walk.DirectRouting()
-	var txnID string
 	if cfg.Checkpoint.Store == "kafka" {
-		txnID = transactionalID(cfg, src.Name)
+		pcfg.TransactionalID = transactionalID(cfg, src.Name)
 	}
-	var other []string
-	if cfg.Kafka.DLQTopic != "" {
-		other = append(other, cfg.Kafka.DLQTopic)
-	}
-	prod, err := producer.New(ctx, producer.Config{
-		TransactionalID:   txnID,
-		OtherTopics:       other,
-		Brokers:           cfg.Kafka.Brokers,
-		Topic:             cfg.Kafka.Topic,
-		ClientID:          cfg.Kafka.ClientID,
-		SchemaRegistryURL: cfg.Kafka.SchemaRegistryURL,
-		Schema: producer.Schema{
-			Name:        schemas.DirectRoutingSchemaName,
-			Text:        schemas.DirectRoutingSchemaText(),
-			Fingerprint: fp,
-		},
-		Logger: log,
-		Opts:   extraKafka,
-	})
+	prod, err := producer.New(ctx, pcfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info("stopped before connecting to kafka")
 			return none, nil
 		}
-		return none, err
+		return none, startupError(err)
 	}
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -116,7 +105,12 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		}
 	}()
 
-	store, closeStore, err := openStore(ctx, cfg, extraKafka)
+	// The checkpoint reader connects the way the producer does (TLS, SASL).
+	conn, err := producer.ClientOpts(pcfg, log)
+	if err != nil {
+		return none, err
+	}
+	store, closeStore, err := openStore(ctx, cfg, append(conn, extraKafka...))
 	if err != nil {
 		return none, err
 	}
@@ -129,7 +123,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	}
 	walker, err := walk.New(walk.Config{
 		Source:          src,
-		DeadLetterTopic: cfg.Kafka.DLQTopic,
+		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
 		Start:           start,
 		End:             cfg.Walk.End,
 		Window:          cfg.Walk.Window,
@@ -141,7 +135,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	log.Info("walking", "once", once, "checkpoint", cfg.Checkpoint.Store, "transactional_id", txnID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
+	log.Info("walking", "once", once, "checkpoint", cfg.Checkpoint.Store, "transactional_id", pcfg.TransactionalID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
 		"window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay, "rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
 	err = walker.Run(ctx, once)
 	st := walker.Stats()

@@ -1,0 +1,138 @@
+// Command harness stands up the parts of the interop test that are not
+// Kafka: the Graph simulator and a Schema Registry (franz-go's srfake, behind
+// HTTP basic auth, with Confluent's BACKWARD compatibility check), both on
+// 127.0.0.1. It writes the simulator's ground truth and the settings for
+// callstream into a directory, then serves until SIGTERM or SIGINT.
+//
+// Files written to -dir:
+//
+//	truth.jsonl  every simulated row in the walked range, one Graph JSON object a line,
+//	             exactly as the simulator serves it (the consumer derives the expected
+//	             Avro values from it on its own)
+//	env          NAME=value lines for callstream and the consumer (written last, atomically,
+//	             so its presence means "ready")
+//
+// With -abort-into it instead writes one record shaped like callstream's to a
+// topic inside an aborted transaction (see writeAborted) and exits.
+//
+// tests/interop/run.sh drives it; see that script.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/srcompat"
+)
+
+func main() {
+	dir := flag.String("dir", "", "directory for truth.jsonl and env (required)")
+	startS := flag.String("start", "2026-03-02T00:00:00Z", "first call start time simulated (RFC 3339)")
+	hours := flag.Int("hours", 12, "hours of calls to simulate")
+	perHour := flag.Int("rows-per-hour", 1100, "simulated calls per hour (over 1000 makes Graph page)")
+	abortInto := flag.String("abort-into", "", "instead of serving: write one callstream-shaped record to this topic in an aborted transaction, then exit")
+	brokers := flag.String("brokers", "", "with -abort-into: the Kafka brokers (comma-separated)")
+	schemaID := flag.Uint("schema-id", 1, "with -abort-into: the schema id in the record's framing")
+	flag.Parse()
+	if *abortInto != "" {
+		if err := writeAborted(strings.Split(*brokers, ","), *abortInto, *dir, uint32(*schemaID)); err != nil {
+			log.Fatalf("harness: aborted transaction: %v", err)
+		}
+		log.Printf("harness: wrote one record to %s in an aborted transaction", *abortInto)
+		return
+	}
+	if *dir == "" || *hours < 1 || *perHour < 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	start, err := time.Parse(time.RFC3339, *startS)
+	if err != nil {
+		log.Fatalf("harness: -start: %v", err)
+	}
+	if err := run(*dir, start.UTC(), *hours, *perHour); err != nil {
+		log.Fatalf("harness: %v", err)
+	}
+}
+
+func run(dir string, start time.Time, hours, perHour int) error {
+	const token = "interop-graph-token"
+	const srUser, srPass = "interop-sr-key", "interop-sr-secret"
+	end := start.Add(time.Duration(hours) * time.Hour)
+	sim, err := graphsim.New(graphsim.Config{
+		Seed: 20260302, Start: start, End: end, RowsPerHour: perHour, Token: token,
+		PageOverlap: 3, ExtraProperty: true,
+		Faults: []graphsim.Fault{
+			{Every: 13, Offset: 3, Status: http.StatusTooManyRequests, RetryAfter: "0"},
+			{Every: 19, Offset: 5, Status: http.StatusServiceUnavailable, RetryAfter: "0"},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	graph := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = graph.Serve(ln) }()
+	defer graph.Close()
+
+	reg := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte(srUser+":"+srPass))))
+	defer reg.Close()
+	srcompat.Enforce(reg)
+
+	rows := sim.Rows(start, end)
+	if err := writeTruth(filepath.Join(dir, "truth.jsonl"), rows); err != nil {
+		return err
+	}
+	env := fmt.Sprintf("GRAPH_BASE_URL=http://%s\nGRAPH_ACCESS_TOKEN=%s\nSCHEMA_REGISTRY_URL=%s\nSCHEMA_REGISTRY_USERNAME=%s\nSCHEMA_REGISTRY_PASSWORD=%s\nSTART_TIME=%s\nEND_TIME=%s\nINTEROP_ROWS=%d\n",
+		ln.Addr(), token, reg.URL(), srUser, srPass, start.Format(time.RFC3339), end.Format(time.RFC3339), len(rows))
+	if err := writeAtomic(filepath.Join(dir, "env"), []byte(env)); err != nil {
+		return err
+	}
+	log.Printf("harness: graph http://%s, registry %s, %d rows from %s to %s", ln.Addr(), reg.URL(), len(rows), start.Format(time.RFC3339), end.Format(time.RFC3339))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	st := sim.Stats()
+	log.Printf("harness: stopping; graph served %d requests (%d pages, %d × 429, %d × 503)", st.Requests, st.Pages, st.ByStatus[429], st.ByStatus[503])
+	return nil
+}
+
+func writeTruth(path string, rows []graphsim.Row) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for _, r := range rows {
+		_, _ = w.Write(r.JSON)
+		_ = w.WriteByte('\n')
+	}
+	return errors.Join(w.Flush(), f.Close())
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
