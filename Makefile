@@ -23,7 +23,7 @@ test-unit: ## the whole suite against in-process kfake
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 test-kafka: ## the Kafka-facing suites against a real Apache Kafka broker, SASL/TLS listeners included (needs Java 17+ and Maven)
-	scripts/kafka-test.sh $(GO) test -race -count=1 -timeout 30m ./internal/kafkatest/ ./producer/ ./walk/ ./cmd/...
+	scripts/kafka-test.sh $(GO) test -race -count=1 -timeout 30m ./internal/... ./checkpoint/ ./producer/ ./walk/ ./cmd/...
 
 test-interop: ## Confluent's Python client (from PyPI) reads what callstream wrote to a real broker
 	tests/interop/run.sh
