@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/internal/kread"
@@ -88,6 +89,11 @@ func (k *KafkaStore) prefix(source string) string {
 // rebuilds the state of source. Records of aborted or open transactions are
 // invisible to it, so a crash mid-transaction leaves the previous state.
 func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
+	// The commit markers of a transaction that just committed can lag its
+	// EndTxn; reading before they land would return an older state, and the
+	// walker would publish a window again. Give open transactions a moment
+	// to settle (other deployments sharing the topic may hold one open).
+	k.settle(ctx, 10*time.Second)
 	recs, err := kread.All(ctx, k.cl, k.topic, true)
 	if err != nil {
 		return State{}, fmt.Errorf("read checkpoint topic %s: %w", k.topic, err)
@@ -132,6 +138,9 @@ func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
 		if err := json.Unmarshal(b, &w); err != nil {
 			return State{}, corrupt("%s: %v", key, err)
 		}
+		if w.Chunks < 0 || w.IDs < 0 || w.IDs > w.Chunks*MaxIDsPerRecord {
+			return State{}, corrupt("%s: %d ids in %d chunks is impossible", key, w.IDs, w.Chunks)
+		}
 		win := Window{From: w.From.UTC(), To: w.To.UTC(), ReadAt: w.ReadAt.UTC(), IDs: make([]string, 0, w.IDs)}
 		for n := range w.Chunks {
 			cb, ok := latest[key+"/"+strconv.Itoa(n)]
@@ -159,6 +168,34 @@ func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
 	delete(k.staged, source)
 	k.mu.Unlock()
 	return st, nil
+}
+
+// settle waits, at most d, until no transaction is open on the topic: the
+// last stable offsets have caught up with the high watermarks.
+func (k *KafkaStore) settle(ctx context.Context, d time.Duration) {
+	adm := kadm.NewClient(k.cl)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
+		hw, err1 := adm.ListEndOffsets(ctx, k.topic)
+		lso, err2 := adm.ListCommittedOffsets(ctx, k.topic)
+		if err1 == nil && err2 == nil && hw.Error() == nil && lso.Error() == nil {
+			settled := true
+			hw.Each(func(o kadm.ListedOffset) {
+				if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset < o.Offset {
+					settled = false
+				}
+			})
+			if settled {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Save is not supported: a KafkaStore is written only inside a

@@ -103,7 +103,10 @@ func produceOne(t *testing.T, p *producer.Producer, id string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b := p.Batch("test", time.Unix(0, 0), time.Unix(3600, 0))
+	b, err := p.Begin("test", time.Unix(0, 0), time.Unix(3600, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
 	v := p.ValueBuffer(len(id) + 1)
 	v = append(v, byte(len(id)*2)) // Avro string: zig-zag length, then bytes
 	v = append(v, id...)

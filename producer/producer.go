@@ -78,9 +78,6 @@ type Config struct {
 	// TransactionTimeout is how long the broker lets a transaction stay
 	// open before aborting it; default 60s.
 	TransactionTimeout time.Duration
-	// OtherTopics must exist too (e.g. the dead-letter topic); records for
-	// them go through Batch.AddRecord.
-	OtherTopics []string
 	// Opts are appended to the client options (tests, security settings).
 	Opts []kgo.Opt
 }
@@ -386,7 +383,9 @@ func (b *Batch) Wait(ctx context.Context) error {
 // Commit settles the batch. The extra records (a checkpoint) are produced
 // last; in transactional mode they commit atomically with the rows, and
 // without transactions extra must be empty. A nil error means every record
-// is durable (and, in a transaction, visible to read_committed readers).
+// is durable and, in a transaction, committed: read_committed readers see
+// it as soon as the broker has written the commit markers, which on a real
+// broker can lag the return by up to about a second.
 // On error the transaction is aborted: nothing of it becomes visible.
 func (b *Batch) Commit(ctx context.Context, extra ...*kgo.Record) error {
 	if !b.p.txn {
