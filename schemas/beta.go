@@ -1,10 +1,6 @@
 package schemas
 
-import (
-	"encoding/json"
-	"fmt"
-	"strings"
-)
+import "fmt"
 
 // AdministrativeUnitInfo is one administrative unit associated with a call
 // (Graph beta callRecords.administrativeUnitInfo), listed in the beta-only
@@ -19,6 +15,8 @@ type AdministrativeUnitInfo struct {
 // gives an empty non-nil slice. An item with properties other than id (which
 // the schema cannot hold) keeps the whole array's raw JSON in *props as
 // well, so nothing Graph sent is dropped.
+//
+// val has passed the row's JSON validation, so only types are checked here.
 func optUnitInfos(props *map[string]string, name, val string) ([]AdministrativeUnitInfo, *RowError) {
 	switch val[0] {
 	case 'n':
@@ -27,23 +25,23 @@ func optUnitInfos(props *map[string]string, name, val string) ([]AdministrativeU
 	default:
 		return nil, wrongType(name, "array", val)
 	}
-	// The row walk has validated the JSON already, so decode errors below
-	// are only type mismatches; beta rows are rare enough that the stdlib
-	// decoder's allocations do not matter here.
-	var items []json.RawMessage
-	if err := json.Unmarshal([]byte(val), &items); err != nil {
-		return nil, &RowError{Field: name, Reason: "malformed array: " + err.Error()}
-	}
-	out := make([]AdministrativeUnitInfo, len(items))
+	n := 0
+	forEachElement(val, func(string) *RowError { n++; return nil })
+	out := make([]AdministrativeUnitInfo, 0, n)
+	ids := make([]string, n) // backing for the ID pointers: one allocation
 	extra := false
-	for k, item := range items {
-		extra2, rerr := parseUnitInfo(&out[k], item)
+	rerr := forEachElement(val, func(item string) *RowError {
+		k := len(out)
+		u, more, rerr := parseUnitInfo(item, &ids[k])
 		if rerr != nil {
-			rerr.Field = name
-			rerr.Reason = fmt.Sprintf("item %d: %s", k, rerr.Reason)
-			return nil, rerr
+			return &RowError{Field: name, Reason: fmt.Sprintf("item %d: %s", k, rerr.Reason)}
 		}
-		extra = extra || extra2
+		out = append(out, u)
+		extra = extra || more
+		return nil
+	})
+	if rerr != nil {
+		return nil, rerr
 	}
 	if extra {
 		if rerr := addUnknown(props, name, val); rerr != nil {
@@ -53,51 +51,77 @@ func optUnitInfos(props *map[string]string, name, val string) ([]AdministrativeU
 	return out, nil
 }
 
-// parseUnitInfo parses one administrativeUnitInfo object into u and reports
-// whether it had properties besides id. Errors leave Field to the caller.
-func parseUnitInfo(u *AdministrativeUnitInfo, item json.RawMessage) (extra bool, _ *RowError) {
-	if kind := jsonKind(strings.TrimLeft(string(item), " \t\r\n")); kind != "object" {
-		return false, &RowError{Reason: "want object, got " + kind}
+// parseUnitInfo parses one administrativeUnitInfo object, storing its id in
+// slot, and reports whether it had properties besides id. Errors carry only
+// a Reason.
+func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra bool, _ *RowError) {
+	if item[0] != '{' {
+		return u, false, &RowError{Reason: "want object, got " + jsonKind(item)}
 	}
-	var props map[string]json.RawMessage
-	dec := json.NewDecoder(strings.NewReader(string(item)))
-	if _, err := dec.Token(); err != nil { // '{'
-		return false, &RowError{Reason: err.Error()}
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return false, &RowError{Reason: err.Error()}
-		}
-		key := tok.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return false, &RowError{Reason: err.Error()}
-		}
-		if _, dup := props[key]; dup {
-			return false, &RowError{Reason: fmt.Sprintf("duplicate property %q", key)}
-		}
-		if props == nil {
-			props = make(map[string]json.RawMessage, 1)
-		}
-		props[key] = v
-	}
-	for key, v := range props {
-		if key != "id" {
-			extra = true
-			continue
-		}
-		switch v[0] {
-		case 'n':
-		case '"':
-			var s string
-			if err := json.Unmarshal(v, &s); err != nil {
-				return false, &RowError{Reason: "id: " + err.Error()}
+	seenID := false
+	i := skipSpace(item, 1)
+	for item[i] != '}' {
+		end, escaped, _ := scanString(item, i)
+		key := decodeStringBody(item[i+1:end-1], escaped)
+		i = skipSpace(item, skipSpace(item, end)+1) // past ':'
+		vend := validValueEnd(item, i)
+		v := item[i:vend]
+		if key == "id" {
+			if seenID {
+				return u, false, &RowError{Reason: `duplicate property "id"`}
 			}
-			u.ID = &s
-		default:
-			return false, &RowError{Reason: "id: want string, got " + jsonKind(string(v))}
+			seenID = true
+			switch v[0] {
+			case 'n':
+			case '"':
+				*slot = stringValue(v)
+				u.ID = slot
+			default:
+				return u, false, &RowError{Reason: "id: want string, got " + jsonKind(v)}
+			}
+		} else {
+			extra = true
+		}
+		i = skipSpace(item, vend)
+		if item[i] == ',' {
+			i = skipSpace(item, i+1)
 		}
 	}
-	return extra, nil
+	return u, extra, nil
+}
+
+// forEachElement calls fn with the JSON text of each element of the valid
+// JSON array arr, stopping at the first error.
+func forEachElement(arr string, fn func(elem string) *RowError) *RowError {
+	i := skipSpace(arr, 1)
+	for arr[i] != ']' {
+		end := validValueEnd(arr, i)
+		if rerr := fn(arr[i:end]); rerr != nil {
+			return rerr
+		}
+		i = skipSpace(arr, end)
+		if arr[i] == ',' {
+			i = skipSpace(arr, i+1)
+		}
+	}
+	return nil
+}
+
+// validValueEnd returns the index just past the JSON value starting at s[i],
+// which is known to be valid.
+func validValueEnd(s string, i int) int {
+	switch c := s[i]; {
+	case c == '"':
+		end, _, _ := scanString(s, i)
+		return end
+	case c == '{' || c == '[':
+		end, _ := nestedEnd(s, i)
+		return end
+	case c == 't' || c == 'n':
+		return i + 4
+	case c == 'f':
+		return i + 5
+	}
+	end, _ := scanNumber(s, i)
+	return end
 }

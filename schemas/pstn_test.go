@@ -476,6 +476,8 @@ func FuzzParsePstnCallRow(f *testing.F) {
 		`{"id": "i", "charge": 1e12}`,
 		`{"id": "i", "charge": "1"}`,
 		`{"id": "i", "administrativeUnitInfos": [{"id": null}, {"id": "a", "x": 1}]}`,
+		`{"id": "i", "administrativeUnitInfos": [ { "x" : [ {"id": 1} ], "\u0069d" : "\ud800" } , { } ]}`,
+		`{"id": "i", "administrativeUnitInfos": [1, "a", null, true, [], {"id": {}}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -506,6 +508,22 @@ func FuzzParsePstnCallRow(f *testing.F) {
 				want, ok := new(big.Rat).SetString(string(oracle["charge"]))
 				if !ok || row.Charge.Rat().Cmp(want) != 0 {
 					t.Fatalf("charge %s, JSON says %s", row.Charge, oracle["charge"])
+				}
+			}
+			if beta && row.AdministrativeUnitInfos != nil {
+				var items []map[string]json.RawMessage
+				if err := json.Unmarshal(oracle["administrativeUnitInfos"], &items); err != nil || len(items) != len(row.AdministrativeUnitInfos) {
+					t.Fatalf("administrativeUnitInfos %v, encoding/json reads %s (%v)", row.AdministrativeUnitInfos, oracle["administrativeUnitInfos"], err)
+				}
+				for k, item := range items {
+					var want *string
+					if err := json.Unmarshal(item["id"], &want); item["id"] != nil && err != nil {
+						t.Fatalf("item %d: accepted id %s", k, item["id"])
+					}
+					got := row.AdministrativeUnitInfos[k].ID
+					if (got == nil) != (want == nil) || (got != nil && *got != *want) {
+						t.Fatalf("item %d id %v, encoding/json reads %v", k, got, want)
+					}
 				}
 			}
 			data, err := enc(&row, nil)
