@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -428,4 +429,22 @@ func TestPstn_ConcurrentWithDirectRouting(t *testing.T) {
 	if st := sim.Stats(); st.Rows != 2*1440 {
 		t.Errorf("Stats.Rows = %d", st.Rows)
 	}
+}
+
+// BenchmarkServePstnPage is BenchmarkServePage for getPstnCalls.
+func BenchmarkServePstnPage(b *testing.B) {
+	sim := benchServer(b)
+	req := httptest.NewRequest(http.MethodGet,
+		"http://graph.test/v1.0/communications/callRecords/getPstnCalls(fromDateTime=2019-11-01,toDateTime=2019-11-02)?$skip=5000000", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.n, w.status = 0, 0
+		sim.ServeHTTP(w, req)
+		if w.status != http.StatusOK {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+	b.SetBytes(int64(w.n))
 }
