@@ -123,6 +123,7 @@ func TestAdjacentWindowsReadEachRowOnce(t *testing.T) {
 					t.Fatalf("row %d at %s read %d times", r.Index, r.Start.Format(time.RFC3339Nano), seen[r.ID])
 				}
 			}
+			t.Logf("%d adjacent windows, %d rows, each read once", len(bounds)-1, len(all))
 		})
 	}
 
