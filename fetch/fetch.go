@@ -186,10 +186,13 @@ func FormatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.9999999Z")
 }
 
-// URL returns the first-page URL of fn for the half-open range [from, to).
+// URL returns the first-page URL of fn for the half-open range [from, to)
+// of call start times: from rounded up to Graph's tick, and to turned into
+// the toDateTime that excludes it (see QueryEnd), so a range selects the
+// same rows whichever function it is for.
 func (c *Client) URL(fn Function, from, to time.Time) string {
 	return fmt.Sprintf("%s/%s/communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)",
-		c.base.String(), c.cfg.APIVersion, fn, FormatTime(from), FormatTime(to))
+		c.base.String(), c.cfg.APIVersion, fn, FormatTime(ceilTick(from)), FormatTime(QueryEnd(fn, to)))
 }
 
 // Calls reads every row of fn for call start times in [from, to), following
@@ -201,6 +204,11 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 	var st Stats
 	if !from.Before(to) {
 		return st, fmt.Errorf("fetch %s: empty range [%s, %s)", fn, FormatTime(from), FormatTime(to))
+	}
+	if !ceilTick(from).Before(ceilTick(to)) {
+		// No instant Graph can express lies in the range, so no row does;
+		// for getPstnCalls the URL would even have toDateTime < fromDateTime.
+		return st, nil
 	}
 	next := c.URL(fn, from, to)
 	buf := &pageBuffer{}

@@ -19,65 +19,101 @@ import (
 // default; plain counts are the form every implementation reads.
 var avroAPI = avro.Config{DisableBlockSizeHeader: true}.Freeze()
 
-// avroRow is the shape hamba encodes. It differs from DirectRoutingLogRow
-// only in AdditionalProperties: hamba v2.31 resolves a nullable union by
-// pointer (nil → null) or by a registered type name, and a map[string]string
-// has neither, so Marshal fails ("unable to resolve type") and Unmarshal
-// rejects the field. A *map[string]string is a pointer, so it works.
+// avroRow is the shape hamba encodes, for the v1.0 and the beta schema
+// alike: hamba writes the fields a schema names and ignores the others. It
+// differs from DirectRoutingLogRow only in its slice and map fields: hamba
+// v2.31 resolves a nullable union by pointer (nil → null) or by a registered
+// type name, and a map or slice has neither, so Marshal fails ("unable to
+// resolve type") and Unmarshal rejects the field. A pointer works.
 type avroRow struct {
-	ID                            string             `avro:"id"`
-	CorrelationID                 string             `avro:"correlationId"`
-	UserID                        *string            `avro:"userId"`
-	UserPrincipalName             *string            `avro:"userPrincipalName"`
-	UserDisplayName               *string            `avro:"userDisplayName"`
-	StartDateTime                 *time.Time         `avro:"startDateTime"`
-	InviteDateTime                *time.Time         `avro:"inviteDateTime"`
-	FailureDateTime               *time.Time         `avro:"failureDateTime"`
-	EndDateTime                   *time.Time         `avro:"endDateTime"`
-	Duration                      *int32             `avro:"duration"`
-	CallType                      *string            `avro:"callType"`
-	SuccessfulCall                *bool              `avro:"successfulCall"`
-	CallerNumber                  *string            `avro:"callerNumber"`
-	CalleeNumber                  *string            `avro:"calleeNumber"`
-	MediaPathLocation             *string            `avro:"mediaPathLocation"`
-	SignalingLocation             *string            `avro:"signalingLocation"`
-	FinalSipCode                  *int32             `avro:"finalSipCode"`
-	CallEndSubReason              *int32             `avro:"callEndSubReason"`
-	FinalSipCodePhrase            *string            `avro:"finalSipCodePhrase"`
-	TrunkFullyQualifiedDomainName *string            `avro:"trunkFullyQualifiedDomainName"`
-	MediaBypassEnabled            *bool              `avro:"mediaBypassEnabled"`
-	AdditionalProperties          *map[string]string `avro:"additionalProperties"`
+	ID                            string                    `avro:"id"`
+	CorrelationID                 string                    `avro:"correlationId"`
+	UserID                        *string                   `avro:"userId"`
+	UserPrincipalName             *string                   `avro:"userPrincipalName"`
+	UserDisplayName               *string                   `avro:"userDisplayName"`
+	StartDateTime                 *time.Time                `avro:"startDateTime"`
+	InviteDateTime                *time.Time                `avro:"inviteDateTime"`
+	FailureDateTime               *time.Time                `avro:"failureDateTime"`
+	EndDateTime                   *time.Time                `avro:"endDateTime"`
+	Duration                      *int32                    `avro:"duration"`
+	CallType                      *string                   `avro:"callType"`
+	SuccessfulCall                *bool                     `avro:"successfulCall"`
+	CallerNumber                  *string                   `avro:"callerNumber"`
+	CalleeNumber                  *string                   `avro:"calleeNumber"`
+	MediaPathLocation             *string                   `avro:"mediaPathLocation"`
+	SignalingLocation             *string                   `avro:"signalingLocation"`
+	FinalSipCode                  *int32                    `avro:"finalSipCode"`
+	CallEndSubReason              *int32                    `avro:"callEndSubReason"`
+	FinalSipCodePhrase            *string                   `avro:"finalSipCodePhrase"`
+	TrunkFullyQualifiedDomainName *string                   `avro:"trunkFullyQualifiedDomainName"`
+	MediaBypassEnabled            *bool                     `avro:"mediaBypassEnabled"`
+	UserCountryCode               *string                   `avro:"userCountryCode"`
+	OtherPartyCountryCode         *string                   `avro:"otherPartyCountryCode"`
+	TransferorCorrelationID       *string                   `avro:"transferorCorrelationId"`
+	AdministrativeUnitInfos       *[]AdministrativeUnitInfo `avro:"administrativeUnitInfos"`
+	AdditionalProperties          *map[string]string        `avro:"additionalProperties"`
 }
 
 // encodeScratch is what one AppendAvro call needs, pooled so that encoding
-// does not allocate: the value hamba encodes escapes to the heap, and the
-// writer keeps its buffer.
+// does not allocate: the value hamba encodes escapes to the heap.
 type encodeScratch struct {
 	row   avroRow
 	props map[string]string
-	w     *avro.Writer
+	units []AdministrativeUnitInfo
 }
 
 // maxPooledBuffer keeps one giant row from pinning a large writer buffer in
 // the pool for the life of the process.
 const maxPooledBuffer = 64 << 10
 
-var encodePool = sync.Pool{New: func() any {
-	return &encodeScratch{w: avro.NewWriter(nil, 1024, avro.WithWriterConfig(avroAPI))}
-}}
-
-var decodePool = sync.Pool{New: func() any {
-	return avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI))
-}}
+var (
+	encodePool = sync.Pool{New: func() any { return new(encodeScratch) }}
+	writerPool = sync.Pool{New: func() any {
+		return avro.NewWriter(nil, 1024, avro.WithWriterConfig(avroAPI))
+	}}
+	decodePool = sync.Pool{New: func() any {
+		return avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI))
+	}}
+)
 
 // AppendAvro appends the Avro binary encoding of r (schema
-// DirectRoutingSchema, no framing such as a schema-registry header) to dst
-// and returns the extended slice. Timestamps are truncated to milliseconds
-// (toward the past). AdditionalProperties entries are written in Go map
-// iteration order, as hamba does, so the bytes of a row with two or more
-// entries vary between calls while decoding to the same row; compare decoded
-// rows, not bytes. AppendAvro is safe for concurrent use.
+// DirectRoutingSchema, the v1.0 one; no framing such as a schema-registry
+// header) to dst and returns the extended slice. Timestamps are truncated to
+// milliseconds (toward the past). AdditionalProperties entries are written
+// in Go map iteration order, as hamba does, so the bytes of a row with two
+// or more entries vary between calls while decoding to the same row; compare
+// decoded rows, not bytes. A row with a beta-only field set is an error
+// rather than a silent loss of that field: use AppendAvroBeta. AppendAvro is
+// safe for concurrent use.
 func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
+	if name := r.betaFieldSet(); name != "" {
+		return dst, fmt.Errorf("encode avro row: beta-only property %s is set; encode with AppendAvroBeta", name)
+	}
+	return r.appendAvro(dst, directRoutingSchema)
+}
+
+// AppendAvroBeta is AppendAvro with DirectRoutingBetaSchema, which also
+// carries the beta-only properties.
+func (r *DirectRoutingLogRow) AppendAvroBeta(dst []byte) ([]byte, error) {
+	return r.appendAvro(dst, directRoutingBetaSchema)
+}
+
+// betaFieldSet names a beta-only property that r holds, or returns "".
+func (r *DirectRoutingLogRow) betaFieldSet() string {
+	switch {
+	case r.UserCountryCode != nil:
+		return "userCountryCode"
+	case r.OtherPartyCountryCode != nil:
+		return "otherPartyCountryCode"
+	case r.TransferorCorrelationID != nil:
+		return "transferorCorrelationId"
+	case r.AdministrativeUnitInfos != nil:
+		return "administrativeUnitInfos"
+	}
+	return ""
+}
+
+func (r *DirectRoutingLogRow) appendAvro(dst []byte, schema avro.Schema) ([]byte, error) {
 	sc := encodePool.Get().(*encodeScratch)
 	sc.row = avroRow{
 		ID:                            r.ID,
@@ -101,26 +137,40 @@ func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
 		FinalSipCodePhrase:            r.FinalSipCodePhrase,
 		TrunkFullyQualifiedDomainName: r.TrunkFullyQualifiedDomainName,
 		MediaBypassEnabled:            r.MediaBypassEnabled,
+		UserCountryCode:               r.UserCountryCode,
+		OtherPartyCountryCode:         r.OtherPartyCountryCode,
+		TransferorCorrelationID:       r.TransferorCorrelationID,
+	}
+	if r.AdministrativeUnitInfos != nil {
+		sc.units = r.AdministrativeUnitInfos
+		sc.row.AdministrativeUnitInfos = &sc.units
 	}
 	if r.AdditionalProperties != nil {
 		sc.props = r.AdditionalProperties
 		sc.row.AdditionalProperties = &sc.props
 	}
+	dst, err := appendEncoded(dst, schema, &sc.row)
 
-	w := sc.w
+	// Drop references to the caller's row before pooling.
+	*sc = encodeScratch{}
+	encodePool.Put(sc)
+	return dst, err
+}
+
+// appendEncoded writes v (a pointer to a mirror struct) with schema and
+// appends the bytes to dst, with a pooled writer.
+func appendEncoded(dst []byte, schema avro.Schema, v any) ([]byte, error) {
+	w := writerPool.Get().(*avro.Writer)
 	w.Reset(nil)
 	w.Error = nil // Reset leaves the error of an earlier failed encode
-	w.WriteVal(directRoutingSchema, &sc.row)
+	w.WriteVal(schema, v)
 	err := w.Error
 	if err == nil {
 		dst = append(dst, w.Buffer()...)
 	}
-
-	// Drop references to the caller's row before pooling.
-	sc.row = avroRow{}
-	sc.props = nil
 	if w.Buffered() <= maxPooledBuffer {
-		encodePool.Put(sc)
+		w.Error = nil
+		writerPool.Put(w)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("encode avro row: %w", err)
@@ -128,39 +178,30 @@ func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
 	return dst, nil
 }
 
-// DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow (as
-// written by AppendAvro, without framing) into row, replacing its contents.
-// Timestamps come back in UTC at millisecond precision. data must hold
-// exactly one record: truncated input and trailing bytes are errors, where
-// hamba's own Unmarshal would accept both. Strings over 1 MiB are rejected
-// (hamba's default guard against corrupt length prefixes).
+// DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow written
+// with DirectRoutingSchema (as by AppendAvro, without framing) into row,
+// replacing its contents. Timestamps come back in UTC at millisecond
+// precision. data must hold exactly one record: truncated input and
+// trailing bytes are errors, where hamba's own Unmarshal would accept both.
+// Strings over 1 MiB are rejected (hamba's default guard against corrupt
+// length prefixes).
 func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
+	return decodeDirectRouting(data, directRoutingSchema, row)
+}
+
+// DecodeDirectRoutingRowBeta is DecodeDirectRoutingRow for a record written
+// with DirectRoutingBetaSchema (as by AppendAvroBeta).
+func DecodeDirectRoutingRowBeta(data []byte, row *DirectRoutingLogRow) error {
+	return decodeDirectRouting(data, directRoutingBetaSchema, row)
+}
+
+func decodeDirectRouting(data []byte, schema avro.Schema, row *DirectRoutingLogRow) error {
 	// Decode into a fresh value: hamba writes through non-nil pointers and
 	// merges into non-nil maps, which would alias or mix in the old row.
 	var a avroRow
-	rd := decodePool.Get().(*avro.Reader)
-	rd.Reset(data)
-	rd.Error = nil // Reset leaves the error of an earlier failed decode
-	rd.ReadVal(directRoutingSchema, &a)
-	err := rd.Error
-	if err == nil {
-		// Peek sets io.EOF exactly when every byte was consumed.
-		rd.Peek()
-		if !errors.Is(rd.Error, io.EOF) {
-			err = errors.New("trailing bytes after record")
-		}
-	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		// hamba's Unmarshal would report a record cut at a field boundary
-		// as success, because it treats io.EOF as a clean end; it is not.
-		err = fmt.Errorf("truncated record: %w", err)
+	if err := decodeExact(data, schema, &a); err != nil {
+		return err
 	}
-	rd.Reset(nil)
-	rd.Error = nil
-	decodePool.Put(rd)
-	if err != nil {
-		return fmt.Errorf("decode avro row: %w", err)
-	}
-
 	*row = DirectRoutingLogRow{
 		ID:                            a.ID,
 		CorrelationID:                 a.CorrelationID,
@@ -183,9 +224,47 @@ func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
 		FinalSipCodePhrase:            a.FinalSipCodePhrase,
 		TrunkFullyQualifiedDomainName: a.TrunkFullyQualifiedDomainName,
 		MediaBypassEnabled:            a.MediaBypassEnabled,
+		UserCountryCode:               a.UserCountryCode,
+		OtherPartyCountryCode:         a.OtherPartyCountryCode,
+		TransferorCorrelationID:       a.TransferorCorrelationID,
+	}
+	if a.AdministrativeUnitInfos != nil {
+		row.AdministrativeUnitInfos = *a.AdministrativeUnitInfos
+		if row.AdministrativeUnitInfos == nil {
+			// hamba leaves an empty array as a nil slice; [] is not null.
+			row.AdministrativeUnitInfos = []AdministrativeUnitInfo{}
+		}
 	}
 	if a.AdditionalProperties != nil {
 		row.AdditionalProperties = *a.AdditionalProperties
+	}
+	return nil
+}
+
+// decodeExact decodes exactly one record of schema from data into v, a
+// pointer to a fresh mirror struct, with a pooled reader.
+func decodeExact(data []byte, schema avro.Schema, v any) error {
+	rd := decodePool.Get().(*avro.Reader)
+	rd.Reset(data)
+	rd.Error = nil // Reset leaves the error of an earlier failed decode
+	rd.ReadVal(schema, v)
+	err := rd.Error
+	if err == nil {
+		// Peek sets io.EOF exactly when every byte was consumed.
+		rd.Peek()
+		if !errors.Is(rd.Error, io.EOF) {
+			err = errors.New("trailing bytes after record")
+		}
+	} else if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		// hamba's Unmarshal would report a record cut at a field boundary
+		// as success, because it treats io.EOF as a clean end; it is not.
+		err = fmt.Errorf("truncated record: %w", err)
+	}
+	rd.Reset(nil)
+	rd.Error = nil
+	decodePool.Put(rd)
+	if err != nil {
+		return fmt.Errorf("decode avro row: %w", err)
 	}
 	return nil
 }

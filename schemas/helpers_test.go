@@ -3,6 +3,7 @@ package schemas
 import (
 	"fmt"
 	"reflect"
+	"testing"
 	"time"
 )
 
@@ -15,7 +16,7 @@ func utc(year int, month time.Month, day, hour, minute, sec, nsec int) *time.Tim
 
 // diffRows lists the fields where got and want differ, comparing pointed-to
 // values rather than pointers; times must be equal instants and in UTC.
-func diffRows(got, want *DirectRoutingLogRow) []string {
+func diffRows[T any](got, want *T) []string {
 	var diffs []string
 	gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
 	for i := range gv.NumField() {
@@ -38,7 +39,7 @@ func diffRows(got, want *DirectRoutingLogRow) []string {
 			}
 			continue
 		}
-		if g.Kind() == reflect.Map && g.IsNil() != w.IsNil() {
+		if (g.Kind() == reflect.Map || g.Kind() == reflect.Slice) && g.IsNil() != w.IsNil() {
 			diffs = append(diffs, fmt.Sprintf("%s: got %s, want %s", name, show(g), show(w)))
 			continue
 		}
@@ -50,7 +51,7 @@ func diffRows(got, want *DirectRoutingLogRow) []string {
 }
 
 func show(v reflect.Value) string {
-	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Map) && v.IsNil() {
+	if (v.Kind() == reflect.Pointer || v.Kind() == reflect.Map || v.Kind() == reflect.Slice) && v.IsNil() {
 		return "nil"
 	}
 	if v.Kind() == reflect.Pointer {
@@ -69,4 +70,22 @@ func truncatedToMillis(r DirectRoutingLogRow) DirectRoutingLogRow {
 		}
 	}
 	return r
+}
+
+// truncatedPstnToMillis is truncatedToMillis for a PSTN row.
+func truncatedPstnToMillis(r PstnCallLogRow) PstnCallLogRow {
+	for _, p := range []**time.Time{&r.StartDateTime, &r.EndDateTime} {
+		if *p != nil {
+			t := (*p).Truncate(time.Millisecond).UTC()
+			*p = &t
+		}
+	}
+	return r
+}
+
+// dec returns a pointer to the Decimal s, for expected rows.
+func dec(tb testing.TB, s string) *Decimal {
+	tb.Helper()
+	d := mustDecimal(tb, s)
+	return &d
 }

@@ -37,12 +37,19 @@ const (
 	fieldFinalSipCodePhrase
 	fieldTrunkFullyQualifiedDomainName
 	fieldMediaBypassEnabled
+
+	// Beta only.
+	fieldUserCountryCode
+	fieldOtherPartyCountryCode
+	fieldTransferorCorrelationID
+	fieldAdministrativeUnitInfos
 )
 
 // fieldIndex maps a Graph property name to its field index, or -1 for a
-// property the schema does not define. Matching is exact: unlike
-// encoding/json, "ID" is not "id", it is an unknown property.
-func fieldIndex(name string) int {
+// property the schema does not define; the beta-only properties are fields
+// only in the beta schema. Matching is exact: unlike encoding/json, "ID" is
+// not "id", it is an unknown property.
+func fieldIndex(name string, beta bool) int {
 	switch name {
 	case "id":
 		return fieldID
@@ -87,6 +94,18 @@ func fieldIndex(name string) int {
 	case "mediaBypassEnabled":
 		return fieldMediaBypassEnabled
 	}
+	if beta {
+		switch name {
+		case "userCountryCode":
+			return fieldUserCountryCode
+		case "otherPartyCountryCode":
+			return fieldOtherPartyCountryCode
+		case "transferorCorrelationId":
+			return fieldTransferorCorrelationID
+		case "administrativeUnitInfos":
+			return fieldAdministrativeUnitInfos
+		}
+	}
 	return -1
 }
 
@@ -94,15 +113,15 @@ func fieldIndex(name string) int {
 // allocation for its nullable values instead of one per field. Each parse
 // gets a fresh store: callers may keep pointers from an earlier row.
 type rowStore struct {
-	strs  [10]string
+	strs  [13]string
 	times [4]time.Time
 	ints  [3]int32
 	bools [2]bool
 }
 
 // ParseDirectRoutingRow parses one element of the "value" array of a Graph
-// getDirectRoutingCalls response into row. row is reset first, so one value
-// can be reused across rows; on error it is left zero.
+// v1.0 getDirectRoutingCalls response into row. row is reset first, so one
+// value can be reused across rows; on error it is left zero.
 //
 // Rules:
 //   - null or absent properties become nil; "" stays a non-nil empty string.
@@ -113,8 +132,9 @@ type rowStore struct {
 //     form) becomes nil.
 //   - Int32 properties must be JSON integer literals within int32: 5.5, 5.0,
 //     5e0 and "5" are rejected, as they mean Graph changed the type.
-//   - Properties the schema does not define, including @odata.* annotations,
-//     are kept in AdditionalProperties as compacted raw JSON.
+//   - Properties the schema does not define, including @odata.* annotations
+//     and the beta-only properties, are kept in AdditionalProperties as
+//     compacted raw JSON.
 //   - Property names are matched exactly, and a repeated name is an error
 //     rather than last-wins, since either copy could be the real one.
 //   - Invalid UTF-8 inside strings is replaced with U+FFFD, as encoding/json
@@ -127,8 +147,21 @@ type rowStore struct {
 // The strings in row share one copy of raw, so raw may be reused at once,
 // while keeping any one string alive keeps that copy alive.
 func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error {
+	return parseDirectRouting(raw, row, false)
+}
+
+// ParseDirectRoutingRowBeta is ParseDirectRoutingRow for a row of the beta
+// endpoint: the beta-only properties (userCountryCode,
+// otherPartyCountryCode, transferorCorrelationId, administrativeUnitInfos)
+// fill their fields instead of AdditionalProperties. Encode the row with
+// AppendAvroBeta.
+func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
+	return parseDirectRouting(raw, row, true)
+}
+
+func parseDirectRouting(raw []byte, row *DirectRoutingLogRow, beta bool) error {
 	*row = DirectRoutingLogRow{}
-	if rerr := parseRow(raw, row); rerr != nil {
+	if rerr := parseRow(raw, row, beta); rerr != nil {
 		*row = DirectRoutingLogRow{}
 		return rerr
 	}
@@ -137,12 +170,32 @@ func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error {
 
 // parseRow does the work of ParseDirectRoutingRow. It returns *RowError, not
 // error, so the wrapper cannot leak a typed nil.
+func parseRow(raw []byte, row *DirectRoutingLogRow, beta bool) *RowError {
+	p := drParser{row: row, st: new(rowStore), beta: beta}
+	if rerr := walkObject(raw, p.property); rerr != nil {
+		return rerr
+	}
+	for _, req := range [...]struct {
+		idx  int
+		name string
+	}{{fieldID, "id"}, {fieldCorrelationID, "correlationId"}} {
+		if p.seen&(1<<req.idx) == 0 {
+			return &RowError{Field: req.name, Reason: "required property is missing"}
+		}
+	}
+	return nil
+}
+
+// walkObject checks that raw is one JSON object and hands each property to
+// visit: its decoded name and its value's JSON text (a substring of one
+// copy of raw, so strings cut from it do not alias the caller's buffer).
 //
 // It checks the JSON grammar itself while walking the top-level object
-// (nested values of unknown properties go to json.Valid), so a row is read
-// in one pass. A field error does not stop the walk: malformed JSON anywhere
-// in the row takes precedence, since then no field can be trusted.
-func parseRow(raw []byte, row *DirectRoutingLogRow) *RowError {
+// (nested objects and arrays go to json.Valid), so a row is read in one
+// pass. An error from visit does not stop the walk and visit is not called
+// again: malformed JSON anywhere in the row takes precedence, since then no
+// field can be trusted.
+func walkObject(raw []byte, visit func(name, val string) *RowError) *RowError {
 	// One copy of the row; unescaped strings in row are substrings of it,
 	// which costs one allocation per row instead of one per string.
 	s := string(raw)
@@ -151,8 +204,6 @@ func parseRow(raw []byte, row *DirectRoutingLogRow) *RowError {
 		return notObject(raw)
 	}
 
-	st := new(rowStore)
-	var seen uint32
 	var first *RowError
 	i = skipSpace(s, i+1)
 	if i < len(s) && s[i] == '}' {
@@ -177,7 +228,7 @@ func parseRow(raw []byte, row *DirectRoutingLogRow) *RowError {
 				return malformed(raw)
 			}
 			if first == nil {
-				first = handleProperty(row, st, &seen, decodeStringBody(rawName, escaped), s[start:i])
+				first = visit(decodeStringBody(rawName, escaped), s[start:i])
 			}
 			i = skipSpace(s, i)
 			if i < len(s) && s[i] == ',' {
@@ -194,37 +245,34 @@ func parseRow(raw []byte, row *DirectRoutingLogRow) *RowError {
 	if skipSpace(s, i) != len(s) {
 		return malformed(raw)
 	}
-	if first != nil {
-		return first
-	}
-
-	for _, req := range [...]struct {
-		idx  int
-		name string
-	}{{fieldID, "id"}, {fieldCorrelationID, "correlationId"}} {
-		if seen&(1<<req.idx) == 0 {
-			return &RowError{Field: req.name, Reason: "required property is missing"}
-		}
-	}
-	return nil
+	return first
 }
 
-// handleProperty stores one property of the row, val being its JSON value.
-func handleProperty(row *DirectRoutingLogRow, st *rowStore, seen *uint32, name, val string) *RowError {
-	idx := fieldIndex(name)
+// drParser stores the properties of one Direct Routing row.
+type drParser struct {
+	row  *DirectRoutingLogRow
+	st   *rowStore
+	seen uint32 // bit per field index: duplicate detection
+	beta bool
+}
+
+// property stores one property of the row, val being its JSON value.
+func (p *drParser) property(name, val string) *RowError {
+	idx := fieldIndex(name, p.beta)
 	if idx < 0 {
-		return addUnknown(row, name, val)
+		return addUnknown(&p.row.AdditionalProperties, name, val)
 	}
-	if *seen&(1<<idx) != 0 {
+	if p.seen&(1<<idx) != 0 {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
-	*seen |= 1 << idx
-	return setField(row, st, idx, name, val)
+	p.seen |= 1 << idx
+	return p.setField(idx, name, val)
 }
 
 // setField stores the JSON value val of the known property idx into row,
 // using st for the pointed-to values.
-func setField(row *DirectRoutingLogRow, st *rowStore, idx int, name, val string) *RowError {
+func (p *drParser) setField(idx int, name, val string) *RowError {
+	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
 	case fieldID:
@@ -269,6 +317,14 @@ func setField(row *DirectRoutingLogRow, st *rowStore, idx int, name, val string)
 		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val)
 	case fieldMediaBypassEnabled:
 		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
+	case fieldUserCountryCode:
+		row.UserCountryCode, rerr = optString(&st.strs[10], name, val)
+	case fieldOtherPartyCountryCode:
+		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val)
+	case fieldTransferorCorrelationID:
+		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val)
+	case fieldAdministrativeUnitInfos:
+		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
 		panic(fmt.Sprintf("schemas: no setter for field index %d", idx))
 	}
@@ -352,14 +408,14 @@ func optBool(slot *bool, name, val string) (*bool, *RowError) {
 	return nil, wrongType(name, "boolean", val)
 }
 
-// addUnknown keeps a property the schema does not define.
-func addUnknown(row *DirectRoutingLogRow, name, val string) *RowError {
-	if row.AdditionalProperties == nil {
-		row.AdditionalProperties = make(map[string]string, 2)
-	} else if _, dup := row.AdditionalProperties[name]; dup {
+// addUnknown keeps a property the schema does not define in *props.
+func addUnknown(props *map[string]string, name, val string) *RowError {
+	if *props == nil {
+		*props = make(map[string]string, 2)
+	} else if _, dup := (*props)[name]; dup {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
-	row.AdditionalProperties[name] = rawValue(val)
+	(*props)[name] = rawValue(val)
 	return nil
 }
 

@@ -15,9 +15,10 @@ import (
 // decoded row holds the truncated values.
 //
 // The avro tags name the schema fields, but encode and decode rows only with
-// AppendAvro and DecodeDirectRoutingRow: hamba/avro v2.31 cannot map a plain
-// map[string]string onto the nullable map union of additionalProperties, so
-// passing this type to avro.Marshal or avro.Unmarshal fails with an error.
+// AppendAvro / AppendAvroBeta and DecodeDirectRoutingRow /
+// DecodeDirectRoutingRowBeta: hamba/avro v2.31 cannot map a plain
+// map[string]string or slice onto a nullable union, so passing this type to
+// avro.Marshal or avro.Unmarshal fails with an error.
 type DirectRoutingLogRow struct {
 	ID                            string     `avro:"id"`
 	CorrelationID                 string     `avro:"correlationId"`
@@ -41,6 +42,15 @@ type DirectRoutingLogRow struct {
 	TrunkFullyQualifiedDomainName *string    `avro:"trunkFullyQualifiedDomainName"`
 	MediaBypassEnabled            *bool      `avro:"mediaBypassEnabled"`
 
+	// The beta-only properties. They are set only by
+	// ParseDirectRoutingRowBeta and encoded only by AppendAvroBeta; under
+	// v1.0 Graph does not send them, and if it starts to they land in
+	// AdditionalProperties like any other property v1.0 does not define.
+	UserCountryCode         *string                  `avro:"userCountryCode"`
+	OtherPartyCountryCode   *string                  `avro:"otherPartyCountryCode"`
+	TransferorCorrelationID *string                  `avro:"transferorCorrelationId"`
+	AdministrativeUnitInfos []AdministrativeUnitInfo `avro:"administrativeUnitInfos"`
+
 	// AdditionalProperties holds the row properties Graph sent that the
 	// schema does not define, including @odata.* annotations: property name
 	// → the value's raw JSON text (compacted), e.g. "\"bar\"", "12" or
@@ -49,8 +59,8 @@ type DirectRoutingLogRow struct {
 	AdditionalProperties map[string]string `avro:"additionalProperties"`
 }
 
-// RowError reports a Graph row that cannot be turned into a
-// DirectRoutingLogRow. Callers branch on it with errors.As to send the raw
+// RowError reports a Graph row that cannot be turned into a row type
+// (DirectRoutingLogRow or PstnCallLogRow). Callers branch on it with errors.As to send the raw
 // row to a dead-letter topic that names the offending field.
 type RowError struct {
 	// Field is the Graph property name at fault, or "" when the row as a

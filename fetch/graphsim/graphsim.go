@@ -1,16 +1,20 @@
 // Package graphsim is an in-process simulator of Microsoft Graph's
-// callRecords getDirectRoutingCalls function, shared by tests, the demo
-// command and benchmarks.
+// callRecords getDirectRoutingCalls and getPstnCalls functions, shared by
+// tests, the demo command and benchmarks.
 //
 // It aims to be faithful where a client can get things wrong: the OData
 // function-call path with its date-only or timestamp arguments, fromDateTime
-// inclusive and toDateTime exclusive on the call start time, $skip paging
+// inclusive and toDateTime exclusive on the call start time (inclusive for
+// getPstnCalls, as documented, which also refuses ranges over 90 days with
+// 406), $skip paging
 // with an absolute @odata.nextLink, a per-page @odata.count, bearer-token
 // checks, throttling and gateway errors with Retry-After, truncated bodies,
 // rows that become visible late, duplicate rows across pages, and row content
 // with the quirks real payloads have (the 0001-01-01 sentinel, varying
 // fractional-second precision, +00:00 offsets, unicode names, masked and
-// non-E.164 numbers, shared correlation ids, unknown extra properties).
+// non-E.164 numbers, shared correlation ids, unknown extra properties,
+// decimal charges, beta-only properties on /beta), and malformed rows on
+// request (see Malformation).
 //
 // It also enforces Graph's documented request limits over sliding windows
 // (Limits, DocumentedLimits), accepts the tokens a simulated Entra issues
@@ -142,6 +146,10 @@ type Config struct {
 
 	// Faults are injected deterministically by request number; see Fault.
 	Faults []Fault
+
+	// Malformed makes chosen rows unusable, deterministically by row
+	// index; see Malformation.
+	Malformed []Malformation
 }
 
 // Fault makes chosen requests fail. Requests are numbered from 1 in the
@@ -177,8 +185,13 @@ type Row struct {
 	// Index is the row's position in the whole data set; start times grow
 	// with it.
 	Index int
-	// ID and CorrelationID are the row's id and correlationId properties.
+	// ID and CorrelationID are the row's id and correlationId properties
+	// (CorrelationID is empty for PSTN rows, which have none). A malformed
+	// row keeps here the id it would have had.
 	ID, CorrelationID string
+	// CallID is a PSTN row's callId (empty for Direct Routing rows). It is
+	// not unique: a transfer leg repeats the callId of the call before it.
+	CallID string
 	// Start is the row's startDateTime, exactly as printed in JSON.
 	Start time.Time
 	// VisibleAt is when the endpoint starts returning the row.
@@ -187,6 +200,10 @@ type Row struct {
 	JSON []byte
 	// BetaJSON is the exact bytes served for the row by beta.
 	BetaJSON []byte
+	// Malformed is how the row is broken (MalformNone for a good row), and
+	// MalformedField the property a schema check must reject it for.
+	Malformed      MalformKind
+	MalformedField string
 }
 
 // Stats counts what the handler has done. Server.Stats returns a copy.
@@ -225,6 +242,9 @@ type Server struct {
 	users []person
 	bots  []person
 
+	// pstn holds the getPstnCalls data set (nil inside it).
+	pstn *Server
+
 	blockMu    sync.Mutex
 	lateBlocks map[int]int
 
@@ -258,6 +278,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	cfg.APIVersions = append([]string(nil), cfg.APIVersions...)
 	cfg.Faults = append([]Fault(nil), cfg.Faults...)
+	cfg.Malformed = append([]Malformation(nil), cfg.Malformed...)
 
 	if cfg.Start.IsZero() || cfg.End.IsZero() {
 		bad("graphsim: Start and End are required")
@@ -303,6 +324,9 @@ func New(cfg Config) (*Server, error) {
 	if err := validateFaults(cfg.Faults); err != nil {
 		errs = append(errs, err)
 	}
+	if err := validateMalformed(cfg.Malformed); err != nil {
+		errs = append(errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -334,6 +358,7 @@ func New(cfg Config) (*Server, error) {
 	s.initKeys()
 	s.users, s.bots = s.makePeople()
 	s.n = s.countRows()
+	s.pstn = s.newPstnSet()
 	s.faults = makeFaultStates(cfg.Faults)
 	s.throttle.limits = cfg.Limits
 	return s, nil
@@ -394,10 +419,10 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Len returns the number of rows in the whole data set.
+// Len returns the number of rows in the whole Direct Routing data set.
 func (s *Server) Len() int { return s.n }
 
-// Count returns the number of rows, visible or not, whose start is in
+// Count returns the number of Direct Routing rows, visible or not, whose start is in
 // [from, to). It does constant work.
 func (s *Server) Count(from, to time.Time) int {
 	lo, hi := s.indexRange(toNs(from), toNs(to))
@@ -412,7 +437,7 @@ func (s *Server) CountVisible(from, to, now time.Time) int {
 	return s.plan(lo, hi, toNs(now)).total(s)
 }
 
-// Rows returns the ground truth: every row whose start is in [from, to),
+// Rows returns the Direct Routing ground truth: every row whose start is in [from, to),
 // visible or not, in start order. It materialises them, so keep the window
 // small.
 func (s *Server) Rows(from, to time.Time) []Row {
@@ -424,22 +449,25 @@ func (s *Server) Rows(from, to time.Time) []Row {
 	return out
 }
 
-// RowAt returns row i of the data set. It panics unless 0 <= i < Len().
+// RowAt returns row i of the Direct Routing data set. It panics unless
+// 0 <= i < Len().
 func (s *Server) RowAt(i int) Row {
 	if i < 0 || i >= s.n {
 		panic(fmt.Sprintf("graphsim: row index %d out of range [0, %d)", i, s.n))
 	}
 	st := s.slotStart(i)
 	vis := st.ns + s.delay(i)
-	return Row{
+	r := Row{
 		Index:         i,
 		ID:            string(appendUUID(nil, s.idBits(i))),
 		CorrelationID: string(appendUUID(nil, s.corrBits(i))),
 		Start:         time.Unix(0, st.ns).UTC(),
 		VisibleAt:     time.Unix(0, vis).UTC(),
-		JSON:          s.appendRow(nil, i, false),
-		BetaJSON:      s.appendRow(nil, i, true),
+		JSON:          s.appendServed(nil, DirectRoutingCalls, i, false),
+		BetaJSON:      s.appendServed(nil, DirectRoutingCalls, i, true),
 	}
+	s.markMalformed(&r, DirectRoutingCalls)
+	return r
 }
 
 // inNanoRange reports whether t can be held as int64 Unix nanoseconds.

@@ -303,7 +303,7 @@ func TestServe_Errors(t *testing.T) {
 		{"NegativeSkip", base + "getDirectRoutingCalls(" + fromTo("2019-11-01", "2019-11-02") + ")?$skip=-1", 400, "BadRequest"},
 		{"UnknownVersion", ts.URL + "/v2.0/communications/callRecords/getDirectRoutingCalls(" + fromTo("2019-11-01", "2019-11-02") + ")", 404, "ResourceNotFound"},
 		{"NoVersion", ts.URL + "/communications/callRecords/getDirectRoutingCalls(" + fromTo("2019-11-01", "2019-11-02") + ")", 404, "ResourceNotFound"},
-		{"OtherFunction", base + "getPstnCalls(" + fromTo("2019-11-01", "2019-11-02") + ")", 404, "ResourceNotFound"},
+		{"OtherFunction", base + "getSmsLog(" + fromTo("2019-11-01", "2019-11-02") + ")", 404, "ResourceNotFound"},
 		{"TrailingSegment", base + "getDirectRoutingCalls(" + fromTo("2019-11-01", "2019-11-02") + ")/value", 404, "ResourceNotFound"},
 		{"Root", ts.URL + "/", 404, "ResourceNotFound"},
 	}

@@ -10,10 +10,9 @@ import (
 )
 
 const (
-	functionName  = "getDirectRoutingCalls"
-	qualifiedName = "microsoft.graph.callRecords.getDirectRoutingCalls"
-	pathPrefix    = "communications/callRecords/"
-	rowType       = "microsoft.graph.callRecords.directRoutingLogRow"
+	namespace  = "microsoft.graph.callRecords."
+	pathPrefix = "communications/callRecords/"
+	rowType    = "microsoft.graph.callRecords.directRoutingLogRow"
 
 	// PageContentType is the Content-Type of a page. Graph sends OData
 	// parameters after the media type, so a client comparing the header
@@ -64,8 +63,8 @@ type requestIDs struct {
 }
 
 // ServeHTTP implements http.Handler for
-// GET /{version}/communications/callRecords/getDirectRoutingCalls(fromDateTime=X,toDateTime=Y)
-// and the namespace-qualified function name.
+// GET /{version}/communications/callRecords/getDirectRoutingCalls(fromDateTime=X,toDateTime=Y),
+// the same for getPstnCalls, and the namespace-qualified function names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs++
@@ -198,7 +197,7 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	}
 	// Path is the decoded form, so a '+' sent raw or as %2B parses the
 	// same; EscapedPath keeps the client's spelling for the nextLink.
-	version, from, to, ge := s.parsePath(r.URL.Path)
+	version, fn, from, to, ge := s.parsePath(r.URL.Path)
 	if ge != nil {
 		return buf, -1, ge
 	}
@@ -207,9 +206,18 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 		return buf, -1, ge
 	}
 
-	lo, hi := s.indexRange(toNs(from), toNs(to))
-	p := s.plan(lo, hi, toNs(now))
-	total := p.total(s)
+	ds, typ, toQ := s, rowType, toNs(to)
+	if fn == PstnCalls {
+		if to.Sub(from) > MaxPstnRange {
+			return buf, -1, &graphError{http.StatusNotAcceptable, CodeNotAcceptable,
+				"The fromDateTime and toDateTime values cannot be more than a date range of 90 days."}
+		}
+		// Documented inclusive: a row starting exactly at toDateTime is in.
+		ds, typ, toQ = s.pstn, pstnRowType, satAdd(toQ, 1)
+	}
+	lo, hi := ds.indexRange(toNs(from), toQ)
+	p := ds.plan(lo, hi, toNs(now))
+	total := p.total(ds)
 	if skip > 0 && s.cfg.PageOverlap > 0 {
 		// The data set "shifted" by PageOverlap rows since the previous
 		// page, so the offset now points that many rows earlier.
@@ -217,14 +225,14 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	}
 	ip := idxPool.Get().(*[]int)
 	defer idxPool.Put(ip)
-	idx := s.pageIndices((*ip)[:0], p, skip, s.cfg.PageSize)
+	idx := ds.pageIndices((*ip)[:0], p, skip, s.cfg.PageSize)
 	*ip = idx
 	next := skip + len(idx)
 	more := next < total || (s.cfg.TrailingEmptyPage && len(idx) == s.cfg.PageSize)
 
 	base := baseURL(r)
 	buf = append(buf, `{"@odata.context":`...)
-	buf = appendJSONString(buf, base+"/"+version+"/$metadata#Collection("+rowType+")")
+	buf = appendJSONString(buf, base+"/"+version+"/$metadata#Collection("+typ+")")
 	buf = append(buf, `,"@odata.count":`...)
 	buf = strconv.AppendInt(buf, int64(len(idx)), 10)
 	buf = append(buf, `,"value":[`...)
@@ -233,7 +241,7 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 		if k > 0 {
 			buf = append(buf, ',')
 		}
-		buf = s.appendRow(buf, i, beta)
+		buf = s.appendServed(buf, fn, i, beta)
 	}
 	buf = append(buf, ']')
 	if more {
@@ -260,36 +268,42 @@ func baseURL(r *http.Request) string {
 
 // parsePath parses /{version}/communications/callRecords/{function}(args).
 // Segment and parameter names match case-insensitively, as Graph's do.
-func (s *Server) parsePath(path string) (version string, from, to time.Time, ge *graphError) {
+func (s *Server) parsePath(path string) (version string, fn Function, from, to time.Time, ge *graphError) {
 	rest, _ := strings.CutPrefix(path, "/")
 	version, rest, _ = strings.Cut(rest, "/")
 	if !s.versions[version] {
-		return "", from, to, notFound("Invalid version: " + version)
+		return "", fn, from, to, notFound("Invalid version: " + version)
 	}
 	if len(rest) < len(pathPrefix) || !strings.EqualFold(rest[:len(pathPrefix)], pathPrefix) {
 		seg, _, _ := strings.Cut(rest, "/")
-		return "", from, to, notFound("Resource not found for the segment '" + seg + "'.")
+		return "", fn, from, to, notFound("Resource not found for the segment '" + seg + "'.")
 	}
 	seg := rest[len(pathPrefix):]
 	name, args, hasArgs := strings.Cut(seg, "(")
-	if strings.Contains(name, "/") || (!strings.EqualFold(name, functionName) && !strings.EqualFold(name, qualifiedName)) {
-		return "", from, to, notFound("Resource not found for the segment '" + name + "'.")
+	for _, f := range [...]Function{DirectRoutingCalls, PstnCalls} {
+		if strings.EqualFold(name, string(f)) || strings.EqualFold(name, namespace+string(f)) {
+			fn = f
+		}
 	}
+	if fn == "" || strings.Contains(name, "/") {
+		return "", fn, from, to, notFound("Resource not found for the segment '" + name + "'.")
+	}
+	qualifiedName := namespace + string(fn)
 	if !hasArgs {
-		return "", from, to, badRequest("The function '" + qualifiedName + "' requires the parameters fromDateTime and toDateTime.")
+		return "", fn, from, to, badRequest("The function '" + qualifiedName + "' requires the parameters fromDateTime and toDateTime.")
 	}
 	args, after, closed := strings.Cut(args, ")")
 	if !closed {
-		return "", from, to, badRequest("Bad Request - Error in query syntax.")
+		return "", fn, from, to, badRequest("Bad Request - Error in query syntax.")
 	}
 	if after != "" {
-		return "", from, to, notFound("Resource not found for the segment '" + after + "'.")
+		return "", fn, from, to, notFound("Resource not found for the segment '" + after + "'.")
 	}
 	var haveFrom, haveTo bool
 	for _, a := range strings.Split(args, ",") {
 		k, v, ok := strings.Cut(a, "=")
 		if !ok {
-			return "", from, to, badRequest("Bad Request - Error in query syntax.")
+			return "", fn, from, to, badRequest("Bad Request - Error in query syntax.")
 		}
 		var dst *time.Time
 		var have *bool
@@ -299,27 +313,27 @@ func (s *Server) parsePath(path string) (version string, from, to time.Time, ge 
 		case strings.EqualFold(k, "toDateTime"):
 			dst, have = &to, &haveTo
 		default:
-			return "", from, to, badRequest("The parameter '" + k + "' is not defined for function '" + qualifiedName + "'.")
+			return "", fn, from, to, badRequest("The parameter '" + k + "' is not defined for function '" + qualifiedName + "'.")
 		}
 		if *have {
-			return "", from, to, badRequest("The parameter '" + k + "' is specified more than once.")
+			return "", fn, from, to, badRequest("The parameter '" + k + "' is specified more than once.")
 		}
 		if v == "" {
-			return "", from, to, badRequest("Expression expected for parameter '" + k + "'.")
+			return "", fn, from, to, badRequest("Expression expected for parameter '" + k + "'.")
 		}
 		t, err := parseDateTimeOffset(v)
 		if err != nil {
-			return "", from, to, badRequest("The parameter '" + k + "' has an invalid DateTimeOffset value '" + v + "': " + err.Error() + ".")
+			return "", fn, from, to, badRequest("The parameter '" + k + "' has an invalid DateTimeOffset value '" + v + "': " + err.Error() + ".")
 		}
 		*dst, *have = t, true
 	}
 	if !haveFrom || !haveTo {
-		return "", from, to, badRequest("The function '" + qualifiedName + "' requires the parameters fromDateTime and toDateTime.")
+		return "", fn, from, to, badRequest("The function '" + qualifiedName + "' requires the parameters fromDateTime and toDateTime.")
 	}
 	if from.After(to) {
-		return "", from, to, badRequest("fromDateTime must not be later than toDateTime.")
+		return "", fn, from, to, badRequest("fromDateTime must not be later than toDateTime.")
 	}
-	return version, from, to, nil
+	return version, fn, from, to, nil
 }
 
 // parseSkip reads $skip, which url.ParseQuery also finds when sent as %24skip.

@@ -1,0 +1,132 @@
+package schemas
+
+import (
+	"fmt"
+
+	"github.com/hamba/avro/v2"
+)
+
+// Source names, as the SOURCES setting spells them.
+const (
+	SourceDirectRouting = "direct-routing"
+	SourcePstn          = "pstn"
+)
+
+// Graph API versions, as GRAPH_API_VERSION spells them.
+const (
+	VersionV1   = "v1.0"
+	VersionBeta = "beta"
+)
+
+// Codec turns the raw JSON rows of one Graph source and API version into
+// Avro records of one schema. Pick it with For. A Codec is immutable and
+// safe for concurrent use.
+type Codec struct {
+	source, version string
+	name, text      string
+	schema          avro.Schema
+	encode          func(raw, dst []byte) (id, key string, out []byte, err error)
+	decode          func(data []byte) (any, error)
+}
+
+// For returns the codec for source (SourceDirectRouting or SourcePstn) and
+// version (VersionV1 or VersionBeta). The beta codecs use the beta schemas,
+// which keep the record name of the v1.0 ones and only add optional
+// fields, so a topic can move from v1.0 to beta (or back) under the
+// registry's BACKWARD, FORWARD or FULL compatibility.
+func For(source, version string) (*Codec, error) {
+	beta := false
+	switch version {
+	case VersionV1:
+	case VersionBeta:
+		beta = true
+	default:
+		return nil, fmt.Errorf("schemas: unknown Graph API version %q (want %q or %q)", version, VersionV1, VersionBeta)
+	}
+	c := &Codec{source: source, version: version}
+	switch source {
+	case SourceDirectRouting:
+		c.name = DirectRoutingSchemaName
+		c.text, c.schema = directRoutingSchemaText, directRoutingSchema
+		if beta {
+			c.text, c.schema = directRoutingBetaSchemaText, directRoutingBetaSchema
+		}
+		c.encode = func(raw, dst []byte) (string, string, []byte, error) {
+			var row DirectRoutingLogRow
+			if err := parseDirectRouting(raw, &row, beta); err != nil {
+				return "", "", dst, err
+			}
+			out, err := row.appendAvro(dst, c.schema)
+			if err != nil {
+				return "", "", out, err
+			}
+			return row.ID, row.CorrelationID, out, nil
+		}
+		c.decode = func(data []byte) (any, error) {
+			row := new(DirectRoutingLogRow)
+			return row, decodeDirectRouting(data, c.schema, row)
+		}
+	case SourcePstn:
+		c.name = PstnSchemaName
+		c.text, c.schema = pstnSchemaText, pstnSchema
+		if beta {
+			c.text, c.schema = pstnBetaSchemaText, pstnBetaSchema
+		}
+		c.encode = func(raw, dst []byte) (string, string, []byte, error) {
+			var row PstnCallLogRow
+			if err := parsePstn(raw, &row, beta); err != nil {
+				return "", "", dst, err
+			}
+			out, err := row.appendAvro(dst, c.schema)
+			if err != nil {
+				return "", "", out, err
+			}
+			return row.ID, row.Key(), out, nil
+		}
+		c.decode = func(data []byte) (any, error) {
+			row := new(PstnCallLogRow)
+			return row, decodePstn(data, c.schema, row)
+		}
+	default:
+		return nil, fmt.Errorf("schemas: unknown source %q (want %q or %q)", source, SourceDirectRouting, SourcePstn)
+	}
+	return c, nil
+}
+
+// Source returns the codec's source name.
+func (c *Codec) Source() string { return c.source }
+
+// Version returns the Graph API version whose rows the codec reads.
+func (c *Codec) Version() string { return c.version }
+
+// Name returns the full name of the codec's Avro record, the same for both
+// versions of a source.
+func (c *Codec) Name() string { return c.name }
+
+// Text returns the codec's Avro schema text (.avsc JSON), for registering
+// with a schema registry.
+func (c *Codec) Text() string { return c.text }
+
+// Schema returns the codec's parsed Avro schema. The value is shared;
+// callers must not modify it.
+func (c *Codec) Schema() avro.Schema { return c.schema }
+
+// Encode parses raw, one row of the codec's Graph source and version, and
+// appends its Avro encoding (no framing) to dst. It returns the row's id
+// (the deduplication key), its Kafka record key (correlationId for Direct
+// Routing, PstnCallLogRow.Key for PSTN) and the extended slice. A row that
+// cannot be parsed is a *RowError (use errors.As); on any error dst is
+// returned as it was and id and key are empty. id and key do not alias raw.
+func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {
+	return c.encode(raw, dst)
+}
+
+// Decode decodes one record written by Encode (without framing) into a new
+// *DirectRoutingLogRow or *PstnCallLogRow, by the codec's source.
+func (c *Codec) Decode(data []byte) (any, error) {
+	row, err := c.decode(data)
+	if err != nil {
+		return nil, err
+	}
+	return row, nil
+}
