@@ -24,3 +24,19 @@ func DirectRouting() Source {
 		},
 	}
 }
+
+// CodecSource adapts a schemas.Codec (any source, any API version) to a
+// Source reading fn.
+func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
+	return Source{
+		Name:     c.Source(),
+		Function: fn,
+		Encode: func(raw, dst []byte) (Encoded, error) {
+			id, key, out, err := c.Encode(raw, dst)
+			if err != nil {
+				return Encoded{}, err
+			}
+			return Encoded{ID: id, Key: []byte(key), Value: out}, nil
+		},
+	}
+}

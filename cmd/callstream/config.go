@@ -77,6 +77,7 @@ type rawWalk struct {
 	RescanAfter  string `env:"RESCAN_AFTER, default=1h,6h,24h,72h"`
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
+	Sources      string `env:"SOURCES, default=direct-routing"`
 }
 
 // WalkConfig is how time is walked.
@@ -89,6 +90,9 @@ type WalkConfig struct {
 	PollInterval time.Duration
 	// Concurrency is how many windows of a backlog are fetched at once.
 	Concurrency int
+	// Sources are the Graph functions walked, each to its own topic with
+	// its own checkpoint: "direct-routing", "pstn".
+	Sources []string
 }
 
 func (r rawWalk) parse(p *problems) WalkConfig {
@@ -111,6 +115,23 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 		}
 	}
 	c.Concurrency = parsePositiveInt(p, "BACKFILL_CONCURRENCY", r.Concurrency)
+	seen := map[string]bool{}
+	for _, src := range strings.Split(r.Sources, ",") {
+		src = strings.TrimSpace(src)
+		switch {
+		case src == "":
+		case src != "direct-routing" && src != "pstn":
+			p.add("SOURCES: unknown source %q; want direct-routing and/or pstn", src)
+		case seen[src]:
+			p.add("SOURCES: %q listed twice", src)
+		default:
+			seen[src] = true
+			c.Sources = append(c.Sources, src)
+		}
+	}
+	if len(c.Sources) == 0 && len(*p) == 0 {
+		p.add("SOURCES is empty: want direct-routing and/or pstn")
+	}
 	c.Start = parseTime(p, "START_TIME", r.StartTime)
 	c.End = parseTime(p, "END_TIME", r.EndTime)
 	if !c.Start.IsZero() && !c.End.IsZero() && !c.End.After(c.Start) {

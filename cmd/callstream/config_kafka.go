@@ -19,6 +19,7 @@ import (
 type rawKafka struct {
 	Brokers     string `env:"KAFKA_BROKERS"`
 	Topic       string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
+	PstnTopic   string `env:"KAFKA_PSTN_TOPIC, default=teams.pstn.calls"`
 	ClientID    string `env:"KAFKA_CLIENT_ID, default=callstream"`
 	Preset      string `env:"KAFKA_PRESET"`
 	Compression string `env:"KAFKA_COMPRESSION"`
@@ -66,8 +67,10 @@ type rawRegistry struct {
 
 // KafkaConfig is how Kafka is reached and written.
 type KafkaConfig struct {
-	Brokers  []string
-	Topic    string
+	Brokers []string
+	// Topic receives Direct Routing rows, PstnTopic PSTN rows.
+	Topic     string
+	PstnTopic string
 	ClientID string
 	// Preset is "" or producer.PresetEventHubs.
 	Preset             producer.Preset
@@ -92,6 +95,14 @@ type SASLConfig struct {
 	OAuthScope         string
 }
 
+// TopicFor is the data topic of a source.
+func (c KafkaConfig) TopicFor(source string) string {
+	if source == "pstn" {
+		return c.PstnTopic
+	}
+	return c.Topic
+}
+
 func (r rawKafka) parse(p *problems) KafkaConfig {
 	var c KafkaConfig
 	for _, b := range strings.Split(r.Brokers, ",") {
@@ -102,6 +113,10 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 	c.Topic = strings.TrimSpace(r.Topic)
 	if c.Topic == "" {
 		p.add("KAFKA_TOPIC is empty")
+	}
+	c.PstnTopic = strings.TrimSpace(r.PstnTopic)
+	if c.PstnTopic == "" || c.PstnTopic == c.Topic {
+		p.add("KAFKA_PSTN_TOPIC %q: must be set and differ from KAFKA_TOPIC", c.PstnTopic)
 	}
 	c.ClientID = r.ClientID
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"sync"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -73,56 +74,118 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	fp, err := schemaFingerprint(schemas.DirectRoutingSchema())
+	// The checkpoint reader connects the way the producers do (TLS, SASL).
+	base, err := producerConfig(cfg, producer.Schema{}, log, extraKafka)
 	if err != nil {
 		return none, err
 	}
-	pcfg, err := producerConfig(cfg, producer.Schema{
-		Name:        schemas.DirectRoutingSchemaName,
-		Text:        schemas.DirectRoutingSchemaText(),
-		Fingerprint: fp,
-	}, log, extraKafka)
+	conn, err := producer.ClientOpts(base, log)
 	if err != nil {
 		return none, err
 	}
-	src := walk.DirectRouting()
-	if cfg.Checkpoint.Store == "kafka" {
-		pcfg.TransactionalID = transactionalID(cfg, src.Name)
-	}
-	prod, err := producer.New(ctx, pcfg)
-	if err != nil {
-		if ctx.Err() != nil {
-			log.Info("stopped before connecting to kafka")
-			return none, nil
-		}
-		return none, startupError(err)
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		if err := prod.Close(cctx); err != nil {
-			log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read", "error", err.Error())
-		}
-	}()
-
-	// The checkpoint reader connects the way the producer does (TLS, SASL).
-	conn, err := producer.ClientOpts(pcfg, log)
+	stores, closeStores, err := openStores(ctx, cfg, append(conn, extraKafka...))
 	if err != nil {
 		return none, err
 	}
-	store, closeStore, err := openStore(ctx, cfg, append(conn, extraKafka...))
-	if err != nil {
-		return none, err
-	}
-	defer closeStore()
+	defer closeStores()
 
 	start := cfg.Walk.Start
 	if start.IsZero() {
 		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Walk.Window)
 		log.Info("START_TIME not set; starting one day back", "start", start)
 	}
-	walker, err := walk.New(walk.Config{
-		Source:          src,
+	var lanes []*lane
+	defer func() {
+		for _, l := range lanes {
+			l.close(ctx, log)
+		}
+	}()
+	for _, source := range cfg.Walk.Sources {
+		l, err := openLane(ctx, cfg, source, start, fc, stores, log, extraKafka)
+		if err != nil {
+			if ctx.Err() != nil {
+				log.Info("stopped before connecting to kafka")
+				return none, nil
+			}
+			return none, err
+		}
+		lanes = append(lanes, l)
+	}
+
+	// Each source walks on its own; a permanent failure of one stops all.
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errs := make([]error, len(lanes))
+	var wg sync.WaitGroup
+	for i, l := range lanes {
+		wg.Go(func() {
+			err := l.walker.Run(wctx, once)
+			if err != nil && !errors.Is(err, walk.ErrDone) && wctx.Err() == nil {
+				cancel(err)
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	var total walk.Stats
+	var failed error
+	for i, l := range lanes {
+		st := l.walker.Stats()
+		addStats(&total, st)
+		attrs := []any{"source", l.source, "topic", l.topic, "watermark", l.walker.Watermark(), "windows", st.Windows,
+			"rescans", st.Rescans, "pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
+			"duplicates", st.Duplicates, "late", st.Late, "dead_lettered", st.DeadLettered}
+		switch err := errs[i]; {
+		case err == nil, errors.Is(err, walk.ErrDone):
+			log.Info("caught up", attrs...)
+		case ctx.Err() != nil:
+			log.Info("stopped by signal; the window in flight was abandoned and will be read again", attrs...)
+		case errors.Is(err, context.Canceled) && context.Cause(wctx) != nil:
+			log.Info("stopped because another source failed", attrs...)
+		default:
+			log.Error("walk failed", append(attrs, "error", err.Error())...)
+			failed = errors.Join(failed, fmt.Errorf("%s: %w", l.source, err))
+		}
+	}
+	return total, failed
+}
+
+// lane is one source's walk: its codec, topic, producer and walker.
+type lane struct {
+	source string
+	topic  string
+	prod   *producer.Producer
+	walker *walk.Walker
+}
+
+// openLane connects a producer for source (its own topic, schema and
+// transactional id) and builds its walker.
+func openLane(ctx context.Context, cfg Config, source string, start time.Time, fc *fetch.Client,
+	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt) (*lane, error) {
+	codec, err := schemas.For(source, cfg.Graph.APIVersion)
+	if err != nil {
+		return nil, &configError{problems: []string{"SOURCES: " + err.Error()}}
+	}
+	fp, err := schemaFingerprint(codec.Schema())
+	if err != nil {
+		return nil, err
+	}
+	topic := cfg.Kafka.TopicFor(source)
+	lcfg := cfg
+	lcfg.Kafka.Topic = topic
+	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Checkpoint.Store == "kafka" {
+		pcfg.TransactionalID = transactionalID(cfg, source, topic)
+	}
+	prod, err := producer.New(ctx, pcfg)
+	if err != nil {
+		return nil, startupError(fmt.Errorf("%s: %w", source, err))
+	}
+	w, err := walk.New(walk.Config{
+		Source:          walk.CodecSource(sourceFunction[source], codec),
 		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
 		Start:           start,
 		End:             cfg.Walk.End,
@@ -130,53 +193,79 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		SettleDelay:     cfg.Walk.SettleDelay,
 		RescanAfter:     cfg.Walk.RescanAfter,
 		PollInterval:    cfg.Walk.PollInterval,
+		Concurrency:     cfg.Walk.Concurrency,
 		Logger:          log,
-	}, fc, prod, store)
+	}, fc, prod, stores(topic))
 	if err != nil {
-		return none, &configError{problems: []string{err.Error()}}
+		_ = prod.Close(ctx)
+		return nil, &configError{problems: []string{err.Error()}}
 	}
-	log.Info("walking", "once", once, "checkpoint", cfg.Checkpoint.Store, "transactional_id", pcfg.TransactionalID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
-		"window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay, "rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
-	err = walker.Run(ctx, once)
-	st := walker.Stats()
-	attrs := []any{"watermark", walker.Watermark(), "windows", st.Windows, "rescans", st.Rescans,
-		"pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
-		"duplicates", st.Duplicates, "late", st.Late}
-	switch {
-	case err == nil, errors.Is(err, walk.ErrDone):
-		log.Info("caught up", attrs...)
-		return st, nil
-	case ctx.Err() != nil:
-		log.Info("stopped by signal; the window in flight was abandoned and will be read again", attrs...)
-		return st, nil
-	default:
-		return none, err
+	log.Info("walking", "source", source, "topic", topic, "checkpoint", cfg.Checkpoint.Store,
+		"transactional_id", pcfg.TransactionalID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion,
+		"schema", codec.Name(), "window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay,
+		"rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
+	return &lane{source: source, topic: topic, prod: prod, walker: w}, nil
+}
+
+func (l *lane) close(ctx context.Context, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := l.prod.Close(cctx); err != nil {
+		log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read",
+			"source", l.source, "error", err.Error())
 	}
+}
+
+// sourceFunction maps SOURCES names to Graph functions.
+var sourceFunction = map[string]fetch.Function{
+	schemas.SourceDirectRouting: fetch.DirectRoutingCalls,
+	schemas.SourcePstn:          fetch.PstnCalls,
+}
+
+func addStats(t *walk.Stats, s walk.Stats) {
+	t.Windows += s.Windows
+	t.Rescans += s.Rescans
+	t.Pages += s.Pages
+	t.Requests += s.Requests
+	t.Retries += s.Retries
+	t.Throttled += s.Throttled
+	t.Fetched += s.Fetched
+	t.Published += s.Published
+	t.Duplicates += s.Duplicates
+	t.Late += s.Late
+	t.Failures += s.Failures
+	t.DeadLettered += s.DeadLettered
 }
 
 // transactionalID is stable per tenant, source and topic, so a restarted
 // instance fences its predecessor and two deployments never collide.
-func transactionalID(cfg Config, source string) string {
+func transactionalID(cfg Config, source, topic string) string {
 	if cfg.Kafka.TransactionalID != "" {
+		// One override serves several sources by suffixing them: two
+		// producers must never share an id.
+		if len(cfg.Walk.Sources) > 1 {
+			return cfg.Kafka.TransactionalID + "-" + source
+		}
 		return cfg.Kafka.TransactionalID
 	}
 	tenant := cfg.Kafka.TenantID
 	if tenant == "" {
 		tenant = "default"
 	}
-	return "callstream-" + tenant + "-" + source + "-" + cfg.Kafka.Topic
+	return "callstream-" + tenant + "-" + source + "-" + topic
 }
 
-// openStore opens the configured checkpoint store. The Kafka store reads
-// with a client of its own (read_committed) and is written through the
-// producer's transactions.
-func openStore(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (checkpoint.Store, func(), error) {
+// openStores opens the configured checkpoint store and returns a function
+// giving each data topic's store. The Kafka store reads with a client of
+// its own (read_committed), shared by all sources, and is written through
+// each source's producer transactions.
+func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(topic string) checkpoint.Store, func(), error) {
 	if cfg.Checkpoint.Store == "file" {
 		store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 		if err != nil {
 			return nil, nil, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
 		}
-		return store, func() {}, nil
+		return func(string) checkpoint.Store { return store }, func() {}, nil
 	}
 	topic := checkpointTopic(cfg)
 	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
@@ -188,9 +277,14 @@ func openStore(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (checkpoin
 	}
 	if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
 		cl.Close()
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
 		return nil, nil, err
 	}
-	return checkpoint.NewKafkaStore(cl, topic, cfg.Kafka.Topic), cl.Close, nil
+	return func(dataTopic string) checkpoint.Store {
+		return checkpoint.NewKafkaStore(cl, topic, dataTopic)
+	}, cl.Close, nil
 }
 
 func checkpointTopic(cfg Config) string {

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
@@ -15,43 +14,23 @@ import (
 	"github.com/callstream/callstream/schemas"
 )
 
-// sourceSchemas are the Avro value schemas by source name. PSTN joins when
-// its codec lands.
-var sourceSchemas = map[string]func() (producer.Schema, error){
-	"direct-routing": func() (producer.Schema, error) {
-		fp, err := schemaFingerprint(schemas.DirectRoutingSchema())
-		return producer.Schema{
-			Name:        schemas.DirectRoutingSchemaName,
-			Text:        schemas.DirectRoutingSchemaText(),
-			Fingerprint: fp,
-		}, err
-	},
-}
-
-func sourceSchema(name string) (producer.Schema, error) {
-	get, ok := sourceSchemas[name]
-	if !ok {
-		known := slices.Sorted(func(yield func(string) bool) {
-			for k := range sourceSchemas {
-				if !yield(k) {
-					return
-				}
-			}
-		})
-		msg := fmt.Sprintf("--source %s: want one of %s", name, strings.Join(known, ", "))
-		if name == "pstn" {
-			msg = "--source pstn: this build has no PSTN schema yet; want " + strings.Join(known, ", ")
-		}
-		return producer.Schema{}, &configError{problems: []string{msg}}
+// sourceSchema is the Avro value schema of a source for an API version.
+func sourceSchema(name, version string) (producer.Schema, error) {
+	codec, err := schemas.For(name, version)
+	if err != nil {
+		return producer.Schema{}, &configError{problems: []string{fmt.Sprintf("--source %s: %v", name, err)}}
 	}
-	return get()
+	fp, err := schemaFingerprint(codec.Schema())
+	return producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, err
 }
 
 // rawSchemaCmd is what `schema register` reads: the registry and the topic
 // the subject is derived from, but no brokers.
 type rawSchemaCmd struct {
-	Topic    string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
-	Registry rawRegistry
+	Topic      string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
+	PstnTopic  string `env:"KAFKA_PSTN_TOPIC, default=teams.pstn.calls"`
+	APIVersion string `env:"GRAPH_API_VERSION, default=v1.0"`
+	Registry   rawRegistry
 }
 
 // cmdSchema prints a source's Avro schema, or with "register" registers it
@@ -59,9 +38,10 @@ type rawSchemaCmd struct {
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	source := fs.String("source", "direct-routing", "the source whose schema to print or register: direct-routing")
+	source := fs.String("source", "direct-routing", "the source whose schema to print or register: direct-routing or pstn")
+	version := fs.String("version", "", "the Graph API version whose schema to use: v1.0 or beta (default GRAPH_API_VERSION, else v1.0)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: callstream schema [register] [--source direct-routing]")
+		fmt.Fprintln(stderr, "usage: callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]")
 		fs.PrintDefaults()
 	}
 	// Accept the flag before or after the verb.
@@ -76,7 +56,14 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			args = args[1:]
 		}
 	}
-	schema, err := sourceSchema(*source)
+	var raw rawSchemaCmd
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
+		return &configError{problems: []string{err.Error()}}
+	}
+	if *version == "" {
+		*version = raw.APIVersion
+	}
+	schema, err := sourceSchema(*source, *version)
 	if err != nil {
 		return err
 	}
@@ -89,24 +76,24 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return &configError{problems: []string{fmt.Sprintf("schema: unknown arguments %q; want `schema [register] [--source NAME]`", verbs)}}
 	}
 
-	var raw rawSchemaCmd
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
-		return &configError{problems: []string{err.Error()}}
-	}
 	var p problems
 	reg := raw.Registry.parse(&p)
 	if reg.URL == "" {
 		p.add("SCHEMA_REGISTRY_URL is required to register the schema")
 	}
-	if strings.TrimSpace(raw.Topic) == "" {
-		p.add("KAFKA_TOPIC is empty")
+	topic := strings.TrimSpace(raw.Topic)
+	if *source == "pstn" {
+		topic = strings.TrimSpace(raw.PstnTopic)
+	}
+	if topic == "" {
+		p.add("the topic of source %s is empty (KAFKA_TOPIC, KAFKA_PSTN_TOPIC)", *source)
 	}
 	if len(p) > 0 {
 		return &configError{problems: p}
 	}
 	reg.LookupOnly = false // registering is the point
 	log := newLogger("warn", "", stderr)
-	id, subject, err := producer.ResolveSchema(ctx, reg, strings.TrimSpace(raw.Topic), schema, log)
+	id, subject, err := producer.ResolveSchema(ctx, reg, topic, schema, log)
 	if err != nil {
 		return startupError(err)
 	}
