@@ -71,7 +71,7 @@ type KafkaConfig struct {
 	// Topic receives Direct Routing rows, PstnTopic PSTN rows.
 	Topic     string
 	PstnTopic string
-	ClientID string
+	ClientID  string
 	// Preset is "" or producer.PresetEventHubs.
 	Preset             producer.Preset
 	Compression        producer.Compression // "" means the preset's or the producer's default

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sync"
 	"encoding/hex"
 	"errors"
 	"flag"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
