@@ -3,7 +3,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 PKGS      := ./...
 
-.PHONY: help demo test test-unit test-kafka test-interop lint bench bench-compression build
+.PHONY: help demo test test-unit test-kafka test-interop lint bench bench-kafka bench-compression build
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: lint test-unit test-kafka test-interop ## everything CI runs
 
 bench-compression: ## bytes on the wire and rows/s per codec for callstream's rows (kfake, or KAFKA_TEST_BROKERS)
 	$(GO) test -run '^$$' -bench Compression -benchtime 5x ./tests/bench/
+
+bench-kafka: ## transactional vs plain publishing on a real broker (needs Java 17+ and Maven)
+	scripts/kafka-test.sh $(GO) test -run '^$$' -bench BenchmarkPublish -benchtime 20x ./producer/
 
 bench: ## benchmarks: per-row decode+encode and the whole walk
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./walk/
