@@ -1,0 +1,104 @@
+package walk
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
+)
+
+// TestCheckpointNeverAdvancesOnAFailedCommit lets three window transactions
+// commit, then makes every further EndTxn fail (the broker drops the
+// connection). The walk must give up without ever claiming more: the
+// checkpoint's watermark is the end of the third window, and read_committed
+// readers see exactly the rows of those three windows.
+func TestCheckpointNeverAdvancesOnAFailedCommit(t *testing.T) {
+	end := day0.Add(8 * time.Hour)
+	sim, err := graphsim.New(graphsim.Config{Seed: 4, Start: day0, End: end, RowsPerHour: 300, Token: "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
+	var commits atomic.Int32
+	kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.Fake.KeepControl()
+		if commits.Load() >= 3 {
+			return nil, errors.New("injected: coordinator gone"), true
+		}
+		if req.(*kmsg.EndTxnRequest).Commit {
+			commits.Add(1)
+		}
+		return nil, nil, false
+	})
+	cl := kc.Client(t)
+	if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
+		t.Fatal(err)
+	}
+	store := checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows")
+	prod, err := producer.New(context.Background(), producer.Config{
+		Brokers: kc.Brokers, Topic: "rows", TransactionalID: "txn-fail",
+		Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	w, err := New(Config{Source: DirectRouting(), Start: day0, End: end, Window: time.Hour,
+		MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)}, fc, prod, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := w.Run(ctx, true); err == nil {
+		t.Fatal("the walk succeeded although commits failed")
+	}
+	third := day0.Add(3 * time.Hour)
+	st, err := checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows").Load(ctx, "direct-routing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Watermark.Equal(third) {
+		t.Fatalf("checkpoint watermark %s, want %s (the last committed window)", st.Watermark, third)
+	}
+	if w.Watermark() != third {
+		t.Fatalf("walker reports watermark %s, want %s", w.Watermark(), third)
+	}
+	want := map[string]bool{}
+	for _, r := range sim.Rows(day0, third) {
+		want[r.ID] = true
+	}
+	var row schemas.DirectRoutingLogRow
+	recs := kc.ReadAll(t, "rows", true)
+	for _, rec := range recs {
+		if err := schemas.DecodeDirectRoutingRow(rec.Value, &row); err != nil {
+			t.Fatal(err)
+		}
+		if !want[row.ID] {
+			t.Fatalf("row %s of an uncommitted window is visible", row.ID)
+		}
+		delete(want, row.ID)
+	}
+	if len(want) != 0 {
+		t.Fatalf("%d rows of committed windows are missing", len(want))
+	}
+}
