@@ -1,28 +1,21 @@
 package walk
 
 import (
+	"fmt"
+
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/schemas"
 )
 
-// DirectRouting is the getDirectRoutingCalls source, encoded with
-// schemas.DirectRoutingLogRow.
+// DirectRouting is the getDirectRoutingCalls source, encoded with the v1.0
+// schema (schemas/DirectRoutingLogRow.avsc).
 func DirectRouting() Source {
-	var row schemas.DirectRoutingLogRow // reused: a Walker encodes one row at a time
-	return Source{
-		Name:     "direct-routing",
-		Function: fetch.DirectRoutingCalls,
-		Encode: func(raw, dst []byte) (Encoded, error) {
-			if err := schemas.ParseDirectRoutingRow(raw, &row); err != nil {
-				return Encoded{}, err
-			}
-			v, err := row.AppendAvro(dst)
-			if err != nil {
-				return Encoded{}, err
-			}
-			return Encoded{ID: row.ID, Key: []byte(row.CorrelationID), Value: v}, nil
-		},
+	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
+	if err != nil {
+		// Both names are constants of the schemas package.
+		panic(fmt.Sprintf("walk: direct-routing codec: %v", err))
 	}
+	return CodecSource(fetch.DirectRoutingCalls, codec)
 }
 
 // CodecSource adapts a schemas.Codec (any source, any API version) to a
