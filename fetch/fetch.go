@@ -84,6 +84,20 @@ type Config struct {
 	Logger *slog.Logger
 	// Sleep waits for d or until ctx ends; nil means a timer. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Observe, when set, is told how every request ended, so that metrics
+	// can count answers by status and time spent waiting. It is called on
+	// the requesting goroutine: it must be quick and safe for concurrent use.
+	Observe func(Attempt)
+}
+
+// Attempt is how one request to Graph ended.
+type Attempt struct {
+	// Status is the HTTP status, or 0 when no complete answer arrived (a
+	// transport failure, a body cut short, no token).
+	Status int
+	// Retry tells whether the request is tried again, after Wait.
+	Retry bool
+	Wait  time.Duration
 }
 
 // Client reads call logs from Graph. It is safe for concurrent use.
@@ -230,19 +244,26 @@ func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *S
 		st.Requests++
 		next, wait, err := c.try(ctx, u, buf)
 		if err == nil {
+			c.observe(Attempt{Status: http.StatusOK})
 			return next, nil
 		}
 		var ge *Error
-		throttled := errors.As(err, &ge) && ge.StatusCode == http.StatusTooManyRequests
+		status := 0
+		if errors.As(err, &ge) {
+			status = ge.StatusCode
+		}
+		throttled := status == http.StatusTooManyRequests
 		if throttled {
 			st.Throttled++
 		}
 		if !IsRetryable(err) || ctx.Err() != nil {
+			c.observe(Attempt{Status: status})
 			return "", err
 		}
 		if !throttled || wait < 0 {
 			attempt++
 			if attempt >= c.cfg.MaxAttempts {
+				c.observe(Attempt{Status: status})
 				return "", fmt.Errorf("giving up after %d failed attempts: %w", attempt, err)
 			}
 		}
@@ -253,9 +274,11 @@ func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *S
 		if throttled {
 			throttleWait += wait
 			if throttleWait > c.cfg.MaxThrottleWait {
+				c.observe(Attempt{Status: status})
 				return "", fmt.Errorf("throttled for more than %s on one page: %w", c.cfg.MaxThrottleWait, err)
 			}
 		}
+		c.observe(Attempt{Status: status, Retry: true, Wait: wait})
 		c.log.LogAttrs(ctx, slog.LevelWarn, "graph request failed, retrying",
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
 		st.Retries++
@@ -265,6 +288,12 @@ func (c *Client) getPage(ctx context.Context, u *url.URL, buf *pageBuffer, st *S
 		if err := c.cfg.Sleep(ctx, wait); err != nil {
 			return "", err
 		}
+	}
+}
+
+func (c *Client) observe(a Attempt) {
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(a)
 	}
 }
 
