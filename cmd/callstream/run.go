@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -48,24 +49,51 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.
 		return err
 	}
 	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
-	_, err = run(ctx, cfg, *once, log, nil)
+	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true})
 	return err
 }
 
 // run wires the pieces and walks. extraKafka adds client options (the demo
 // and tests use it); a stop by ctx is a clean exit.
 func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafka []kgo.Opt) (walk.Stats, error) {
+	return runWith(ctx, cfg, log, runOptions{once: once, extraKafka: extraKafka})
+}
+
+// runOptions adapt a run to a subcommand.
+type runOptions struct {
+	once       bool
+	extraKafka []kgo.Opt
+	// serve starts the metrics and health server on cfg.Ops.MetricsAddr.
+	serve bool
+	// watch, when set, runs beside the walk (backfill's progress report)
+	// until the walk ends; it must return when ctx ends.
+	watch func(ctx context.Context, w *walk.Walker)
+}
+
+// runWith is run with every option.
+func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions) (walk.Stats, error) {
 	var none walk.Stats
+	m := newMetrics(nil)
+	ready := newReadiness(cfg, log)
+	if opts.serve && cfg.Ops.MetricsAddr != "" {
+		ops, err := startOps(cfg.Ops.MetricsAddr, m, ready, log)
+		if err != nil {
+			return none, err
+		}
+		defer ops.close()
+	}
 	tokens, err := tokenSource(cfg)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
+	ready.setTokens(tokens)
 	fc, err := fetch.New(fetch.Config{
 		BaseURL:     cfg.Graph.BaseURL,
 		APIVersion:  cfg.Graph.APIVersion,
 		Tokens:      tokens,
 		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
+		Observe:     m.observeGraph,
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
@@ -89,7 +117,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 			Fingerprint: fp,
 		},
 		Logger: log,
-		Opts:   extraKafka,
+		Opts:   append(slices.Clone(opts.extraKafka), m.kafkaOpts()...),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -105,14 +133,17 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 			log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read", "error", err.Error())
 		}
 	}()
+	ready.setKafka(prod.Client())
 
 	start := cfg.Walk.Start
 	if start.IsZero() {
 		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Walk.Window)
 		log.Info("START_TIME not set; starting one day back", "start", start)
 	}
+	source := walk.DirectRouting()
+	view := m.addWalk(source.Name, start)
 	walker, err := walk.New(walk.Config{
-		Source:       walk.DirectRouting(),
+		Source:       source,
 		Start:        start,
 		End:          cfg.Walk.End,
 		Window:       cfg.Walk.Window,
@@ -120,13 +151,23 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		RescanAfter:  cfg.Walk.RescanAfter,
 		PollInterval: cfg.Walk.PollInterval,
 		Logger:       log,
-	}, fc, prod, store)
+	}, view.fetcher(m, fc), prod, view.store(m, store))
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
-	log.Info("walking", "once", once, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
+	view.walker.Store(walker)
+	ready.setWalk(view)
+	log.Info("walking", "once", opts.once, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion, "topic", cfg.Kafka.Topic,
 		"window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay, "rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
-	err = walker.Run(ctx, once)
+	stopWatch := func() {}
+	if opts.watch != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); opts.watch(wctx, walker) }()
+		stopWatch = func() { cancel(); <-watched }
+	}
+	err = walker.Run(ctx, opts.once)
+	stopWatch()
 	st := walker.Stats()
 	attrs := []any{"watermark", walker.Watermark(), "windows", st.Windows, "rescans", st.Rescans,
 		"pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
