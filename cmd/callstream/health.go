@@ -46,8 +46,8 @@ func newReadiness(cfg Config, log *slog.Logger) *readiness {
 }
 
 func (r *readiness) setTokens(t fetch.TokenSource) { r.mu.Lock(); r.tokens = t; r.mu.Unlock() }
-func (r *readiness) setKafka(c *kgo.Client)       { r.mu.Lock(); r.kafka = c; r.mu.Unlock() }
-func (r *readiness) setWalk(v *walkView)          { r.mu.Lock(); r.walk = v; r.mu.Unlock() }
+func (r *readiness) setKafka(c *kgo.Client)        { r.mu.Lock(); r.kafka = c; r.mu.Unlock() }
+func (r *readiness) setWalk(v *walkView)           { r.mu.Lock(); r.walk = v; r.mu.Unlock() }
 
 // check runs every readiness check and returns one line per check, and
 // whether all passed.

@@ -260,3 +260,53 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 		t.Errorf("logged %d not-ready and %d ready transitions", notReady, ready)
 	}
 }
+
+// personalFields are the row properties that name or reach a person.
+var personalFields = []string{"userId", "userPrincipalName", "userDisplayName", "callerNumber", "calleeNumber"}
+
+// TestBinaryLogsHoldNoPersonalData runs a full simulated walk at debug
+// level, with throttling, failures and truncated pages, and looks for
+// every simulated name, UPN, user id and phone number in its logs.
+func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
+	sc := faultyGraph(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
+	sc.RowsPerHour = 300
+	p := newPipeline(t, sc)
+	p.env["LOG_LEVEL"] = "debug"
+	p.env["METRICS_ADDR"] = "127.0.0.1:0"
+	proc := launch(t, p.env, nil, "run", "--once")
+	if code := proc.wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.out)
+	}
+	logs := proc.out.String()
+	if n := strings.Count(logs, `"msg":"window published"`); n != 24 {
+		t.Fatalf("%d window lines, want one per window (24); output:\n%s", n, logs)
+	}
+
+	// Every personal value the simulator served, raw and JSON-escaped.
+	values := map[string]bool{}
+	for _, r := range p.sim.Rows(p.start, p.end) {
+		var row map[string]any
+		if err := json.Unmarshal(r.JSON, &row); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range personalFields {
+			if s, _ := row[f].(string); s != "" {
+				values[s] = true
+				b, _ := json.Marshal(s)
+				values[string(b[1:len(b)-1])] = true
+			}
+		}
+	}
+	if len(values) < 500 {
+		t.Fatalf("only %d personal values found in the simulated rows", len(values))
+	}
+	for v := range values {
+		if strings.Contains(logs, v) {
+			i := strings.Index(logs, v)
+			t.Errorf("the logs contain the personal value %q: ...%s...", v, logs[max(0, i-200):min(len(logs), i+len(v)+50)])
+		}
+	}
+	if strings.Contains(logs, "s3cret-token") {
+		t.Error("the logs contain the bearer token")
+	}
+}
