@@ -70,7 +70,9 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 	var err error
 	switch cmd {
 	case "run":
-		err = cmdRun(ctx, rest, stderr, env)
+		err = cmdRun(ctx, rest, stdout, stderr, env)
+	case "backfill":
+		err = cmdBackfill(ctx, rest, stdout, stderr, env)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "schema":
@@ -89,12 +91,10 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 func exitCode(err error, stderr io.Writer) int {
 	var ce *configError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ce), errors.Is(err, flag.ErrHelp):
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "callstream:", err)
-		}
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, "callstream:", err)
 		return exitConfig
 	default:
 		fmt.Fprintln(stderr, "callstream:", err)

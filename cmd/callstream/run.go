@@ -25,13 +25,20 @@ import (
 	"github.com/callstream/callstream/walk"
 )
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.Lookuper) error {
+// runHelp is run's --help.
+var runHelp = helpDoc{
+	usage:       "callstream run [--once] [--start TIME] [--end TIME]",
+	summary:     "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
+	sections:    allSections,
+	credentials: true,
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
-	start := fs.String("start", "", "overrides START_TIME (RFC 3339)")
-	end := fs.String("end", "", "overrides END_TIME (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
+	start := fs.String("start", "", "overrides START_TIME with an RFC 3339 `TIME`")
+	end := fs.String("end", "", "overrides END_TIME with an RFC 3339 `TIME`")
+	if err := parseFlags(fs, runHelp, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
