@@ -73,6 +73,8 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 		err = cmdRun(ctx, rest, stdout, stderr, env)
 	case "backfill":
 		err = cmdBackfill(ctx, rest, stdout, stderr, env)
+	case "check":
+		err = cmdCheck(ctx, rest, stdout, stderr, env)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "schema":
