@@ -3,13 +3,17 @@
 //
 // Usage:
 //
-//	callstream run [--once]   walk windows from Graph into Kafka
-//	callstream demo           the same against a simulated Graph and an in-process Kafka
-//	callstream schema         print the Avro schema
-//	callstream version        print the version
+//	callstream run [--once]                      walk windows from Graph into Kafka
+//	callstream backfill --from TIME --to TIME    walk a historical range once, resumably
+//	callstream check                             validate configuration and connectivity
+//	callstream checkpoint show|reset             inspect or move the saved progress
+//	callstream demo                              the same against a simulated Graph and an in-process Kafka
+//	callstream schema                            print the Avro schema
+//	callstream version                           print the version
 //
-// Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,
-// 2 invalid configuration or usage.
+// Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure (or
+// check found a problem, or a reset was not confirmed), 2 invalid
+// configuration or usage.
 package main
 
 import (
@@ -44,13 +48,19 @@ func main() {
 const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.
 
 Usage:
-  callstream run [--once]   walk time windows from Graph into Kafka (configured by environment)
-  callstream demo           run against a simulated Graph and an in-process Kafka, print a summary
-  callstream schema         print the Avro schema of Direct Routing rows
-  callstream version        print the version
+  callstream run [--once]                     walk time windows from Graph into Kafka (configured by environment)
+  callstream backfill --from TIME --to TIME   walk a historical range once, with progress; resumable
+  callstream check                            validate configuration and connectivity, name what to fix
+  callstream checkpoint show                  print the saved progress
+  callstream checkpoint reset --to TIME       move the saved progress (asks for confirmation)
+  callstream demo                             run against a simulated Graph and an in-process Kafka, print a summary
+  callstream schema                           print the Avro schema of Direct Routing rows
+  callstream version                          print the version
 
-Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage.
-See README.md for every setting.
+"callstream COMMAND --help" lists a command's flags and settings with their defaults.
+
+Exit codes: 0 done or stopped cleanly, 1 runtime failure (check: a problem was found;
+checkpoint reset: not confirmed), 2 invalid configuration or usage.
 `
 
 func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {
@@ -73,6 +83,8 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 		err = cmdRun(ctx, rest, stdout, stderr, env)
 	case "backfill":
 		err = cmdBackfill(ctx, rest, stdout, stderr, env)
+	case "checkpoint":
+		err = cmdCheckpoint(ctx, rest, os.Stdin, stdout, stderr, env)
 	case "check":
 		err = cmdCheck(ctx, rest, stdout, stderr, env)
 	case "demo":
