@@ -5,10 +5,14 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/callstream/callstream/fetch/graphsim"
 )
@@ -124,6 +128,7 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 	if n := s.value(t, "callstream_kafka_produce_bytes_total"); n <= 0 {
 		t.Errorf("kprom: callstream_kafka_produce_bytes_total = %v", n)
 	}
+	checkDashboard(t, s)
 	if code, body := get(t, addr, "/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz %d: %s", code, body)
 	}
@@ -308,5 +313,32 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 	}
 	if strings.Contains(logs, "s3cret-token") {
 		t.Error("the logs contain the bearer token")
+	}
+}
+
+// checkDashboard makes sure every series the Grafana dashboard queries is
+// served by a real scrape.
+func checkDashboard(t *testing.T, s scrape) {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/grafana/callstream-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kprom creates these on the first event, which a healthy run lacks.
+	eventOnly := map[string]bool{"callstream_kafka_connect_errors_total": true}
+	names := regexp.MustCompile(`callstream_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 15 {
+		t.Fatalf("the dashboard queries only %v", names)
+	}
+	for _, n := range names {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := s[strings.TrimSuffix(n, suffix)]; ok && strings.HasSuffix(n, suffix) && f.GetType() == dto.MetricType_HISTOGRAM {
+				base = strings.TrimSuffix(n, suffix)
+			}
+		}
+		if _, ok := s[base]; !ok && !eventOnly[n] {
+			t.Errorf("the dashboard queries %s, which /metrics does not serve", n)
+		}
 	}
 }
