@@ -108,4 +108,3 @@ type CorruptError struct {
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("checkpoint %s is corrupt: %s (fix or move the file; callstream will not guess)", e.Path, e.Reason)
 }
-
