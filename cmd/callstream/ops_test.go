@@ -226,12 +226,11 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 
 	g.stall()
 	// The next window is due at most one window after the stall; from
-	// then the limit runs. A little slack covers the probe's own period.
+	// then the limit runs. (It may also have been due up to one poll
+	// before the stall, so the limit can run out a little sooner.) A
+	// little slack covers the probe's own period.
 	took, body := waitReady(http.StatusServiceUnavailable, window+limit+5*time.Second)
 	t.Logf("not ready %s after Graph stalled (window %s, limit %s):\n%s", took.Round(time.Millisecond), window, limit, body)
-	if took < limit {
-		t.Errorf("not ready after %s, before the limit of %s", took, limit)
-	}
 	if !strings.Contains(body, "FAIL walk") || !strings.Contains(body, "READY_STALL_FACTOR") {
 		t.Errorf("/readyz does not say the walk is stuck:\n%s", body)
 	}
