@@ -103,6 +103,26 @@ type Config struct {
 	Logger *slog.Logger
 	// Sleep waits for d or until ctx ends; nil means a timer. Tests replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Observe, when set, is told how every request ended, so that metrics
+	// can count answers by status and time spent waiting. It is called on
+	// the requesting goroutine: it must be quick and safe for concurrent use.
+	Observe func(Attempt)
+}
+
+// Attempt is how one request to Graph ended.
+type Attempt struct {
+	// Status is the HTTP status, or 0 when no complete answer arrived (a
+	// transport failure, a body cut short, no token).
+	Status int
+	// Retry tells whether the request is tried again, after Wait.
+	Retry bool
+	Wait  time.Duration
+}
+
+func (c *Client) observe(a Attempt) {
+	if c.cfg.Observe != nil {
+		c.cfg.Observe(a)
+	}
 }
 
 // Client reads call logs from Graph. It is safe for concurrent use.
@@ -275,10 +295,16 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			if c.cfg.Budget != nil {
 				c.cfg.Budget.Succeeded(fn)
 			}
+			c.observe(Attempt{Status: http.StatusOK})
 			return next, nil
 		}
 		var ge *Error
-		if errors.As(err, &ge) && ge.StatusCode == http.StatusUnauthorized {
+		status := 0
+		if errors.As(err, &ge) {
+			status = ge.StatusCode
+		}
+		if status == http.StatusUnauthorized {
+			c.observe(Attempt{Status: status, Retry: !refreshed})
 			if refreshed {
 				return "", fmt.Errorf("graph refused a freshly issued token too; check that the app registration, its CallRecords.Read.All consent and the token scope belong to this cloud and tenant: %w", err)
 			}
@@ -297,16 +323,18 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			st.TokenRefreshes++
 			continue
 		}
-		throttled := ge != nil && ge.StatusCode == http.StatusTooManyRequests
+		throttled := status == http.StatusTooManyRequests
 		if throttled {
 			st.Throttled++
 		}
 		if !IsRetryable(err) || ctx.Err() != nil {
+			c.observe(Attempt{Status: status})
 			return "", err
 		}
 		if !throttled || wait < 0 {
 			attempt++
 			if attempt >= c.cfg.MaxAttempts {
+				c.observe(Attempt{Status: status})
 				return "", fmt.Errorf("giving up after %d failed attempts: %w", attempt, err)
 			}
 		}
@@ -320,9 +348,11 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		if throttled {
 			throttleWait += wait
 			if throttleWait > c.cfg.MaxThrottleWait {
+				c.observe(Attempt{Status: status})
 				return "", fmt.Errorf("throttled for more than %s on one page: %w", c.cfg.MaxThrottleWait, err)
 			}
 		}
+		c.observe(Attempt{Status: status, Retry: true, Wait: wait})
 		c.log.LogAttrs(ctx, slog.LevelWarn, "graph request failed, retrying",
 			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
 		st.Retries++

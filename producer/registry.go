@@ -105,6 +105,9 @@ var (
 )
 
 // client returns a registry client for r.
+// Client returns a registry client with r's URL, authentication and TLS.
+func (r Registry) Client() (*sr.Client, error) { return r.client() }
+
 func (r Registry) client() (*sr.Client, error) {
 	opts := []sr.ClientOpt{sr.URLs(r.URL), sr.UserAgent("callstream")}
 	switch {

@@ -92,6 +92,10 @@ type Config struct {
 	// DeadLetterTopic receives rows that cannot be encoded, with the reason
 	// in headers. Empty means such a row stops the walk with an error.
 	DeadLetterTopic string
+	// OnRead, when set, is told of every completed read (a new window or a
+	// rescan) and how long it took from its first request until its rows
+	// and checkpoint were durable. Metrics use it; it must be quick.
+	OnRead func(rescan bool, took time.Duration)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger; nil means slog.Default().
@@ -515,6 +519,14 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	if err != nil {
 		return w.publishErr(from, to, err)
 	}
+	// Records are handed to Kafka with a context that outlives a stop by
+	// stopGrace: a SIGTERM must not fail records the client still buffers
+	// while others of the window are acknowledged, or the acknowledged
+	// ones could not be remembered and would be published again.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer pcancel()
+	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, pcancel) })
+	defer stopAfter()
 	var newIDs []string
 	pending := make(map[string]struct{})
 	fetched, dups, dead := 0, 0, 0
@@ -537,7 +549,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 				pending[enc.ID] = struct{}{}
 				newIDs = append(newIDs, enc.ID)
 				dead++
-				batch.AddRecord(ctx, w.deadLetter(raw, err))
+				batch.AddRecord(pctx, w.deadLetter(raw, err))
 				w.log.Warn("row sent to the dead-letter topic", "topic", w.cfg.DeadLetterTopic,
 					"window_from", fmtT(from), "page", p.Number, "reason", err.Error())
 				continue
@@ -548,7 +560,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 			}
 			pending[enc.ID] = struct{}{}
 			newIDs = append(newIDs, enc.ID)
-			batch.Add(ctx, enc.Key, enc.Value)
+			batch.Add(pctx, enc.Key, enc.Value)
 		}
 		return nil
 	}
@@ -621,6 +633,9 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	w.mark = w.state.Watermark
 	w.progress = w.cfg.Now()
 	w.mu.Unlock()
+	if w.cfg.OnRead != nil {
+		w.cfg.OnRead(rescan, w.cfg.Now().Sub(started))
+	}
 	kind := "window"
 	if rescan {
 		kind = "rescan"

@@ -20,6 +20,7 @@ type rawConfig struct {
 	Checkpoint rawCheckpoint
 	Walk       rawWalk
 	Log        rawLog
+	Ops        rawOps
 }
 
 // Config is the validated configuration of a run.
@@ -29,6 +30,7 @@ type Config struct {
 	Checkpoint CheckpointConfig
 	Walk       WalkConfig
 	Log        LogConfig
+	Ops        OpsConfig
 }
 
 // problems collects configuration errors; each names the setting to fix.
@@ -61,6 +63,7 @@ func (r rawConfig) parse() (Config, error) {
 		Checkpoint: r.Checkpoint.parse(&p),
 		Walk:       r.Walk.parse(&p),
 		Log:        r.Log.parse(&p),
+		Ops:        r.Ops.parse(&p),
 	}
 	if len(p) > 0 {
 		return c, &configError{problems: p}

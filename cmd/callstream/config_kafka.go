@@ -44,9 +44,6 @@ type rawKafka struct {
 	TopicConfigs     string `env:"KAFKA_TOPIC_CONFIGS"`
 	DeadLetterTopic  string `env:"KAFKA_DLQ_TOPIC"`
 	TransactionalID  string `env:"KAFKA_TRANSACTIONAL_ID"`
-	// TenantID only names the default transactional id, so that two
-	// tenants' deployments never fence each other.
-	TenantID string `env:"AZURE_TENANT_ID"`
 
 	Registry rawRegistry
 }
@@ -84,7 +81,6 @@ type KafkaConfig struct {
 	// TransactionalID overrides the default, which is stable per tenant,
 	// source and topic.
 	TransactionalID string
-	TenantID        string
 }
 
 // SASLConfig is the SASL part of KafkaConfig. OAUTHBEARER tokens come from
@@ -176,7 +172,7 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 	// The checkpoint topic is checked, and created if missing, by the Kafka
 	// checkpoint store itself (see openStore).
 	c.TransactionalID = strings.TrimSpace(r.TransactionalID)
-	c.TenantID = strings.TrimSpace(r.TenantID)
+
 	c.Registry = r.Registry.parse(p)
 	return c
 }

@@ -3,15 +3,18 @@
 //
 // Usage:
 //
-//	callstream run [--once]   walk windows from Graph into Kafka
-//	callstream demo           the same against a simulated Graph and an in-process Kafka
-//	callstream schema [register] [--source direct-routing]
-//	                          print the Avro schema, or register it with the Schema Registry
-//	callstream version        print the version
+//	callstream run [--once]                      walk windows from Graph into Kafka
+//	callstream backfill --from TIME --to TIME    walk a historical range once, resumably
+//	callstream check                             validate configuration and connectivity
+//	callstream checkpoint show|reset             inspect or move the saved progress
+//	callstream demo                              the same against a simulated Graph and an in-process Kafka
+//	callstream schema [register]                 print or register a source's Avro schema
+//	callstream version                           print the version
 //
-// Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure,
-// 2 invalid configuration or usage, 3 fenced by another instance with the
-// same transactional id.
+// Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure (or
+// check found a problem, or a reset was not confirmed), 2 invalid
+// configuration or usage, 3 fenced by another instance with the same
+// transactional id.
 package main
 
 import (
@@ -48,15 +51,21 @@ func main() {
 const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.
 
 Usage:
-  callstream run [--once]   walk time windows from Graph into Kafka (configured by environment)
-  callstream demo           run against a simulated Graph and an in-process Kafka, print a summary
-  callstream schema [register] [--source direct-routing]
-                            print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
-  callstream version        print the version
+  callstream run [--once]                     walk time windows from Graph into Kafka (configured by environment)
+  callstream backfill --from TIME --to TIME   walk a historical range once, with progress; resumable
+  callstream check                            validate configuration and connectivity, name what to fix
+  callstream checkpoint show                  print the saved progress
+  callstream checkpoint reset --to TIME       move the saved progress (asks for confirmation)
+  callstream demo                             run against a simulated Graph and an in-process Kafka, print a summary
+  callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]
+                                              print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
+  callstream version                          print the version
 
-Exit codes: 0 done or stopped cleanly, 1 runtime failure, 2 invalid configuration or usage,
+"callstream COMMAND --help" lists a command's flags and settings with their defaults.
+
+Exit codes: 0 done or stopped cleanly, 1 runtime failure (check: a problem was found;
+checkpoint reset: not confirmed), 2 invalid configuration or usage,
 3 fenced by another instance with the same transactional id.
-See README.md for every setting.
 `
 
 func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {
@@ -76,7 +85,13 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 	var err error
 	switch cmd {
 	case "run":
-		err = cmdRun(ctx, rest, stderr, env)
+		err = cmdRun(ctx, rest, stdout, stderr, env)
+	case "backfill":
+		err = cmdBackfill(ctx, rest, stdout, stderr, env)
+	case "checkpoint":
+		err = cmdCheckpoint(ctx, rest, os.Stdin, stdout, stderr, env)
+	case "check":
+		err = cmdCheck(ctx, rest, stdout, stderr, env)
 	case "demo":
 		err = cmdDemo(ctx, rest, stdout, stderr)
 	case "schema":
@@ -95,12 +110,10 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 func exitCode(err error, stderr io.Writer) int {
 	var ce *configError
 	switch {
-	case err == nil:
+	case err == nil, errors.Is(err, flag.ErrHelp):
 		return exitOK
-	case errors.As(err, &ce), errors.Is(err, flag.ErrHelp):
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "callstream:", err)
-		}
+	case errors.As(err, &ce):
+		fmt.Fprintln(stderr, "callstream:", err)
 		return exitConfig
 	case errors.Is(err, producer.ErrFenced):
 		fmt.Fprintln(stderr, "callstream:", err)

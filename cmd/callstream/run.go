@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -23,13 +24,20 @@ import (
 	"github.com/callstream/callstream/walk"
 )
 
-func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.Lookuper) error {
+// runHelp is run's --help.
+var runHelp = helpDoc{
+	usage:       "callstream run [--once] [--start TIME] [--end TIME]",
+	summary:     "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
+	sections:    allSections,
+	credentials: true,
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
-	start := fs.String("start", "", "overrides START_TIME (RFC 3339)")
-	end := fs.String("end", "", "overrides END_TIME (RFC 3339)")
-	if err := fs.Parse(args); err != nil {
+	start := fs.String("start", "", "overrides START_TIME with an RFC 3339 `TIME`")
+	end := fs.String("end", "", "overrides END_TIME with an RFC 3339 `TIME`")
+	if err := parseFlags(fs, runHelp, args, stdout); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -47,18 +55,44 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer, env envconfig.
 		return err
 	}
 	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
-	_, err = run(ctx, cfg, *once, log, nil)
+	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true})
 	return err
 }
 
 // run wires the pieces and walks. extraKafka adds client options (the demo
 // and tests use it); a stop by ctx is a clean exit.
 func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafka []kgo.Opt) (walk.Stats, error) {
+	return runWith(ctx, cfg, log, runOptions{once: once, extraKafka: extraKafka})
+}
+
+// runOptions adapt a run to a subcommand.
+type runOptions struct {
+	once       bool
+	extraKafka []kgo.Opt
+	// serve starts the metrics and health server on cfg.Ops.MetricsAddr.
+	serve bool
+	// watch, when set, runs beside the walk (backfill's progress report)
+	// until the walk ends; it must return when ctx ends.
+	watch func(ctx context.Context, w *walk.Walker)
+}
+
+// runWith is run with every option.
+func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions) (walk.Stats, error) {
 	var none walk.Stats
+	m := newMetrics(nil)
+	ready := newReadiness(cfg, log)
+	if opts.serve && cfg.Ops.MetricsAddr != "" {
+		ops, err := startOps(cfg.Ops.MetricsAddr, m, ready, log)
+		if err != nil {
+			return none, err
+		}
+		defer ops.close()
+	}
 	tokens, err := tokenSource(cfg, log)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
+	ready.setTokens(tokens)
 	budget, err := graphBudget(cfg, log)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
@@ -70,12 +104,13 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 		Budget:      budget,
 		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
+		Observe:     m.observeGraph,
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	// The checkpoint reader connects the way the producers do (TLS, SASL).
-	base, err := producerConfig(cfg, producer.Schema{}, log, extraKafka)
+	base, err := producerConfig(cfg, producer.Schema{}, log, opts.extraKafka)
 	if err != nil {
 		return none, err
 	}
@@ -83,7 +118,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	if err != nil {
 		return none, err
 	}
-	stores, closeStores, err := openStores(ctx, cfg, append(conn, extraKafka...))
+	stores, closeStores, err := openStores(ctx, cfg, append(conn, opts.extraKafka...))
 	if err != nil {
 		return none, err
 	}
@@ -100,8 +135,13 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 			l.close(ctx, log)
 		}
 	}()
-	for _, source := range cfg.Walk.Sources {
-		l, err := openLane(ctx, cfg, source, start, fc, stores, log, extraKafka)
+	for i, source := range cfg.Walk.Sources {
+		extra := slices.Clone(opts.extraKafka)
+		if i == 0 {
+			// kprom registers its collectors once, with one client.
+			extra = append(extra, m.kafkaOpts()...)
+		}
+		l, err := openLane(ctx, cfg, source, start, fc, stores, log, extra, m)
 		if err != nil {
 			if ctx.Err() != nil {
 				log.Info("stopped before connecting to kafka")
@@ -110,6 +150,16 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 			return none, err
 		}
 		lanes = append(lanes, l)
+		ready.addWalk(l.view)
+		if i == 0 {
+			ready.setKafka(l.prod.Client())
+		}
+	}
+	if opts.watch != nil && len(lanes) > 0 {
+		wctx, cancel := context.WithCancel(ctx)
+		watched := make(chan struct{})
+		go func() { defer close(watched); opts.watch(wctx, lanes[0].walker) }()
+		defer func() { cancel(); <-watched }()
 	}
 
 	// Each source walks on its own; a permanent failure of one stops all.
@@ -119,7 +169,7 @@ func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafk
 	var wg sync.WaitGroup
 	for i, l := range lanes {
 		wg.Go(func() {
-			err := l.walker.Run(wctx, once)
+			err := l.walker.Run(wctx, opts.once)
 			if err != nil && !errors.Is(err, walk.ErrDone) && wctx.Err() == nil {
 				cancel(err)
 			}
@@ -156,12 +206,13 @@ type lane struct {
 	topic  string
 	prod   *producer.Producer
 	walker *walk.Walker
+	view   *walkView
 }
 
 // openLane connects a producer for source (its own topic, schema and
 // transactional id) and builds its walker.
 func openLane(ctx context.Context, cfg Config, source string, start time.Time, fc *fetch.Client,
-	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt) (*lane, error) {
+	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt, m *metrics) (*lane, error) {
 	codec, err := schemas.For(source, cfg.Graph.APIVersion)
 	if err != nil {
 		return nil, &configError{problems: []string{"SOURCES: " + err.Error()}}
@@ -184,8 +235,10 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, f
 	if err != nil {
 		return nil, startupError(fmt.Errorf("%s: %w", source, err))
 	}
+	view := m.addWalk(source, start)
 	w, err := walk.New(walk.Config{
 		Source:          walk.CodecSource(sourceFunction[source], codec),
+		OnRead:          view.observeRead(m),
 		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
 		Start:           start,
 		End:             cfg.Walk.End,
@@ -204,7 +257,8 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, f
 		"transactional_id", pcfg.TransactionalID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion,
 		"schema", codec.Name(), "window", cfg.Walk.Window, "settle_delay", cfg.Walk.SettleDelay,
 		"rescan_after", fmt.Sprint(cfg.Walk.RescanAfter))
-	return &lane{source: source, topic: topic, prod: prod, walker: w}, nil
+	view.walker.Store(w)
+	return &lane{source: source, topic: topic, prod: prod, walker: w, view: view}, nil
 }
 
 func (l *lane) close(ctx context.Context, log *slog.Logger) {
@@ -248,7 +302,8 @@ func transactionalID(cfg Config, source, topic string) string {
 		}
 		return cfg.Kafka.TransactionalID
 	}
-	tenant := cfg.Kafka.TenantID
+	// The tenant keeps two tenants' deployments from fencing each other.
+	tenant := cfg.Graph.Auth.TenantID
 	if tenant == "" {
 		tenant = "default"
 	}

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/walk"
+)
+
+var checkpointHelp = helpDoc{
+	usage: `callstream checkpoint show [--source NAME] [--json]
+       callstream checkpoint reset --to TIME [--source NAME] [--forward] [--yes]`,
+	summary: `show prints how far each source has got: the watermark (every call that started before it is in
+Kafka), the windows still remembered for rescans and their row ids, and any window in flight.
+
+reset moves the watermark to TIME, so that the next run walks on from there. Stop run first (scale
+the Deployment to 0): a running walker keeps its own copy and would overwrite the reset.
+  Back (TIME before the watermark): calls from TIME on are read again. Remembered windows from
+  TIME on are forgotten, so their rows are published again: duplicates, never loss. Windows before
+  TIME keep their ids and their rescans.
+  Forward (TIME after the watermark, or no watermark yet): calls that started between the
+  watermark (or START_TIME) and TIME are never read. This loses rows, so it needs --forward.
+A TIME inside a remembered window is moved back to that window's start, so no window loses the
+rescans that find its late rows. reset asks for confirmation unless --yes is given.`,
+	sections: []string{"Checkpoint"},
+}
+
+// loadCheckpointConfig reads only the checkpoint settings: showing or
+// resetting progress must not require Graph or Kafka settings.
+func loadCheckpointConfig(ctx context.Context, env envconfig.Lookuper) (CheckpointConfig, error) {
+	var raw rawCheckpoint
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
+		return CheckpointConfig{}, &configError{problems: []string{err.Error()}}
+	}
+	var p problems
+	c := raw.parse(&p)
+	if len(p) > 0 {
+		return c, &configError{problems: p}
+	}
+	return c, nil
+}
+
+func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env envconfig.Lookuper) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		// Both subcommands' flags, for the help only.
+		fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
+		fs.String("source", walk.DirectRouting().Name, "show, reset: the source")
+		fs.Bool("json", false, "show: print JSON instead of text")
+		fs.String("to", "", "reset: the new watermark, an RFC 3339 `TIME` or a date")
+		fs.Bool("forward", false, "reset: allow moving the watermark forward, which skips calls for good")
+		fs.Bool("yes", false, "reset: do not ask for confirmation")
+		if len(args) == 0 {
+			printHelp(stderr, checkpointHelp, fs)
+			return &configError{problems: []string{"checkpoint needs show or reset"}}
+		}
+		printHelp(stdout, checkpointHelp, fs)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "show":
+		return cmdCheckpointShow(ctx, args[1:], stdout, env)
+	case "reset":
+		return cmdCheckpointReset(ctx, args[1:], stdin, stdout, env)
+	default:
+		return &configError{problems: []string{fmt.Sprintf("checkpoint %q: want show or reset (see callstream checkpoint --help)", args[0])}}
+	}
+}
+
+// sourceSummary is what show says about one source; it is also the JSON
+// form.
+type sourceSummary struct {
+	Source    string     `json:"source"`
+	Watermark *time.Time `json:"watermark"`
+	// Windows are the completed windows remembered for rescans.
+	Windows     int        `json:"rememberedWindows"`
+	IDs         int        `json:"rememberedIds"`
+	OldestFrom  *time.Time `json:"oldestWindowFrom,omitempty"`
+	NewestTo    *time.Time `json:"newestWindowTo,omitempty"`
+	InFlight    *window    `json:"inFlight,omitempty"`
+	InFlightIDs int        `json:"inFlightIds,omitempty"`
+}
+
+type window struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+func summarize(source string, st checkpoint.State) sourceSummary {
+	s := sourceSummary{Source: source}
+	if !st.Watermark.IsZero() {
+		wm := st.Watermark
+		s.Watermark = &wm
+	}
+	for _, w := range st.Windows {
+		if w.To.After(st.Watermark) {
+			// Ids of a window that failed midway: acknowledged rows a retry
+			// will skip.
+			s.InFlight = &window{From: w.From, To: w.To}
+			s.InFlightIDs += len(w.IDs)
+			continue
+		}
+		if s.OldestFrom == nil {
+			from := w.From
+			s.OldestFrom = &from
+		}
+		to := w.To
+		s.NewestTo = &to
+		s.Windows++
+		s.IDs += len(w.IDs)
+	}
+	return s
+}
+
+func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env envconfig.Lookuper) error {
+	fs := flag.NewFlagSet("checkpoint show", flag.ContinueOnError)
+	source := fs.String("source", walk.DirectRouting().Name, "the source to show")
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	if err := parseFlags(fs, checkpointHelp, args, stdout); err != nil {
+		return err
+	}
+	acc, err := openCheckpoint(ctx, env, *source, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer acc.close()
+	st, err := acc.load(ctx)
+	if err != nil {
+		return err
+	}
+	s := summarize(*source, st)
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Path string `json:"path"`
+			sourceSummary
+		}{acc.where, s})
+	}
+	fmt.Fprintf(stdout, "checkpoint %s\nsource     %s\n", acc.where, s.Source)
+	if s.Watermark == nil {
+		fmt.Fprintln(stdout, "watermark  none: nothing published yet; run starts at START_TIME")
+	} else {
+		fmt.Fprintf(stdout, "watermark  %s (%s ago): every call that started before it is in Kafka\n",
+			fmtTime(*s.Watermark), time.Since(*s.Watermark).Round(time.Second))
+	}
+	if s.Windows > 0 {
+		fmt.Fprintf(stdout, "rescans    %d windows remembered in [%s, %s), %d row ids kept to skip rows published already\n",
+			s.Windows, fmtTime(*s.OldestFrom), fmtTime(*s.NewestTo), s.IDs)
+	} else {
+		fmt.Fprintln(stdout, "rescans    no window remembered")
+	}
+	if s.InFlight != nil {
+		fmt.Fprintf(stdout, "in flight  [%s, %s) failed midway; %d acknowledged row ids will be skipped when it is read again\n",
+			fmtTime(s.InFlight.From), fmtTime(s.InFlight.To), s.InFlightIDs)
+	}
+	return nil
+}
+
+// resetPlan is what a reset will do, computed before anything changes.
+type resetPlan struct {
+	from, to  time.Time // old watermark (zero if none) and new one
+	snapped   bool      // --to fell inside a remembered window and was moved to its start
+	asked     time.Time
+	forward   bool
+	forgotten int // windows forgotten
+	ids       int // row ids forgotten: those rows will be published again
+	next      checkpoint.State
+}
+
+// planReset computes the state after moving the watermark to t.
+func planReset(st checkpoint.State, t time.Time) resetPlan {
+	p := resetPlan{from: st.Watermark, to: t, asked: t}
+	for _, w := range st.Windows {
+		if w.From.Before(t) && w.To.After(t) {
+			p.to, p.snapped = w.From, true
+		}
+	}
+	p.forward = st.Watermark.IsZero() || p.to.After(st.Watermark)
+	p.next.Watermark = p.to
+	for _, w := range st.Windows {
+		// Forgotten: windows the new watermark puts ahead, and the ids of
+		// a window in flight (a reset makes its partial read meaningless).
+		if w.To.After(p.to) || w.To.After(st.Watermark) {
+			p.forgotten++
+			p.ids += len(w.IDs)
+			continue
+		}
+		p.next.Windows = append(p.next.Windows, w)
+	}
+	return p
+}
+
+func (p resetPlan) describe(w io.Writer, source string) {
+	if p.snapped {
+		fmt.Fprintf(w, "%s is inside a remembered window; resetting to its start, %s, so the window keeps its rescans.\n", fmtTime(p.asked), fmtTime(p.to))
+	}
+	old := "none"
+	if !p.from.IsZero() {
+		old = fmtTime(p.from)
+	}
+	fmt.Fprintf(w, "source %s: watermark %s -> %s\n", source, old, fmtTime(p.to))
+	switch {
+	case p.forward && p.from.IsZero():
+		fmt.Fprintf(w, "  Calls that started before %s and after START_TIME will NOT be read: those rows are lost.\n", fmtTime(p.to))
+	case p.forward:
+		fmt.Fprintf(w, "  Calls that started in [%s, %s) will NOT be read: those rows are lost.\n", fmtTime(p.from), fmtTime(p.to))
+	default:
+		fmt.Fprintf(w, "  Calls that started from %s on are read again.\n", fmtTime(p.to))
+	}
+	if p.forgotten > 0 {
+		fmt.Fprintf(w, "  %d remembered windows are forgotten: their %d rows will be published again if read again (duplicates, not loss).\n", p.forgotten, p.ids)
+	}
+	fmt.Fprintln(w, "  Stop callstream run first: with the file store a running walker would overwrite this; with the")
+	fmt.Fprintln(w, "  Kafka store the reset fences it (it stops with exit code 3).")
+}
+
+func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, env envconfig.Lookuper) error {
+	fs := flag.NewFlagSet("checkpoint reset", flag.ContinueOnError)
+	toS := fs.String("to", "", "the new watermark, an RFC 3339 `TIME` or a date")
+	source := fs.String("source", walk.DirectRouting().Name, "the source to reset")
+	forward := fs.Bool("forward", false, "allow moving the watermark forward, which skips calls for good")
+	yes := fs.Bool("yes", false, "do not ask for confirmation")
+	if err := parseFlags(fs, checkpointHelp, args, stdout); err != nil {
+		return err
+	}
+	var p problems
+	var to time.Time
+	if *toS == "" {
+		p.add("--to is required")
+	} else if t, err := parseFlagTime(*toS); err != nil {
+		p.add("--to %v", err)
+	} else {
+		to = t
+	}
+	if len(p) > 0 {
+		return &configError{problems: p}
+	}
+	acc, err := openCheckpoint(ctx, env, *source, io.Discard)
+	if err != nil {
+		return err
+	}
+	defer acc.close()
+	st, err := acc.load(ctx)
+	if err != nil {
+		return err
+	}
+	plan := planReset(st, to)
+	if plan.to.Equal(st.Watermark) && plan.forgotten == 0 {
+		fmt.Fprintf(stdout, "source %s is already at %s; nothing to do\n", *source, fmtTime(plan.to))
+		return nil
+	}
+	plan.describe(stdout, *source)
+	if plan.forward && !*forward {
+		return &configError{problems: []string{"--to moves the watermark forward, which skips calls for good; add --forward if that is intended"}}
+	}
+	if !*yes {
+		fmt.Fprint(stdout, "Type yes to reset: ")
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			fmt.Fprintln(stdout)
+			return errNotConfirmed
+		}
+	}
+	if err := acc.save(ctx, plan.next); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "source %s reset to %s\n", *source, fmtTime(plan.to))
+	return nil
+}
+
+// errNotConfirmed ends a reset the operator did not confirm (exit 1).
+var errNotConfirmed = errors.New("not confirmed; nothing changed")

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch/graphsim"
+)
+
+func TestPlanReset(t *testing.T) {
+	h := func(n int) time.Time { return time.Date(2026, 3, 1, n, 0, 0, 0, time.UTC) }
+	win := func(from, to int, ids ...string) checkpoint.Window {
+		return checkpoint.Window{From: h(from), To: h(to), ReadAt: h(to + 1), IDs: ids}
+	}
+	st := checkpoint.State{Watermark: h(6), Windows: []checkpoint.Window{
+		win(2, 3, "a"), win(3, 4, "b", "c"), win(4, 5, "d"), win(5, 6, "e"),
+		{From: h(6), To: h(7), IDs: []string{"f"}}, // in flight
+	}}
+	cases := []struct {
+		name      string
+		to        time.Time
+		want      time.Time
+		snapped   bool
+		forward   bool
+		kept      int
+		forgotten int
+		ids       int
+	}{
+		{"back to a window boundary", h(4), h(4), false, false, 2, 3, 3},
+		{"back into a window snaps to its start", h(4).Add(30 * time.Minute), h(4), true, false, 2, 3, 3},
+		{"back before every window", h(1), h(1), false, false, 0, 5, 6},
+		{"forward", h(9), h(9), false, true, 4, 1, 1},
+		{"forward into the window in flight snaps to its start", h(6).Add(time.Minute), h(6), true, false, 4, 1, 1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planReset(st.Clone(), tc.to)
+			if !p.to.Equal(tc.want) || p.snapped != tc.snapped || p.forward != tc.forward {
+				t.Errorf("to %s snapped %v forward %v, want %s %v %v", p.to, p.snapped, p.forward, tc.want, tc.snapped, tc.forward)
+			}
+			if len(p.next.Windows) != tc.kept || p.forgotten != tc.forgotten || p.ids != tc.ids {
+				t.Errorf("kept %d, forgot %d windows and %d ids; want %d, %d, %d", len(p.next.Windows), p.forgotten, p.ids, tc.kept, tc.forgotten, tc.ids)
+			}
+			if err := p.next.Validate(); err != nil {
+				t.Error(err)
+			}
+			for _, w := range p.next.Windows {
+				if w.To.After(p.to) {
+					t.Errorf("kept window [%s, %s) ends after the new watermark %s", w.From, w.To, p.to)
+				}
+			}
+		})
+	}
+	if p := planReset(checkpoint.State{}, h(3)); !p.forward {
+		t.Error("setting a watermark where none was must count as forward: it skips calls after START_TIME")
+	}
+}
+
+// TestBinaryCheckpointShowAndReset walks recent simulated windows, shows
+// the checkpoint, resets it back (refused, then confirmed) and walks again:
+// the rows after the reset point are published again, none is lost.
+func TestBinaryCheckpointShowAndReset(t *testing.T) {
+	end := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Hour)
+	start := end.Add(-12 * time.Hour)
+	p := newPipeline(t, graphsim.Config{Seed: 9, Start: start, End: end, RowsPerHour: 200, PageOverlap: 2, PageSize: 50})
+	// The file store, whose path show reports; the Kafka store is shown by
+	// TestBinaryCheckpointShowKafka.
+	p.env["CHECKPOINT_STORE"] = "file"
+	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+		t.Fatal("first run failed")
+	}
+
+	show := launch(t, p.env, nil, "checkpoint", "show", "--json")
+	if code := show.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("show: exit %d\n%s", code, show.out)
+	}
+	var got struct {
+		Path      string
+		Watermark time.Time
+		Windows   int `json:"rememberedWindows"`
+		IDs       int `json:"rememberedIds"`
+	}
+	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.out)
+	}
+	if !got.Watermark.Equal(end) || got.Windows != 12 || got.IDs != p.sim.Count(start, end) || got.Path != p.cpPath {
+		t.Fatalf("show says %+v; want watermark %s, 12 windows, %d ids", got, end, p.sim.Count(start, end))
+	}
+	text := launch(t, p.env, nil, "checkpoint", "show")
+	if code := text.wait(t, 30*time.Second); code != 0 || !strings.Contains(text.out.String(), "watermark  "+end.Format(time.RFC3339)) {
+		t.Fatalf("show (text): exit %d\n%s", code, text.out)
+	}
+
+	// Back into the middle of a window: snapped to its start.
+	asked := end.Add(-4*time.Hour + 20*time.Minute)
+	resetTo := end.Add(-4 * time.Hour)
+	args := []string{"checkpoint", "reset", "--to", asked.Format(time.RFC3339)}
+	refused := launch(t, p.env, strings.NewReader("no\n"), args...)
+	if code := refused.wait(t, 30*time.Second); code != 1 || !strings.Contains(refused.out.String(), "not confirmed") {
+		t.Fatalf("unconfirmed reset: exit %d, want 1\n%s", code, refused.out)
+	}
+	if wm := loadWatermark(t, p.cpPath); !wm.Equal(end) {
+		t.Fatalf("an unconfirmed reset moved the watermark to %s", wm)
+	}
+	done := launch(t, p.env, strings.NewReader("yes\n"), args...)
+	if code := done.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("confirmed reset: exit %d\n%s", code, done.out)
+	}
+	out := done.out.String()
+	for _, want := range []string{"resetting to its start, " + resetTo.Format(time.RFC3339), "4 remembered windows are forgotten", "read again"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the reset does not say %q:\n%s", want, out)
+		}
+	}
+	if wm := loadWatermark(t, p.cpPath); !wm.Equal(resetTo) {
+		t.Fatalf("watermark %s after reset, want %s", wm, resetTo)
+	}
+
+	// Forward needs --forward.
+	fwd := launch(t, p.env, nil, "checkpoint", "reset", "--to", end.Add(time.Hour).Format(time.RFC3339), "--yes")
+	if code := fwd.wait(t, 30*time.Second); code != 2 || !strings.Contains(fwd.out.String(), "--forward") || !strings.Contains(fwd.out.String(), "will NOT be read") {
+		t.Fatalf("forward reset without --forward: exit %d, want 2\n%s", code, fwd.out)
+	}
+
+	// Walk again: the rows from the reset point on are published again.
+	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+		t.Fatal("second run failed")
+	}
+	dups := p.check(t) // fails on any lost row
+	if want := p.sim.Count(resetTo, end); dups != want {
+		t.Errorf("%d duplicates after the reset, want the %d rows after %s", dups, want, resetTo)
+	}
+}
+
+// TestBinaryCheckpointShowKafka reads the default, Kafka checkpoint back
+// and resets it: the reset is a transaction that the next run resumes from.
+func TestBinaryCheckpointShowKafka(t *testing.T) {
+	start := time.Now().UTC().Truncate(time.Hour).Add(-14 * time.Hour)
+	end := start.Add(12 * time.Hour)
+	p := newPipeline(t, graphsim.Config{Seed: 9, Start: start, End: end, RowsPerHour: 200, PageSize: 50})
+	p.env["START_TIME"], p.env["END_TIME"] = start.Format(time.RFC3339), end.Format(time.RFC3339)
+	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+		t.Fatal("first run failed")
+	}
+	show := launch(t, p.env, nil, "checkpoint", "show", "--json")
+	if code := show.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("show: exit %d\n%s", code, show.out)
+	}
+	var got struct {
+		Path      string
+		Watermark time.Time
+		IDs       int `json:"rememberedIds"`
+	}
+	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.out)
+	}
+	if !got.Watermark.Equal(end) || got.IDs != p.sim.Count(start, end) || !strings.Contains(got.Path, "kafka topic") {
+		t.Fatalf("show says %+v; want watermark %s and %d ids from the Kafka store", got, end, p.sim.Count(start, end))
+	}
+	to := end.Add(-2 * time.Hour)
+	reset := launch(t, p.env, nil, "checkpoint", "reset", "--to", to.Format(time.RFC3339), "--yes")
+	if code := reset.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("reset: exit %d\n%s", code, reset.out)
+	}
+	if wm := p.watermark(t); !wm.Equal(to) {
+		t.Fatalf("after the reset the Kafka checkpoint is at %s, want %s", wm, to)
+	}
+}

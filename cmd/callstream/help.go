@@ -1,0 +1,250 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"text/tabwriter"
+)
+
+// setting is one environment variable, as --help and the deployment's
+// ConfigMap show it.
+type setting struct {
+	section string // the rawConfig field it belongs to: Graph, Kafka, ...
+	name    string
+	def     string
+}
+
+// settings lists every environment variable rawConfig reads, in
+// declaration order, with the defaults from its env tags: the help can
+// then never disagree with what is actually read.
+func settings() []setting {
+	var out []setting
+	rt := reflect.TypeFor[rawConfig]()
+	for i := range rt.NumField() {
+		sec := rt.Field(i)
+		out = appendSettings(out, sec.Name, sec.Type)
+	}
+	return out
+}
+
+// appendSettings adds the env-tagged fields of t, descending into nested
+// structs without a tag (such as the registry's settings).
+func appendSettings(out []setting, section string, t reflect.Type) []setting {
+	for j := range t.NumField() {
+		f := t.Field(j)
+		tag := f.Tag.Get("env")
+		if tag == "" {
+			if f.Type.Kind() == reflect.Struct {
+				out = appendSettings(out, section, f.Type)
+			}
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		s := setting{section: section, name: strings.TrimSpace(name)}
+		// go-envconfig puts default last; its value may hold commas.
+		if _, def, ok := strings.Cut(opts, "default="); ok {
+			s.def = def
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// settingHelp says what each setting does. TestEverySettingHasHelp fails
+// when a setting is added without a line here.
+var settingHelp = map[string]string{
+	"GRAPH_CLOUD":                         "national cloud: global, usgov or dod (sets the Graph host and the token authority)",
+	"GRAPH_BASE_URL":                      "Graph root URL, overriding the cloud's (a proxy or a simulator)",
+	"GRAPH_API_VERSION":                   "v1.0 or beta",
+	"GRAPH_ACCESS_TOKEN":                  "a bearer token used as is instead of an Entra credential (testing only: it expires)",
+	"GRAPH_MAX_ATTEMPTS":                  "tries of one page request before the window fails (429 with Retry-After does not count)",
+	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token",
+	"AZURE_TENANT_ID":                     "Entra tenant of the app registration (also names the default transactional id)",
+	"AZURE_CLIENT_ID":                     "the app's client id (set by Workload Identity on AKS; a user-assigned managed identity's id)",
+	"AZURE_CLIENT_SECRET":                 "the app's client secret (GRAPH_AUTH=secret)",
+	"AZURE_CLIENT_CERTIFICATE_PATH":       "PEM or PKCS#12 certificate with its key (GRAPH_AUTH=certificate)",
+	"AZURE_CLIENT_CERTIFICATE_PASSWORD":   "password of the PKCS#12 file, if any",
+	"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN": "send the certificate chain (x5c), for subject-name/issuer registrations",
+	"AZURE_FEDERATED_TOKEN_FILE":          "federated token file (GRAPH_AUTH=workload; set by Workload Identity on AKS)",
+	"GRAPH_BUDGET_PER_MINUTE":             "requests per minute per Graph function (Graph allows 50); 0 sends unpaced",
+	"GRAPH_APP_BUDGET_PER_MINUTE":         "requests per minute of all functions together (Graph allows 200 per app per tenant)",
+
+	"KAFKA_BROKERS":                            "required: comma-separated host:port seed brokers",
+	"KAFKA_TOPIC":                              "the data topic; it must exist and must not be compacted",
+	"KAFKA_CLIENT_ID":                          "client id shown to the brokers",
+	"KAFKA_PSTN_TOPIC":                         "the PSTN data topic (SOURCES=pstn)",
+	"KAFKA_DLQ_TOPIC":                          "dead-letter topic for rows that cannot be encoded (empty: such a row stops the walk)",
+	"KAFKA_TRANSACTIONAL_ID":                   "override the transactional id (default callstream-<tenant>-<source>-<topic>)",
+	"KAFKA_PRESET":                             "eventhubs: settings for Azure Event Hubs",
+	"KAFKA_COMPRESSION":                        "none, gzip, snappy, lz4 or zstd (empty: zstd, gzip for Event Hubs)",
+	"KAFKA_IDEMPOTENCE":                        "idempotent writes (true); false only for clusters that refuse them",
+	"KAFKA_BATCH_MAX_BYTES":                    "largest uncompressed record batch; topics' max.message.bytes must allow it",
+	"KAFKA_TLS":                                "TLS to the brokers (on by default when a TLS file or the eventhubs preset is set)",
+	"KAFKA_TLS_CA_FILE":                        "PEM CA bundle for the brokers",
+	"KAFKA_TLS_CERT_FILE":                      "client certificate (mutual TLS)",
+	"KAFKA_TLS_KEY_FILE":                       "client key (mutual TLS)",
+	"KAFKA_TLS_SERVER_NAME":                    "expected server name in the brokers' certificates",
+	"KAFKA_TLS_INSECURE_SKIP_VERIFY":           "do not verify the brokers' certificates (loudly warned; never in production)",
+	"KAFKA_SASL_MECHANISM":                     "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER",
+	"KAFKA_SASL_USERNAME":                      "SASL user",
+	"KAFKA_SASL_PASSWORD":                      "SASL password (Event Hubs: the connection string)",
+	"KAFKA_SASL_OAUTH_SCOPE":                   "OAUTHBEARER token scope (Event Hubs: https://<namespace>.servicebus.windows.net/.default)",
+	"KAFKA_CREATE_TOPICS":                      "create missing data and dead-letter topics",
+	"KAFKA_TOPIC_PARTITIONS":                   "partitions of created topics (-1: broker default)",
+	"KAFKA_TOPIC_REPLICATION":                  "replication of created topics (-1: broker default)",
+	"KAFKA_TOPIC_CONFIGS":                      "configs of created topics, key=value,key=value",
+	"SCHEMA_REGISTRY_USERNAME":                 "registry basic-auth user",
+	"SCHEMA_REGISTRY_PASSWORD":                 "registry basic-auth password",
+	"SCHEMA_REGISTRY_BEARER_TOKEN":             "registry bearer token",
+	"SCHEMA_REGISTRY_TLS_CA_FILE":              "PEM CA bundle for the registry",
+	"SCHEMA_REGISTRY_TLS_CERT_FILE":            "registry client certificate",
+	"SCHEMA_REGISTRY_TLS_KEY_FILE":             "registry client key",
+	"SCHEMA_REGISTRY_TLS_INSECURE_SKIP_VERIFY": "do not verify the registry's certificate",
+	"SCHEMA_SUBJECT_STRATEGY":                  "topic, record or topic-record subject naming",
+	"SCHEMA_AUTO_REGISTER":                     "register the schema (true), or use the registered one only (false)",
+	"SCHEMA_REGISTRY_URL":                      "Confluent-compatible Schema Registry; values then carry its wire format. Empty: plain Avro with the schema named in headers",
+
+	"CHECKPOINT_STORE": "kafka (exactly-once: rows and checkpoint in one transaction) or file (at-least-once)",
+	"CHECKPOINT_TOPIC": "compacted checkpoint topic, created if missing (empty: <KAFKA_TOPIC>.checkpoint)",
+	"CHECKPOINT_PATH":  "the checkpoint file; its directory must exist and be writable",
+
+	"START_TIME":           "RFC 3339 time where the first walk begins when there is no checkpoint (empty: one day back)",
+	"END_TIME":             "RFC 3339 time where walking stops for good (empty: never)",
+	"WINDOW":               "width of one window of call start times (whole seconds, at most 90 days)",
+	"SETTLE_DELAY":         "windows closer to now than this are not read yet: Graph publishes rows late",
+	"RESCAN_AFTER":         "ages (after a window's end) at which it is read again for late rows",
+	"POLL_INTERVAL":        "pause between walks once caught up",
+	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
+	"SOURCES":              "direct-routing and/or pstn, comma-separated",
+
+	"LOG_LEVEL":  "debug, info, warn or error",
+	"LOG_FORMAT": "json or text (empty: text on a terminal, JSON otherwise)",
+
+	"METRICS_ADDR":       "listen address of /metrics, /healthz and /readyz for run, such as :8080 (empty or off: none; the image sets :8080)",
+	"READY_STALL_FACTOR": "/readyz fails when a due window waited this many POLL_INTERVALs with nothing completing",
+}
+
+// credentialSettings are read by the Azure SDK itself when
+// GRAPH_ACCESS_TOKEN is empty; they are listed so that --help is complete.
+var credentialSettings = [][2]string{
+	{"AZURE_TENANT_ID", "Entra tenant of the app registration"},
+	{"AZURE_CLIENT_ID", "the app's client id (set by Workload Identity on AKS)"},
+	{"AZURE_CLIENT_SECRET", "a client secret, or:"},
+	{"AZURE_CLIENT_CERTIFICATE_PATH", "a PEM/PKCS#12 certificate, or:"},
+	{"AZURE_FEDERATED_TOKEN_FILE", "a federated token file (Workload Identity)"},
+}
+
+// helpDoc describes a subcommand for --help.
+type helpDoc struct {
+	usage   string
+	summary string
+	// sections of settings it reads; nil means none.
+	sections []string
+	// credentials: it needs a Graph token.
+	credentials bool
+	// note is printed after the settings.
+	note string
+}
+
+var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops"}
+
+// sectionTitles head each group of settings in --help; a section missing
+// here is shown under its field name.
+var sectionTitles = map[string]string{
+	"Graph":      "Microsoft Graph",
+	"Kafka":      "Kafka and Schema Registry",
+	"Checkpoint": "Checkpoint",
+	"Walk":       "Windows",
+	"Log":        "Logging",
+	"Ops":        "Metrics and health",
+}
+
+const exitCodesHelp = `Exit codes:
+  0  done, or stopped cleanly by SIGTERM/SIGINT
+  1  runtime failure (check: a problem was found; checkpoint reset: not confirmed)
+  2  invalid configuration or usage
+`
+
+// printHelp writes a subcommand's usage, flags, settings with their
+// defaults and exit codes.
+func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", doc.usage, doc.summary)
+	var flags []*flag.Flag
+	fs.VisitAll(func(f *flag.Flag) { flags = append(flags, f) })
+	if len(flags) > 0 {
+		fmt.Fprintln(w, "\nFlags:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, f := range flags {
+			name, usage := flag.UnquoteUsage(f)
+			arg := "--" + f.Name
+			if name != "" {
+				arg += " " + name
+			}
+			if f.DefValue != "" && f.DefValue != "false" {
+				usage += " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", arg, usage)
+		}
+		tw.Flush()
+	}
+	if len(doc.sections) > 0 {
+		fmt.Fprintln(w, "\nSettings (environment variables, with defaults):")
+		type row struct{ left, right string }
+		var rows []row
+		for _, sec := range doc.sections {
+			title := sectionTitles[sec]
+			if title == "" {
+				title = sec
+			}
+			rows = append(rows, row{left: title})
+			for _, s := range settings() {
+				if s.section == sec {
+					rows = append(rows, row{"  " + s.name + "=" + s.def, settingHelp[s.name]})
+				}
+			}
+			if sec == "Graph" && doc.credentials {
+				rows = append(rows, row{left: "Entra credential (read by the Azure SDK when GRAPH_ACCESS_TOKEN is empty)"})
+				for _, c := range credentialSettings {
+					rows = append(rows, row{"  " + c[0] + "=", c[1]})
+				}
+			}
+		}
+		width := 0
+		for _, r := range rows {
+			if r.right != "" {
+				width = max(width, len(r.left))
+			}
+		}
+		for _, r := range rows {
+			if r.right == "" {
+				fmt.Fprintf(w, "  %s\n", r.left)
+				continue
+			}
+			fmt.Fprintf(w, "  %-*s  %s\n", width, r.left, r.right)
+		}
+	}
+	if doc.note != "" {
+		fmt.Fprintf(w, "\n%s\n", doc.note)
+	}
+	fmt.Fprintf(w, "\n%s", exitCodesHelp)
+}
+
+// parseFlags parses args into fs. --help prints doc to stdout and returns
+// flag.ErrHelp (exit 0); a bad flag is a usage error (exit 2).
+func parseFlags(fs *flag.FlagSet, doc helpDoc, args []string, stdout io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		printHelp(stdout, doc, fs)
+		return err
+	case err != nil:
+		return &configError{problems: []string{fmt.Sprintf("%s: %v (see callstream %s --help)", fs.Name(), err, fs.Name())}}
+	}
+	return nil
+}

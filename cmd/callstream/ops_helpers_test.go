@@ -1,0 +1,207 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// lockedBuffer is an output buffer that the test may read while the process
+// still writes to it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// liveProc is a callstream process whose output can be read while it runs.
+type liveProc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer // stdout and stderr
+	done chan struct{}
+}
+
+// launch starts the binary with e and args; stdin, when not nil, feeds it.
+func launch(t *testing.T, e env, stdin io.Reader, args ...string) *liveProc {
+	t.Helper()
+	p := &liveProc{out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(callstreamBinary(t), args...)
+	p.cmd.Env = e.list()
+	p.cmd.Stdout, p.cmd.Stderr, p.cmd.Stdin = p.out, p.out, stdin
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
+	return p
+}
+
+// wait returns the exit code, failing the test after timeout.
+func (p *liveProc) wait(t *testing.T, timeout time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		t.Fatalf("callstream did not finish within %s; output:\n%s", timeout, p.out)
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *liveProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := p.wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, p.out)
+	}
+}
+
+// logLine finds the first JSON log line with message msg, waiting up to
+// timeout for it.
+func (p *liveProc) logLine(t *testing.T, msg string, timeout time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			var rec map[string]any
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
+				return rec
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("callstream exited before logging %q; output:\n%s", msg, p.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q log line within %s; output:\n%s", msg, timeout, p.out)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// opsAddr waits for the metrics server and returns its address.
+func (p *liveProc) opsAddr(t *testing.T) string {
+	t.Helper()
+	addr, _ := p.logLine(t, "serving metrics and health", 30*time.Second)["addr"].(string)
+	if addr == "" {
+		t.Fatal("the metrics log line has no address")
+	}
+	return addr
+}
+
+// get fetches a path of the ops server and returns status and body.
+func get(t *testing.T, addr, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+// scrape is one parsed /metrics answer.
+type scrape map[string]*dto.MetricFamily
+
+func scrapeMetrics(t *testing.T, addr string) scrape {
+	t.Helper()
+	code, body := get(t, addr, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics answered %d:\n%s", code, body)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics is not Prometheus text: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// value sums the samples of a counter or gauge family whose labels include
+// every name=value pair given; it fails the test when the family is absent.
+func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	f, ok := s[name]
+	if !ok {
+		t.Fatalf("/metrics has no %s", name)
+	}
+	sum := 0.0
+	for _, m := range f.GetMetric() {
+		if !hasLabels(m, labels) {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		case m.Histogram != nil:
+			sum += float64(m.Histogram.GetSampleCount())
+		default:
+			t.Fatalf("%s: unexpected metric type", name)
+		}
+	}
+	return sum
+}
+
+func hasLabels(m *dto.Metric, labels []string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		found := false
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (s scrape) String() string {
+	var b strings.Builder
+	for name, f := range s {
+		if strings.HasPrefix(name, "callstream_") {
+			for _, m := range f.GetMetric() {
+				fmt.Fprintf(&b, "%s %v\n", name, m)
+			}
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/callstream/callstream/fetch/graphsim"
+)
+
+// TestBinaryMetricsAddUp scrapes /metrics over and over while the real
+// binary walks a faulty simulated Graph into Kafka, and checks that every
+// scrape adds up and that the final one matches what the simulator served
+// and what landed on the topic.
+func TestBinaryMetricsAddUp(t *testing.T) {
+	now := time.Now().UTC()
+	simStart := now.Add(-6 * time.Hour).Truncate(time.Hour)
+	simEnd := now.Add(-time.Hour).Truncate(time.Hour)
+	p := newPipeline(t, graphsim.Config{
+		Seed: 11, Start: simStart, End: simEnd, RowsPerHour: 1100, PageSize: 100, PageOverlap: 3,
+		Latency: 20 * time.Millisecond,
+		Faults: []graphsim.Fault{
+			{Every: 13, Offset: 3, Status: http.StatusTooManyRequests, RetryAfter: "1", Limit: 2},
+			{Every: 17, Offset: 5, Status: http.StatusTooManyRequests, RetryAfter: "0"},
+			{Every: 23, Offset: 7, Status: http.StatusServiceUnavailable, RetryAfter: "0"},
+			{Every: 31, Offset: 11, Truncate: true},
+		},
+	})
+	// Continuous mode with no END_TIME: the process walks up to now and
+	// then idles, still serving /metrics for the final scrape.
+	delete(p.env, "END_TIME")
+	p.env["METRICS_ADDR"] = "127.0.0.1:0"
+	proc := launch(t, p.env, nil, "run")
+	addr := proc.opsAddr(t)
+
+	want := p.sim.Count(simStart, simEnd)
+	var last scrape
+	midRun := 0
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		s := scrapeMetrics(t, addr)
+		last = s
+		if _, ok := s["callstream_rows_fetched_total"]; ok {
+			fetched := s.value(t, "callstream_rows_fetched_total", "source", "direct-routing")
+			published := s.value(t, "callstream_rows_published_total", "source", "direct-routing")
+			dups := s.value(t, "callstream_rows_duplicate_total", "source", "direct-routing")
+			dlq := s.value(t, "callstream_rows_dead_lettered_total", "source", "direct-routing")
+			if fetched != published+dups+dlq {
+				t.Fatalf("fetched %v != published %v + duplicates %v + dead-lettered %v", fetched, published, dups, dlq)
+			}
+			if published > 0 && int(published) < want {
+				midRun++
+			}
+			if int(published) == want {
+				break
+			}
+		}
+		select {
+		case <-proc.done:
+			t.Fatalf("callstream exited; output:\n%s", proc.out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not every row published in time; last scrape:\n%s", last)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+	if midRun < 3 {
+		t.Errorf("only %d scrapes happened mid-run; the test did not watch the counters move", midRun)
+	}
+
+	// The walk is caught up: the topic holds every row once.
+	if dups := p.check(t); dups != 0 {
+		t.Fatalf("%d duplicate records", dups)
+	}
+	s := scrapeMetrics(t, addr)
+	ss := p.sim.Stats()
+	src := []string{"source", "direct-routing"}
+	checks := []struct {
+		name   string
+		got    float64
+		want   float64
+		reason string
+	}{
+		{"rows published", s.value(t, "callstream_rows_published_total", src...), float64(want), "simulated rows"},
+		{"rows fetched", s.value(t, "callstream_rows_fetched_total", src...), float64(ss.Rows), "rows the simulator served in complete pages"},
+		{"duplicates", s.value(t, "callstream_rows_duplicate_total", src...), float64(ss.Rows - want), "rows served twice by overlapping pages"},
+		{"dead-lettered", s.value(t, "callstream_rows_dead_lettered_total", src...), 0, "no bad rows"},
+		{"late", s.value(t, "callstream_rows_late_total", src...), 0, "no late rows"},
+		{"pages", s.value(t, "callstream_pages_total", src...), float64(ss.Pages), "complete pages served"},
+		{"graph 200", s.value(t, "callstream_graph_requests_total", "status", "200"), float64(ss.ByStatus[200] - ss.Truncated), "complete 200 answers"},
+		{"graph 429", s.value(t, "callstream_graph_requests_total", "status", "429"), float64(ss.ByStatus[429]), "429 answers"},
+		{"graph 503", s.value(t, "callstream_graph_requests_total", "status", "503"), float64(ss.ByStatus[503]), "503 answers"},
+		{"graph none", s.value(t, "callstream_graph_requests_total", "status", "none"), float64(ss.Truncated), "truncated answers"},
+		{"retries", s.value(t, "callstream_graph_retries_total"), float64(ss.Requests - ss.Pages), "every failed request retried"},
+		{"throttle wait", s.value(t, "callstream_graph_throttle_wait_seconds_total"), 2, "two Retry-After: 1 answers"},
+		{"window durations", s.value(t, "callstream_window_duration_seconds", "kind", "new"), s.value(t, "callstream_windows_total", "kind", "new"), "one duration per new window"},
+	}
+	for _, c := range checks {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s: metric %v, want %v (%s)", c.name, c.got, c.want, c.reason)
+		}
+	}
+	if ss.ByStatus[429] == 0 || ss.ByStatus[503] == 0 || ss.Truncated == 0 {
+		t.Errorf("faults not exercised: %+v", ss)
+	}
+	// Caught up: the watermark is the current hour (the previous one if an
+	// hour began just now).
+	mark := time.Unix(int64(s.value(t, "callstream_watermark_timestamp_seconds", src...)), 0).UTC()
+	if hour := time.Now().UTC().Truncate(time.Hour); !mark.Equal(hour) && !mark.Equal(hour.Add(-time.Hour)) {
+		t.Errorf("watermark %s, want %s", mark, hour)
+	}
+	if lag := s.value(t, "callstream_watermark_lag_seconds", src...); lag < 0 || lag > 3600+60 {
+		t.Errorf("watermark lag %vs, want within an hour of now", lag)
+	}
+	if age := s.value(t, "callstream_checkpoint_age_seconds", src...); age < 0 || age > 120 {
+		t.Errorf("checkpoint age %vs", age)
+	}
+	if n := s.value(t, "callstream_kafka_produce_bytes_total"); n <= 0 {
+		t.Errorf("kprom: callstream_kafka_produce_bytes_total = %v", n)
+	}
+	checkDashboard(t, s)
+	if code, body := get(t, addr, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz %d: %s", code, body)
+	}
+	if code, body := get(t, addr, "/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz %d: %s", code, body)
+	}
+	proc.stop(t)
+}
+
+// gate stands in front of the simulator: while closed, requests wait.
+type gate struct {
+	next http.Handler
+	mu   sync.Mutex
+	open chan struct{} // closed while the gate is open
+}
+
+func newGate(next http.Handler) *gate {
+	g := &gate{next: next, open: make(chan struct{})}
+	close(g.open)
+	return g
+}
+
+func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	open := g.open
+	g.mu.Unlock()
+	select {
+	case <-open:
+		g.next.ServeHTTP(w, r)
+	case <-r.Context().Done():
+	}
+}
+
+func (g *gate) stall() {
+	g.mu.Lock()
+	g.open = make(chan struct{})
+	g.mu.Unlock()
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	close(g.open)
+	g.mu.Unlock()
+}
+
+// TestBinaryReadyzFollowsAStalledGraph stalls the simulated Graph under a
+// live walker and sees /readyz turn not-ready within the configured limit,
+// then ready again once Graph answers.
+func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
+	now := time.Now().UTC()
+	p := newPipeline(t, graphsim.Config{
+		Seed: 5, Start: now.Add(-time.Hour), End: now.Add(time.Hour), RowsPerHour: 3600,
+	})
+	// Put a gate between the walker and the simulator.
+	g := newGate(p.sim)
+	srv := httptest.NewServer(g)
+	srv.Config.ErrorLog = nil
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { defer func() { _ = recover() }(); g.release() }) // never leave requests parked
+	const window, poll, factor = 2 * time.Second, time.Second, 3
+	limit := factor * poll
+	delete(p.env, "END_TIME")
+	p.env["GRAPH_BASE_URL"] = srv.URL
+	p.env["START_TIME"] = now.Add(-20 * time.Second).Truncate(window).Format(time.RFC3339)
+	p.env["WINDOW"] = window.String()
+	p.env["POLL_INTERVAL"] = poll.String()
+	p.env["READY_STALL_FACTOR"] = "3"
+	p.env["RESCAN_AFTER"] = "1h"
+	p.env["METRICS_ADDR"] = "127.0.0.1:0"
+	proc := launch(t, p.env, nil, "run")
+	addr := proc.opsAddr(t)
+
+	waitReady := func(want int, within time.Duration) (time.Duration, string) {
+		t.Helper()
+		began := time.Now()
+		for {
+			code, body := get(t, addr, "/readyz")
+			if code == want {
+				return time.Since(began), body
+			}
+			if time.Since(began) > within {
+				t.Fatalf("/readyz still %d after %s, want %d:\n%s\noutput:\n%s", code, within, want, body, proc.out)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	waitReady(http.StatusOK, time.Minute)
+	// Stay ready while the walker keeps up with windows coming due.
+	for range 10 {
+		if code, body := get(t, addr, "/readyz"); code != http.StatusOK {
+			t.Fatalf("/readyz %d while Graph answers:\n%s", code, body)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+
+	g.stall()
+	// The next window is due at most one window after the stall; from
+	// then the limit runs. (It may also have been due up to one poll
+	// before the stall, so the limit can run out a little sooner.) A
+	// little slack covers the probe's own period.
+	took, body := waitReady(http.StatusServiceUnavailable, window+limit+5*time.Second)
+	t.Logf("not ready %s after Graph stalled (window %s, limit %s):\n%s", took.Round(time.Millisecond), window, limit, body)
+	if !strings.Contains(body, "FAIL walk") || !strings.Contains(body, "READY_STALL_FACTOR") {
+		t.Errorf("/readyz does not say the walk is stuck:\n%s", body)
+	}
+	if !strings.Contains(body, "ok   kafka") || !strings.Contains(body, "ok   graph token") {
+		t.Errorf("/readyz blames more than the walk:\n%s", body)
+	}
+	if code, _ := get(t, addr, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz %d while stalled: liveness must not fail for a stalled Graph", code)
+	}
+
+	g.release()
+	took, _ = waitReady(http.StatusOK, 30*time.Second)
+	t.Logf("ready again %s after Graph answered", took.Round(time.Millisecond))
+	proc.stop(t)
+
+	// The transitions are logged, once each.
+	var notReady, ready int
+	for _, line := range strings.Split(proc.out.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		switch rec["msg"] {
+		case "not ready":
+			notReady++
+		case "ready":
+			ready++
+		}
+	}
+	if notReady == 0 || ready < 2 {
+		t.Errorf("logged %d not-ready and %d ready transitions", notReady, ready)
+	}
+}
+
+// personalFields are the row properties that name or reach a person.
+var personalFields = []string{"userId", "userPrincipalName", "userDisplayName", "callerNumber", "calleeNumber"}
+
+// TestBinaryLogsHoldNoPersonalData runs a full simulated walk at debug
+// level, with throttling, failures and truncated pages, and looks for
+// every simulated name, UPN, user id and phone number in its logs.
+func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
+	sc := faultyGraph(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
+	sc.RowsPerHour = 300
+	p := newPipeline(t, sc)
+	p.env["LOG_LEVEL"] = "debug"
+	p.env["METRICS_ADDR"] = "127.0.0.1:0"
+	proc := launch(t, p.env, nil, "run", "--once")
+	if code := proc.wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.out)
+	}
+	logs := proc.out.String()
+	if n := strings.Count(logs, `"msg":"window published"`); n != 24 {
+		t.Fatalf("%d window lines, want one per window (24); output:\n%s", n, logs)
+	}
+
+	// Every personal value the simulator served, raw and JSON-escaped.
+	values := map[string]bool{}
+	for _, r := range p.sim.Rows(p.start, p.end) {
+		var row map[string]any
+		if err := json.Unmarshal(r.JSON, &row); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range personalFields {
+			if s, _ := row[f].(string); s != "" {
+				values[s] = true
+				b, _ := json.Marshal(s)
+				values[string(b[1:len(b)-1])] = true
+			}
+		}
+	}
+	if len(values) < 500 {
+		t.Fatalf("only %d personal values found in the simulated rows", len(values))
+	}
+	for v := range values {
+		if strings.Contains(logs, v) {
+			i := strings.Index(logs, v)
+			t.Errorf("the logs contain the personal value %q: ...%s...", v, logs[max(0, i-200):min(len(logs), i+len(v)+50)])
+		}
+	}
+	if strings.Contains(logs, "s3cret-token") {
+		t.Error("the logs contain the bearer token")
+	}
+}
+
+// checkDashboard makes sure every series the Grafana dashboard queries is
+// served by a real scrape.
+func checkDashboard(t *testing.T, s scrape) {
+	t.Helper()
+	b, err := os.ReadFile("../../deploy/grafana/callstream-dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// kprom creates these on the first event, which a healthy run lacks.
+	eventOnly := map[string]bool{"callstream_kafka_connect_errors_total": true}
+	names := regexp.MustCompile(`callstream_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 15 {
+		t.Fatalf("the dashboard queries only %v", names)
+	}
+	for _, n := range names {
+		base := n
+		for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := s[strings.TrimSuffix(n, suffix)]; ok && strings.HasSuffix(n, suffix) && f.GetType() == dto.MetricType_HISTOGRAM {
+				base = strings.TrimSuffix(n, suffix)
+			}
+		}
+		if _, ok := s[base]; !ok && !eventOnly[n] {
+			t.Errorf("the dashboard queries %s, which /metrics does not serve", n)
+		}
+	}
+}
