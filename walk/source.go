@@ -1,6 +1,8 @@
 package walk
 
 import (
+	"unsafe"
+
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/schemas"
 )
@@ -20,7 +22,7 @@ func DirectRouting() Source {
 			if err != nil {
 				return Encoded{}, err
 			}
-			return Encoded{ID: row.ID, Key: []byte(row.CorrelationID), Value: v}, nil
+			return Encoded{ID: row.ID, Key: keyBytes(row.CorrelationID), Value: v}, nil
 		},
 	}
 }
@@ -36,7 +38,18 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 			if err != nil {
 				return Encoded{}, err
 			}
-			return Encoded{ID: id, Key: []byte(key), Value: out}, nil
+			return Encoded{ID: id, Key: keyBytes(key), Value: out}, nil
 		},
 	}
+}
+
+// keyBytes views the record key without copying it: the key is a string
+// of its own (schemas does not let it alias the page buffer), strings are
+// immutable, and the Kafka client only reads record keys. An empty key
+// stays a non-nil empty slice, which Kafka tells apart from a null key.
+func keyBytes(key string) []byte {
+	if key == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(key), len(key))
 }

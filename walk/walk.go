@@ -127,7 +127,7 @@ type Walker struct {
 	log   *slog.Logger
 
 	state  checkpoint.State
-	seen   map[string]struct{}
+	seen   *idSet
 	loaded bool
 
 	// mu guards what other goroutines (metrics, health) read while the walk
@@ -297,15 +297,15 @@ func (w *Walker) load(ctx context.Context) error {
 	}
 	w.state = st
 	w.mark = st.Watermark
-	w.seen = make(map[string]struct{})
+	w.seen = newIDSet()
 	for _, win := range st.Windows {
 		for _, id := range win.IDs {
-			w.seen[id] = struct{}{}
+			w.seen.add(id)
 		}
 	}
 	w.loaded = true
 	if !st.Watermark.IsZero() {
-		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", len(w.seen))
+		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", w.seen.len())
 	}
 	return nil
 }
@@ -516,12 +516,14 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 		return w.publishErr(from, to, err)
 	}
 	var newIDs []string
-	pending := make(map[string]struct{})
+	pending := newIDSet()
 	fetched, dups, dead := 0, 0, 0
+	var values valueArena
+	values.prefix = w.pub.ValueBuffer(0)
 	onPage := func(p fetch.Page) error {
 		for _, raw := range p.Rows {
 			fetched++
-			enc, err := w.cfg.Source.Encode(raw, w.pub.ValueBuffer(len(raw)/2))
+			enc, err := w.cfg.Source.Encode(raw, values.next(len(raw)))
 			if err != nil {
 				if w.cfg.DeadLetterTopic == "" {
 					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
@@ -534,7 +536,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 					dups++
 					continue
 				}
-				pending[enc.ID] = struct{}{}
+				pending.add(enc.ID)
 				newIDs = append(newIDs, enc.ID)
 				dead++
 				batch.AddRecord(ctx, w.deadLetter(raw, err))
@@ -546,9 +548,9 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 				dups++
 				continue
 			}
-			pending[enc.ID] = struct{}{}
+			pending.add(enc.ID)
 			newIDs = append(newIDs, enc.ID)
-			batch.Add(ctx, enc.Key, enc.Value)
+			batch.Add(ctx, enc.Key, values.keep(enc.Value))
 		}
 		return nil
 	}
@@ -631,13 +633,43 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	return nil
 }
 
-// known reports whether id was published before or earlier in this read.
-func (w *Walker) known(id string, pending map[string]struct{}) bool {
-	if _, ok := w.seen[id]; ok {
-		return true
+// valueArena hands out value buffers carved from large chunks, so that a
+// row's Avro value costs no allocation of its own. A chunk is owned by the
+// batch its values went to and dropped with it; chunks are not reused, as
+// the client may hold the values until the batch is settled.
+type valueArena struct {
+	prefix []byte // the value framing, copied in front of every value
+	buf    []byte
+}
+
+// valueChunk is the size of one arena chunk: a few hundred rows.
+const valueChunk = 256 << 10
+
+// next returns an empty buffer holding the framing, with room for about
+// rawLen bytes of Avro (always less than the row's JSON).
+func (a *valueArena) next(rawLen int) []byte {
+	need := len(a.prefix) + rawLen
+	if cap(a.buf)-len(a.buf) < need {
+		a.buf = make([]byte, 0, max(valueChunk, need))
 	}
-	_, ok := pending[id]
-	return ok
+	return append(a.buf[len(a.buf):len(a.buf)], a.prefix...)
+}
+
+// keep marks v, the value built in the last buffer from next, as used and
+// returns it with its capacity cut, so later values cannot overwrite it. A
+// value that outgrew its buffer was reallocated by append and is not in
+// the chunk at all.
+func (a *valueArena) keep(v []byte) []byte {
+	free := a.buf[len(a.buf):cap(a.buf)]
+	if len(v) > 0 && len(free) >= len(v) && &free[0] == &v[0] {
+		a.buf = a.buf[:len(a.buf)+len(v)]
+	}
+	return v[:len(v):len(v)]
+}
+
+// known reports whether id was published before or earlier in this read.
+func (w *Walker) known(id string, pending *idSet) bool {
+	return w.seen.has(id) || pending.has(id)
 }
 
 // partial handles a failed fetch without transactions. It waits for what
@@ -713,7 +745,7 @@ func deadLetterID(raw []byte) string {
 // window's previous read time (a partial read is not a read).
 func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
 	for _, id := range ids {
-		w.seen[id] = struct{}{}
+		w.seen.add(id)
 	}
 	for i := range w.state.Windows {
 		win := &w.state.Windows[i]
@@ -739,7 +771,7 @@ func (w *Walker) evict() {
 			continue
 		}
 		for _, id := range win.IDs {
-			delete(w.seen, id)
+			w.seen.remove(id)
 		}
 	}
 	clear(w.state.Windows[len(kept):])
