@@ -15,21 +15,42 @@ func newIDSet() *idSet {
 	return &idSet{guids: make(map[[16]byte]struct{}), other: make(map[string]struct{})}
 }
 
-func (s *idSet) has(id string) bool {
-	if g, ok := packGUID(id); ok {
-		_, found := s.guids[g]
-		return found
+// idKey is an id as the set stores it, packed once per row however many
+// sets it is looked up in.
+type idKey struct {
+	guid   [16]byte
+	packed bool
+	str    string
+}
+
+func keyOf(id string) idKey {
+	g, ok := packGUID(id)
+	if ok {
+		return idKey{guid: g, packed: true}
 	}
-	_, found := s.other[id]
+	return idKey{str: id}
+}
+
+func (s *idSet) has(id string) bool { return s.hasKey(keyOf(id)) }
+
+func (s *idSet) add(id string) { s.addKey(keyOf(id)) }
+
+func (s *idSet) hasKey(k idKey) bool {
+	var found bool
+	if k.packed {
+		_, found = s.guids[k.guid]
+	} else {
+		_, found = s.other[k.str]
+	}
 	return found
 }
 
-func (s *idSet) add(id string) {
-	if g, ok := packGUID(id); ok {
-		s.guids[g] = struct{}{}
-		return
+func (s *idSet) addKey(k idKey) {
+	if k.packed {
+		s.guids[k.guid] = struct{}{}
+	} else {
+		s.other[k.str] = struct{}{}
 	}
-	s.other[id] = struct{}{}
 }
 
 func (s *idSet) remove(id string) {

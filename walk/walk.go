@@ -532,11 +532,12 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 				// A bad row is remembered by a hash of its bytes, so that
 				// rescans do not dead-letter it again.
 				enc.ID = deadLetterID(raw)
-				if w.known(enc.ID, pending) {
+				k := keyOf(enc.ID)
+				if w.known(k, pending) {
 					dups++
 					continue
 				}
-				pending.add(enc.ID)
+				pending.addKey(k)
 				newIDs = append(newIDs, enc.ID)
 				dead++
 				batch.AddRecord(ctx, w.deadLetter(raw, err))
@@ -544,11 +545,12 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 					"window_from", fmtT(from), "page", p.Number, "reason", err.Error())
 				continue
 			}
-			if w.known(enc.ID, pending) {
+			k := keyOf(enc.ID)
+			if w.known(k, pending) {
 				dups++
 				continue
 			}
-			pending.add(enc.ID)
+			pending.addKey(k)
 			newIDs = append(newIDs, enc.ID)
 			batch.Add(ctx, enc.Key, values.keep(enc.Value))
 		}
@@ -668,8 +670,8 @@ func (a *valueArena) keep(v []byte) []byte {
 }
 
 // known reports whether id was published before or earlier in this read.
-func (w *Walker) known(id string, pending *idSet) bool {
-	return w.seen.has(id) || pending.has(id)
+func (w *Walker) known(k idKey, pending *idSet) bool {
+	return w.seen.hasKey(k) || pending.hasKey(k)
 }
 
 // partial handles a failed fetch without transactions. It waits for what
