@@ -383,7 +383,14 @@ func (b *Batch) Len() int { return int(b.n.Load()) }
 // Commit.
 func (b *Batch) Wait(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
+	go func() {
+		// Flushing sends what lingers at once: a window's last records
+		// would otherwise wait out ProducerLinger on every partition
+		// before the batch could settle.
+		_ = b.p.cl.Flush(ctx)
+		b.wg.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():

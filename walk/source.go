@@ -10,11 +10,12 @@ import (
 // DirectRouting is the getDirectRoutingCalls source, encoded with
 // schemas.DirectRoutingLogRow.
 func DirectRouting() Source {
-	var row schemas.DirectRoutingLogRow // reused: a Walker encodes one row at a time
 	return Source{
 		Name:     "direct-routing",
 		Function: fetch.DirectRoutingCalls,
 		Encode: func(raw, dst []byte) (Encoded, error) {
+			// One row per call: backfills encode windows concurrently.
+			var row schemas.DirectRoutingLogRow
 			if err := schemas.ParseDirectRoutingRow(raw, &row); err != nil {
 				return Encoded{}, err
 			}

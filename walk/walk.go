@@ -62,7 +62,9 @@ type Source struct {
 	Name     string
 	Function fetch.Function
 	// Encode parses one raw row and appends its Avro body to dst (which
-	// already holds the value framing).
+	// already holds the value framing). It is called from several
+	// goroutines at once during a backfill, so it must be safe for
+	// concurrent use.
 	Encode func(raw, dst []byte) (Encoded, error)
 }
 
@@ -409,15 +411,26 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 }
 
 // prefetched is a window read ahead of its turn: its pages, copied out of
-// the fetch client's reused buffers.
+// the fetch client's reused buffers, and each row already encoded, so that
+// parsing and encoding overlap with the publishing of the windows before
+// it. Which rows are new is still decided in window order, by read.
 type prefetched struct {
 	pages []fetch.Page
+	encs  [][]encoded // per page, per row
 	stats fetch.Stats
 	err   error
 }
 
+// encoded is the outcome of Source.Encode for one row.
+type encoded struct {
+	enc Encoded
+	err error
+}
+
 func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 	pre := &prefetched{}
+	var values valueArena
+	values.prefix = w.pub.ValueBuffer(0)
 	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
 		size := 0
 		for _, r := range p.Rows {
@@ -425,25 +438,32 @@ func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 		}
 		buf := make([]byte, 0, size)
 		rows := make([]json.RawMessage, len(p.Rows))
+		encs := make([]encoded, len(p.Rows))
 		for i, r := range p.Rows {
 			start := len(buf)
 			buf = append(buf, r...)
 			rows[i] = buf[start:len(buf):len(buf)]
+			e := &encs[i]
+			e.enc, e.err = w.cfg.Source.Encode(rows[i], values.next(len(r)))
+			if e.err == nil {
+				e.enc.Value = values.keep(e.enc.Value)
+			}
 		}
 		pre.pages = append(pre.pages, fetch.Page{Number: p.Number, Rows: rows})
+		pre.encs = append(pre.encs, encs)
 		return nil
 	})
 	return pre
 }
 
-// calls runs onPage over the window's pages: prefetched ones, or fetched
-// now.
-func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page) error) (fetch.Stats, error) {
+// calls runs onPage over the window's pages: prefetched ones, with their
+// rows' encodings, or fetched now, with nil.
+func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page, []encoded) error) (fetch.Stats, error) {
 	if pre == nil {
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
+		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error { return onPage(p, nil) })
 	}
-	for _, p := range pre.pages {
-		if err := onPage(p); err != nil {
+	for i, p := range pre.pages {
+		if err := onPage(p, pre.encs[i]); err != nil {
 			return pre.stats, err
 		}
 	}
@@ -520,10 +540,16 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
-	onPage := func(p fetch.Page) error {
-		for _, raw := range p.Rows {
+	onPage := func(p fetch.Page, encs []encoded) error {
+		for i, raw := range p.Rows {
 			fetched++
-			enc, err := w.cfg.Source.Encode(raw, values.next(len(raw)))
+			var enc Encoded
+			var err error
+			if encs != nil {
+				enc, err = encs[i].enc, encs[i].err
+			} else if enc, err = w.cfg.Source.Encode(raw, values.next(len(raw))); err == nil {
+				enc.Value = values.keep(enc.Value)
+			}
 			if err != nil {
 				if w.cfg.DeadLetterTopic == "" {
 					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
@@ -552,7 +578,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 			}
 			pending.addKey(k)
 			newIDs = append(newIDs, enc.ID)
-			batch.Add(ctx, enc.Key, values.keep(enc.Value))
+			batch.Add(ctx, enc.Key, enc.Value)
 		}
 		return nil
 	}
