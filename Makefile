@@ -33,5 +33,6 @@ test: lint test-unit test-kafka test-interop ## everything CI runs
 bench-compression: ## bytes on the wire and rows/s per codec for callstream's rows (kfake, or KAFKA_TEST_BROKERS)
 	$(GO) test -run '^$$' -bench Compression -benchtime 5x ./tests/bench/
 
-bench: ## benchmarks: per-row decode+encode and the whole walk
+bench: ## benchmarks: per-row decode+encode, the whole walk, and issue 7's figures (ratio, rows/s, ns/row, allocs/row, peak RSS; see docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./walk/
+	$(GO) test -run '^$$' -bench 'HotPath|RunOnce' -benchtime 1x -timeout 60m ./tests/bench/

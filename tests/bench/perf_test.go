@@ -319,7 +319,11 @@ func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
 	b.Cleanup(srv.Close)
 	topic := "rows"
 	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic))
-	cmd := exec.Command(callstreamBinary(b), "run", "--once")
+	bin := callstreamBinary(b)
+	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
+		bin = alt // compare another build, e.g. main's
+	}
+	cmd := exec.Command(bin, "run", "--once")
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"GRAPH_BASE_URL=" + srv.URL,
@@ -331,6 +335,7 @@ func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
 		"END_TIME=" + end.Format(time.RFC3339),
 		"SETTLE_DELAY=0s",
 		"LOG_LEVEL=warn",
+		"GODEBUG=" + os.Getenv("GODEBUG"),
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -357,11 +362,11 @@ func BenchmarkRunOnce(b *testing.B) {
 	b.Run("rows=2M", func(b *testing.B) {
 		var took time.Duration
 		for range b.N {
-			d, rss := runOnce(b, 2_000_000, true)
+			d, rss := runOnce(b, e2eRows, true)
 			took += d
 			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
 		}
-		b.ReportMetric(float64(2_000_000*b.N)/took.Seconds(), "rows/s")
+		b.ReportMetric(float64(e2eRows*b.N)/took.Seconds(), "rows/s")
 		b.ReportMetric(0, "ns/op")
 	})
 	if testing.Short() {
@@ -386,3 +391,7 @@ func BenchmarkRunOnce(b *testing.B) {
 		})
 	}
 }
+
+// e2eRows is the size of the end-to-end run; the issue asks for at least
+// two million.
+const e2eRows = 2_000_000
