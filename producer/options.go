@@ -51,17 +51,9 @@ func (c Compression) codec() kgo.CompressionCodec {
 	case CompressionLZ4:
 		return kgo.Lz4Compression()
 	default:
-		// Level 1 is klauspost/compress's SpeedFastest. The library's
-		// default level cost about a fifth of callstream's CPU per row in
-		// the walk profile (docs/performance.md) for a few percent fewer
-		// bytes on rows this repetitive.
-		return kgo.ZstdCompression().WithLevel(zstdFastest)
+		return kgo.ZstdCompression()
 	}
 }
-
-// zstdFastest is zstd.SpeedFastest, named here without importing the
-// codec package just for the constant.
-const zstdFastest = 1
 
 // DefaultBatchMaxBytes is the largest uncompressed record batch the
 // producer builds by default: franz-go's default, which fits Kafka's default
