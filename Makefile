@@ -39,5 +39,6 @@ bench-compression: ## bytes on the wire and rows/s per codec for callstream's ro
 bench-kafka: ## transactional vs plain publishing on a real broker (needs Java 17+ and Maven)
 	scripts/kafka-test.sh $(GO) test -run '^$$' -bench BenchmarkPublish -benchtime 20x ./producer/
 
-bench: ## benchmarks: per-row decode+encode and the whole walk
+bench: ## benchmarks: per-row decode+encode, the whole walk, and issue 7's figures (ratio, rows/s, ns/row, allocs/row, peak RSS; see docs/performance.md)
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./walk/
+	$(GO) test -run '^$$' -bench 'HotPath|RunOnce' -benchtime 1x -timeout 60m ./tests/bench/

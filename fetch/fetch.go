@@ -418,97 +418,13 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override 
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return "", wait, tok, &transportError{fmt.Errorf("graph answered 200 with a non-JSON body (%s); a proxy in the way?", bodySummary(body, ct))}
 	}
-	next, err = buf.decode(resp.Body)
+	next, err = buf.decode(resp.Body, resp.ContentLength)
 	if err != nil {
 		// A body cut short or garbled in transit is worth another try; the
 		// page is re-read whole, so nothing of it was delivered.
 		return "", wait, tok, &transportError{fmt.Errorf("decode page: %w", err)}
 	}
 	return next, wait, tok, nil
-}
-
-// pageBuffer decodes a page as a stream of tokens, copying each row's raw
-// JSON into one reused arena instead of building a map of the whole body.
-type pageBuffer struct {
-	arena []byte
-	ends  []int
-	rows  []json.RawMessage
-}
-
-func (p *pageBuffer) decode(r io.Reader) (string, error) {
-	p.arena, p.ends, p.rows = p.arena[:0], p.ends[:0], p.rows[:0]
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	if err := expectDelim(dec, '{'); err != nil {
-		return "", err
-	}
-	var next string
-	sawValue := false
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return "", err
-		}
-		key, _ := tok.(string)
-		switch key {
-		case "value":
-			sawValue = true
-			if err := expectDelim(dec, '['); err != nil {
-				return "", fmt.Errorf("value: %w", err)
-			}
-			for dec.More() {
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return "", fmt.Errorf("value[%d]: %w", len(p.ends), err)
-				}
-				p.arena = append(p.arena, raw...)
-				p.ends = append(p.ends, len(p.arena))
-			}
-			if err := expectDelim(dec, ']'); err != nil {
-				return "", err
-			}
-		case "@odata.nextLink":
-			if err := dec.Decode(&next); err != nil {
-				return "", fmt.Errorf("@odata.nextLink: %w", err)
-			}
-		default:
-			var skip json.RawMessage
-			if err := dec.Decode(&skip); err != nil {
-				return "", fmt.Errorf("%s: %w", key, err)
-			}
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
-		return "", err
-	}
-	// Anything but whitespace after the object means the body is not what
-	// Graph sends.
-	if _, err := dec.Token(); err != io.EOF {
-		return "", errors.New("trailing data after page object")
-	}
-	if !sawValue {
-		return "", errors.New(`page has no "value" array`)
-	}
-	start := 0
-	for _, end := range p.ends {
-		p.rows = append(p.rows, json.RawMessage(p.arena[start:end:end]))
-		start = end
-	}
-	return next, nil
-}
-
-func expectDelim(dec *json.Decoder, want json.Delim) error {
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return io.ErrUnexpectedEOF
-		}
-		return err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != want {
-		return fmt.Errorf("want %q, got %v", want, tok)
-	}
-	return nil
 }
 
 // Error is a non-200 answer from Graph, carrying Graph's error code and

@@ -300,7 +300,18 @@ type Batch struct {
 	errOnce sync.Once
 	err     error
 	ended   bool
+
+	// slab holds the records of Add, allocated a few hundred at a time
+	// rather than one by one; the client keeps pointers into it until the
+	// records are settled, which is no longer than the batch lives.
+	slab []kgo.Record
+	// promise is shared by every record of the batch, so that producing a
+	// record allocates no closure.
+	promise func(*kgo.Record, error)
 }
+
+// slabSize is how many records one slab allocation holds.
+const slabSize = 512
 
 // Begin starts a batch for the rows of one source and window; in
 // transactional mode it begins a transaction. Records produced through it
@@ -320,7 +331,14 @@ func (p *Producer) Begin(source string, from, to time.Time) (*Batch, error) {
 		kgo.RecordHeader{Key: HeaderWindow, Value: []byte(from.UTC().Format(time.RFC3339Nano) + "/" + to.UTC().Format(time.RFC3339Nano))},
 	)
 	h = append(h, p.headers...)
-	return &Batch{p: p, headers: h}, nil
+	b := &Batch{p: p, headers: h}
+	b.promise = func(_ *kgo.Record, err error) {
+		if err != nil {
+			b.errOnce.Do(func() { b.err = err })
+		}
+		b.wg.Done()
+	}
+	return b, nil
 }
 
 // ValueBuffer returns a buffer holding the value framing (the registry
@@ -336,7 +354,11 @@ func (p *Producer) ValueBuffer(capHint int) []byte {
 // batch from now on. Add blocks while the client's buffer is full, which
 // bounds memory.
 func (b *Batch) Add(ctx context.Context, key, value []byte) {
-	b.produce(ctx, &kgo.Record{Key: key, Value: value, Headers: b.headers})
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]kgo.Record, 0, slabSize)
+	}
+	b.slab = append(b.slab, kgo.Record{Key: key, Value: value, Headers: b.headers})
+	b.produce(ctx, &b.slab[len(b.slab)-1])
 }
 
 // AddRecord hands any record to the client within the batch, e.g. a dead
@@ -349,12 +371,7 @@ func (b *Batch) AddRecord(ctx context.Context, r *kgo.Record) {
 func (b *Batch) produce(ctx context.Context, r *kgo.Record) {
 	b.wg.Add(1)
 	b.n.Add(1)
-	b.p.cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-		if err != nil {
-			b.errOnce.Do(func() { b.err = err })
-		}
-		b.wg.Done()
-	})
+	b.p.cl.Produce(ctx, r, b.promise)
 }
 
 // Len is the number of records added.
@@ -366,7 +383,14 @@ func (b *Batch) Len() int { return int(b.n.Load()) }
 // Commit.
 func (b *Batch) Wait(ctx context.Context) error {
 	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
+	go func() {
+		// Flushing sends what lingers at once: a window's last records
+		// would otherwise wait out ProducerLinger on every partition
+		// before the batch could settle.
+		_ = b.p.cl.Flush(ctx)
+		b.wg.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -2,6 +2,7 @@ package walk
 
 import (
 	"fmt"
+	"unsafe"
 
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/schemas"
@@ -29,7 +30,18 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 			if err != nil {
 				return Encoded{}, err
 			}
-			return Encoded{ID: id, Key: []byte(key), Value: out}, nil
+			return Encoded{ID: id, Key: keyBytes(key), Value: out}, nil
 		},
 	}
+}
+
+// keyBytes views the record key without copying it: the key is a string
+// of its own (schemas does not let it alias the page buffer), strings are
+// immutable, and the Kafka client only reads record keys. An empty key
+// stays a non-nil empty slice, which Kafka tells apart from a null key.
+func keyBytes(key string) []byte {
+	if key == "" {
+		return []byte{}
+	}
+	return unsafe.Slice(unsafe.StringData(key), len(key))
 }

@@ -62,7 +62,9 @@ type Source struct {
 	Name     string
 	Function fetch.Function
 	// Encode parses one raw row and appends its Avro body to dst (which
-	// already holds the value framing).
+	// already holds the value framing). It is called from several
+	// goroutines at once during a backfill, so it must be safe for
+	// concurrent use.
 	Encode func(raw, dst []byte) (Encoded, error)
 }
 
@@ -131,7 +133,7 @@ type Walker struct {
 	log   *slog.Logger
 
 	state  checkpoint.State
-	seen   map[string]struct{}
+	seen   *idSet
 	loaded bool
 
 	// mu guards what other goroutines (metrics, health) read while the walk
@@ -301,15 +303,15 @@ func (w *Walker) load(ctx context.Context) error {
 	}
 	w.state = st
 	w.mark = st.Watermark
-	w.seen = make(map[string]struct{})
+	w.seen = newIDSet()
 	for _, win := range st.Windows {
 		for _, id := range win.IDs {
-			w.seen[id] = struct{}{}
+			w.seen.add(id)
 		}
 	}
 	w.loaded = true
 	if !st.Watermark.IsZero() {
-		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", len(w.seen))
+		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", w.seen.len())
 	}
 	return nil
 }
@@ -413,15 +415,26 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 }
 
 // prefetched is a window read ahead of its turn: its pages, copied out of
-// the fetch client's reused buffers.
+// the fetch client's reused buffers, and each row already encoded, so that
+// parsing and encoding overlap with the publishing of the windows before
+// it. Which rows are new is still decided in window order, by read.
 type prefetched struct {
 	pages []fetch.Page
+	encs  [][]encoded // per page, per row
 	stats fetch.Stats
 	err   error
 }
 
+// encoded is the outcome of Source.Encode for one row.
+type encoded struct {
+	enc Encoded
+	err error
+}
+
 func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 	pre := &prefetched{}
+	var values valueArena
+	values.prefix = w.pub.ValueBuffer(0)
 	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
 		size := 0
 		for _, r := range p.Rows {
@@ -429,25 +442,32 @@ func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 		}
 		buf := make([]byte, 0, size)
 		rows := make([]json.RawMessage, len(p.Rows))
+		encs := make([]encoded, len(p.Rows))
 		for i, r := range p.Rows {
 			start := len(buf)
 			buf = append(buf, r...)
 			rows[i] = buf[start:len(buf):len(buf)]
+			e := &encs[i]
+			e.enc, e.err = w.cfg.Source.Encode(rows[i], values.next(len(r)))
+			if e.err == nil {
+				e.enc.Value = values.keep(e.enc.Value)
+			}
 		}
 		pre.pages = append(pre.pages, fetch.Page{Number: p.Number, Rows: rows})
+		pre.encs = append(pre.encs, encs)
 		return nil
 	})
 	return pre
 }
 
-// calls runs onPage over the window's pages: prefetched ones, or fetched
-// now.
-func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page) error) (fetch.Stats, error) {
+// calls runs onPage over the window's pages: prefetched ones, with their
+// rows' encodings, or fetched now, with nil.
+func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page, []encoded) error) (fetch.Stats, error) {
 	if pre == nil {
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
+		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error { return onPage(p, nil) })
 	}
-	for _, p := range pre.pages {
-		if err := onPage(p); err != nil {
+	for i, p := range pre.pages {
+		if err := onPage(p, pre.encs[i]); err != nil {
 			return pre.stats, err
 		}
 	}
@@ -528,12 +548,20 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, pcancel) })
 	defer stopAfter()
 	var newIDs []string
-	pending := make(map[string]struct{})
+	pending := newIDSet()
 	fetched, dups, dead := 0, 0, 0
-	onPage := func(p fetch.Page) error {
-		for _, raw := range p.Rows {
+	var values valueArena
+	values.prefix = w.pub.ValueBuffer(0)
+	onPage := func(p fetch.Page, encs []encoded) error {
+		for i, raw := range p.Rows {
 			fetched++
-			enc, err := w.cfg.Source.Encode(raw, w.pub.ValueBuffer(len(raw)/2))
+			var enc Encoded
+			var err error
+			if encs != nil {
+				enc, err = encs[i].enc, encs[i].err
+			} else if enc, err = w.cfg.Source.Encode(raw, values.next(len(raw))); err == nil {
+				enc.Value = values.keep(enc.Value)
+			}
 			if err != nil {
 				if w.cfg.DeadLetterTopic == "" {
 					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
@@ -542,11 +570,12 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 				// A bad row is remembered by a hash of its bytes, so that
 				// rescans do not dead-letter it again.
 				enc.ID = deadLetterID(raw)
-				if w.known(enc.ID, pending) {
+				k := keyOf(enc.ID)
+				if w.known(k, pending) {
 					dups++
 					continue
 				}
-				pending[enc.ID] = struct{}{}
+				pending.addKey(k)
 				newIDs = append(newIDs, enc.ID)
 				dead++
 				batch.AddRecord(pctx, w.deadLetter(raw, err))
@@ -554,11 +583,12 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 					"window_from", fmtT(from), "page", p.Number, "reason", err.Error())
 				continue
 			}
-			if w.known(enc.ID, pending) {
+			k := keyOf(enc.ID)
+			if w.known(k, pending) {
 				dups++
 				continue
 			}
-			pending[enc.ID] = struct{}{}
+			pending.addKey(k)
 			newIDs = append(newIDs, enc.ID)
 			batch.Add(pctx, enc.Key, enc.Value)
 		}
@@ -646,13 +676,43 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	return nil
 }
 
-// known reports whether id was published before or earlier in this read.
-func (w *Walker) known(id string, pending map[string]struct{}) bool {
-	if _, ok := w.seen[id]; ok {
-		return true
+// valueArena hands out value buffers carved from large chunks, so that a
+// row's Avro value costs no allocation of its own. A chunk is owned by the
+// batch its values went to and dropped with it; chunks are not reused, as
+// the client may hold the values until the batch is settled.
+type valueArena struct {
+	prefix []byte // the value framing, copied in front of every value
+	buf    []byte
+}
+
+// valueChunk is the size of one arena chunk: a few hundred rows.
+const valueChunk = 256 << 10
+
+// next returns an empty buffer holding the framing, with room for about
+// rawLen bytes of Avro (always less than the row's JSON).
+func (a *valueArena) next(rawLen int) []byte {
+	need := len(a.prefix) + rawLen
+	if cap(a.buf)-len(a.buf) < need {
+		a.buf = make([]byte, 0, max(valueChunk, need))
 	}
-	_, ok := pending[id]
-	return ok
+	return append(a.buf[len(a.buf):len(a.buf)], a.prefix...)
+}
+
+// keep marks v, the value built in the last buffer from next, as used and
+// returns it with its capacity cut, so later values cannot overwrite it. A
+// value that outgrew its buffer was reallocated by append and is not in
+// the chunk at all.
+func (a *valueArena) keep(v []byte) []byte {
+	free := a.buf[len(a.buf):cap(a.buf)]
+	if len(v) > 0 && len(free) >= len(v) && &free[0] == &v[0] {
+		a.buf = a.buf[:len(a.buf)+len(v)]
+	}
+	return v[:len(v):len(v)]
+}
+
+// known reports whether id was published before or earlier in this read.
+func (w *Walker) known(k idKey, pending *idSet) bool {
+	return w.seen.hasKey(k) || pending.hasKey(k)
 }
 
 // partial handles a failed fetch without transactions. It waits for what
@@ -728,7 +788,7 @@ func deadLetterID(raw []byte) string {
 // window's previous read time (a partial read is not a read).
 func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
 	for _, id := range ids {
-		w.seen[id] = struct{}{}
+		w.seen.add(id)
 	}
 	for i := range w.state.Windows {
 		win := &w.state.Windows[i]
@@ -754,7 +814,7 @@ func (w *Walker) evict() {
 			continue
 		}
 		for _, id := range win.IDs {
-			delete(w.seen, id)
+			w.seen.remove(id)
 		}
 	}
 	clear(w.state.Windows[len(kept):])

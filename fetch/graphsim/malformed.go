@@ -103,6 +103,13 @@ func (s *Server) malformation(fn Function, i int) *Malformation {
 // appendServed appends row i of fn exactly as the endpoint serves it,
 // malformation included.
 func (s *Server) appendServed(dst []byte, fn Function, i int, beta bool) []byte {
+	if s.ends != nil && fn == DirectRoutingCalls && !beta {
+		start := 0
+		if i > 0 {
+			start = s.ends[i-1]
+		}
+		return append(dst, s.rendered[start:s.ends[i]]...)
+	}
 	ds := s.dataset(fn)
 	start := len(dst)
 	if fn == PstnCalls {

@@ -1,0 +1,397 @@
+package bench
+
+// The performance suite of issue 7 (make bench; docs/performance.md):
+//
+//   - BenchmarkHotPath runs callstream's per-row path (the fetch client's
+//     page splitter, the schema parser, the dedup set, the Avro encoder, the
+//     producer's batches) and a straightforward reference pipeline
+//     (encoding/json into a row struct, avro.Marshal, one ProduceSync per
+//     page) over the same page bytes in the same process, into kfake, and
+//     reports the ratio of their rows/s, ns/row and allocs/row;
+//   - BenchmarkRunOnce builds the real binary and times `callstream run
+//     --once` over simulated rows into kfake, and reads the child's peak
+//     RSS for a 1,000,000- and a 10,000,000-row backfill.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/walk"
+)
+
+// perfStart is in the past, so that every window is old: a backfill.
+var perfStart = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+const (
+	perfRowsPerHour = 5000
+	perfToken       = "bench-token"
+)
+
+// recorded serves page bodies captured from the simulator by URL, so the
+// timed runs spend nothing on the simulator.
+type recorded struct {
+	pages map[string][]byte
+}
+
+func (r *recorded) RoundTrip(req *http.Request) (*http.Response, error) {
+	body, ok := r.pages[req.URL.String()]
+	if !ok {
+		return nil, fmt.Errorf("no recorded page for %s", req.URL)
+	}
+	return &http.Response{
+		StatusCode:    http.StatusOK,
+		Header:        http.Header{"Content-Type": {graphsim.PageContentType}},
+		Body:          io.NopCloser(bytes.NewReader(body)),
+		ContentLength: int64(len(body)),
+		Request:       req,
+	}, nil
+}
+
+// simTransport calls the simulator's handler in memory.
+type simTransport struct{ sim *graphsim.Server }
+
+func (t simTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.sim.ServeHTTP(rec, req)
+	return rec.Result(), nil
+}
+
+// recordPages fetches every page of [start, end) window by window through
+// the real fetch client and keeps the bodies, in order.
+func recordPages(b *testing.B, sim *graphsim.Server, start, end time.Time) (*recorded, [][]byte) {
+	b.Helper()
+	rec := &recorded{pages: map[string][]byte{}}
+	var order [][]byte
+	hc := &http.Client{Transport: simTransport{sim}}
+	fc, err := fetch.New(fetch.Config{BaseURL: "http://graph.bench", Tokens: fetch.StaticToken(perfToken), HTTPClient: hc})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for from := start; from.Before(end); from = from.Add(time.Hour) {
+		next := fc.URL(fetch.DirectRoutingCalls, from, from.Add(time.Hour))
+		for next != "" {
+			req, _ := http.NewRequest(http.MethodGet, next, nil)
+			req.Header.Set("Authorization", "Bearer "+perfToken)
+			resp, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			rec.pages[next] = body
+			order = append(order, body)
+			var link struct {
+				Next string `json:"@odata.nextLink"`
+			}
+			if err := json.Unmarshal(body, &link); err != nil {
+				b.Fatal(err)
+			}
+			next = link.Next
+		}
+	}
+	return rec, order
+}
+
+// refRow is the row struct of the reference pipeline: encoding/json reads
+// it by its json tags, hamba's avro.Marshal writes it by its avro tags.
+type refRow struct {
+	ID                            string             `json:"id" avro:"id"`
+	CorrelationID                 string             `json:"correlationId" avro:"correlationId"`
+	UserID                        *string            `json:"userId" avro:"userId"`
+	UserPrincipalName             *string            `json:"userPrincipalName" avro:"userPrincipalName"`
+	UserDisplayName               *string            `json:"userDisplayName" avro:"userDisplayName"`
+	StartDateTime                 *time.Time         `json:"startDateTime" avro:"startDateTime"`
+	InviteDateTime                *time.Time         `json:"inviteDateTime" avro:"inviteDateTime"`
+	FailureDateTime               *time.Time         `json:"failureDateTime" avro:"failureDateTime"`
+	EndDateTime                   *time.Time         `json:"endDateTime" avro:"endDateTime"`
+	Duration                      *int32             `json:"duration" avro:"duration"`
+	CallType                      *string            `json:"callType" avro:"callType"`
+	SuccessfulCall                *bool              `json:"successfulCall" avro:"successfulCall"`
+	CallerNumber                  *string            `json:"callerNumber" avro:"callerNumber"`
+	CalleeNumber                  *string            `json:"calleeNumber" avro:"calleeNumber"`
+	MediaPathLocation             *string            `json:"mediaPathLocation" avro:"mediaPathLocation"`
+	SignalingLocation             *string            `json:"signalingLocation" avro:"signalingLocation"`
+	FinalSipCode                  *int32             `json:"finalSipCode" avro:"finalSipCode"`
+	CallEndSubReason              *int32             `json:"callEndSubReason" avro:"callEndSubReason"`
+	FinalSipCodePhrase            *string            `json:"finalSipCodePhrase" avro:"finalSipCodePhrase"`
+	TrunkFullyQualifiedDomainName *string            `json:"trunkFullyQualifiedDomainName" avro:"trunkFullyQualifiedDomainName"`
+	MediaBypassEnabled            *bool              `json:"mediaBypassEnabled" avro:"mediaBypassEnabled"`
+	AdditionalProperties          *map[string]string `json:"-" avro:"additionalProperties"`
+}
+
+// reference is the straightforward pipeline: decode each page whole with
+// encoding/json, skip known ids, avro.Marshal each row, and ProduceSync the
+// page's records.
+func reference(ctx context.Context, cl *kgo.Client, topic string, pages [][]byte, headers []kgo.RecordHeader) (int, error) {
+	schema := schemas.DirectRoutingSchema()
+	seen := map[string]struct{}{}
+	rows := 0
+	for _, body := range pages {
+		var page struct {
+			Value []refRow `json:"value"`
+		}
+		if err := json.Unmarshal(body, &page); err != nil {
+			return rows, err
+		}
+		recs := make([]*kgo.Record, 0, len(page.Value))
+		for i := range page.Value {
+			r := &page.Value[i]
+			if _, ok := seen[r.ID]; ok {
+				continue
+			}
+			seen[r.ID] = struct{}{}
+			v, err := avro.Marshal(schema, r)
+			if err != nil {
+				return rows, err
+			}
+			recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(r.CorrelationID), Value: v, Headers: headers})
+		}
+		if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			return rows, err
+		}
+		rows += len(recs)
+	}
+	return rows, nil
+}
+
+// callstreamWalk runs the walker as `run` wires it by default (exactly-once
+// with the Kafka checkpoint store, backfill concurrency 4, one-hour
+// windows) over the recorded pages.
+func callstreamWalk(b *testing.B, kc *kafkatest.Cluster, rec *recorded, start, end time.Time, n int) *walk.Walker {
+	b.Helper()
+	ctx := context.Background()
+	topic := "callstream-" + strconv.Itoa(n)
+	cl := kc.Client(b)
+	if err := producer.EnsureCheckpointTopic(ctx, cl, topic+".checkpoint", topic); err != nil {
+		b.Fatal(err)
+	}
+	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	prod, err := producer.New(ctx, producer.Config{Brokers: kc.Brokers, Topic: topic, TransactionalID: topic,
+		Topics: producer.TopicSettings{Create: true},
+		Schema: producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: "bench"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = prod.Close(context.Background()) })
+	fc, err := fetch.New(fetch.Config{BaseURL: "http://graph.bench", Tokens: fetch.StaticToken(perfToken),
+		HTTPClient: &http.Client{Transport: rec}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := walk.New(walk.Config{Source: walk.CodecSource(fetch.DirectRoutingCalls, codec), Start: start, End: end,
+		Window: time.Hour, Concurrency: 4, RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
+		Logger: slog.New(slog.DiscardHandler)}, fc, prod, checkpoint.NewKafkaStore(cl, topic+".checkpoint", topic))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return w
+}
+
+// BenchmarkHotPath compares callstream's row path with the reference
+// pipeline on the same 240,000 rows (48 one-hour windows of 5,000 rows in
+// pages of 1,000). Each op runs both once, reference first.
+func BenchmarkHotPath(b *testing.B) {
+	const hours = 48
+	end := perfStart.Add(hours * time.Hour)
+	sim, err := graphsim.New(graphsim.Config{Seed: 3, Start: perfStart, End: end, RowsPerHour: perfRowsPerHour,
+		Token: perfToken, ExtraProperty: true, PreRender: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rec, pages := recordPages(b, sim, perfStart, end)
+	total := sim.Count(perfStart, end)
+	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "reference"))
+	refCl := kc.Client(b, kgo.DefaultProduceTopic("reference"), kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(1)))
+	headers := []kgo.RecordHeader{{Key: producer.HeaderSource, Value: []byte("direct-routing")}}
+	ctx := context.Background()
+
+	var refTime, ourTime time.Duration
+	var ourAllocs uint64
+	b.ResetTimer()
+	for i := range b.N {
+		runtime.GC()
+		t0 := time.Now()
+		n, err := reference(ctx, refCl, "reference", pages, headers)
+		refTime += time.Since(t0)
+		if err != nil || n != total {
+			b.Fatalf("reference published %d of %d rows: %v", n, total, err)
+		}
+
+		b.StopTimer()
+		w := callstreamWalk(b, kc, rec, perfStart, end, i)
+		runtime.GC()
+		b.StartTimer()
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		t0 = time.Now()
+		if err := w.Run(ctx, true); err != nil {
+			b.Fatal(err)
+		}
+		ourTime += time.Since(t0)
+		runtime.ReadMemStats(&m1)
+		ourAllocs += m1.Mallocs - m0.Mallocs
+		if st := w.Stats(); st.Published != total {
+			b.Fatalf("callstream published %d of %d rows", st.Published, total)
+		}
+	}
+	rows := float64(total * b.N)
+	refRate, ourRate := rows/refTime.Seconds(), rows/ourTime.Seconds()
+	b.ReportMetric(ourRate/refRate, "ratio")
+	b.ReportMetric(ourRate, "rows/s")
+	b.ReportMetric(refRate, "ref-rows/s")
+	b.ReportMetric(float64(ourTime.Nanoseconds())/rows, "ns/row")
+	b.ReportMetric(float64(ourAllocs)/rows, "allocs/row")
+	b.ReportMetric(0, "ns/op")
+}
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// callstreamBinary builds cmd/callstream once.
+func callstreamBinary(b *testing.B) string {
+	b.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "callstream-bench-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "callstream")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/callstream").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// runOnce runs `callstream run --once` with the default configuration
+// (exactly-once, Kafka checkpoint, zstd, backfill concurrency 4) over rows
+// simulated rows, and returns the wall-clock time and the child's peak RSS.
+func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
+	b.Helper()
+	hours := rows / perfRowsPerHour
+	end := perfStart.Add(time.Duration(hours) * time.Hour)
+	sim, err := graphsim.New(graphsim.Config{Seed: 9, Start: perfStart, End: end, RowsPerHour: perfRowsPerHour,
+		Token: perfToken, PreRender: preRender})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if sim.Count(perfStart, end) != rows {
+		b.Fatalf("simulated %d rows, want %d", sim.Count(perfStart, end), rows)
+	}
+	srv := httptest.NewServer(sim)
+	b.Cleanup(srv.Close)
+	topic := "rows"
+	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic))
+	bin := callstreamBinary(b)
+	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
+		bin = alt // compare another build, e.g. main's
+	}
+	cmd := exec.Command(bin, "run", "--once")
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
+		"GRAPH_BASE_URL=" + srv.URL,
+		"GRAPH_ACCESS_TOKEN=" + perfToken,
+		"GRAPH_BUDGET_PER_MINUTE=0",
+		"KAFKA_BROKERS=" + strings.Join(kc.Brokers, ","),
+		"KAFKA_TOPIC=" + topic,
+		"START_TIME=" + perfStart.Format(time.RFC3339),
+		"END_TIME=" + end.Format(time.RFC3339),
+		"SETTLE_DELAY=0s",
+		"LOG_LEVEL=warn",
+		"GODEBUG=" + os.Getenv("GODEBUG"),
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	err = cmd.Run()
+	took := time.Since(t0)
+	if err != nil {
+		b.Fatalf("callstream run --once: %v\n%s", err, out.String())
+	}
+	if got := sim.Stats().Rows; got < rows {
+		b.Fatalf("simulator served %d rows, want %d", got, rows)
+	}
+	ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		b.Fatal("no rusage for the child")
+	}
+	return took, ru.Maxrss * 1024 // Linux reports kilobytes
+}
+
+// BenchmarkRunOnce is the end-to-end figure (2,000,000 pre-rendered rows)
+// and the peak RSS of 1,000,000- and 10,000,000-row backfills. Each op is
+// one run of the binary.
+func BenchmarkRunOnce(b *testing.B) {
+	b.Run("rows=2M", func(b *testing.B) {
+		var took time.Duration
+		for range b.N {
+			d, rss := runOnce(b, e2eRows, true)
+			took += d
+			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+		}
+		b.ReportMetric(float64(e2eRows*b.N)/took.Seconds(), "rows/s")
+		b.ReportMetric(0, "ns/op")
+	})
+	if testing.Short() {
+		return
+	}
+	var rss1 float64
+	for _, rows := range []int{1_000_000, 10_000_000} {
+		b.Run(fmt.Sprintf("rss-rows=%dM", rows/1_000_000), func(b *testing.B) {
+			var peak int64
+			for range b.N {
+				_, rss := runOnce(b, rows, false)
+				peak = max(peak, rss)
+			}
+			mb := float64(peak) / (1 << 20)
+			b.ReportMetric(mb, "peak-RSS-MB")
+			if rows == 1_000_000 {
+				rss1 = mb
+			} else if rss1 > 0 {
+				b.ReportMetric(mb/rss1, "RSS-vs-1M")
+			}
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// e2eRows is the size of the end-to-end run; the issue asks for at least
+// two million.
+const e2eRows = 2_000_000

@@ -1,0 +1,99 @@
+package walk
+
+// idSet is the set of row ids the walker remembers. Graph's ids are GUIDs,
+// so those are kept as 16 bytes instead of a 36-byte string plus its header
+// (and without keeping alive the row text the string was cut from). The
+// mapping is exact, never a hash: only the canonical lowercase form is
+// packed, every other spelling stays a string, so two different ids can
+// never share an entry and no row is ever dropped by a collision.
+type idSet struct {
+	guids map[[16]byte]struct{}
+	other map[string]struct{}
+}
+
+func newIDSet() *idSet {
+	return &idSet{guids: make(map[[16]byte]struct{}), other: make(map[string]struct{})}
+}
+
+// idKey is an id as the set stores it, packed once per row however many
+// sets it is looked up in.
+type idKey struct {
+	guid   [16]byte
+	packed bool
+	str    string
+}
+
+func keyOf(id string) idKey {
+	g, ok := packGUID(id)
+	if ok {
+		return idKey{guid: g, packed: true}
+	}
+	return idKey{str: id}
+}
+
+func (s *idSet) has(id string) bool { return s.hasKey(keyOf(id)) }
+
+func (s *idSet) add(id string) { s.addKey(keyOf(id)) }
+
+func (s *idSet) hasKey(k idKey) bool {
+	var found bool
+	if k.packed {
+		_, found = s.guids[k.guid]
+	} else {
+		_, found = s.other[k.str]
+	}
+	return found
+}
+
+func (s *idSet) addKey(k idKey) {
+	if k.packed {
+		s.guids[k.guid] = struct{}{}
+	} else {
+		s.other[k.str] = struct{}{}
+	}
+}
+
+func (s *idSet) remove(id string) {
+	if g, ok := packGUID(id); ok {
+		delete(s.guids, g)
+		return
+	}
+	delete(s.other, id)
+}
+
+func (s *idSet) len() int { return len(s.guids) + len(s.other) }
+
+// packGUID packs a GUID written as 8-4-4-4-12 lowercase hex digits. Any
+// other text, uppercase hex included, is refused, which keeps the packing
+// one-to-one.
+func packGUID(s string) (g [16]byte, ok bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return g, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return g, false
+		}
+		g[j] = hi<<4 | lo
+		j++
+		i += 2
+	}
+	return g, true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}

@@ -1,0 +1,33 @@
+package walk
+
+import "testing"
+
+func TestIDSetIsExact(t *testing.T) {
+	s := newIDSet()
+	ids := []string{
+		"0b2e7a4c-93f1-4d2e-8a6b-1c3d5e7f9a0b",
+		"0B2E7A4C-93F1-4D2E-8A6B-1C3D5E7F9A0B", // another id, not the same GUID
+		"0b2e7a4c93f14d2e8a6b1c3d5e7f9a0b",
+		"dlq:0b2e7a4c93f14d2e8a6b1c3d5e7f9a0b",
+		"not-a-guid",
+		"",
+	}
+	for i, id := range ids {
+		if s.has(id) {
+			t.Fatalf("%q present before it was added", id)
+		}
+		s.add(id)
+		if !s.has(id) || s.len() != i+1 {
+			t.Fatalf("after adding %q: has %v len %d, want true %d", id, s.has(id), s.len(), i+1)
+		}
+	}
+	for i, id := range ids {
+		s.remove(id)
+		if s.has(id) || s.len() != len(ids)-i-1 {
+			t.Fatalf("after removing %q: has %v len %d", id, s.has(id), s.len())
+		}
+	}
+	if g, ok := packGUID(ids[0]); !ok || g[0] != 0x0b || g[15] != 0x0b {
+		t.Fatalf("packGUID(%q) = %x, %v", ids[0], g, ok)
+	}
+}
