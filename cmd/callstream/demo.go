@@ -79,6 +79,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Checkpoint: CheckpointConfig{Store: "kafka"},
 		Walk: WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
+			Sources:     []string{"direct-routing"},
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
 		Log: LogConfig{Level: level, Format: "text"},
