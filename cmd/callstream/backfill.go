@@ -24,8 +24,7 @@ Resumable: progress is kept in its own checkpoint file, one per range, so runnin
 again after an interruption continues where it stopped, and a backfill never moves the live
 run's checkpoint. Rows are deduplicated within the backfill, not against the live run: backfill
 ranges the live run has not covered (before its START_TIME), or expect duplicates where they overlap.`,
-	sections:    []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log"},
-	credentials: true,
+	sections: []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log"},
 	note: `START_TIME and END_TIME are ignored: --from and --to replace them. A range ending inside the
 rescan horizon (the largest RESCAN_AFTER) is read once: late rows for it are found only by a run
 whose range covers it.`,

@@ -32,8 +32,7 @@ var checkHelp = helpDoc{
 setting to fix: a Graph token, a one-minute getDirectRoutingCalls query, Kafka metadata and the
 topic's configuration, the Schema Registry subject, and the checkpoint. It changes nothing: no
 schema is registered, no record written, no checkpoint saved. Exit 0 only when all is well.`,
-	sections:    []string{"Graph", "Kafka", "Checkpoint"},
-	credentials: true,
+	sections: []string{"Graph", "Kafka", "Checkpoint"},
 }
 
 // checkResult is the outcome of one check: ok with a detail, or a

@@ -128,24 +128,12 @@ var settingHelp = map[string]string{
 	"READY_STALL_FACTOR": "/readyz fails when a due window waited this many POLL_INTERVALs with nothing completing",
 }
 
-// credentialSettings are read by the Azure SDK itself when
-// GRAPH_ACCESS_TOKEN is empty; they are listed so that --help is complete.
-var credentialSettings = [][2]string{
-	{"AZURE_TENANT_ID", "Entra tenant of the app registration"},
-	{"AZURE_CLIENT_ID", "the app's client id (set by Workload Identity on AKS)"},
-	{"AZURE_CLIENT_SECRET", "a client secret, or:"},
-	{"AZURE_CLIENT_CERTIFICATE_PATH", "a PEM/PKCS#12 certificate, or:"},
-	{"AZURE_FEDERATED_TOKEN_FILE", "a federated token file (Workload Identity)"},
-}
-
 // helpDoc describes a subcommand for --help.
 type helpDoc struct {
 	usage   string
 	summary string
 	// sections of settings it reads; nil means none.
 	sections []string
-	// credentials: it needs a Graph token.
-	credentials bool
 	// note is printed after the settings.
 	note string
 }
@@ -204,12 +192,6 @@ func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
 			for _, s := range settings() {
 				if s.section == sec {
 					rows = append(rows, row{"  " + s.name + "=" + s.def, settingHelp[s.name]})
-				}
-			}
-			if sec == "Graph" && doc.credentials {
-				rows = append(rows, row{left: "Entra credential (read by the Azure SDK when GRAPH_ACCESS_TOKEN is empty)"})
-				for _, c := range credentialSettings {
-					rows = append(rows, row{"  " + c[0] + "=", c[1]})
 				}
 			}
 		}

@@ -26,10 +26,9 @@ import (
 
 // runHelp is run's --help.
 var runHelp = helpDoc{
-	usage:       "callstream run [--once] [--start TIME] [--end TIME]",
-	summary:     "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
-	sections:    allSections,
-	credentials: true,
+	usage:    "callstream run [--once] [--start TIME] [--end TIME]",
+	summary:  "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
+	sections: allSections,
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
