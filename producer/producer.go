@@ -220,44 +220,22 @@ func topicErr(topics kadm.TopicDetails, topic string) error {
 // EnsureCheckpointTopic creates the compacted checkpoint topic if it is
 // missing (one partition, the replication of like, the data topic), and
 // refuses an existing one that is not compacted: time-based deletion would
-// silently lose the checkpoint.
+// silently lose the checkpoint. It is EnsureTopics for one checkpoint
+// topic, always creating, plus a wait until the new topic is in metadata.
 func EnsureCheckpointTopic(ctx context.Context, cl *kgo.Client, topic, like string) error {
 	adm := kadm.NewClient(cl)
-	topics, err := adm.ListTopics(ctx, topic, like)
-	if err != nil {
-		return fmt.Errorf("describe topics: %w", err)
-	}
-	if err := topicErr(topics, topic); err == nil {
-		rcs, err := adm.DescribeTopicConfigs(ctx, topic)
-		if err != nil {
-			return fmt.Errorf("describe configs of %s: %w", topic, err)
-		}
-		for _, rc := range rcs {
-			for _, c := range rc.Configs {
-				if c.Key == "cleanup.policy" && (c.Value == nil || *c.Value != "compact") {
-					v := "<unset>"
-					if c.Value != nil {
-						v = *c.Value
-					}
-					return fmt.Errorf("checkpoint topic %s has cleanup.policy=%s: want compact (set CHECKPOINT_TOPIC to another topic or change its policy)", topic, v)
-				}
+	rf := int16(-1)
+	if topics, err := adm.ListTopics(ctx, like); err == nil {
+		if td, ok := topics[like]; ok && td.Err == nil {
+			for _, p := range td.Partitions {
+				rf = int16(len(p.Replicas))
+				break
 			}
 		}
-		return nil
 	}
-	rf := int16(-1)
-	if td, ok := topics[like]; ok && td.Err == nil {
-		for _, p := range td.Partitions {
-			rf = int16(len(p.Replicas))
-			break
-		}
-	}
-	resp, err := adm.CreateTopic(ctx, 1, rf, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}, topic)
-	if err == nil {
-		err = resp.Err
-	}
-	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-		return fmt.Errorf("create checkpoint topic %s: %w", topic, err)
+	spec := TopicSpec{Name: topic, Role: CheckpointTopic, Partitions: 1, ReplicationFactor: rf}
+	if err := EnsureTopics(ctx, cl, []TopicSpec{spec}, true, slog.New(slog.DiscardHandler)); err != nil {
+		return err
 	}
 	// A new topic takes a moment to appear in every broker's metadata.
 	for wait := 50 * time.Millisecond; ; wait = min(wait*2, time.Second) {

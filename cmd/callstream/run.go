@@ -119,7 +119,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 	}
 	stores, closeStores, err := openStores(ctx, cfg, append(conn, opts.extraKafka...))
 	if err != nil {
-		return none, err
+		return none, startupError(err)
 	}
 	defer closeStores()
 
