@@ -1,10 +1,12 @@
 package fetch
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math/bits"
 	"strconv"
 )
 
@@ -369,9 +371,12 @@ func scanMemberName(s []byte, i int) (int, error) {
 // scanJSONString checks the string whose opening quote is s[i] and returns
 // the index just past its closing quote.
 func scanJSONString(s []byte, i int) (int, error) {
-	for i++; i < len(s); i++ {
-		c := s[i]
-		switch {
+	for i++; ; {
+		i = plainRun(s, i)
+		if i == len(s) {
+			return 0, io.ErrUnexpectedEOF
+		}
+		switch c := s[i]; {
 		case c == '"':
 			return i + 1, nil
 		case c == '\\':
@@ -380,7 +385,7 @@ func scanJSONString(s []byte, i int) (int, error) {
 			}
 			switch s[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
+				i += 2
 			case 'u':
 				if i+6 > len(s) {
 					return 0, io.ErrUnexpectedEOF
@@ -390,15 +395,41 @@ func scanJSONString(s []byte, i int) (int, error) {
 						return 0, &syntaxError{"invalid \\u escape in string", i}
 					}
 				}
-				i += 5
+				i += 6
 			default:
 				return 0, &syntaxError{"invalid escape in string", i}
 			}
-		case c < 0x20:
+		default:
 			return 0, &syntaxError{"control character in string", i}
 		}
 	}
-	return 0, io.ErrUnexpectedEOF
+}
+
+// plainRun returns the index of the first byte at or after s[i] that ends
+// a run of plain string content — '"', '\\' or a control character — or
+// len(s). Every byte of every page is in some string, so it tests eight
+// bytes at a time: in each of the three masks below, a byte's high bit is
+// set where the byte matches, and possibly in bytes above a match (a
+// borrow), never below one, so the lowest bit set marks the first match.
+func plainRun(s []byte, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q := x ^ ('"' * ones)
+		b := x ^ ('\\' * ones)
+		if m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
 }
 
 func scanJSONNumber(s []byte, i int) (int, error) {

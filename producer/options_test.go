@@ -151,12 +151,12 @@ func TestEventHubsPresetClientOptions(t *testing.T) {
 
 func TestClientOptsCompressionAndDefaults(t *testing.T) {
 	codecs := map[producer.Compression]kgo.CompressionCodec{
-		"":                         kgo.ZstdCompression(),
+		"":                         kgo.ZstdCompression().WithLevel(producer.ZstdLevel),
 		producer.CompressionNone:   kgo.NoCompression(),
 		producer.CompressionGzip:   kgo.GzipCompression(),
 		producer.CompressionSnappy: kgo.SnappyCompression(),
 		producer.CompressionLZ4:    kgo.Lz4Compression(),
-		producer.CompressionZstd:   kgo.ZstdCompression(),
+		producer.CompressionZstd:   kgo.ZstdCompression().WithLevel(producer.ZstdLevel),
 	}
 	for c, want := range codecs {
 		cl := clientFor(t, producer.Config{Brokers: []string{"127.0.0.1:1"}, Compression: c})

@@ -2,6 +2,8 @@ package schemas
 
 import (
 	"fmt"
+	"strings"
+	"sync"
 
 	"github.com/hamba/avro/v2"
 )
@@ -25,7 +27,7 @@ type Codec struct {
 	source, version string
 	name, text      string
 	schema          avro.Schema
-	encode          func(raw, dst []byte) (id, key string, out []byte, err error)
+	encode          func(raw, dst []byte, shared bool) (id, key string, out []byte, err error)
 	decode          func(data []byte) (any, error)
 }
 
@@ -51,16 +53,21 @@ func For(source, version string) (*Codec, error) {
 		if beta {
 			c.text, c.schema = directRoutingBetaSchemaText, directRoutingBetaSchema
 		}
-		c.encode = func(raw, dst []byte) (string, string, []byte, error) {
-			var row DirectRoutingLogRow
-			if err := parseDirectRouting(raw, &row, beta); err != nil {
-				return "", "", dst, err
+		c.encode = func(raw, dst []byte, shared bool) (string, string, []byte, error) {
+			sc := drScratchPool.Get().(*drScratch)
+			defer sc.release()
+			sc.row = DirectRoutingLogRow{AdditionalProperties: sc.props}
+			if rerr := parseRow(raw, &sc.row, &sc.st, beta, shared); rerr != nil {
+				return "", "", dst, rerr.owned(shared)
 			}
-			out, err := row.appendAvro(dst, c.schema)
+			if len(sc.row.AdditionalProperties) == 0 {
+				sc.row.AdditionalProperties = nil
+			}
+			out, err := sc.row.appendAvro(dst, c.schema)
 			if err != nil {
 				return "", "", out, err
 			}
-			return row.ID, row.CorrelationID, out, nil
+			return sc.row.ID, sc.row.CorrelationID, out, nil
 		}
 		c.decode = func(data []byte) (any, error) {
 			row := new(DirectRoutingLogRow)
@@ -72,16 +79,21 @@ func For(source, version string) (*Codec, error) {
 		if beta {
 			c.text, c.schema = pstnBetaSchemaText, pstnBetaSchema
 		}
-		c.encode = func(raw, dst []byte) (string, string, []byte, error) {
-			var row PstnCallLogRow
-			if err := parsePstn(raw, &row, beta); err != nil {
-				return "", "", dst, err
+		c.encode = func(raw, dst []byte, shared bool) (string, string, []byte, error) {
+			sc := pstnParseScratchPool.Get().(*pstnParseScratch)
+			defer sc.release()
+			sc.row = PstnCallLogRow{AdditionalProperties: sc.props}
+			if rerr := parsePstnRow(raw, &sc.row, &sc.st, beta, shared); rerr != nil {
+				return "", "", dst, rerr.owned(shared)
 			}
-			out, err := row.appendAvro(dst, c.schema)
+			if len(sc.row.AdditionalProperties) == 0 {
+				sc.row.AdditionalProperties = nil
+			}
+			out, err := sc.row.appendAvro(dst, c.schema)
 			if err != nil {
 				return "", "", out, err
 			}
-			return row.ID, row.Key(), out, nil
+			return sc.row.ID, sc.row.Key(), out, nil
 		}
 		c.decode = func(data []byte) (any, error) {
 			row := new(PstnCallLogRow)
@@ -118,7 +130,75 @@ func (c *Codec) Schema() avro.Schema { return c.schema }
 // cannot be parsed is a *RowError (use errors.As); on any error dst is
 // returned as it was and id and key are empty. id and key do not alias raw.
 func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, dst)
+	return c.encode(raw, dst, false)
+}
+
+// EncodeShared is Encode without the copy of raw that id and key are cut
+// from: they may alias raw, so they are only valid while raw is unchanged,
+// and a caller that keeps them copies them. A row costs no allocation
+// unless it has escaped strings or properties the schema does not define.
+// Errors do not alias raw.
+func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err error) {
+	return c.encode(raw, dst, true)
+}
+
+// drScratch is the parsed row, the store behind its pointers and the map
+// for its unknown properties, reused from row to row by Encode.
+type drScratch struct {
+	row   DirectRoutingLogRow
+	st    rowStore
+	props map[string]string
+}
+
+var drScratchPool = sync.Pool{New: func() any { return new(drScratch) }}
+
+// release drops every reference to the row's strings (they may alias the
+// caller's buffer) and pools sc.
+func (sc *drScratch) release() {
+	sc.props = reusableProps(sc.row.AdditionalProperties, sc.props)
+	sc.row = DirectRoutingLogRow{}
+	sc.st = rowStore{}
+	drScratchPool.Put(sc)
+}
+
+// pstnParseScratch is drScratch for a PSTN row.
+type pstnParseScratch struct {
+	row   PstnCallLogRow
+	st    pstnStore
+	props map[string]string
+}
+
+var pstnParseScratchPool = sync.Pool{New: func() any { return new(pstnParseScratch) }}
+
+func (sc *pstnParseScratch) release() {
+	sc.props = reusableProps(sc.row.AdditionalProperties, sc.props)
+	sc.row = PstnCallLogRow{}
+	sc.st = pstnStore{}
+	pstnParseScratchPool.Put(sc)
+}
+
+// reusableProps returns the map to offer the next row, emptied: the row's
+// own (or the one it was offered, when it had no unknown properties),
+// unless it grew too large to be worth holding on to.
+func reusableProps(used, offered map[string]string) map[string]string {
+	m := used
+	if m == nil {
+		m = offered
+	}
+	if len(m) > 64 {
+		return nil
+	}
+	clear(m)
+	return m
+}
+
+// owned returns e with strings of its own when they may alias the row
+// (shared): a RowError outlives the row's buffer in logs and dead letters.
+func (e *RowError) owned(shared bool) *RowError {
+	if !shared {
+		return e
+	}
+	return &RowError{Field: strings.Clone(e.Field), Reason: strings.Clone(e.Reason)}
 }
 
 // Decode decodes one record written by Encode (without framing) into a new

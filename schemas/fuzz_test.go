@@ -31,10 +31,20 @@ func FuzzParseDirectRoutingRow(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	codec, err := For(SourceDirectRouting, VersionV1)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var row DirectRoutingLogRow
 		err := ParseDirectRoutingRow(raw, &row)
 		valid := json.Valid(raw)
+		// The walker's zero-copy path must decide every row as the
+		// parser does.
+		sharedID, _, _, sharedErr := codec.EncodeShared(bytes.Clone(raw), nil)
+		if (sharedErr == nil) != (err == nil) || (err != nil && sharedErr.Error() != err.Error()) || sharedID != row.ID {
+			t.Fatalf("EncodeShared = %q, %v; ParseDirectRoutingRow = %q, %v", sharedID, sharedErr, row.ID, err)
+		}
 		if err != nil {
 			var rerr *RowError
 			if !errors.As(err, &rerr) {

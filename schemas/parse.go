@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Indexes of the schema fields that Graph sends, in schema order; they index
@@ -161,18 +163,20 @@ func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
 
 func parseDirectRouting(raw []byte, row *DirectRoutingLogRow, beta bool) error {
 	*row = DirectRoutingLogRow{}
-	if rerr := parseRow(raw, row, beta); rerr != nil {
+	if rerr := parseRow(raw, row, new(rowStore), beta, false); rerr != nil {
 		*row = DirectRoutingLogRow{}
 		return rerr
 	}
 	return nil
 }
 
-// parseRow does the work of ParseDirectRoutingRow. It returns *RowError, not
-// error, so the wrapper cannot leak a typed nil.
-func parseRow(raw []byte, row *DirectRoutingLogRow, beta bool) *RowError {
-	p := drParser{row: row, st: new(rowStore), beta: beta}
-	if rerr := walkObject(raw, p.property); rerr != nil {
+// parseRow does the work of ParseDirectRoutingRow, with st backing the
+// row's pointer fields; shared is walkObject's. It returns *RowError, not
+// error, so the wrapper cannot leak a typed nil. A non-nil
+// row.AdditionalProperties is filled rather than replaced.
+func parseRow(raw []byte, row *DirectRoutingLogRow, st *rowStore, beta, shared bool) *RowError {
+	p := drParser{row: row, st: st, beta: beta}
+	if rerr := walkObject(raw, shared, p.property); rerr != nil {
 		return rerr
 	}
 	for _, req := range [...]struct {
@@ -189,16 +193,24 @@ func parseRow(raw []byte, row *DirectRoutingLogRow, beta bool) *RowError {
 // walkObject checks that raw is one JSON object and hands each property to
 // visit: its decoded name and its value's JSON text (a substring of one
 // copy of raw, so strings cut from it do not alias the caller's buffer).
+// With shared, there is no copy: names and values alias raw itself, and
+// nothing cut from them may be kept once raw changes (Codec.EncodeShared,
+// which keeps nothing, saves the copy on every row).
 //
 // It checks the JSON grammar itself while walking the top-level object
 // (nested objects and arrays go to json.Valid), so a row is read in one
 // pass. An error from visit does not stop the walk and visit is not called
 // again: malformed JSON anywhere in the row takes precedence, since then no
 // field can be trusted.
-func walkObject(raw []byte, visit func(name, val string) *RowError) *RowError {
+func walkObject(raw []byte, shared bool, visit func(name, val string) *RowError) *RowError {
 	// One copy of the row; unescaped strings in row are substrings of it,
 	// which costs one allocation per row instead of one per string.
-	s := string(raw)
+	var s string
+	if shared {
+		s = unsafe.String(unsafe.SliceData(raw), len(raw))
+	} else {
+		s = string(raw)
+	}
 	i := skipSpace(s, 0)
 	if i == len(s) || s[i] != '{' {
 		return notObject(raw)
@@ -552,7 +564,11 @@ func scanValue(s string, raw []byte, i int) (end int, ok bool) {
 // the index just past its closing quote and whether it contains escapes.
 // Like encoding/json it lets invalid UTF-8 through; decoding replaces it.
 func scanString(s string, i int) (end int, escaped, ok bool) {
-	for i++; i < len(s); i++ {
+	for i++; ; {
+		i = plainRun(s, i)
+		if i == len(s) {
+			return 0, false, false
+		}
 		switch c := s[i]; {
 		case c == '"':
 			return i + 1, escaped, true
@@ -563,20 +579,54 @@ func scanString(s string, i int) (end int, escaped, ok bool) {
 			}
 			switch s[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i++
+				i += 2
 			case 'u':
 				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
 					return 0, false, false
 				}
-				i += 5
+				i += 6
 			default:
 				return 0, false, false
 			}
-		case c < 0x20:
+		default: // a control character
 			return 0, false, false
 		}
 	}
-	return 0, false, false
+}
+
+// plainRun returns the index of the first byte at or after s[i] that ends
+// a run of plain string content — '"', '\\' or a control character — or
+// len(s), testing eight bytes at a time (as fetch's page scanner does): in
+// each of the three masks below, a byte's high bit is set where the byte
+// matches, and possibly in bytes above a match (a borrow), never below
+// one, so the lowest bit set marks the first match.
+func plainRun(s string, i int) int {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s, i)
+		q := x ^ ('"' * ones)
+		b := x ^ ('\\' * ones)
+		if m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
+}
+
+// load64 reads s[i:i+8] as a little-endian word; the compiler merges the
+// byte loads into one.
+func load64(s string, i int) uint64 {
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // scanNumber checks the JSON number starting at s[i]. What follows it is

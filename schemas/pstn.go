@@ -211,16 +211,21 @@ func ParsePstnCallRowBeta(raw []byte, row *PstnCallLogRow) error {
 
 func parsePstn(raw []byte, row *PstnCallLogRow, beta bool) error {
 	*row = PstnCallLogRow{}
-	p := pstnParser{row: row, st: new(pstnStore), beta: beta}
-	rerr := walkObject(raw, p.property)
-	if rerr == nil && p.seen&(1<<pstnID) == 0 {
-		rerr = &RowError{Field: "id", Reason: "required property is missing"}
-	}
-	if rerr != nil {
+	if rerr := parsePstnRow(raw, row, new(pstnStore), beta, false); rerr != nil {
 		*row = PstnCallLogRow{}
 		return rerr
 	}
 	return nil
+}
+
+// parsePstnRow is parseRow for a PSTN row.
+func parsePstnRow(raw []byte, row *PstnCallLogRow, st *pstnStore, beta, shared bool) *RowError {
+	p := pstnParser{row: row, st: st, beta: beta}
+	rerr := walkObject(raw, shared, p.property)
+	if rerr == nil && p.seen&(1<<pstnID) == 0 {
+		rerr = &RowError{Field: "id", Reason: "required property is missing"}
+	}
+	return rerr
 }
 
 // pstnParser stores the properties of one PSTN row.

@@ -70,30 +70,31 @@ func packGUID(s string) (g [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return g, false
 	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++
-			continue
-		}
-		hi, ok1 := lowerHex(s[i])
-		lo, ok2 := lowerHex(s[i+1])
-		if !ok1 || !ok2 {
-			return g, false
-		}
-		g[j] = hi<<4 | lo
-		j++
-		i += 2
+	// Every row's id goes through here, on every read and rescan: a table
+	// lookup per digit, with one check of all of them at the end.
+	var bad byte
+	for j, i := range guidDigits {
+		hi, lo := lowerHex[s[i]], lowerHex[s[i+1]]
+		bad |= hi | lo
+		g[j] = hi<<4 | lo&0x0f
 	}
-	return g, true
+	return g, bad&0xf0 == 0
 }
 
-func lowerHex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
+// guidDigits are the offsets of the 16 digit pairs of a GUID's text.
+var guidDigits = [16]int{0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34}
+
+// lowerHex maps '0'-'9' and 'a'-'f' to their value and every other byte to
+// 0xff.
+var lowerHex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c - 'a' + 10)
+	}
+	return t
+}()

@@ -26,7 +26,7 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 		Name:     c.Source(),
 		Function: fn,
 		Encode: func(raw, dst []byte) (Encoded, error) {
-			id, key, out, err := c.Encode(raw, dst)
+			id, key, out, err := c.EncodeShared(raw, dst)
 			if err != nil {
 				return Encoded{}, err
 			}
@@ -35,10 +35,10 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 	}
 }
 
-// keyBytes views the record key without copying it: the key is a string
-// of its own (schemas does not let it alias the page buffer), strings are
-// immutable, and the Kafka client only reads record keys. An empty key
-// stays a non-nil empty slice, which Kafka tells apart from a null key.
+// keyBytes views the record key without copying it (the walker copies it
+// out of the row before the row's buffer is reused); the Kafka client only
+// reads record keys. An empty key stays a non-nil empty slice, which Kafka
+// tells apart from a null key.
 func keyBytes(key string) []byte {
 	if key == "" {
 		return []byte{}

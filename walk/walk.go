@@ -17,13 +17,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -62,9 +62,10 @@ type Source struct {
 	Name     string
 	Function fetch.Function
 	// Encode parses one raw row and appends its Avro body to dst (which
-	// already holds the value framing). It is called from several
-	// goroutines at once during a backfill, so it must be safe for
-	// concurrent use.
+	// already holds the value framing). The returned ID and Key may alias
+	// raw, which the fetch client reuses for the next page: the walker
+	// copies what it keeps. It is called from several goroutines at once
+	// during a backfill, so it must be safe for concurrent use.
 	Encode func(raw, dst []byte) (Encoded, error)
 }
 
@@ -414,21 +415,34 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 	return nil
 }
 
-// prefetched is a window read ahead of its turn: its pages, copied out of
-// the fetch client's reused buffers, and each row already encoded, so that
-// parsing and encoding overlap with the publishing of the windows before
-// it. Which rows are new is still decided in window order, by read.
+// prefetched is a window read ahead of its turn, each row already encoded
+// (out of the fetch client's reused buffers), so that parsing and encoding
+// overlap with the publishing of the windows before it. Which rows are new
+// is still decided in window order, by read.
 type prefetched struct {
-	pages []fetch.Page
-	encs  [][]encoded // per page, per row
-	stats fetch.Stats
-	err   error
+	pages   [][]encoded // per page, per row
+	numbers []int       // the pages' numbers
+	stats   fetch.Stats
+	err     error
 }
 
-// encoded is the outcome of Source.Encode for one row.
+// encoded is the outcome of Source.Encode for one row: its value, id and
+// key in a valueArena, or the error and a copy of the row for the
+// dead-letter topic.
 type encoded struct {
 	enc Encoded
 	err error
+	raw []byte
+}
+
+// encode runs Source.Encode over raw, which aliases the fetch client's
+// page buffer, and keeps what the row became in values.
+func (w *Walker) encode(raw []byte, values *valueArena) encoded {
+	enc, err := w.cfg.Source.Encode(raw, values.next(len(raw)))
+	if err != nil {
+		return encoded{err: err, raw: bytes.Clone(raw)}
+	}
+	return encoded{enc: values.own(enc)}
 }
 
 func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
@@ -436,38 +450,32 @@ func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
 	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
-		size := 0
-		for _, r := range p.Rows {
-			size += len(r)
-		}
-		buf := make([]byte, 0, size)
-		rows := make([]json.RawMessage, len(p.Rows))
 		encs := make([]encoded, len(p.Rows))
-		for i, r := range p.Rows {
-			start := len(buf)
-			buf = append(buf, r...)
-			rows[i] = buf[start:len(buf):len(buf)]
-			e := &encs[i]
-			e.enc, e.err = w.cfg.Source.Encode(rows[i], values.next(len(r)))
-			if e.err == nil {
-				e.enc.Value = values.keep(e.enc.Value)
-			}
+		for i, raw := range p.Rows {
+			encs[i] = w.encode(raw, &values)
 		}
-		pre.pages = append(pre.pages, fetch.Page{Number: p.Number, Rows: rows})
-		pre.encs = append(pre.encs, encs)
+		pre.pages = append(pre.pages, encs)
+		pre.numbers = append(pre.numbers, p.Number)
 		return nil
 	})
 	return pre
 }
 
-// calls runs onPage over the window's pages: prefetched ones, with their
-// rows' encodings, or fetched now, with nil.
-func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, onPage func(fetch.Page, []encoded) error) (fetch.Stats, error) {
+// calls runs onPage over the window's encoded pages: prefetched ones, or
+// fetched and encoded now, into values.
+func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, values *valueArena, onPage func(page int, encs []encoded) error) (fetch.Stats, error) {
 	if pre == nil {
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error { return onPage(p, nil) })
+		var encs []encoded
+		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
+			encs = encs[:0]
+			for _, raw := range p.Rows {
+				encs = append(encs, w.encode(raw, values))
+			}
+			return onPage(p.Number, encs)
+		})
 	}
-	for i, p := range pre.pages {
-		if err := onPage(p, pre.encs[i]); err != nil {
+	for i, encs := range pre.pages {
+		if err := onPage(pre.numbers[i], encs); err != nil {
 			return pre.stats, err
 		}
 	}
@@ -552,23 +560,18 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
-	onPage := func(p fetch.Page, encs []encoded) error {
-		for i, raw := range p.Rows {
+	onPage := func(page int, encs []encoded) error {
+		for i := range encs {
 			fetched++
-			var enc Encoded
-			var err error
-			if encs != nil {
-				enc, err = encs[i].enc, encs[i].err
-			} else if enc, err = w.cfg.Source.Encode(raw, values.next(len(raw))); err == nil {
-				enc.Value = values.keep(enc.Value)
-			}
+			enc, err := encs[i].enc, encs[i].err
 			if err != nil {
 				if w.cfg.DeadLetterTopic == "" {
 					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
-						fetched, p.Number, fmtT(from), fmtT(to), err)}
+						fetched, page, fmtT(from), fmtT(to), err)}
 				}
 				// A bad row is remembered by a hash of its bytes, so that
 				// rescans do not dead-letter it again.
+				raw := encs[i].raw
 				enc.ID = deadLetterID(raw)
 				k := keyOf(enc.ID)
 				if w.known(k, pending) {
@@ -580,7 +583,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 				dead++
 				batch.AddRecord(pctx, w.deadLetter(raw, err))
 				w.log.Warn("row sent to the dead-letter topic", "topic", w.cfg.DeadLetterTopic,
-					"window_from", fmtT(from), "page", p.Number, "reason", err.Error())
+					"window_from", fmtT(from), "page", page, "reason", err.Error())
 				continue
 			}
 			k := keyOf(enc.ID)
@@ -594,7 +597,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 		}
 		return nil
 	}
-	fst, ferr := w.calls(ctx, from, to, pre, onPage)
+	fst, ferr := w.calls(ctx, from, to, pre, &values, onPage)
 	w.count(func(s *Stats) {
 		s.Pages += fst.Pages
 		s.Requests += fst.Requests
@@ -710,6 +713,28 @@ func (a *valueArena) keep(v []byte) []byte {
 	return v[:len(v):len(v)]
 }
 
+// own keeps enc's value (built in the last buffer from next) and copies its
+// id and key, which may alias the row, into the arena behind it. The id is
+// a string over arena bytes: a chunk is never written again once carved.
+func (a *valueArena) own(enc Encoded) Encoded {
+	enc.Value = a.keep(enc.Value)
+	n := len(enc.ID) + len(enc.Key)
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(valueChunk, n))
+	}
+	start := len(a.buf)
+	a.buf = append(a.buf, enc.ID...)
+	a.buf = append(a.buf, enc.Key...)
+	b := a.buf[start:len(a.buf):len(a.buf)]
+	if len(enc.ID) > 0 {
+		enc.ID = unsafe.String(&b[0], len(enc.ID))
+	}
+	if enc.Key != nil {
+		enc.Key = b[len(enc.ID):] // an empty key stays non-nil: Kafka tells it from a null key
+	}
+	return enc
+}
+
 // known reports whether id was published before or earlier in this read.
 func (w *Walker) known(k idKey, pending *idSet) bool {
 	return w.seen.hasKey(k) || pending.hasKey(k)
@@ -770,8 +795,7 @@ func (w *Walker) deadLetter(raw []byte, err error) *kgo.Record {
 	}
 	return &kgo.Record{
 		Topic: w.cfg.DeadLetterTopic,
-		// raw aliases the fetch buffer, which is reused for the next page.
-		Value: bytes.Clone(raw),
+		Value: raw, // a copy of the row, made by encode
 		Headers: []kgo.RecordHeader{
 			{Key: HeaderDLQReason, Value: []byte(err.Error())},
 			{Key: HeaderDLQField, Value: []byte(field)},
@@ -787,8 +811,21 @@ func deadLetterID(raw []byte) string {
 // remember merges ids into the window's record; readAt zero keeps the
 // window's previous read time (a partial read is not a read).
 func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
-	for _, id := range ids {
-		w.seen.add(id)
+	at := readAt
+	for _, win := range w.state.Windows {
+		if at.IsZero() && win.From.Equal(from) && win.To.Equal(to) {
+			at = win.ReadAt
+		}
+	}
+	if w.keeps(to, at) {
+		ids = ownIDs(ids)
+		for _, id := range ids {
+			w.seen.add(id)
+		}
+	} else {
+		// evict drops the window at once (a backfill of windows past
+		// their last rescan): its ids would be added only to be removed.
+		ids = nil
 	}
 	for i := range w.state.Windows {
 		win := &w.state.Windows[i]
@@ -808,8 +845,7 @@ func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
 func (w *Walker) evict() {
 	kept := w.state.Windows[:0]
 	for _, win := range w.state.Windows {
-		inFlight := win.To.After(w.state.Watermark)
-		if inFlight || w.needsRescan(win.To, win.ReadAt) {
+		if w.keeps(win.To, win.ReadAt) {
 			kept = append(kept, win)
 			continue
 		}
@@ -819,6 +855,35 @@ func (w *Walker) evict() {
 	}
 	clear(w.state.Windows[len(kept):])
 	w.state.Windows = kept
+}
+
+// keeps reports whether evict keeps a window ending at to, read at readAt:
+// one still in flight (a partial read of a new window), or with a rescan
+// ahead.
+func (w *Walker) keeps(to, readAt time.Time) bool {
+	return to.After(w.state.Watermark) || w.needsRescan(to, readAt)
+}
+
+// ownIDs copies ids into one allocation, so that remembering a window's ids
+// for the rescan horizon keeps alive neither the value arenas they were cut
+// from nor one allocation per id.
+func ownIDs(ids []string) []string {
+	n := 0
+	for _, id := range ids {
+		n += len(id)
+	}
+	all := make([]byte, 0, n)
+	for _, id := range ids {
+		all = append(all, id...)
+	}
+	s := unsafe.String(unsafe.SliceData(all), len(all))
+	out := make([]string, len(ids))
+	off := 0
+	for i, id := range ids {
+		out[i] = s[off : off+len(id)]
+		off += len(id)
+	}
+	return out
 }
 
 func (w *Walker) save(ctx context.Context) error {

@@ -1,0 +1,133 @@
+package schemas
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"testing"
+)
+
+// sharedCases are rows that exercise what EncodeShared reuses from row to
+// row: unknown properties (the pooled map), escapes (strings that are not
+// cut from raw), beta-only properties and every kind of failure.
+func sharedCases(t *testing.T, source string) [][]byte {
+	t.Helper()
+	var files []string
+	if source == SourcePstn {
+		files = []string{"pstn_seed_row.json", "pstn_seed_row_beta.json"}
+	} else {
+		files = []string{"seed_row.json", "seed_row_beta.json"}
+	}
+	var rows [][]byte
+	for _, f := range files {
+		b, err := os.ReadFile("testdata/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, b)
+	}
+	const ids = `"id": "6c1b5f7e-0d1e-4d5a-9f0e-1a2b3c4d5e6f", "correlationId": "c", "callId": "k"`
+	for _, s := range []string{
+		`{` + ids + `, "x-extra": {"a": [1, 2]}, "@odata.type": "#t"}`,
+		`{` + ids + `}`, // after a row with unknown properties: none may linger
+		`{"id": "\u0041b\"c", "correlationId": "\u00e9t\u00e9", "callId": "\/k"}`,
+		`{` + ids + `, "duration": "5", "charge": "1"}`,
+		`{` + ids + `, "x": 1, "x": 2}`,
+		`{` + ids + `, "startDateTime": "yesterday", "startTime": "yesterday"}`,
+		`{"correlationId": "c"}`,
+		`<html>proxy error</html>`,
+		`{` + ids + `, "z": "tail"`,
+		`{` + ids + `, "userCountryCode": "US", "otherPartyCountryCode": "de"}`,
+	} {
+		rows = append(rows, []byte(s))
+	}
+	return rows
+}
+
+// TestEncodeSharedMatchesEncode runs every codec's EncodeShared over rows
+// in sequence, as the walker does, and wants exactly Encode's results; and
+// overwrites raw afterwards, which must not change an error already
+// returned.
+func TestEncodeSharedMatchesEncode(t *testing.T) {
+	for _, source := range []string{SourceDirectRouting, SourcePstn} {
+		for _, version := range []string{VersionV1, VersionBeta} {
+			c, err := For(source, version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for round := range 3 { // later rounds run on pooled scratch
+				for i, raw := range sharedCases(t, source) {
+					wantID, wantKey, want, wantErr := c.Encode(raw, []byte("hdr"))
+					buf := bytes.Clone(raw)
+					id, key, got, err := c.EncodeShared(buf, []byte("hdr"))
+					// Maps are written in Go's iteration order, so compare
+					// what the bytes decode to.
+					if id != wantID || key != wantKey || !bytes.HasPrefix(got, []byte("hdr")) || !sameRecord(t, c, got[3:], want[3:]) {
+						t.Errorf("%s %s round %d row %d: EncodeShared = %q %q %x, Encode = %q %q %x",
+							source, version, round, i, id, key, got, wantID, wantKey, want)
+					}
+					if (err == nil) != (wantErr == nil) {
+						t.Fatalf("%s %s row %d: EncodeShared error %v, Encode error %v", source, version, i, err, wantErr)
+					}
+					if err == nil {
+						continue
+					}
+					msg := err.Error()
+					for j := range buf {
+						buf[j] = 'x'
+					}
+					if err.Error() != msg || msg != wantErr.Error() {
+						t.Errorf("%s %s row %d: error %q after raw was overwritten (was %q, Encode said %q)",
+							source, version, i, err.Error(), msg, wantErr.Error())
+					}
+				}
+			}
+		}
+	}
+}
+
+// sameRecord reports whether two Avro bodies decode to equal rows; two
+// empty bodies (both encodes failed) are the same.
+func sameRecord(t *testing.T, c *Codec, a, b []byte) bool {
+	t.Helper()
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	ra, err := c.Decode(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := c.Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reflect.DeepEqual(ra, rb)
+}
+
+// TestEncodeSharedAllocations holds the hot path to its allocation budget:
+// a row without escapes or unknown properties costs none.
+func TestEncodeSharedAllocations(t *testing.T) {
+	for _, tc := range []struct {
+		source, raw string
+	}{
+		{SourceDirectRouting, `{"id": "6c1b5f7e-0d1e-4d5a-9f0e-1a2b3c4d5e6f", "correlationId": "c98e1515-a937-4b81-b8a8-3992afde64e0",
+			"userId": "db03c14b-06eb-4189-939b-7cbf3a20ba27", "startDateTime": "2019-11-01T00:00:25.105Z", "endDateTime": "2019-11-01T00:00:30.1052347Z",
+			"duration": 5, "callType": "ByotIn", "successfulCall": true, "finalSipCode": 0, "mediaBypassEnabled": false}`},
+		{SourcePstn, `{"id": "9c4984c7-6c3c-427d-a30c-bd0b2eacee90", "callId": "1835317186_112562680@61.221.3.176",
+			"startDateTime": "2019-11-01T00:00:25.105Z", "charge": 0.076, "duration": 5, "currency": "USD"}`},
+	} {
+		c, err := For(tc.source, VersionV1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, dst := []byte(tc.raw), make([]byte, 0, 1024)
+		if _, _, _, err := c.EncodeShared(raw, dst); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(1000, func() {
+			_, _, _, _ = c.EncodeShared(raw, dst[:0])
+		}); n != 0 {
+			t.Errorf("%s: EncodeShared makes %.2f allocations per row, want 0", tc.source, n)
+		}
+	}
+}
