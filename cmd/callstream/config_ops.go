@@ -12,6 +12,7 @@ import (
 type rawOps struct {
 	MetricsAddr      string `env:"METRICS_ADDR"`
 	ReadyStallFactor string `env:"READY_STALL_FACTOR, default=3"`
+	Pprof            string `env:"METRICS_PPROF, default=false"`
 }
 
 // OpsConfig is where /metrics, /healthz and /readyz are served and what
@@ -22,6 +23,8 @@ type OpsConfig struct {
 	// ReadyStallFactor: /readyz fails once a due window has waited more than
 	// this many POLL_INTERVALs with no window or rescan completing.
 	ReadyStallFactor int
+	// Pprof serves Go's profiles under /debug/pprof/ beside /metrics.
+	Pprof bool
 }
 
 func (r rawOps) parse(p *problems) OpsConfig {
@@ -36,5 +39,9 @@ func (r rawOps) parse(p *problems) OpsConfig {
 		}
 	}
 	c.ReadyStallFactor = parsePositiveInt(p, "READY_STALL_FACTOR", r.ReadyStallFactor)
+	c.Pprof = parseBool(p, "METRICS_PPROF", r.Pprof)
+	if c.Pprof && c.MetricsAddr == "" {
+		p.add("METRICS_PPROF=true serves profiles on the METRICS_ADDR listener: set METRICS_ADDR too")
+	}
 	return c
 }

@@ -66,6 +66,7 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 			"LOG_FORMAT":         "xml",
 		}, []string{"GRAPH_CLOUD", "China", "GRAPH_BASE_URL", "GRAPH_API_VERSION", "GRAPH_MAX_ATTEMPTS", "WINDOW", "SETTLE_DELAY", "RESCAN_AFTER", "POLL_INTERVAL", "START_TIME", "CHECKPOINT_STORE", "LOG_LEVEL", "LOG_FORMAT"}},
 		{"end before start", map[string]string{"KAFKA_BROKERS": "k:9092", "START_TIME": "2026-01-02T00:00:00Z", "END_TIME": "2026-01-01T00:00:00Z"}, []string{"END_TIME"}},
+		{"profiles without a listener", map[string]string{"KAFKA_BROKERS": "k:9092", "METRICS_PPROF": "true"}, []string{"METRICS_PPROF", "METRICS_ADDR"}},
 		{"window over 90 days", map[string]string{"KAFKA_BROKERS": "k:9092", "WINDOW": "2200h"}, []string{"90 days"}},
 		{"base url with path", map[string]string{"KAFKA_BROKERS": "k:9092", "GRAPH_BASE_URL": "https://graph.microsoft.com/v1.0"}, []string{"without a path"}},
 	}

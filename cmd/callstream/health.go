@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -178,7 +179,7 @@ type opsServer struct {
 
 // startOps listens on addr and serves until close. The caller owns the
 // server and must call close.
-func startOps(addr string, m *metrics, r *readiness, log *slog.Logger) (*opsServer, error) {
+func startOps(addr string, pprof bool, m *metrics, r *readiness, log *slog.Logger) (*opsServer, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("serve metrics and health (METRICS_ADDR): %w", err)
@@ -187,6 +188,13 @@ func startOps(addr string, m *metrics, r *readiness, log *slog.Logger) (*opsServ
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
 	mux.HandleFunc("GET /healthz", handleHealth)
 	mux.HandleFunc("GET /readyz", r.handleReady)
+	if pprof {
+		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", httppprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
+	}
 	s := &opsServer{
 		srv: &http.Server{
 			Handler:           mux,

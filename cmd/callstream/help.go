@@ -126,6 +126,7 @@ var settingHelp = map[string]string{
 
 	"METRICS_ADDR":       "listen address of /metrics, /healthz and /readyz for run, such as :8080 (empty or off: none; the image sets :8080)",
 	"READY_STALL_FACTOR": "/readyz fails when a due window waited this many POLL_INTERVALs with nothing completing",
+	"METRICS_PPROF":      "also serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on METRICS_ADDR (for diagnosis; keep the port private)",
 }
 
 // helpDoc describes a subcommand for --help.

@@ -39,8 +39,12 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 	// then idles, still serving /metrics for the final scrape.
 	delete(p.env, "END_TIME")
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
+	p.env["METRICS_PPROF"] = "true"
 	proc := launch(t, p.env, nil, "run")
 	addr := proc.opsAddr(t)
+	if code, body := get(t, addr, "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("METRICS_PPROF=true: /debug/pprof/goroutine answered %d:\n%.200s", code, body)
+	}
 
 	want := p.sim.Count(simStart, simEnd)
 	var last scrape
@@ -200,6 +204,9 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
 	proc := launch(t, p.env, nil, "run")
 	addr := proc.opsAddr(t)
+	if code, _ := get(t, addr, "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("profiles served (%d) without METRICS_PPROF", code)
+	}
 
 	waitReady := func(want int, within time.Duration) (time.Duration, string) {
 		t.Helper()

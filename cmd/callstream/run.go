@@ -81,7 +81,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 	m := newMetrics(nil)
 	ready := newReadiness(cfg, log)
 	if opts.serve && cfg.Ops.MetricsAddr != "" {
-		ops, err := startOps(cfg.Ops.MetricsAddr, m, ready, log)
+		ops, err := startOps(cfg.Ops.MetricsAddr, cfg.Ops.Pprof, m, ready, log)
 		if err != nil {
 			return none, err
 		}
