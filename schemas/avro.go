@@ -54,27 +54,9 @@ type avroRow struct {
 	AdditionalProperties          *map[string]string        `avro:"additionalProperties"`
 }
 
-// encodeScratch is what one AppendAvro call needs, pooled so that encoding
-// does not allocate: the value hamba encodes escapes to the heap.
-type encodeScratch struct {
-	row   avroRow
-	props map[string]string
-	units []AdministrativeUnitInfo
-}
-
-// maxPooledBuffer keeps one giant row from pinning a large writer buffer in
-// the pool for the life of the process.
-const maxPooledBuffer = 64 << 10
-
-var (
-	encodePool = sync.Pool{New: func() any { return new(encodeScratch) }}
-	writerPool = sync.Pool{New: func() any {
-		return avro.NewWriter(nil, 1024, avro.WithWriterConfig(avroAPI))
-	}}
-	decodePool = sync.Pool{New: func() any {
-		return avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI))
-	}}
-)
+var decodePool = sync.Pool{New: func() any {
+	return avro.NewReader(nil, 0, avro.WithReaderConfig(avroAPI))
+}}
 
 // AppendAvro appends the Avro binary encoding of r (schema
 // DirectRoutingSchema, the v1.0 one; no framing such as a schema-registry
@@ -114,68 +96,7 @@ func (r *DirectRoutingLogRow) betaFieldSet() string {
 }
 
 func (r *DirectRoutingLogRow) appendAvro(dst []byte, schema avro.Schema) ([]byte, error) {
-	sc := encodePool.Get().(*encodeScratch)
-	sc.row = avroRow{
-		ID:                            r.ID,
-		CorrelationID:                 r.CorrelationID,
-		UserID:                        r.UserID,
-		UserPrincipalName:             r.UserPrincipalName,
-		UserDisplayName:               r.UserDisplayName,
-		StartDateTime:                 r.StartDateTime,
-		InviteDateTime:                r.InviteDateTime,
-		FailureDateTime:               r.FailureDateTime,
-		EndDateTime:                   r.EndDateTime,
-		Duration:                      r.Duration,
-		CallType:                      r.CallType,
-		SuccessfulCall:                r.SuccessfulCall,
-		CallerNumber:                  r.CallerNumber,
-		CalleeNumber:                  r.CalleeNumber,
-		MediaPathLocation:             r.MediaPathLocation,
-		SignalingLocation:             r.SignalingLocation,
-		FinalSipCode:                  r.FinalSipCode,
-		CallEndSubReason:              r.CallEndSubReason,
-		FinalSipCodePhrase:            r.FinalSipCodePhrase,
-		TrunkFullyQualifiedDomainName: r.TrunkFullyQualifiedDomainName,
-		MediaBypassEnabled:            r.MediaBypassEnabled,
-		UserCountryCode:               r.UserCountryCode,
-		OtherPartyCountryCode:         r.OtherPartyCountryCode,
-		TransferorCorrelationID:       r.TransferorCorrelationID,
-	}
-	if r.AdministrativeUnitInfos != nil {
-		sc.units = r.AdministrativeUnitInfos
-		sc.row.AdministrativeUnitInfos = &sc.units
-	}
-	if r.AdditionalProperties != nil {
-		sc.props = r.AdditionalProperties
-		sc.row.AdditionalProperties = &sc.props
-	}
-	dst, err := appendEncoded(dst, schema, &sc.row)
-
-	// Drop references to the caller's row before pooling.
-	*sc = encodeScratch{}
-	encodePool.Put(sc)
-	return dst, err
-}
-
-// appendEncoded writes v (a pointer to a mirror struct) with schema and
-// appends the bytes to dst, with a pooled writer.
-func appendEncoded(dst []byte, schema avro.Schema, v any) ([]byte, error) {
-	w := writerPool.Get().(*avro.Writer)
-	w.Reset(nil)
-	w.Error = nil // Reset leaves the error of an earlier failed encode
-	w.WriteVal(schema, v)
-	err := w.Error
-	if err == nil {
-		dst = append(dst, w.Buffer()...)
-	}
-	if w.Buffered() <= maxPooledBuffer {
-		w.Error = nil
-		writerPool.Put(w)
-	}
-	if err != nil {
-		return dst, fmt.Errorf("encode avro row: %w", err)
-	}
-	return dst, nil
+	return appendDirectRouting(dst, r, schema == directRoutingBetaSchema), nil
 }
 
 // DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow written

@@ -61,8 +61,8 @@ func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra b
 	seenID := false
 	i := skipSpace(item, 1)
 	for item[i] != '}' {
-		end, escaped, _ := scanString(item, i)
-		key := decodeStringBody(item[i+1:end-1], escaped)
+		end, plain, _ := scanString(item, i)
+		key := bodyValue(item[i+1:end-1], plain)
 		i = skipSpace(item, skipSpace(item, end)+1) // past ':'
 		vend := validValueEnd(item, i)
 		v := item[i:vend]

@@ -202,7 +202,7 @@ func parseRow(raw []byte, row *DirectRoutingLogRow, st *rowStore, beta, shared b
 // pass. An error from visit does not stop the walk and visit is not called
 // again: malformed JSON anywhere in the row takes precedence, since then no
 // field can be trusted.
-func walkObject(raw []byte, shared bool, visit func(name, val string) *RowError) *RowError {
+func walkObject(raw []byte, shared bool, visit func(name, val string, plain bool) *RowError) *RowError {
 	// One copy of the row; unescaped strings in row are substrings of it,
 	// which costs one allocation per row instead of one per string.
 	var s string
@@ -225,7 +225,7 @@ func walkObject(raw []byte, shared bool, visit func(name, val string) *RowError)
 			if i == len(s) || s[i] != '"' {
 				return malformed(raw)
 			}
-			end, escaped, ok := scanString(s, i)
+			end, plainName, ok := scanString(s, i)
 			if !ok {
 				return malformed(raw)
 			}
@@ -236,11 +236,12 @@ func walkObject(raw []byte, shared bool, visit func(name, val string) *RowError)
 			}
 			i = skipSpace(s, i+1)
 			start := i
-			if i, ok = scanValue(s, raw, i); !ok {
+			var plain bool
+			if i, plain, ok = scanValue(s, raw, i); !ok {
 				return malformed(raw)
 			}
 			if first == nil {
-				first = visit(decodeStringBody(rawName, escaped), s[start:i])
+				first = visit(bodyValue(rawName, plainName), s[start:i], plain)
 			}
 			i = skipSpace(s, i)
 			if i < len(s) && s[i] == ',' {
@@ -268,8 +269,9 @@ type drParser struct {
 	beta bool
 }
 
-// property stores one property of the row, val being its JSON value.
-func (p *drParser) property(name, val string) *RowError {
+// property stores one property of the row, val being its JSON value and
+// plain saying it is a string that needs no decoding (see scanString).
+func (p *drParser) property(name, val string, plain bool) *RowError {
 	idx := fieldIndex(name, p.beta)
 	if idx < 0 {
 		return addUnknown(&p.row.AdditionalProperties, name, val)
@@ -278,63 +280,63 @@ func (p *drParser) property(name, val string) *RowError {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
 	p.seen |= 1 << idx
-	return p.setField(idx, name, val)
+	return p.setField(idx, name, val, plain)
 }
 
 // setField stores the JSON value val of the known property idx into row,
 // using st for the pointed-to values.
-func (p *drParser) setField(idx int, name, val string) *RowError {
+func (p *drParser) setField(idx int, name, val string, plain bool) *RowError {
 	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
 	case fieldID:
-		row.ID, rerr = requiredString(name, val)
+		row.ID, rerr = requiredString(name, val, plain)
 	case fieldCorrelationID:
-		row.CorrelationID, rerr = requiredString(name, val)
+		row.CorrelationID, rerr = requiredString(name, val, plain)
 	case fieldUserID:
-		row.UserID, rerr = optString(&st.strs[0], name, val)
+		row.UserID, rerr = optString(&st.strs[0], name, val, plain)
 	case fieldUserPrincipalName:
-		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val)
+		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
 	case fieldUserDisplayName:
-		row.UserDisplayName, rerr = optString(&st.strs[2], name, val)
+		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
 	case fieldStartDateTime:
-		row.StartDateTime, rerr = optTime(&st.times[0], name, val)
+		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
 	case fieldInviteDateTime:
-		row.InviteDateTime, rerr = optTime(&st.times[1], name, val)
+		row.InviteDateTime, rerr = optTime(&st.times[1], name, val, plain)
 	case fieldFailureDateTime:
-		row.FailureDateTime, rerr = optTime(&st.times[2], name, val)
+		row.FailureDateTime, rerr = optTime(&st.times[2], name, val, plain)
 	case fieldEndDateTime:
-		row.EndDateTime, rerr = optTime(&st.times[3], name, val)
+		row.EndDateTime, rerr = optTime(&st.times[3], name, val, plain)
 	case fieldDuration:
 		row.Duration, rerr = optInt(&st.ints[0], name, val)
 	case fieldCallType:
-		row.CallType, rerr = optString(&st.strs[3], name, val)
+		row.CallType, rerr = optString(&st.strs[3], name, val, plain)
 	case fieldSuccessfulCall:
 		row.SuccessfulCall, rerr = optBool(&st.bools[0], name, val)
 	case fieldCallerNumber:
-		row.CallerNumber, rerr = optString(&st.strs[4], name, val)
+		row.CallerNumber, rerr = optString(&st.strs[4], name, val, plain)
 	case fieldCalleeNumber:
-		row.CalleeNumber, rerr = optString(&st.strs[5], name, val)
+		row.CalleeNumber, rerr = optString(&st.strs[5], name, val, plain)
 	case fieldMediaPathLocation:
-		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val)
+		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val, plain)
 	case fieldSignalingLocation:
-		row.SignalingLocation, rerr = optString(&st.strs[7], name, val)
+		row.SignalingLocation, rerr = optString(&st.strs[7], name, val, plain)
 	case fieldFinalSipCode:
 		row.FinalSipCode, rerr = optInt(&st.ints[1], name, val)
 	case fieldCallEndSubReason:
 		row.CallEndSubReason, rerr = optInt(&st.ints[2], name, val)
 	case fieldFinalSipCodePhrase:
-		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val)
+		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val, plain)
 	case fieldTrunkFullyQualifiedDomainName:
-		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val)
+		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val, plain)
 	case fieldMediaBypassEnabled:
 		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
 	case fieldUserCountryCode:
-		row.UserCountryCode, rerr = optString(&st.strs[10], name, val)
+		row.UserCountryCode, rerr = optString(&st.strs[10], name, val, plain)
 	case fieldOtherPartyCountryCode:
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val)
+		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val, plain)
 	case fieldTransferorCorrelationID:
-		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val)
+		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val, plain)
 	case fieldAdministrativeUnitInfos:
 		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
@@ -343,12 +345,12 @@ func (p *drParser) setField(idx int, name, val string) *RowError {
 	return rerr
 }
 
-func requiredString(name, val string) (string, *RowError) {
+func requiredString(name, val string, plain bool) (string, *RowError) {
 	switch val[0] {
 	case 'n':
 		return "", &RowError{Field: name, Reason: "required property is null"}
 	case '"':
-		s := stringValue(val)
+		s := bodyValue(val[1:len(val)-1], plain)
 		if s == "" {
 			return "", &RowError{Field: name, Reason: "required property is empty"}
 		}
@@ -357,23 +359,23 @@ func requiredString(name, val string) (string, *RowError) {
 	return "", wrongType(name, "string", val)
 }
 
-func optString(slot *string, name, val string) (*string, *RowError) {
+func optString(slot *string, name, val string, plain bool) (*string, *RowError) {
 	switch val[0] {
 	case 'n':
 		return nil, nil
 	case '"':
-		*slot = stringValue(val)
+		*slot = bodyValue(val[1:len(val)-1], plain)
 		return slot, nil
 	}
 	return nil, wrongType(name, "string", val)
 }
 
-func optTime(slot *time.Time, name, val string) (*time.Time, *RowError) {
+func optTime(slot *time.Time, name, val string, plain bool) (*time.Time, *RowError) {
 	switch val[0] {
 	case 'n':
 		return nil, nil
 	case '"':
-		s := stringValue(val)
+		s := bodyValue(val[1:len(val)-1], plain)
 		t, minValue, ok := parseDateTimeOffset(s)
 		if !ok {
 			return nil, &RowError{Field: name, Reason: "want RFC 3339 date-time, got " + quoteForError(s)}
@@ -537,43 +539,46 @@ const maxNestingDepth = 10000
 // Objects and arrays only occur in properties the schema does not define,
 // so their grammar is left to json.Valid; scanners for the scalar values
 // the schema uses keep the common path in this one pass.
-func scanValue(s string, raw []byte, i int) (end int, ok bool) {
+func scanValue(s string, raw []byte, i int) (end int, plain, ok bool) {
 	if i == len(s) {
-		return 0, false
+		return 0, false, false
 	}
 	switch c := s[i]; {
 	case c == '"':
-		end, _, ok = scanString(s, i)
-		return end, ok
+		return scanString(s, i)
 	case c == '-' || (c >= '0' && c <= '9'):
-		return scanNumber(s, i)
+		end, ok = scanNumber(s, i)
 	case c == 't':
-		return scanLiteral(s, i, "true")
+		end, ok = scanLiteral(s, i, "true")
 	case c == 'f':
-		return scanLiteral(s, i, "false")
+		end, ok = scanLiteral(s, i, "false")
 	case c == 'n':
-		return scanLiteral(s, i, "null")
+		end, ok = scanLiteral(s, i, "null")
 	case c == '{' || c == '[':
 		end, ok = nestedEnd(s, i)
-		return end, ok && json.Valid(raw[i:end])
+		ok = ok && json.Valid(raw[i:end])
 	}
-	return 0, false
+	return end, false, ok
 }
 
 // scanString checks the JSON string whose opening quote is s[i] and returns
-// the index just past its closing quote and whether it contains escapes.
-// Like encoding/json it lets invalid UTF-8 through; decoding replaces it.
-func scanString(s string, i int) (end int, escaped, ok bool) {
+// the index just past its closing quote and whether it is plain: ASCII
+// without escapes, so that its text between the quotes is its value. Like
+// encoding/json it lets invalid UTF-8 through; decoding replaces it.
+func scanString(s string, i int) (end int, plain, ok bool) {
+	plain = true
 	for i++; ; {
-		i = plainRun(s, i)
+		var ascii bool
+		i, ascii = plainRun(s, i)
+		plain = plain && ascii
 		if i == len(s) {
 			return 0, false, false
 		}
 		switch c := s[i]; {
 		case c == '"':
-			return i + 1, escaped, true
+			return i + 1, plain, true
 		case c == '\\':
-			escaped = true
+			plain = false
 			if i+1 == len(s) {
 				return 0, false, false
 			}
@@ -596,29 +601,36 @@ func scanString(s string, i int) (end int, escaped, ok bool) {
 
 // plainRun returns the index of the first byte at or after s[i] that ends
 // a run of plain string content — '"', '\\' or a control character — or
-// len(s), testing eight bytes at a time (as fetch's page scanner does): in
-// each of the three masks below, a byte's high bit is set where the byte
-// matches, and possibly in bytes above a match (a borrow), never below
-// one, so the lowest bit set marks the first match.
-func plainRun(s string, i int) int {
+// len(s), and whether the run is ASCII. It tests eight bytes at a time (as
+// fetch's page scanner does): in each of the three masks below, a byte's
+// high bit is set where the byte matches, and possibly in bytes above a
+// match (a borrow), never below one, so the lowest bit set marks the first
+// match.
+func plainRun(s string, i int) (int, bool) {
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 	)
+	var seen uint64 // the bytes of the run, ORed
 	for ; i+8 <= len(s); i += 8 {
 		x := load64(s, i)
 		q := x ^ ('"' * ones)
 		b := x ^ ('\\' * ones)
 		if m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs; m != 0 {
-			return i + bits.TrailingZeros64(m)/8
+			n := bits.TrailingZeros64(m) / 8
+			seen |= x & (1<<(8*n) - 1) // the bytes below the match
+			return i + n, seen&highs == 0
 		}
+		seen |= x
 	}
 	for ; i < len(s); i++ {
-		if c := s[i]; c == '"' || c == '\\' || c < 0x20 {
-			return i
+		c := s[i]
+		if c == '"' || c == '\\' || c < 0x20 {
+			break
 		}
+		seen |= uint64(c)
 	}
-	return i
+	return i, seen&highs == 0
 }
 
 // load64 reads s[i:i+8] as a little-endian word; the compiler merges the
@@ -719,7 +731,15 @@ func nestedEnd(s string, i int) (end int, ok bool) {
 
 // stringValue decodes the JSON string token val (quotes included).
 func stringValue(val string) string {
-	body := val[1 : len(val)-1]
+	return bodyValue(val[1:len(val)-1], false)
+}
+
+// bodyValue decodes the text between the quotes of a valid JSON string;
+// plain is scanString's verdict on it, which saves looking again.
+func bodyValue(body string, plain bool) string {
+	if plain {
+		return body
+	}
 	return decodeStringBody(body, strings.IndexByte(body, '\\') >= 0)
 }
 

@@ -2,7 +2,6 @@ package schemas
 
 import (
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -236,7 +235,7 @@ type pstnParser struct {
 	beta bool
 }
 
-func (p *pstnParser) property(name, val string) *RowError {
+func (p *pstnParser) property(name, val string, plain bool) *RowError {
 	idx := pstnFieldIndex(name, p.beta)
 	if idx < 0 {
 		return addUnknown(&p.row.AdditionalProperties, name, val)
@@ -245,69 +244,69 @@ func (p *pstnParser) property(name, val string) *RowError {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
 	p.seen |= 1 << idx
-	return p.setField(idx, name, val)
+	return p.setField(idx, name, val, plain)
 }
 
-func (p *pstnParser) setField(idx int, name, val string) *RowError {
+func (p *pstnParser) setField(idx int, name, val string, plain bool) *RowError {
 	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
 	case pstnID:
-		row.ID, rerr = requiredString(name, val)
+		row.ID, rerr = requiredString(name, val, plain)
 	case pstnCallID:
-		row.CallID, rerr = optString(&st.strs[0], name, val)
+		row.CallID, rerr = optString(&st.strs[0], name, val, plain)
 	case pstnUserID:
-		row.UserID, rerr = optString(&st.strs[1], name, val)
+		row.UserID, rerr = optString(&st.strs[1], name, val, plain)
 	case pstnUserPrincipalName:
-		row.UserPrincipalName, rerr = optString(&st.strs[2], name, val)
+		row.UserPrincipalName, rerr = optString(&st.strs[2], name, val, plain)
 	case pstnUserDisplayName:
-		row.UserDisplayName, rerr = optString(&st.strs[3], name, val)
+		row.UserDisplayName, rerr = optString(&st.strs[3], name, val, plain)
 	case pstnStartDateTime:
-		row.StartDateTime, rerr = optTime(&st.times[0], name, val)
+		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
 	case pstnEndDateTime:
-		row.EndDateTime, rerr = optTime(&st.times[1], name, val)
+		row.EndDateTime, rerr = optTime(&st.times[1], name, val, plain)
 	case pstnDuration:
 		row.Duration, rerr = optInt(&st.ints[0], name, val)
 	case pstnCharge:
 		row.Charge, rerr = optDecimal(&st.decs[0], name, val)
 	case pstnCallType:
-		row.CallType, rerr = optString(&st.strs[4], name, val)
+		row.CallType, rerr = optString(&st.strs[4], name, val, plain)
 	case pstnCurrency:
-		row.Currency, rerr = optString(&st.strs[5], name, val)
+		row.Currency, rerr = optString(&st.strs[5], name, val, plain)
 	case pstnCalleeNumber:
-		row.CalleeNumber, rerr = optString(&st.strs[6], name, val)
+		row.CalleeNumber, rerr = optString(&st.strs[6], name, val, plain)
 	case pstnUsageCountryCode:
-		row.UsageCountryCode, rerr = optString(&st.strs[7], name, val)
+		row.UsageCountryCode, rerr = optString(&st.strs[7], name, val, plain)
 	case pstnTenantCountryCode:
-		row.TenantCountryCode, rerr = optString(&st.strs[8], name, val)
+		row.TenantCountryCode, rerr = optString(&st.strs[8], name, val, plain)
 	case pstnConnectionCharge:
 		row.ConnectionCharge, rerr = optDecimal(&st.decs[1], name, val)
 	case pstnCallerNumber:
-		row.CallerNumber, rerr = optString(&st.strs[9], name, val)
+		row.CallerNumber, rerr = optString(&st.strs[9], name, val, plain)
 	case pstnDestinationContext:
-		row.DestinationContext, rerr = optString(&st.strs[10], name, val)
+		row.DestinationContext, rerr = optString(&st.strs[10], name, val, plain)
 	case pstnDestinationName:
-		row.DestinationName, rerr = optString(&st.strs[11], name, val)
+		row.DestinationName, rerr = optString(&st.strs[11], name, val, plain)
 	case pstnConferenceID:
-		row.ConferenceID, rerr = optString(&st.strs[12], name, val)
+		row.ConferenceID, rerr = optString(&st.strs[12], name, val, plain)
 	case pstnLicenseCapability:
-		row.LicenseCapability, rerr = optString(&st.strs[13], name, val)
+		row.LicenseCapability, rerr = optString(&st.strs[13], name, val, plain)
 	case pstnInventoryType:
-		row.InventoryType, rerr = optString(&st.strs[14], name, val)
+		row.InventoryType, rerr = optString(&st.strs[14], name, val, plain)
 	case pstnOperator:
-		row.Operator, rerr = optString(&st.strs[15], name, val)
+		row.Operator, rerr = optString(&st.strs[15], name, val, plain)
 	case pstnCallDurationSource:
-		row.CallDurationSource, rerr = optString(&st.strs[16], name, val)
+		row.CallDurationSource, rerr = optString(&st.strs[16], name, val, plain)
 	case pstnOtherPartyCountryCode:
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[17], name, val)
+		row.OtherPartyCountryCode, rerr = optString(&st.strs[17], name, val, plain)
 	case pstnClientLocalIPv4Address:
-		row.ClientLocalIPv4Address, rerr = optString(&st.strs[18], name, val)
+		row.ClientLocalIPv4Address, rerr = optString(&st.strs[18], name, val, plain)
 	case pstnClientLocalIPv6Address:
-		row.ClientLocalIPv6Address, rerr = optString(&st.strs[19], name, val)
+		row.ClientLocalIPv6Address, rerr = optString(&st.strs[19], name, val, plain)
 	case pstnClientPublicIPv4Address:
-		row.ClientPublicIPv4Address, rerr = optString(&st.strs[20], name, val)
+		row.ClientPublicIPv4Address, rerr = optString(&st.strs[20], name, val, plain)
 	case pstnClientPublicIPv6Address:
-		row.ClientPublicIPv6Address, rerr = optString(&st.strs[21], name, val)
+		row.ClientPublicIPv6Address, rerr = optString(&st.strs[21], name, val, plain)
 	case pstnAdministrativeUnitInfos:
 		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
@@ -357,15 +356,6 @@ type avroPstnRow struct {
 	AdditionalProperties    *map[string]string        `avro:"additionalProperties"`
 }
 
-type pstnScratch struct {
-	row          avroPstnRow
-	props        map[string]string
-	units        []AdministrativeUnitInfo
-	charge, conn [8]byte
-}
-
-var pstnPool = sync.Pool{New: func() any { return new(pstnScratch) }}
-
 // AppendAvro appends the Avro binary encoding of r with PstnSchema (v1.0)
 // to dst, like DirectRoutingLogRow.AppendAvro: timestamps truncated to
 // milliseconds, no framing, an error if a beta-only field is set. Charges
@@ -402,54 +392,7 @@ func (r *PstnCallLogRow) betaFieldSet() string {
 }
 
 func (r *PstnCallLogRow) appendAvro(dst []byte, schema avro.Schema) ([]byte, error) {
-	sc := pstnPool.Get().(*pstnScratch)
-	sc.row = avroPstnRow{
-		ID:                      r.ID,
-		CallID:                  r.CallID,
-		UserID:                  r.UserID,
-		UserPrincipalName:       r.UserPrincipalName,
-		UserDisplayName:         r.UserDisplayName,
-		StartDateTime:           r.StartDateTime,
-		EndDateTime:             r.EndDateTime,
-		Duration:                r.Duration,
-		CallType:                r.CallType,
-		Currency:                r.Currency,
-		CalleeNumber:            r.CalleeNumber,
-		UsageCountryCode:        r.UsageCountryCode,
-		TenantCountryCode:       r.TenantCountryCode,
-		CallerNumber:            r.CallerNumber,
-		DestinationContext:      r.DestinationContext,
-		DestinationName:         r.DestinationName,
-		ConferenceID:            r.ConferenceID,
-		LicenseCapability:       r.LicenseCapability,
-		InventoryType:           r.InventoryType,
-		Operator:                r.Operator,
-		CallDurationSource:      r.CallDurationSource,
-		OtherPartyCountryCode:   r.OtherPartyCountryCode,
-		ClientLocalIPv4Address:  r.ClientLocalIPv4Address,
-		ClientLocalIPv6Address:  r.ClientLocalIPv6Address,
-		ClientPublicIPv4Address: r.ClientPublicIPv4Address,
-		ClientPublicIPv6Address: r.ClientPublicIPv6Address,
-	}
-	if r.Charge != nil {
-		sc.row.Charge = r.Charge.appendAvroBytes(sc.charge[:0])
-	}
-	if r.ConnectionCharge != nil {
-		sc.row.ConnectionCharge = r.ConnectionCharge.appendAvroBytes(sc.conn[:0])
-	}
-	if r.AdministrativeUnitInfos != nil {
-		sc.units = r.AdministrativeUnitInfos
-		sc.row.AdministrativeUnitInfos = &sc.units
-	}
-	if r.AdditionalProperties != nil {
-		sc.props = r.AdditionalProperties
-		sc.row.AdditionalProperties = &sc.props
-	}
-	dst, err := appendEncoded(dst, schema, &sc.row)
-
-	sc.row, sc.props, sc.units = avroPstnRow{}, nil, nil
-	pstnPool.Put(sc)
-	return dst, err
+	return appendPstn(dst, r, schema == pstnBetaSchema), nil
 }
 
 // DecodePstnCallRow decodes one Avro binary PstnCallLogRow written with

@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -402,11 +403,40 @@ func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
 		"LOG_LEVEL=warn",
 		"GODEBUG=" + os.Getenv("GODEBUG"),
 	}
+	// CALLSTREAM_BENCH_CHILD_CPUPROFILE names a file for a 5-second CPU
+	// profile of the child, taken a second into the run from its
+	// METRICS_PPROF endpoint.
+	childProfile := os.Getenv("CALLSTREAM_BENCH_CHILD_CPUPROFILE")
+	var opsAddr string
+	if childProfile != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		opsAddr = ln.Addr().String()
+		ln.Close()
+		cmd.Env = append(cmd.Env, "METRICS_ADDR="+opsAddr, "METRICS_PPROF=true")
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
+	}
+	if childProfile != "" {
+		go func() {
+			time.Sleep(time.Second)
+			resp, err := http.Get("http://" + opsAddr + "/debug/pprof/profile?seconds=5")
+			if err != nil {
+				b.Logf("child profile: %v", err)
+				return
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if err := os.WriteFile(childProfile, body, 0o644); err != nil {
+				b.Logf("child profile: %v", err)
+			}
+		}()
 	}
 	// The peak is read from the child's own VmHWM while it runs, not from
 	// its rusage: Go starts children with vfork, and Linux folds the
