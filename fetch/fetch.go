@@ -21,6 +21,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/callstream/callstream/internal/jsonscan"
 )
 
 // Function names a Graph call-log function.
@@ -181,6 +183,10 @@ type Page struct {
 	Number int
 	// Rows holds each row's JSON object, exactly as Graph sent it.
 	Rows []json.RawMessage
+	// Scans holds, per row, the members of its object as the page's scan
+	// recorded them (offsets into the row), or nil for a row that is not
+	// an object; a decoder that takes them need not scan the row again.
+	Scans [][]jsonscan.Member
 }
 
 // Stats describes one Calls invocation.
@@ -243,7 +249,7 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 		}
 		st.Pages++
 		st.Rows += len(buf.rows)
-		if err := onPage(Page{Number: page, Rows: buf.rows}); err != nil {
+		if err := onPage(Page{Number: page, Rows: buf.rows, Scans: buf.scans}); err != nil {
 			return st, err
 		}
 	}

@@ -3,7 +3,10 @@ package fetch
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"testing"
+
+	"github.com/callstream/callstream/internal/jsonscan"
 )
 
 // referenceSplit is the page decoding the splitter replaced: the stdlib's
@@ -14,7 +17,9 @@ func referenceSplit(body []byte) (rows []string, next string, ok bool) {
 	if dec.Decode(&page) != nil || dec.More() {
 		return nil, "", false
 	}
-	if _, err := dec.Token(); err == nil {
+	// Only the end of the input may follow the page: a stray token is an
+	// error from Token, which must not pass for the end.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, "", false
 	}
 	v, found := page["value"]
@@ -58,6 +63,7 @@ var pageSeeds = []string{
 	`{"value":[{"a":[[[[{"b":"]}"}]]]]}]}`,
 	`{"value":[{"a":[}]}`,
 	`{"value":[{"a":{]}]}`,
+	`{"value":[{"\u00e9":"é","a\\b":"x\ty","p":"plain","n":{"m":[1,"\""]},"e":""}, {}]}`,
 	"{\"value\":[\"a\tb\"]}",
 	`{"value":[],"@odata.nextLink":5}`,
 	`{}`,
@@ -67,7 +73,7 @@ var pageSeeds = []string{
 
 func checkSplit(t *testing.T, body []byte) {
 	var p pageBuffer
-	next, err := p.split(body)
+	next, err := p.decode(bytes.NewReader(body), -1)
 	wantRows, wantNext, ok := referenceSplit(body)
 	if ok != (err == nil) {
 		t.Fatalf("%q: split err %v, stdlib valid=%v", body, err, ok)
@@ -82,7 +88,67 @@ func checkSplit(t *testing.T, body []byte) {
 		if string(p.rows[i]) != wantRows[i] {
 			t.Fatalf("%q: row %d is %s, want %s", body, i, p.rows[i], wantRows[i])
 		}
+		checkScan(t, p.rows[i], p.scans[i])
 	}
+}
+
+// checkScan compares the members recorded for a row with what
+// encoding/json's token stream reads from it: the names in order, each
+// value's exact text, and the plain flags.
+func checkScan(t *testing.T, row []byte, scan []jsonscan.Member) {
+	t.Helper()
+	if row[0] != '{' {
+		if scan != nil {
+			t.Fatalf("row %s is not an object but has a scan", row)
+		}
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(row))
+	if _, err := dec.Token(); err != nil {
+		t.Fatal(err)
+	}
+	k := 0
+	for ; dec.More(); k++ {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var val json.RawMessage
+		if err := dec.Decode(&val); err != nil {
+			t.Fatal(err)
+		}
+		if k >= len(scan) {
+			t.Fatalf("row %s: scan has %d members, the row more", row, len(scan))
+		}
+		m := scan[k]
+		rawName := string(row[m.NameStart:m.NameEnd])
+		var name string
+		if err := json.Unmarshal([]byte(`"`+rawName+`"`), &name); err != nil || name != tok.(string) {
+			t.Fatalf("row %s member %d: name %q, want %q (%v)", row, k, rawName, tok, err)
+		}
+		if got := string(row[m.ValueStart:m.ValueEnd]); got != string(val) {
+			t.Fatalf("row %s member %d: value %q, want %q", row, k, got, val)
+		}
+		if plain := isPlain(rawName); m.PlainName != plain {
+			t.Fatalf("row %s member %d: PlainName %v for %q", row, k, m.PlainName, rawName)
+		}
+		if plain := val[0] == '"' && isPlain(string(val[1:len(val)-1])); m.PlainValue != plain {
+			t.Fatalf("row %s member %d: PlainValue %v for %s", row, k, m.PlainValue, val)
+		}
+	}
+	if k != len(scan) {
+		t.Fatalf("row %s: %d members, scan has %d", row, k, len(scan))
+	}
+}
+
+// isPlain reports ASCII text without escapes.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 func TestSplitAgreesWithEncodingJSON(t *testing.T) {

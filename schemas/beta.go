@@ -1,6 +1,10 @@
 package schemas
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/callstream/callstream/internal/jsonscan"
+)
 
 // AdministrativeUnitInfo is one administrative unit associated with a call
 // (Graph beta callRecords.administrativeUnitInfo), listed in the beta-only
@@ -61,7 +65,7 @@ func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra b
 	seenID := false
 	i := skipSpace(item, 1)
 	for item[i] != '}' {
-		end, plain, _ := scanString(item, i)
+		end, plain, _ := jsonscan.String(item, i)
 		key := bodyValue(item[i+1:end-1], plain)
 		i = skipSpace(item, skipSpace(item, end)+1) // past ':'
 		vend := validValueEnd(item, i)
@@ -110,18 +114,6 @@ func forEachElement(arr string, fn func(elem string) *RowError) *RowError {
 // validValueEnd returns the index just past the JSON value starting at s[i],
 // which is known to be valid.
 func validValueEnd(s string, i int) int {
-	switch c := s[i]; {
-	case c == '"':
-		end, _, _ := scanString(s, i)
-		return end
-	case c == '{' || c == '[':
-		end, _ := nestedEnd(s, i)
-		return end
-	case c == 't' || c == 'n':
-		return i + 4
-	case c == 'f':
-		return i + 5
-	}
-	end, _ := scanNumber(s, i)
+	end, _ := jsonscan.Value(s, i, 0)
 	return end
 }

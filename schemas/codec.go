@@ -5,6 +5,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/callstream/callstream/internal/jsonscan"
+
 	"github.com/hamba/avro/v2"
 )
 
@@ -27,7 +29,7 @@ type Codec struct {
 	source, version string
 	name, text      string
 	schema          avro.Schema
-	encode          func(raw, dst []byte, shared bool) (id, key string, out []byte, err error)
+	encode          func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (id, key string, out []byte, err error)
 	decode          func(data []byte) (any, error)
 }
 
@@ -53,11 +55,12 @@ func For(source, version string) (*Codec, error) {
 		if beta {
 			c.text, c.schema = directRoutingBetaSchemaText, directRoutingBetaSchema
 		}
-		c.encode = func(raw, dst []byte, shared bool) (string, string, []byte, error) {
+		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
 			sc := drScratchPool.Get().(*drScratch)
 			defer sc.release()
 			sc.row = DirectRoutingLogRow{AdditionalProperties: sc.props}
-			if rerr := parseRow(raw, &sc.row, &sc.st, beta, shared); rerr != nil {
+			in := rowInput{raw: raw, scan: scan, scratch: &sc.members, shared: shared}
+			if rerr := parseRow(in, &sc.row, &sc.st, beta); rerr != nil {
 				return "", "", dst, rerr.owned(shared)
 			}
 			if len(sc.row.AdditionalProperties) == 0 {
@@ -79,11 +82,12 @@ func For(source, version string) (*Codec, error) {
 		if beta {
 			c.text, c.schema = pstnBetaSchemaText, pstnBetaSchema
 		}
-		c.encode = func(raw, dst []byte, shared bool) (string, string, []byte, error) {
+		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
 			sc := pstnParseScratchPool.Get().(*pstnParseScratch)
 			defer sc.release()
 			sc.row = PstnCallLogRow{AdditionalProperties: sc.props}
-			if rerr := parsePstnRow(raw, &sc.row, &sc.st, beta, shared); rerr != nil {
+			in := rowInput{raw: raw, scan: scan, scratch: &sc.members, shared: shared}
+			if rerr := parsePstnRow(in, &sc.row, &sc.st, beta); rerr != nil {
 				return "", "", dst, rerr.owned(shared)
 			}
 			if len(sc.row.AdditionalProperties) == 0 {
@@ -130,7 +134,7 @@ func (c *Codec) Schema() avro.Schema { return c.schema }
 // cannot be parsed is a *RowError (use errors.As); on any error dst is
 // returned as it was and id and key are empty. id and key do not alias raw.
 func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, dst, false)
+	return c.encode(raw, nil, dst, false)
 }
 
 // EncodeShared is Encode without the copy of raw that id and key are cut
@@ -139,15 +143,25 @@ func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) 
 // unless it has escaped strings or properties the schema does not define.
 // Errors do not alias raw.
 func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, dst, true)
+	return c.encode(raw, nil, dst, true)
+}
+
+// EncodeScanned is EncodeShared for a row whose members were recorded by
+// jsonscan.Object over exactly raw, as the fetch client records them for
+// every row of a page (fetch.Page.Scans): raw is trusted to be the valid
+// JSON object the scan describes and is not scanned again. A nil scan
+// makes it EncodeShared.
+func (c *Codec) EncodeScanned(raw []byte, scan []jsonscan.Member, dst []byte) (id, key string, out []byte, err error) {
+	return c.encode(raw, scan, dst, true)
 }
 
 // drScratch is the parsed row, the store behind its pointers and the map
 // for its unknown properties, reused from row to row by Encode.
 type drScratch struct {
-	row   DirectRoutingLogRow
-	st    rowStore
-	props map[string]string
+	row     DirectRoutingLogRow
+	st      rowStore
+	props   map[string]string
+	members []jsonscan.Member
 }
 
 var drScratchPool = sync.Pool{New: func() any { return new(drScratch) }}
@@ -163,9 +177,10 @@ func (sc *drScratch) release() {
 
 // pstnParseScratch is drScratch for a PSTN row.
 type pstnParseScratch struct {
-	row   PstnCallLogRow
-	st    pstnStore
-	props map[string]string
+	row     PstnCallLogRow
+	st      pstnStore
+	props   map[string]string
+	members []jsonscan.Member
 }
 
 var pstnParseScratchPool = sync.Pool{New: func() any { return new(pstnParseScratch) }}

@@ -264,3 +264,10 @@ func optDecimal(slot *Decimal, name, val string) (*Decimal, *RowError) {
 	*slot = d
 	return slot, nil
 }
+
+func skipDigits(s string, i int) int {
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return i
+}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/callstream/callstream/internal/jsonscan"
 )
 
 // Indexes of the schema fields that Graph sends, in schema order; they index
@@ -163,7 +164,7 @@ func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
 
 func parseDirectRouting(raw []byte, row *DirectRoutingLogRow, beta bool) error {
 	*row = DirectRoutingLogRow{}
-	if rerr := parseRow(raw, row, new(rowStore), beta, false); rerr != nil {
+	if rerr := parseRow(rowInput{raw: raw}, row, new(rowStore), beta); rerr != nil {
 		*row = DirectRoutingLogRow{}
 		return rerr
 	}
@@ -171,12 +172,12 @@ func parseDirectRouting(raw []byte, row *DirectRoutingLogRow, beta bool) error {
 }
 
 // parseRow does the work of ParseDirectRoutingRow, with st backing the
-// row's pointer fields; shared is walkObject's. It returns *RowError, not
+// row's pointer fields. It returns *RowError, not
 // error, so the wrapper cannot leak a typed nil. A non-nil
 // row.AdditionalProperties is filled rather than replaced.
-func parseRow(raw []byte, row *DirectRoutingLogRow, st *rowStore, beta, shared bool) *RowError {
+func parseRow(in rowInput, row *DirectRoutingLogRow, st *rowStore, beta bool) *RowError {
 	p := drParser{row: row, st: st, beta: beta}
-	if rerr := walkObject(raw, shared, p.property); rerr != nil {
+	if rerr := walkObject(in, p.property); rerr != nil {
 		return rerr
 	}
 	for _, req := range [...]struct {
@@ -191,18 +192,50 @@ func parseRow(raw []byte, row *DirectRoutingLogRow, st *rowStore, beta, shared b
 }
 
 // walkObject checks that raw is one JSON object and hands each property to
-// visit: its decoded name and its value's JSON text (a substring of one
-// copy of raw, so strings cut from it do not alias the caller's buffer).
-// With shared, there is no copy: names and values alias raw itself, and
-// nothing cut from them may be kept once raw changes (Codec.EncodeShared,
-// which keeps nothing, saves the copy on every row).
+// visit: its decoded name, its value's JSON text, and whether that is a
+// plain string (ASCII without escapes, so its text between the quotes is
+// its value). Names and values are cut from one copy of raw, so strings
+// kept from them do not alias the caller's buffer; with shared there is no
+// copy and they alias raw itself, so nothing cut from them may be kept once
+// raw changes (Codec.EncodeShared, which keeps nothing, saves the copy on
+// every row).
 //
-// It checks the JSON grammar itself while walking the top-level object
-// (nested objects and arrays go to json.Valid), so a row is read in one
-// pass. An error from visit does not stop the walk and visit is not called
-// again: malformed JSON anywhere in the row takes precedence, since then no
-// field can be trusted.
-func walkObject(raw []byte, shared bool, visit func(name, val string, plain bool) *RowError) *RowError {
+// in.scan, when not nil, is what jsonscan.Object recorded for exactly raw
+// (as the fetch client's page scan does for every row): raw has been
+// checked already and is not scanned again. Otherwise raw is checked and
+// scanned here, into in.scratch when set. Malformed JSON anywhere in the row is reported before
+// any property is visited, since then no field can be trusted; visit is
+// not called again after it returns an error.
+// rowInput is one row to parse: its text, the scan recorded for it (or
+// nil), a buffer to scan it into (or nil), and whether the parsed strings
+// may alias it (see walkObject).
+type rowInput struct {
+	raw     []byte
+	scan    []jsonscan.Member
+	scratch *[]jsonscan.Member
+	shared  bool
+}
+
+func walkObject(in rowInput, visit func(name, val string, plain bool) *RowError) *RowError {
+	raw, scan, shared := in.raw, in.scan, in.shared
+	if scan == nil {
+		start := jsonscan.SkipSpace(raw, 0)
+		if start == len(raw) || raw[start] != '{' {
+			return notObject(raw)
+		}
+		var buf []jsonscan.Member
+		if in.scratch != nil {
+			buf = (*in.scratch)[:0]
+		}
+		end, members, err := jsonscan.Object(raw, start, 0, buf)
+		if in.scratch != nil {
+			*in.scratch = members[:0]
+		}
+		if err != nil || jsonscan.SkipSpace(raw, end) != len(raw) {
+			return malformed(raw)
+		}
+		raw, scan = raw[start:end], members
+	}
 	// One copy of the row; unescaped strings in row are substrings of it,
 	// which costs one allocation per row instead of one per string.
 	var s string
@@ -211,54 +244,13 @@ func walkObject(raw []byte, shared bool, visit func(name, val string, plain bool
 	} else {
 		s = string(raw)
 	}
-	i := skipSpace(s, 0)
-	if i == len(s) || s[i] != '{' {
-		return notObject(raw)
-	}
-
-	var first *RowError
-	i = skipSpace(s, i+1)
-	if i < len(s) && s[i] == '}' {
-		i++
-	} else {
-		for {
-			if i == len(s) || s[i] != '"' {
-				return malformed(raw)
-			}
-			end, plainName, ok := scanString(s, i)
-			if !ok {
-				return malformed(raw)
-			}
-			rawName := s[i+1 : end-1]
-			i = skipSpace(s, end)
-			if i == len(s) || s[i] != ':' {
-				return malformed(raw)
-			}
-			i = skipSpace(s, i+1)
-			start := i
-			var plain bool
-			if i, plain, ok = scanValue(s, raw, i); !ok {
-				return malformed(raw)
-			}
-			if first == nil {
-				first = visit(bodyValue(rawName, plainName), s[start:i], plain)
-			}
-			i = skipSpace(s, i)
-			if i < len(s) && s[i] == ',' {
-				i = skipSpace(s, i+1)
-				continue
-			}
-			if i < len(s) && s[i] == '}' {
-				i++
-				break
-			}
-			return malformed(raw)
+	for _, m := range scan {
+		name := bodyValue(s[m.NameStart:m.NameEnd], m.PlainName)
+		if rerr := visit(name, s[m.ValueStart:m.ValueEnd], m.PlainValue); rerr != nil {
+			return rerr
 		}
 	}
-	if skipSpace(s, i) != len(s) {
-		return malformed(raw)
-	}
-	return first
+	return nil
 }
 
 // drParser stores the properties of one Direct Routing row.
@@ -270,7 +262,7 @@ type drParser struct {
 }
 
 // property stores one property of the row, val being its JSON value and
-// plain saying it is a string that needs no decoding (see scanString).
+// plain saying it is a string that needs no decoding (see walkObject).
 func (p *drParser) property(name, val string, plain bool) *RowError {
 	idx := fieldIndex(name, p.beta)
 	if idx < 0 {
@@ -438,7 +430,7 @@ func rawValue(val string) string {
 	if (val[0] == '{' || val[0] == '[') && strings.ContainsAny(val, " \t\r\n") {
 		var b bytes.Buffer
 		if err := json.Compact(&b, []byte(val)); err != nil {
-			// scanValue has had json.Valid accept every object and array.
+			// The row's scan has checked every object and array.
 			panic(fmt.Sprintf("schemas: compact validated JSON: %v", err))
 		}
 		val = b.String()
@@ -477,7 +469,7 @@ func notObject(raw []byte) *RowError {
 	if !json.Valid(raw) {
 		return malformed(raw)
 	}
-	s := raw[skipSpace(string(raw), 0):]
+	s := raw[jsonscan.SkipSpace(raw, 0):]
 	return &RowError{Reason: "want JSON object, got " + jsonKind(string(s[:1]))}
 }
 
@@ -530,212 +522,14 @@ func skipSpace(s string, i int) int {
 	return i
 }
 
-// maxNestingDepth is encoding/json's limit, kept so that this parser and
-// json.Valid agree on every input.
-const maxNestingDepth = 10000
-
-// scanValue checks the JSON value starting at s[i] and returns the index
-// just past it. raw is the same text as s, for json.Valid without a copy.
-// Objects and arrays only occur in properties the schema does not define,
-// so their grammar is left to json.Valid; scanners for the scalar values
-// the schema uses keep the common path in this one pass.
-func scanValue(s string, raw []byte, i int) (end int, plain, ok bool) {
-	if i == len(s) {
-		return 0, false, false
-	}
-	switch c := s[i]; {
-	case c == '"':
-		return scanString(s, i)
-	case c == '-' || (c >= '0' && c <= '9'):
-		end, ok = scanNumber(s, i)
-	case c == 't':
-		end, ok = scanLiteral(s, i, "true")
-	case c == 'f':
-		end, ok = scanLiteral(s, i, "false")
-	case c == 'n':
-		end, ok = scanLiteral(s, i, "null")
-	case c == '{' || c == '[':
-		end, ok = nestedEnd(s, i)
-		ok = ok && json.Valid(raw[i:end])
-	}
-	return end, false, ok
-}
-
-// scanString checks the JSON string whose opening quote is s[i] and returns
-// the index just past its closing quote and whether it is plain: ASCII
-// without escapes, so that its text between the quotes is its value. Like
-// encoding/json it lets invalid UTF-8 through; decoding replaces it.
-func scanString(s string, i int) (end int, plain, ok bool) {
-	plain = true
-	for i++; ; {
-		var ascii bool
-		i, ascii = plainRun(s, i)
-		plain = plain && ascii
-		if i == len(s) {
-			return 0, false, false
-		}
-		switch c := s[i]; {
-		case c == '"':
-			return i + 1, plain, true
-		case c == '\\':
-			plain = false
-			if i+1 == len(s) {
-				return 0, false, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s) || !isHex4(s[i+2:i+6]) {
-					return 0, false, false
-				}
-				i += 6
-			default:
-				return 0, false, false
-			}
-		default: // a control character
-			return 0, false, false
-		}
-	}
-}
-
-// plainRun returns the index of the first byte at or after s[i] that ends
-// a run of plain string content — '"', '\\' or a control character — or
-// len(s), and whether the run is ASCII. It tests eight bytes at a time (as
-// fetch's page scanner does): in each of the three masks below, a byte's
-// high bit is set where the byte matches, and possibly in bytes above a
-// match (a borrow), never below one, so the lowest bit set marks the first
-// match.
-func plainRun(s string, i int) (int, bool) {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-	)
-	var seen uint64 // the bytes of the run, ORed
-	for ; i+8 <= len(s); i += 8 {
-		x := load64(s, i)
-		q := x ^ ('"' * ones)
-		b := x ^ ('\\' * ones)
-		if m := ((q-ones)&^q | (b-ones)&^b | (x-0x20*ones)&^x) & highs; m != 0 {
-			n := bits.TrailingZeros64(m) / 8
-			seen |= x & (1<<(8*n) - 1) // the bytes below the match
-			return i + n, seen&highs == 0
-		}
-		seen |= x
-	}
-	for ; i < len(s); i++ {
-		c := s[i]
-		if c == '"' || c == '\\' || c < 0x20 {
-			break
-		}
-		seen |= uint64(c)
-	}
-	return i, seen&highs == 0
-}
-
-// load64 reads s[i:i+8] as a little-endian word; the compiler merges the
-// byte loads into one.
-func load64(s string, i int) uint64 {
-	s = s[i : i+8]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// scanNumber checks the JSON number starting at s[i]. What follows it is
-// checked by the caller, which rejects e.g. the "1" of "01".
-func scanNumber(s string, i int) (end int, ok bool) {
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		i = skipDigits(s, i)
-	default:
-		return 0, false
-	}
-	if i < len(s) && s[i] == '.' {
-		j := skipDigits(s, i+1)
-		if j == i+1 {
-			return 0, false
-		}
-		i = j
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		j := skipDigits(s, i)
-		if j == i {
-			return 0, false
-		}
-		i = j
-	}
-	return i, true
-}
-
-func skipDigits(s string, i int) int {
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return i
-}
-
-func scanLiteral(s string, i int, lit string) (end int, ok bool) {
-	if !strings.HasPrefix(s[i:], lit) {
-		return 0, false
-	}
-	return i + len(lit), true
-}
-
-func isHex4(s string) bool {
-	for i := 0; i < 4; i++ {
-		c := s[i]
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
-// nestedEnd returns the index just past the object or array starting at
-// s[i], found by matching brackets outside strings. It does not check the
-// grammar (the caller gives the extent to json.Valid), but it does enforce
-// maxNestingDepth counting the enclosing row object.
-func nestedEnd(s string, i int) (end int, ok bool) {
-	depth := 1 // the row object
-	for ; i < len(s); i++ {
-		switch s[i] {
-		case '"':
-			for i++; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' {
-					i++
-				}
-			}
-		case '{', '[':
-			depth++
-			if depth > maxNestingDepth {
-				return 0, false
-			}
-		case '}', ']':
-			depth--
-			if depth == 1 {
-				return i + 1, true
-			}
-		}
-	}
-	return 0, false
-}
-
 // stringValue decodes the JSON string token val (quotes included).
 func stringValue(val string) string {
 	return bodyValue(val[1:len(val)-1], false)
 }
 
 // bodyValue decodes the text between the quotes of a valid JSON string;
-// plain is scanString's verdict on it, which saves looking again.
+// plain is the scan's verdict on it (jsonscan.Member), which saves looking
+// again.
 func bodyValue(body string, plain bool) string {
 	if plain {
 		return body

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callstream/callstream/internal/jsonscan"
 )
 
 // req is the smallest valid row body; cases append to it.
@@ -298,7 +300,7 @@ func TestParseDoesNotAliasInput(t *testing.T) {
 // TestParseNestingDepthMatchesStdlib checks the one grammar limit the
 // hand-written scanner has to copy from encoding/json.
 func TestParseNestingDepthMatchesStdlib(t *testing.T) {
-	for _, depth := range []int{maxNestingDepth - 1, maxNestingDepth} {
+	for _, depth := range []int{jsonscan.MaxDepth - 1, jsonscan.MaxDepth} {
 		raw := []byte(`{` + req + `, "deep": ` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`)
 		err := ParseDirectRoutingRow(raw, new(DirectRoutingLogRow))
 		if valid := json.Valid(raw); (err == nil) != valid {

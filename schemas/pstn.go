@@ -210,7 +210,7 @@ func ParsePstnCallRowBeta(raw []byte, row *PstnCallLogRow) error {
 
 func parsePstn(raw []byte, row *PstnCallLogRow, beta bool) error {
 	*row = PstnCallLogRow{}
-	if rerr := parsePstnRow(raw, row, new(pstnStore), beta, false); rerr != nil {
+	if rerr := parsePstnRow(rowInput{raw: raw}, row, new(pstnStore), beta); rerr != nil {
 		*row = PstnCallLogRow{}
 		return rerr
 	}
@@ -218,9 +218,9 @@ func parsePstn(raw []byte, row *PstnCallLogRow, beta bool) error {
 }
 
 // parsePstnRow is parseRow for a PSTN row.
-func parsePstnRow(raw []byte, row *PstnCallLogRow, st *pstnStore, beta, shared bool) *RowError {
+func parsePstnRow(in rowInput, row *PstnCallLogRow, st *pstnStore, beta bool) *RowError {
 	p := pstnParser{row: row, st: st, beta: beta}
-	rerr := walkObject(raw, shared, p.property)
+	rerr := walkObject(in, p.property)
 	if rerr == nil && p.seen&(1<<pstnID) == 0 {
 		rerr = &RowError{Field: "id", Reason: "required property is missing"}
 	}

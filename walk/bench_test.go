@@ -34,7 +34,7 @@ func BenchmarkRowPath(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		raw := rows[i%len(rows)].JSON
-		enc, err := src.Encode(raw, buf[:5])
+		enc, err := src.Encode(raw, nil, buf[:5])
 		if err != nil {
 			b.Fatal(err)
 		}

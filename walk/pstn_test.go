@@ -14,6 +14,7 @@ import (
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
@@ -25,7 +26,8 @@ func codecSource(fn fetch.Function, c *schemas.Codec) walk.Source {
 	return walk.Source{
 		Name:     c.Source(),
 		Function: fn,
-		Encode: func(raw, dst []byte) (walk.Encoded, error) {
+		// The scan is left unused: this source reads every row itself.
+		Encode: func(raw []byte, _ []jsonscan.Member, dst []byte) (walk.Encoded, error) {
 			id, key, out, err := c.Encode(raw, dst)
 			if err != nil {
 				return walk.Encoded{}, err

@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/schemas"
 )
 
@@ -25,8 +26,8 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 	return Source{
 		Name:     c.Source(),
 		Function: fn,
-		Encode: func(raw, dst []byte) (Encoded, error) {
-			id, key, out, err := c.EncodeShared(raw, dst)
+		Encode: func(raw []byte, scan []jsonscan.Member, dst []byte) (Encoded, error) {
+			id, key, out, err := c.EncodeScanned(raw, scan, dst)
 			if err != nil {
 				return Encoded{}, err
 			}

@@ -29,6 +29,7 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 )
@@ -62,11 +63,13 @@ type Source struct {
 	Name     string
 	Function fetch.Function
 	// Encode parses one raw row and appends its Avro body to dst (which
-	// already holds the value framing). The returned ID and Key may alias
-	// raw, which the fetch client reuses for the next page: the walker
-	// copies what it keeps. It is called from several goroutines at once
-	// during a backfill, so it must be safe for concurrent use.
-	Encode func(raw, dst []byte) (Encoded, error)
+	// already holds the value framing). scan is what the page's scan
+	// recorded for the row (fetch.Page.Scans), which saves scanning it
+	// again, or nil. The returned ID and Key may alias raw, which the fetch
+	// client reuses for the next page: the walker copies what it keeps. It
+	// is called from several goroutines at once during a backfill, so it
+	// must be safe for concurrent use.
+	Encode func(raw []byte, scan []jsonscan.Member, dst []byte) (Encoded, error)
 }
 
 // Config configures a Walker.
@@ -435,10 +438,15 @@ type encoded struct {
 	raw []byte
 }
 
-// encode runs Source.Encode over raw, which aliases the fetch client's
-// page buffer, and keeps what the row became in values.
-func (w *Walker) encode(raw []byte, values *valueArena) encoded {
-	enc, err := w.cfg.Source.Encode(raw, values.next(len(raw)))
+// encode runs Source.Encode over row i of p, which aliases the fetch
+// client's page buffer, and keeps what the row became in values.
+func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
+	raw := p.Rows[i]
+	var scan []jsonscan.Member
+	if p.Scans != nil {
+		scan = p.Scans[i]
+	}
+	enc, err := w.cfg.Source.Encode(raw, scan, values.next(len(raw)))
 	if err != nil {
 		return encoded{err: err, raw: bytes.Clone(raw)}
 	}
@@ -451,8 +459,8 @@ func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 	values.prefix = w.pub.ValueBuffer(0)
 	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
 		encs := make([]encoded, len(p.Rows))
-		for i, raw := range p.Rows {
-			encs[i] = w.encode(raw, &values)
+		for i := range p.Rows {
+			encs[i] = w.encode(p, i, &values)
 		}
 		pre.pages = append(pre.pages, encs)
 		pre.numbers = append(pre.numbers, p.Number)
@@ -468,8 +476,8 @@ func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched,
 		var encs []encoded
 		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
 			encs = encs[:0]
-			for _, raw := range p.Rows {
-				encs = append(encs, w.encode(raw, values))
+			for i := range p.Rows {
+				encs = append(encs, w.encode(p, i, values))
 			}
 			return onPage(p.Number, encs)
 		})
