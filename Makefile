@@ -3,7 +3,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 PKGS      := ./...
 
-.PHONY: help demo test test-unit test-kafka test-interop lint bench bench-kafka bench-compression build image
+.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,13 +25,16 @@ lint: ## gofmt, go vet, staticcheck
 test-unit: ## the whole suite against in-process kfake
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+test-alloc: ## allocation budgets of the hot path (without -race, which changes allocation)
+	$(GO) test -count=1 -run 'Allocations' $(PKGS)
+
 test-kafka: ## the Kafka-facing suites against a real Apache Kafka broker, SASL/TLS listeners included (needs Java 17+ and Maven)
 	scripts/kafka-test.sh $(GO) test -race -count=1 -timeout 30m ./internal/... ./checkpoint/ ./producer/ ./walk/ ./cmd/...
 
 test-interop: ## Confluent's Python client (from PyPI) reads what callstream wrote to a real broker
 	tests/interop/run.sh
 
-test: lint test-unit test-kafka test-interop ## everything CI runs
+test: lint test-unit test-alloc test-kafka test-interop ## everything CI runs
 
 bench-compression: ## bytes on the wire and rows/s per codec for callstream's rows (kfake, or KAFKA_TEST_BROKERS)
 	$(GO) test -run '^$$' -bench Compression -benchtime 5x ./tests/bench/

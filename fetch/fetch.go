@@ -237,7 +237,8 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 		return st, nil
 	}
 	next := c.URL(fn, from, to)
-	buf := &pageBuffer{}
+	buf := pageBuffers.Get().(*pageBuffer)
+	defer pageBuffers.Put(buf)
 	for page := 1; next != ""; page++ {
 		link, err := c.checkLink(next)
 		if err != nil {

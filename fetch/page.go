@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"unsafe"
 
 	"github.com/callstream/callstream/internal/jsonscan"
 )
@@ -26,6 +28,11 @@ type pageBuffer struct {
 	members []jsonscan.Member
 	spans   [][2]int // per row, its members' extent in members
 }
+
+// pageBuffers keeps page buffers from one Calls to the next: a backfill
+// calls once per window, and growing a page's body, rows and scans from
+// nothing each time cost more than the page's own scan.
+var pageBuffers = sync.Pool{New: func() any { return new(pageBuffer) }}
 
 // maxPageBuffer bounds the body buffer kept between pages: an unusually
 // large page is read, but its buffer is not held on to afterwards.
@@ -64,6 +71,9 @@ func (p *pageBuffer) read(r io.Reader, sizeHint int64) error {
 // decode reads one page from r and returns its nextLink ("" on the last
 // page); the rows are left in p.rows.
 func (p *pageBuffer) decode(r io.Reader, sizeHint int64) (string, error) {
+	if cap(p.members) > maxPageBuffer/int(unsafe.Sizeof(jsonscan.Member{})) {
+		p.members = nil // as for the body: an unusual page's scan is not kept
+	}
 	p.rows, p.scans, p.members, p.spans = p.rows[:0], p.scans[:0], p.members[:0], p.spans[:0]
 	if err := p.read(r, sizeHint); err != nil {
 		return "", err

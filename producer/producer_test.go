@@ -534,6 +534,89 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
+// TestNextChainsWindowsInOneTransaction: batches chained with Next commit
+// or abort together, each record keeping its own window's header, and a
+// settled batch cannot be continued.
+func TestNextChainsWindowsInOneTransaction(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 3, nil)
+	cpTopic := kc.Topic(t, 1, compact)
+	p := newProducer(t, kc, producer.Config{Topic: topic, TransactionalID: uniqueName("chain"), Topics: producer.TopicSettings{Checkpoint: cpTopic}})
+	ctx := testCtx(t)
+	win := func(k int) (time.Time, time.Time) {
+		return winFrom.Add(time.Duration(k) * time.Hour), winFrom.Add(time.Duration(k+1) * time.Hour)
+	}
+
+	// chain adds three windows of rows, one batch each, in one transaction
+	// and returns the last batch.
+	chain := func(prefix string) (*producer.Batch, []row) {
+		var all []row
+		from, to := win(0)
+		b, err := p.Begin("s", from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k := range 3 {
+			if k > 0 {
+				from, to = win(k)
+				if b, err = b.Next("s", from, to); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rs := rows(fmt.Sprintf("%s-w%d", prefix, k), 10)
+			addRows(ctx, p, b, rs)
+			all = append(all, rs...)
+		}
+		return b, all
+	}
+
+	aborting, _ := chain("aborted")
+	if err := aborting.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := aborting.Abort(ctx); err != nil {
+		t.Fatalf("Abort: %v", err)
+	}
+	last, committed := chain("committed")
+	if err := last.Commit(ctx, &kgo.Record{Topic: cpTopic, Key: []byte("cp"), Value: []byte("3 windows")}); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if _, err := last.Next("s", winFrom, winTo); err == nil {
+		t.Error("Next on a committed batch succeeded")
+	}
+
+	recs := readCommitted(t, kc, topic)
+	if got, want := keys(recs), rowKeys(committed); !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %d keys, want the %d of the committed chain\ngot  %v\nwant %v", len(got), len(want), got, want)
+	}
+	for _, r := range recs {
+		k := int(string(r.Key)[len("committed-w")] - '0')
+		from, to := win(k)
+		want := from.Format(time.RFC3339Nano) + "/" + to.Format(time.RFC3339Nano)
+		got := ""
+		for _, h := range r.Headers {
+			if h.Key == producer.HeaderWindow {
+				got = string(h.Value)
+			}
+		}
+		if got != want {
+			t.Errorf("record %s has window header %q, want %q", r.Key, got, want)
+		}
+	}
+	if n := len(readCommitted(t, kc, cpTopic)); n != 1 {
+		t.Errorf("%d checkpoint records committed, want 1", n)
+	}
+
+	plain := newProducer(t, kc, producer.Config{Topic: topic})
+	b, err := plain.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Next("s", winTo, winTo.Add(time.Hour)); err == nil {
+		t.Error("Next without transactions succeeded")
+	}
+}
+
 // TestCommitFailureCommitsNothing: when a record of the batch cannot be
 // delivered, Commit fails and none of the batch's rows become visible.
 func TestCommitFailureCommitsNothing(t *testing.T) {

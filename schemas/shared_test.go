@@ -117,31 +117,3 @@ func sameRecord(t *testing.T, c *Codec, a, b []byte) bool {
 	}
 	return reflect.DeepEqual(ra, rb)
 }
-
-// TestEncodeSharedAllocations holds the hot path to its allocation budget:
-// a row without escapes or unknown properties costs none.
-func TestEncodeSharedAllocations(t *testing.T) {
-	for _, tc := range []struct {
-		source, raw string
-	}{
-		{SourceDirectRouting, `{"id": "6c1b5f7e-0d1e-4d5a-9f0e-1a2b3c4d5e6f", "correlationId": "c98e1515-a937-4b81-b8a8-3992afde64e0",
-			"userId": "db03c14b-06eb-4189-939b-7cbf3a20ba27", "startDateTime": "2019-11-01T00:00:25.105Z", "endDateTime": "2019-11-01T00:00:30.1052347Z",
-			"duration": 5, "callType": "ByotIn", "successfulCall": true, "finalSipCode": 0, "mediaBypassEnabled": false}`},
-		{SourcePstn, `{"id": "9c4984c7-6c3c-427d-a30c-bd0b2eacee90", "callId": "1835317186_112562680@61.221.3.176",
-			"startDateTime": "2019-11-01T00:00:25.105Z", "charge": 0.076, "duration": 5, "currency": "USD"}`},
-	} {
-		c, err := For(tc.source, VersionV1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, dst := []byte(tc.raw), make([]byte, 0, 1024)
-		if _, _, _, err := c.EncodeShared(raw, dst); err != nil {
-			t.Fatal(err)
-		}
-		if n := testing.AllocsPerRun(1000, func() {
-			_, _, _, _ = c.EncodeShared(raw, dst[:0])
-		}); n != 0 {
-			t.Errorf("%s: EncodeShared makes %.2f allocations per row, want 0", tc.source, n)
-		}
-	}
-}

@@ -102,3 +102,128 @@ func TestCheckpointNeverAdvancesOnAFailedCommit(t *testing.T) {
 		t.Fatalf("%d rows of committed windows are missing", len(want))
 	}
 }
+
+// slowFirst delays the fetch of the window starting at first, so that the
+// windows after it are all fetched by the time it arrives.
+type slowFirst struct {
+	Fetcher
+	first time.Time
+	delay time.Duration
+}
+
+func (s slowFirst) Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error) {
+	if from.Equal(s.first) {
+		time.Sleep(s.delay)
+	}
+	return s.Fetcher.Calls(ctx, fn, from, to, onPage)
+}
+
+// TestBackfillCommitsFetchedWindowsTogether: exactly-once, a backfill whose
+// next windows are already fetched commits them in one transaction (fewer
+// EndTxn commits than windows), every row exactly once; and when such a
+// commit fails, the checkpoint's watermark and what read_committed readers
+// see still agree window for window.
+func TestBackfillCommitsFetchedWindowsTogether(t *testing.T) {
+	const windows = 24
+	end := day0.Add(windows * time.Hour)
+	for _, tc := range []struct {
+		name       string
+		failAfter  int32 // commits allowed before EndTxn fails; 0: never fails
+		wantFinish bool
+	}{
+		{"commits", 0, true},
+		{"second commit fails", 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sim, err := graphsim.New(graphsim.Config{Seed: 6, Start: day0, End: end, RowsPerHour: 300, Token: "tok"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := httptest.NewServer(sim)
+			t.Cleanup(srv.Close)
+			fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
+			var commits atomic.Int32
+			kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+				kc.Fake.KeepControl()
+				if tc.failAfter > 0 && commits.Load() >= tc.failAfter {
+					return nil, errors.New("injected: coordinator gone"), true
+				}
+				if req.(*kmsg.EndTxnRequest).Commit {
+					commits.Add(1)
+				}
+				return nil, nil, false
+			})
+			cl := kc.Client(t)
+			if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
+				t.Fatal(err)
+			}
+			prod, err := producer.New(context.Background(), producer.Config{
+				Brokers: kc.Brokers, Topic: "rows", TransactionalID: "txn-group",
+				Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = prod.Close(context.Background()) })
+			w, err := New(Config{Source: DirectRouting(), Start: day0, End: end, Window: time.Hour, Concurrency: 4,
+				MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)},
+				slowFirst{fc, day0, 300 * time.Millisecond}, prod, checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			err = w.Run(ctx, true)
+			if (err == nil) != tc.wantFinish {
+				t.Fatalf("Run: %v", err)
+			}
+
+			st, err := checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows").Load(ctx, "direct-routing")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if w.Watermark() != st.Watermark {
+				t.Fatalf("walker reports watermark %s, the checkpoint says %s", w.Watermark(), st.Watermark)
+			}
+			want := map[string]bool{}
+			for _, r := range sim.Rows(day0, st.Watermark) {
+				want[r.ID] = true
+			}
+			var row schemas.DirectRoutingLogRow
+			for _, rec := range kc.ReadAll(t, "rows", true) {
+				if err := schemas.DecodeDirectRoutingRow(rec.Value, &row); err != nil {
+					t.Fatal(err)
+				}
+				if !want[row.ID] {
+					t.Fatalf("row %s is visible twice or beyond the checkpoint's watermark %s", row.ID, st.Watermark)
+				}
+				delete(want, row.ID)
+			}
+			if len(want) != 0 {
+				t.Fatalf("%d rows before the checkpoint's watermark %s are not visible", len(want), st.Watermark)
+			}
+
+			n := int(commits.Load())
+			stats := w.Stats()
+			if !tc.wantFinish {
+				if n != 1 || !st.Watermark.After(day0.Add(time.Hour)) {
+					t.Fatalf("%d commits, watermark %s: want one commit of several windows", n, st.Watermark)
+				}
+				return
+			}
+			if !st.Watermark.Equal(end) || stats.Windows != windows || stats.Failures != 0 {
+				t.Fatalf("watermark %s, %d windows, %d failures; want %s, %d, 0", st.Watermark, stats.Windows, stats.Failures, end, windows)
+			}
+			// The first window arrives after the next three: they commit
+			// with it. No transaction holds more than maxTxnWindows.
+			if n > windows-3 || n < (windows+maxTxnWindows-1)/maxTxnWindows {
+				t.Fatalf("%d transactions committed %d windows", n, windows)
+			}
+			t.Logf("%d windows in %d transactions", windows, n)
+		})
+	}
+}

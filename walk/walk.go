@@ -139,6 +139,7 @@ type Walker struct {
 	state  checkpoint.State
 	seen   *idSet
 	loaded bool
+	open   *openTxn // windows read into a transaction not yet committed
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -330,7 +331,7 @@ func (w *Walker) walk(ctx context.Context) error {
 		now := w.cfg.Now().UTC()
 		if i, ok := w.dueRescan(now); ok {
 			win := w.state.Windows[i]
-			if err := w.read(ctx, win.From, win.To, true, nil); err != nil {
+			if err := w.read(ctx, win.From, win.To, true, nil, false); err != nil {
 				return err
 			}
 			continue
@@ -340,7 +341,7 @@ func (w *Walker) walk(ctx context.Context) error {
 		case len(due) == 0:
 			return nil
 		case len(due) == 1 || w.cfg.Concurrency <= 1:
-			if err := w.read(ctx, due[0].from, due[0].to, false, nil); err != nil {
+			if err := w.read(ctx, due[0].from, due[0].to, false, nil, false); err != nil {
 				return err
 			}
 		default:
@@ -402,14 +403,31 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 			}()
 		}
 	}()
+	// Exactly-once, consecutive windows that are already fetched share one
+	// transaction (see openTxn).
+	_, chain := w.store.(checkpoint.TxnStore)
+	chain = chain && w.pub.Transactional()
+	defer w.dropOpen(ctx) // only after a failure is a transaction left open
+	var next *prefetched
 	for i, sp := range due {
-		var pre *prefetched
-		select {
-		case pre = <-results[i]:
-		case <-ctx.Done():
-			return ctx.Err()
+		pre := next
+		next = nil
+		if pre == nil {
+			select {
+			case pre = <-results[i]:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		err := w.read(ctx, sp.from, sp.to, false, pre)
+		more := false
+		if chain && i+1 < len(due) && pre.err == nil && (w.open == nil || len(w.open.windows)+1 < maxTxnWindows && w.open.rows < maxTxnRows) {
+			select {
+			case next = <-results[i+1]:
+				more = next.err == nil
+			default:
+			}
+		}
+		err := w.read(ctx, sp.from, sp.to, false, pre, more)
 		<-slots
 		if err != nil {
 			return err
@@ -549,20 +567,43 @@ func (w *Walker) needsRescan(to, readAt time.Time) bool {
 //     new checkpoint commit in one transaction, or neither does;
 //   - at-least-once: Kafka acknowledges every row, and only then is the
 //     checkpoint saved.
-func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched) error {
+//
+// With more (exactly-once only), the window's transaction is left open for
+// the next read to continue (see openTxn); the window is settled, and
+// counted, when a later read commits.
+func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched, more bool) error {
 	started := w.cfg.Now().UTC()
-	batch, err := w.pub.Begin(w.cfg.Source.Name, from, to)
+	var batch *producer.Batch
+	var err error
+	if w.open != nil {
+		batch, err = w.open.batch.Next(w.cfg.Source.Name, from, to)
+	} else {
+		batch, err = w.pub.Begin(w.cfg.Source.Name, from, to)
+	}
 	if err != nil {
+		w.dropOpen(ctx)
 		return w.publishErr(from, to, err)
 	}
 	// Records are handed to Kafka with a context that outlives a stop by
 	// stopGrace: a SIGTERM must not fail records the client still buffers
 	// while others of the window are acknowledged, or the acknowledged
-	// ones could not be remembered and would be published again.
-	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer pcancel()
-	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, pcancel) })
-	defer stopAfter()
+	// ones could not be remembered and would be published again. An open
+	// transaction's records keep its context until it is settled.
+	var pctx context.Context
+	var release func()
+	if w.open != nil {
+		pctx, release = w.open.pctx, w.open.release
+	} else {
+		c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
+		pctx, release = c, func() { stopAfter(); cancel() }
+	}
+	keepOpen := false
+	defer func() {
+		if !keepOpen {
+			release()
+		}
+	}()
 	var newIDs []string
 	pending := newIDSet()
 	fetched, dups, dead := 0, 0, 0
@@ -617,18 +658,35 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
 		if exactlyOnce {
-			// Nothing of the window becomes visible; the next try starts clean.
-			return errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), w.abort(ctx, batch))
+			// Nothing of the window (nor of the windows before it in the
+			// same transaction) becomes visible; the next try starts clean.
+			err := errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), w.abort(ctx, batch))
+			w.dropOpen(ctx)
+			return err
 		}
 		return w.partial(ctx, batch, from, to, newIDs, ferr)
 	}
 
+	res := windowRead{from: from, to: to, started: started, rescan: rescan, pages: fst.Pages, throttled: fst.Throttled,
+		fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead}
 	if exactlyOnce {
 		if !rescan {
 			w.state.Watermark = to
 		}
 		w.remember(from, to, started, newIDs)
 		w.evict()
+		if w.open == nil {
+			w.open = &openTxn{pctx: pctx, release: release}
+		}
+		w.open.batch = batch
+		w.open.windows = append(w.open.windows, res)
+		w.open.rows += fetched
+		if more {
+			keepOpen = true
+			return nil
+		}
+		group := w.open.windows
+		w.open = nil
 		recs, err := txnStore.Stage(w.cfg.Source.Name, w.state)
 		if err == nil {
 			err = batch.Commit(ctx, recs...)
@@ -640,34 +698,88 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 			// The in-memory state ran ahead of what is committed: re-read
 			// the truth before the next window.
 			w.loaded = false
-			return w.publishErr(from, to, err)
+			return w.publishErr(group[0].from, to, err)
 		}
 		txnStore.Committed(w.cfg.Source.Name)
-	} else {
-		if err := batch.Commit(ctx); err != nil {
-			w.count(func(s *Stats) { s.Failures++ })
-			return w.publishErr(from, to, err)
+		for _, r := range group {
+			w.settled(r)
 		}
-		if !rescan {
-			w.state.Watermark = to
-		}
-		w.remember(from, to, started, newIDs)
-		w.evict()
-		if err := w.save(ctx); err != nil {
-			return err
-		}
+		return nil
 	}
 
-	// Counted only now that the rows are durable and the checkpoint says
-	// so, so that the counters never run ahead of Kafka either.
+	if err := batch.Commit(ctx); err != nil {
+		w.count(func(s *Stats) { s.Failures++ })
+		return w.publishErr(from, to, err)
+	}
+	if !rescan {
+		w.state.Watermark = to
+	}
+	w.remember(from, to, started, newIDs)
+	w.evict()
+	if err := w.save(ctx); err != nil {
+		return err
+	}
+	w.settled(res)
+	return nil
+}
+
+// windowRead is what one read of a window found, kept until the window is
+// settled.
+type windowRead struct {
+	from, to, started        time.Time
+	rescan                   bool
+	pages, throttled         int
+	fetched, published, dups int
+	dead                     int
+}
+
+// openTxn is an exactly-once transaction a backfill keeps open across
+// consecutive windows that are already fetched: the last window's batch
+// (chained to the others' with producer.Batch.Next) and what each window
+// read. One commit then settles them all, with the checkpoint of the last;
+// the windows' in-memory state is applied as they are read, and re-read
+// from the store if the commit fails.
+type openTxn struct {
+	batch   *producer.Batch
+	windows []windowRead
+	rows    int
+	// pctx is the context the transaction's records are produced with;
+	// release ends it once the transaction is settled.
+	pctx    context.Context
+	release func()
+}
+
+// Bounds of one open transaction: the work redone after a failure, and the
+// time records wait to become visible.
+const (
+	maxTxnWindows = 8
+	maxTxnRows    = 50_000
+)
+
+// dropOpen abandons the open transaction, if any, after a failure: the
+// transaction is aborted (by the caller's Abort or here) and the in-memory
+// state of its windows, applied ahead of the commit, is re-read.
+func (w *Walker) dropOpen(ctx context.Context) {
+	if w.open == nil {
+		return
+	}
+	_ = w.abort(ctx, w.open.batch)
+	w.open.release()
+	w.open = nil
+	w.loaded = false
+}
+
+// settled counts a window whose rows are durable and whose checkpoint says
+// so, so that the counters never run ahead of Kafka.
+func (w *Walker) settled(r windowRead) {
 	w.mu.Lock()
-	w.stats.Fetched += fetched
-	w.stats.Published += len(newIDs) - dead
-	w.stats.DeadLettered += dead
-	w.stats.Duplicates += dups
-	if rescan {
+	w.stats.Fetched += r.fetched
+	w.stats.Published += r.published
+	w.stats.DeadLettered += r.dead
+	w.stats.Duplicates += r.dups
+	if r.rescan {
 		w.stats.Rescans++
-		w.stats.Late += len(newIDs) - dead
+		w.stats.Late += r.published
 	} else {
 		w.stats.Windows++
 	}
@@ -675,16 +787,15 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	w.progress = w.cfg.Now()
 	w.mu.Unlock()
 	if w.cfg.OnRead != nil {
-		w.cfg.OnRead(rescan, w.cfg.Now().Sub(started))
+		w.cfg.OnRead(r.rescan, w.cfg.Now().Sub(r.started))
 	}
 	kind := "window"
-	if rescan {
+	if r.rescan {
 		kind = "rescan"
 	}
-	w.log.Info(kind+" published", "from", fmtT(from), "to", fmtT(to), "pages", fst.Pages,
-		"rows", fetched, "published", len(newIDs)-dead, "duplicates", dups, "dead_lettered", dead,
-		"throttled", fst.Throttled, "took", w.cfg.Now().Sub(started).Round(time.Millisecond))
-	return nil
+	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
+		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,
+		"throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
 }
 
 // valueArena hands out value buffers carved from large chunks, so that a

@@ -230,7 +230,7 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 	rec, pages := recordPages(b, sim, perfStart, end)
 	total := sim.Count(perfStart, end)
-	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "reference"))
+	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "reference"), kfake.NumBrokers(3))
 	refCl := kc.Client(b, kgo.DefaultProduceTopic("reference"), kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(1)))
 	headers := []kgo.RecordHeader{{Key: producer.HeaderSource, Value: []byte("direct-routing")}}
 	ctx := context.Background()
