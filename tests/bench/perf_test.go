@@ -219,7 +219,10 @@ func callstreamWalk(b *testing.B, kc *kafkatest.Cluster, rec *recorded, start, e
 
 // BenchmarkHotPath compares callstream's row path with the reference
 // pipeline on the same 240,000 rows (48 one-hour windows of 5,000 rows in
-// pages of 1,000). Each op runs both once, reference first.
+// pages of 1,000), on a kfake cluster of one broker and of three (the
+// smallest production shape: replication factor 3). Both pipelines
+// compress with callstream's default codec, zstd at producer.ZstdLevel.
+// Each op runs both once, reference first.
 func BenchmarkHotPath(b *testing.B) {
 	const hours = 48
 	end := perfStart.Add(hours * time.Hour)
@@ -230,8 +233,16 @@ func BenchmarkHotPath(b *testing.B) {
 	}
 	rec, pages := recordPages(b, sim, perfStart, end)
 	total := sim.Count(perfStart, end)
-	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "reference"), kfake.NumBrokers(3))
-	refCl := kc.Client(b, kgo.DefaultProduceTopic("reference"), kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(1)))
+	for _, brokers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("brokers=%d", brokers), func(b *testing.B) {
+			hotPath(b, brokers, rec, pages, total, end)
+		})
+	}
+}
+
+func hotPath(b *testing.B, brokers int, rec *recorded, pages [][]byte, total int, end time.Time) {
+	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "reference"), kfake.NumBrokers(brokers))
+	refCl := kc.Client(b, kgo.DefaultProduceTopic("reference"), kgo.ProducerBatchCompression(kgo.ZstdCompression().WithLevel(producer.ZstdLevel)))
 	headers := []kgo.RecordHeader{{Key: producer.HeaderSource, Value: []byte("direct-routing")}}
 	ctx := context.Background()
 
@@ -241,13 +252,7 @@ func BenchmarkHotPath(b *testing.B) {
 	for i := range b.N {
 		runtime.GC()
 		t0 := time.Now()
-		var n int
-		var err error
-		if os.Getenv("SKIPREF") == "" {
-			n, err = reference(ctx, refCl, "reference", pages, headers)
-		} else {
-			n = total
-		}
+		n, err := reference(ctx, refCl, "reference", pages, headers)
 		refTime += time.Since(t0)
 		if err != nil || n != total {
 			b.Fatalf("reference published %d of %d rows: %v", n, total, err)
@@ -369,7 +374,7 @@ func callstreamBinary(b *testing.B) string {
 // runOnce runs `callstream run --once` with the default configuration
 // (exactly-once, Kafka checkpoint, zstd, backfill concurrency 4) over rows
 // simulated rows, and returns the wall-clock time and the child's peak RSS.
-func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
+func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration, int64) {
 	b.Helper()
 	hours := rows / perfRowsPerHour
 	end := perfStart.Add(time.Duration(hours) * time.Hour)
@@ -384,7 +389,7 @@ func runOnce(b *testing.B, rows int, preRender bool) (time.Duration, int64) {
 	srv := httptest.NewServer(sim)
 	b.Cleanup(srv.Close)
 	topic := "rows"
-	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic))
+	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic), kfake.NumBrokers(brokers))
 	bin := callstreamBinary(b)
 	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
 		bin = alt // compare another build, e.g. main's
@@ -506,20 +511,23 @@ func isZombie(pid int) bool {
 	return i > 0 && i+2 < len(b) && b[i+2] == 'Z'
 }
 
-// BenchmarkRunOnce is the end-to-end figure (2,000,000 pre-rendered rows)
-// and the peak RSS of 1,000,000- and 10,000,000-row backfills. Each op is
-// one run of the binary.
+// BenchmarkRunOnce is the end-to-end figure (2,000,000 pre-rendered rows,
+// into kfake clusters of one and of three brokers) and the peak RSS of
+// 1,000,000- and 10,000,000-row backfills (three brokers). Each op is one
+// run of the binary.
 func BenchmarkRunOnce(b *testing.B) {
-	b.Run("rows=2M", func(b *testing.B) {
-		var took time.Duration
-		for range b.N {
-			d, rss := runOnce(b, e2eRows, true)
-			took += d
-			b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
-		}
-		b.ReportMetric(float64(e2eRows*b.N)/took.Seconds(), "rows/s")
-		b.ReportMetric(0, "ns/op")
-	})
+	for _, brokers := range []int{1, 3} {
+		b.Run(fmt.Sprintf("rows=2M/brokers=%d", brokers), func(b *testing.B) {
+			var took time.Duration
+			for range b.N {
+				d, rss := runOnce(b, e2eRows, true, brokers)
+				took += d
+				b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MB")
+			}
+			b.ReportMetric(float64(e2eRows*b.N)/took.Seconds(), "rows/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
 	if testing.Short() {
 		return
 	}
@@ -528,7 +536,7 @@ func BenchmarkRunOnce(b *testing.B) {
 		b.Run(fmt.Sprintf("rss-rows=%dM", rows/1_000_000), func(b *testing.B) {
 			var peak int64
 			for range b.N {
-				_, rss := runOnce(b, rows, false)
+				_, rss := runOnce(b, rows, false, 3)
 				peak = max(peak, rss)
 			}
 			mb := float64(peak) / (1 << 20)
