@@ -63,9 +63,13 @@ func (c Compression) codec() kgo.CompressionCodec {
 const ZstdLevel = 1
 
 // DefaultBatchMaxBytes is the largest uncompressed record batch the
-// producer builds by default: franz-go's default, which fits Kafka's default
-// max.message.bytes (1,048,588).
-const DefaultBatchMaxBytes = 1_000_012
+// producer builds by default: 64 KiB, the window franz-go gives its zstd
+// compressor, so that a batch is compressed as one block without history.
+// Measured (docs/performance.md): 18–23% more rows/s through one broker
+// connection, whose batches one goroutine compresses, for about 8% more
+// bytes on the wire than franz-go's 1 MB batches. A row is about 1 KB;
+// KAFKA_BATCH_MAX_BYTES raises the cap.
+const DefaultBatchMaxBytes = 64 << 10
 
 // Preset names a managed Kafka service whose quirks the producer adapts to.
 type Preset string

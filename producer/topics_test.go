@@ -105,7 +105,7 @@ func describe(t *testing.T, adm *kadm.Client, topics ...string) map[string]map[s
 func TestEnsureTopicsReportsEveryProblem(t *testing.T) {
 	kc := kafkatest.New(t)
 	compacted := kc.Topic(t, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
-	small := kc.Topic(t, 1, map[string]*string{"max.message.bytes": kadm.StringPtr("100000")})
+	small := kc.Topic(t, 1, map[string]*string{"max.message.bytes": kadm.StringPtr("50000")})
 	deleting := kc.Topic(t, 1, nil)
 	cl := kc.Client(t)
 	missing := uniqueTopic(t, kadm.NewClient(cl), "missing")
@@ -138,10 +138,10 @@ func TestEnsureTopicsReportsEveryProblem(t *testing.T) {
 	}
 
 	// A smaller producer batch fits the small topic.
-	specs[1].MinMessageBytes = 100000
+	specs[1].MinMessageBytes = 50000
 	err = producer.EnsureTopics(ctx, cl, specs[1:2], false, nil)
 	if err != nil {
-		t.Errorf("batch of 100000 bytes into max.message.bytes=100000: %v", err)
+		t.Errorf("batch of 50000 bytes into max.message.bytes=50000: %v", err)
 	}
 }
 
