@@ -57,7 +57,7 @@ func (c Compression) codec() kgo.CompressionCodec {
 
 // ZstdLevel is the zstd level record batches are compressed at: 1,
 // klauspost/compress's SpeedFastest. Its default level cost callstream a
-// fifth of its CPU per row (docs/performance.md) for about 10% fewer bytes
+// fifth of its CPU per row (docs/performance.md) for about 5% fewer bytes
 // on the wire (docs/kafka-ecosystem.md); the level is the producer's
 // choice only, and every zstd reader decodes every level.
 const ZstdLevel = 1
