@@ -11,8 +11,9 @@ type idSet struct {
 	other map[string]struct{}
 }
 
-func newIDSet() *idSet {
-	return &idSet{guids: make(map[[16]byte]struct{}), other: make(map[string]struct{})}
+// newIDSet returns an empty set with room for about n GUIDs.
+func newIDSet(n int) *idSet {
+	return &idSet{guids: make(map[[16]byte]struct{}, n), other: make(map[string]struct{})}
 }
 
 // idKey is an id as the set stores it, packed once per row however many

@@ -6,7 +6,7 @@ import (
 )
 
 func TestIDSetIsExact(t *testing.T) {
-	s := newIDSet()
+	s := newIDSet(0)
 	ids := []string{
 		"0b2e7a4c-93f1-4d2e-8a6b-1c3d5e7f9a0b",
 		"0B2E7A4C-93F1-4D2E-8A6B-1C3D5E7F9A0B", // another id, not the same GUID

@@ -308,7 +308,7 @@ func (w *Walker) load(ctx context.Context) error {
 	}
 	w.state = st
 	w.mark = st.Watermark
-	w.seen = newIDSet()
+	w.seen = newIDSet(0)
 	for _, win := range st.Windows {
 		for _, id := range win.IDs {
 			w.seen.add(id)
@@ -604,8 +604,16 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 			release()
 		}
 	}()
-	var newIDs []string
-	pending := newIDSet()
+	// A prefetched window's size is known: size the window's id lists for
+	// it rather than growing them row by row.
+	rows := 0
+	if pre != nil {
+		for _, p := range pre.pages {
+			rows += len(p)
+		}
+	}
+	newIDs := make([]string, 0, rows)
+	pending := newIDSet(rows)
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)

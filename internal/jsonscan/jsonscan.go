@@ -97,9 +97,20 @@ func Object[T Text](s T, i, depth int, members []Member) (end int, out []Member,
 			return 0, members, io.ErrUnexpectedEOF
 		}
 		valueStart := i
-		if s[i] == '"' {
+		// Scalars, which are nearly all of a row, are checked here; only
+		// nested values go through Value and its stack.
+		switch c := s[i]; {
+		case c == '"':
 			i, m.PlainValue, err = String(s, i)
-		} else {
+		case c == '-' || (c >= '0' && c <= '9'):
+			i, err = Number(s, i)
+		case c == 'n':
+			i, err = literal(s, i, "null")
+		case c == 't':
+			i, err = literal(s, i, "true")
+		case c == 'f':
+			i, err = literal(s, i, "false")
+		default:
 			i, err = Value(s, i, depth+1)
 		}
 		if err != nil {
