@@ -63,11 +63,11 @@ func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra b
 		return u, false, &RowError{Reason: "want object, got " + jsonKind(item)}
 	}
 	seenID := false
-	i := skipSpace(item, 1)
+	i := jsonscan.SkipSpace(item, 1)
 	for item[i] != '}' {
 		end, plain, _ := jsonscan.String(item, i)
 		key := bodyValue(item[i+1:end-1], plain)
-		i = skipSpace(item, skipSpace(item, end)+1) // past ':'
+		i = jsonscan.SkipSpace(item, jsonscan.SkipSpace(item, end)+1) // past ':'
 		vend := validValueEnd(item, i)
 		v := item[i:vend]
 		if key == "id" {
@@ -86,9 +86,9 @@ func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra b
 		} else {
 			extra = true
 		}
-		i = skipSpace(item, vend)
+		i = jsonscan.SkipSpace(item, vend)
 		if item[i] == ',' {
-			i = skipSpace(item, i+1)
+			i = jsonscan.SkipSpace(item, i+1)
 		}
 	}
 	return u, extra, nil
@@ -97,15 +97,15 @@ func parseUnitInfo(item string, slot *string) (u AdministrativeUnitInfo, extra b
 // forEachElement calls fn with the JSON text of each element of the valid
 // JSON array arr, stopping at the first error.
 func forEachElement(arr string, fn func(elem string) *RowError) *RowError {
-	i := skipSpace(arr, 1)
+	i := jsonscan.SkipSpace(arr, 1)
 	for arr[i] != ']' {
 		end := validValueEnd(arr, i)
 		if rerr := fn(arr[i:end]); rerr != nil {
 			return rerr
 		}
-		i = skipSpace(arr, end)
+		i = jsonscan.SkipSpace(arr, end)
 		if arr[i] == ',' {
-			i = skipSpace(arr, i+1)
+			i = jsonscan.SkipSpace(arr, i+1)
 		}
 	}
 	return nil

@@ -510,18 +510,6 @@ func quoteForError(s string) string {
 	return strconv.Quote(truncateForError(s))
 }
 
-func skipSpace(s string, i int) int {
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
 // stringValue decodes the JSON string token val (quotes included).
 func stringValue(val string) string {
 	return bodyValue(val[1:len(val)-1], false)

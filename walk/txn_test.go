@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/callstream/callstream/checkpoint"
@@ -27,43 +28,10 @@ import (
 // readers see exactly the rows of those three windows.
 func TestCheckpointNeverAdvancesOnAFailedCommit(t *testing.T) {
 	end := day0.Add(8 * time.Hour)
-	sim, err := graphsim.New(graphsim.Config{Seed: 4, Start: day0, End: end, RowsPerHour: 300, Token: "tok"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
-	var commits atomic.Int32
-	kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-		kc.Fake.KeepControl()
-		if commits.Load() >= 3 {
-			return nil, errors.New("injected: coordinator gone"), true
-		}
-		if req.(*kmsg.EndTxnRequest).Commit {
-			commits.Add(1)
-		}
-		return nil, nil, false
-	})
-	cl := kc.Client(t)
-	if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
-		t.Fatal(err)
-	}
-	store := checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows")
-	prod, err := producer.New(context.Background(), producer.Config{
-		Brokers: kc.Brokers, Topic: "rows", TransactionalID: "txn-fail",
-		Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	r := newTxnRig(t, graphsim.Config{Seed: 4, Start: day0, End: end, RowsPerHour: 300}, "txn-fail", 3)
+	sim, kc, cl := r.sim, r.kc, r.cl
 	w, err := New(Config{Source: DirectRouting(), Start: day0, End: end, Window: time.Hour,
-		MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)}, fc, prod, store)
+		MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)}, r.fc, r.prod, r.store())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,6 +71,63 @@ func TestCheckpointNeverAdvancesOnAFailedCommit(t *testing.T) {
 	}
 }
 
+// txnRig is an exactly-once walk's surroundings on kfake: a simulator, its
+// fetch client, a Kafka checkpoint store and a transactional producer.
+// EndTxn fails (the coordinator is gone) once failAfter commits went
+// through, unless failAfter is 0; commits counts the commits.
+type txnRig struct {
+	sim     *graphsim.Server
+	fc      *fetch.Client
+	kc      *kafkatest.Cluster
+	cl      *kgo.Client
+	prod    *producer.Producer
+	commits *atomic.Int32
+}
+
+func newTxnRig(t *testing.T, sc graphsim.Config, txnID string, failAfter int32) *txnRig {
+	t.Helper()
+	sc.Token = "tok"
+	sim, err := graphsim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
+	commits := new(atomic.Int32)
+	kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		kc.Fake.KeepControl()
+		if failAfter > 0 && commits.Load() >= failAfter {
+			return nil, errors.New("injected: coordinator gone"), true
+		}
+		if req.(*kmsg.EndTxnRequest).Commit {
+			commits.Add(1)
+		}
+		return nil, nil, false
+	})
+	cl := kc.Client(t)
+	if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
+		t.Fatal(err)
+	}
+	prod, err := producer.New(context.Background(), producer.Config{
+		Brokers: kc.Brokers, Topic: "rows", TransactionalID: txnID,
+		Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = prod.Close(context.Background()) })
+	return &txnRig{sim: sim, fc: fc, kc: kc, cl: cl, prod: prod, commits: commits}
+}
+
+func (r *txnRig) store() *checkpoint.KafkaStore {
+	return checkpoint.NewKafkaStore(r.cl, "rows.checkpoint", "rows")
+}
+
 // slowFirst delays the fetch of the window starting at first, so that the
 // windows after it are all fetched by the time it arrives.
 type slowFirst struct {
@@ -135,43 +160,11 @@ func TestBackfillCommitsFetchedWindowsTogether(t *testing.T) {
 		{"second commit fails", 1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sim, err := graphsim.New(graphsim.Config{Seed: 6, Start: day0, End: end, RowsPerHour: 300, Token: "tok"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := httptest.NewServer(sim)
-			t.Cleanup(srv.Close)
-			fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
-			var commits atomic.Int32
-			kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {
-				kc.Fake.KeepControl()
-				if tc.failAfter > 0 && commits.Load() >= tc.failAfter {
-					return nil, errors.New("injected: coordinator gone"), true
-				}
-				if req.(*kmsg.EndTxnRequest).Commit {
-					commits.Add(1)
-				}
-				return nil, nil, false
-			})
-			cl := kc.Client(t)
-			if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
-				t.Fatal(err)
-			}
-			prod, err := producer.New(context.Background(), producer.Config{
-				Brokers: kc.Brokers, Topic: "rows", TransactionalID: "txn-group",
-				Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = prod.Close(context.Background()) })
+			r := newTxnRig(t, graphsim.Config{Seed: 6, Start: day0, End: end, RowsPerHour: 300}, "txn-group", tc.failAfter)
+			sim, kc, cl, commits := r.sim, r.kc, r.cl, r.commits
 			w, err := New(Config{Source: DirectRouting(), Start: day0, End: end, Window: time.Hour, Concurrency: 4,
 				MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)},
-				slowFirst{fc, day0, 300 * time.Millisecond}, prod, checkpoint.NewKafkaStore(cl, "rows.checkpoint", "rows"))
+				slowFirst{r.fc, day0, 300 * time.Millisecond}, r.prod, r.store())
 			if err != nil {
 				t.Fatal(err)
 			}
