@@ -92,7 +92,13 @@ type Producer struct {
 	log      *slog.Logger
 	txn      bool
 	fenced   atomic.Bool
+	batchMax int32 // the client's batch cap, for ErrRecordTooLarge
 }
+
+// ErrRecordTooLarge means a record (a row with its headers) does not fit in
+// one record batch: no retry can deliver it, a larger KAFKA_BATCH_MAX_BYTES
+// can.
+var ErrRecordTooLarge = errors.New("a record is larger than the batch size allows")
 
 // ErrCompactedTopic is returned for a data topic with cleanup.policy
 // compact: rows of one call share a key, so compaction would erase all but
@@ -145,6 +151,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
 	p := &Producer{cl: cl, topic: cfg.Topic, log: log, txn: cfg.TransactionalID != ""}
+	p.batchMax, _ = cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	if err := p.connect(ctx, cfg.ConnectTimeout); err != nil {
 		cl.Close()
 		return nil, err
@@ -481,6 +488,9 @@ func (b *Batch) Abort(ctx context.Context) error {
 // classify marks fencing errors with ErrFenced and remembers them: a fenced
 // producer refuses all further work.
 func (p *Producer) classify(err error) error {
+	if errors.Is(err, kerr.MessageTooLarge) {
+		return fmt.Errorf("%w (%d bytes): raise KAFKA_BATCH_MAX_BYTES (and the topics' max.message.bytes): %w", ErrRecordTooLarge, p.batchMax, err)
+	}
 	if errors.Is(err, kerr.ProducerFenced) || errors.Is(err, kerr.InvalidProducerEpoch) {
 		p.fenced.Store(true)
 		return fmt.Errorf("%w: %w", ErrFenced, err)

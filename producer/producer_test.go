@@ -617,6 +617,25 @@ func TestNextChainsWindowsInOneTransaction(t *testing.T) {
 	}
 }
 
+// TestRecordTooLargeNamesTheSetting: a record over the batch size fails
+// with ErrRecordTooLarge, naming KAFKA_BATCH_MAX_BYTES, instead of a bare
+// Kafka error that looks worth retrying.
+func TestRecordTooLargeNamesTheSetting(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 1, nil)
+	p := newProducer(t, kc, producer.Config{Topic: topic, BatchMaxBytes: 4096})
+	ctx := testCtx(t)
+	b, err := p.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Add(ctx, []byte("k"), append(p.ValueBuffer(0), make([]byte, 8192)...))
+	err = b.Commit(ctx)
+	if !errors.Is(err, producer.ErrRecordTooLarge) || !strings.Contains(err.Error(), "KAFKA_BATCH_MAX_BYTES") || !strings.Contains(err.Error(), "4096") {
+		t.Fatalf("Commit of an 8 KiB record with a 4 KiB batch size: %v", err)
+	}
+}
+
 // TestCommitFailureCommitsNothing: when a record of the batch cannot be
 // delivered, Commit fails and none of the batch's rows become visible.
 func TestCommitFailureCommitsNothing(t *testing.T) {

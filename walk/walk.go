@@ -270,8 +270,8 @@ func (w *Walker) Run(ctx context.Context, once bool) error {
 }
 
 // retryable: Graph trouble that outlasted the client's own retries, or a
-// Kafka error, may pass; a bad row, a refused token or a broken checkpoint
-// will not.
+// Kafka error, may pass; a bad row, a refused token, a broken checkpoint or
+// a record larger than the batch size will not.
 func retryable(err error) bool {
 	var pe *permanentError
 	if errors.As(err, &pe) {
@@ -285,7 +285,7 @@ func retryable(err error) bool {
 	if errors.As(err, &ge) {
 		return ge.Retryable()
 	}
-	return !errors.Is(err, fetch.ErrForeignHost)
+	return !errors.Is(err, fetch.ErrForeignHost) && !errors.Is(err, producer.ErrRecordTooLarge)
 }
 
 type permanentError struct{ err error }

@@ -2,6 +2,8 @@ package walk
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -307,5 +309,17 @@ func TestDedupStateIsBoundedByHorizon(t *testing.T) {
 		if len(saved.Windows) > 7 {
 			t.Fatalf("at %s the checkpoint remembers %d windows, want at most 7", now, len(saved.Windows))
 		}
+	}
+}
+
+// TestRetryable: a record too large for a batch, like a bad token, is not
+// worth retrying; a Kafka error that may pass is.
+func TestRetryable(t *testing.T) {
+	tooLarge := fmt.Errorf("publish window: %w", producer.ErrRecordTooLarge)
+	if retryable(tooLarge) {
+		t.Error("a record larger than the batch size is retried")
+	}
+	if !retryable(errors.New("produce to rows: NOT_ENOUGH_REPLICAS")) {
+		t.Error("a passing Kafka error is not retried")
 	}
 }
