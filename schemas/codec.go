@@ -5,9 +5,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/callstream/callstream/internal/jsonscan"
-
 	"github.com/hamba/avro/v2"
+
+	"github.com/callstream/callstream/internal/jsonscan"
 )
 
 // Source names, as the SOURCES setting spells them.
@@ -56,21 +56,7 @@ func For(source, version string) (*Codec, error) {
 			c.text, c.schema = directRoutingBetaSchemaText, directRoutingBetaSchema
 		}
 		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
-			sc := drScratchPool.Get().(*drScratch)
-			defer sc.release()
-			sc.row = DirectRoutingLogRow{AdditionalProperties: sc.props}
-			in := rowInput{raw: raw, scan: scan, scratch: &sc.members, shared: shared}
-			if rerr := parseRow(in, &sc.row, &sc.st, beta); rerr != nil {
-				return "", "", dst, rerr.owned(shared)
-			}
-			if len(sc.row.AdditionalProperties) == 0 {
-				sc.row.AdditionalProperties = nil
-			}
-			out, err := sc.row.appendAvro(dst, c.schema)
-			if err != nil {
-				return "", "", out, err
-			}
-			return sc.row.ID, sc.row.CorrelationID, out, nil
+			return encodeRow(&drScratchPool, parseRow, c.schema, beta, rowInput{raw: raw, scan: scan, shared: shared}, dst)
 		}
 		c.decode = func(data []byte) (any, error) {
 			row := new(DirectRoutingLogRow)
@@ -83,21 +69,7 @@ func For(source, version string) (*Codec, error) {
 			c.text, c.schema = pstnBetaSchemaText, pstnBetaSchema
 		}
 		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
-			sc := pstnParseScratchPool.Get().(*pstnParseScratch)
-			defer sc.release()
-			sc.row = PstnCallLogRow{AdditionalProperties: sc.props}
-			in := rowInput{raw: raw, scan: scan, scratch: &sc.members, shared: shared}
-			if rerr := parsePstnRow(in, &sc.row, &sc.st, beta); rerr != nil {
-				return "", "", dst, rerr.owned(shared)
-			}
-			if len(sc.row.AdditionalProperties) == 0 {
-				sc.row.AdditionalProperties = nil
-			}
-			out, err := sc.row.appendAvro(dst, c.schema)
-			if err != nil {
-				return "", "", out, err
-			}
-			return sc.row.ID, sc.row.Key(), out, nil
+			return encodeRow(&pstnScratchPool, parsePstnRow, c.schema, beta, rowInput{raw: raw, scan: scan, shared: shared}, dst)
 		}
 		c.decode = func(data []byte) (any, error) {
 			row := new(PstnCallLogRow)
@@ -155,42 +127,63 @@ func (c *Codec) EncodeScanned(raw []byte, scan []jsonscan.Member, dst []byte) (i
 	return c.encode(raw, scan, dst, true)
 }
 
-// drScratch is the parsed row, the store behind its pointers and the map
-// for its unknown properties, reused from row to row by Encode.
-type drScratch struct {
-	row     DirectRoutingLogRow
-	st      rowStore
+// parseScratch is a parsed row of type R, the store S behind its pointers,
+// the map for its unknown properties and the buffer for its scan, reused
+// from row to row by Encode.
+type parseScratch[R, S any] struct {
+	row     R
+	st      S
 	props   map[string]string
 	members []jsonscan.Member
 }
 
-var drScratchPool = sync.Pool{New: func() any { return new(drScratch) }}
+var (
+	drScratchPool   = sync.Pool{New: func() any { return new(parseScratch[DirectRoutingLogRow, rowStore]) }}
+	pstnScratchPool = sync.Pool{New: func() any { return new(parseScratch[PstnCallLogRow, pstnStore]) }}
+)
 
-// release drops every reference to the row's strings (they may alias the
-// caller's buffer) and pools sc.
-func (sc *drScratch) release() {
-	sc.props = reusableProps(sc.row.AdditionalProperties, sc.props)
-	sc.row = DirectRoutingLogRow{}
-	sc.st = rowStore{}
-	drScratchPool.Put(sc)
+// encodedRow is what encodeRow needs of a row type: *DirectRoutingLogRow
+// or *PstnCallLogRow.
+type encodedRow[R any] interface {
+	*R
+	unknown() *map[string]string
+	appendAvro(dst []byte, schema avro.Schema) ([]byte, error)
+	idAndKey() (id, key string)
 }
 
-// pstnParseScratch is drScratch for a PSTN row.
-type pstnParseScratch struct {
-	row     PstnCallLogRow
-	st      pstnStore
-	props   map[string]string
-	members []jsonscan.Member
+// encodeRow parses in with parse into a row from pool and appends its Avro
+// encoding with schema to dst. Every reference to the row's strings (which
+// may alias in.raw) is dropped before the row goes back to the pool.
+func encodeRow[R, S any, P encodedRow[R]](pool *sync.Pool, parse func(rowInput, P, *S, bool) *RowError,
+	schema avro.Schema, beta bool, in rowInput, dst []byte) (id, key string, out []byte, err error) {
+	sc := pool.Get().(*parseScratch[R, S])
+	row := P(&sc.row)
+	defer func() {
+		sc.props = reusableProps(*row.unknown(), sc.props)
+		var zr R
+		var zs S
+		sc.row, sc.st = zr, zs
+		pool.Put(sc)
+	}()
+	*row.unknown() = sc.props
+	in.scratch = &sc.members
+	if rerr := parse(in, row, &sc.st, beta); rerr != nil {
+		return "", "", dst, rerr.owned(in.shared)
+	}
+	if len(*row.unknown()) == 0 {
+		*row.unknown() = nil
+	}
+	if out, err = row.appendAvro(dst, schema); err != nil {
+		return "", "", out, err
+	}
+	id, key = row.idAndKey()
+	return id, key, out, nil
 }
 
-var pstnParseScratchPool = sync.Pool{New: func() any { return new(pstnParseScratch) }}
-
-func (sc *pstnParseScratch) release() {
-	sc.props = reusableProps(sc.row.AdditionalProperties, sc.props)
-	sc.row = PstnCallLogRow{}
-	sc.st = pstnStore{}
-	pstnParseScratchPool.Put(sc)
-}
+func (r *DirectRoutingLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
+func (r *DirectRoutingLogRow) idAndKey() (string, string)  { return r.ID, r.CorrelationID }
+func (r *PstnCallLogRow) unknown() *map[string]string      { return &r.AdditionalProperties }
+func (r *PstnCallLogRow) idAndKey() (string, string)       { return r.ID, r.Key() }
 
 // reusableProps returns the map to offer the next row, emptied: the row's
 // own (or the one it was offered, when it had no unknown properties),
