@@ -385,6 +385,10 @@ func optInt(slot *int32, name, val string) (*int32, *RowError) {
 	if val == "null" {
 		return nil, nil
 	}
+	if n, ok := smallInt(val); ok {
+		*slot = n
+		return slot, nil
+	}
 	if jsonKind(val) != "number" {
 		return nil, wrongType(name, "integer", val)
 	}
@@ -398,6 +402,31 @@ func optInt(slot *int32, name, val string) (*int32, *RowError) {
 	}
 	*slot = int32(n)
 	return slot, nil
+}
+
+// smallInt reads the integers Graph sends (SIP codes, durations): an
+// optional minus and one to nine digits, without a leading zero, which
+// cannot leave int32's range. Anything else takes optInt's general path.
+func smallInt(val string) (int32, bool) {
+	digits := val
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 9 || (digits[0] == '0' && len(digits) > 1) {
+		return 0, false
+	}
+	var n int32
+	for i := 0; i < len(digits); i++ {
+		c := digits[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int32(c)
+	}
+	if len(digits) < len(val) {
+		n = -n
+	}
+	return n, true
 }
 
 func optBool(slot *bool, name, val string) (*bool, *RowError) {
