@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -214,7 +215,11 @@ func ClientOpts(cfg Config, log *slog.Logger) ([]kgo.Opt, error) {
 	}
 	// A batch is sent compressed only when that made it smaller, so the
 	// fallback to none costs nothing.
-	opts = append(opts, kgo.ProducerBatchCompression(comp.codec(), kgo.NoCompression()))
+	if comp == CompressionZstd {
+		opts = append(opts, kgo.WithCompressor(newZstdCompressor(zstd.EncoderLevel(ZstdLevel))))
+	} else {
+		opts = append(opts, kgo.ProducerBatchCompression(comp.codec(), kgo.NoCompression()))
+	}
 	if cfg.DisableIdempotence {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}

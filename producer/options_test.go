@@ -1,6 +1,7 @@
 package producer_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"reflect"
@@ -151,17 +152,27 @@ func TestEventHubsPresetClientOptions(t *testing.T) {
 
 func TestClientOptsCompressionAndDefaults(t *testing.T) {
 	codecs := map[producer.Compression]kgo.CompressionCodec{
-		"":                         kgo.ZstdCompression().WithLevel(producer.ZstdLevel),
 		producer.CompressionNone:   kgo.NoCompression(),
 		producer.CompressionGzip:   kgo.GzipCompression(),
 		producer.CompressionSnappy: kgo.SnappyCompression(),
 		producer.CompressionLZ4:    kgo.Lz4Compression(),
-		producer.CompressionZstd:   kgo.ZstdCompression().WithLevel(producer.ZstdLevel),
 	}
 	for c, want := range codecs {
 		cl := clientFor(t, producer.Config{Brokers: []string{"127.0.0.1:1"}, Compression: c})
 		if got := cl.OptValue(kgo.ProducerBatchCompression); !reflect.DeepEqual(got, []kgo.CompressionCodec{want, kgo.NoCompression()}) {
 			t.Errorf("%q: codecs %v", c, got)
+		}
+	}
+	// zstd, the default, is callstream's own compressor (see zstd.go).
+	for _, c := range []producer.Compression{"", producer.CompressionZstd} {
+		cl := clientFor(t, producer.Config{Brokers: []string{"127.0.0.1:1"}, Compression: c})
+		comp, _ := cl.OptValue(kgo.WithCompressor).(kgo.Compressor)
+		if comp == nil {
+			t.Fatalf("%q: no compressor", c)
+		}
+		src := bytes.Repeat([]byte("callstream "), 1000)
+		if _, codec := comp.Compress(new(bytes.Buffer), src); codec != kgo.CodecZstd {
+			t.Errorf("%q: codec %v, want zstd", c, codec)
 		}
 	}
 	cl := clientFor(t, producer.Config{Brokers: []string{"127.0.0.1:1"}})
