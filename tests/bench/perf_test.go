@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"sync"
@@ -289,7 +290,8 @@ func hotPath(b *testing.B, brokers int, rec *recorded, pages [][]byte, total int
 
 // profileCallstream profiles callstream's runs alone (not the
 // reference's, nor the recording of the pages): CALLSTREAM_BENCH_CPUPROFILE
-// names a CPU profile file, CALLSTREAM_BENCH_MEMPROFILE an allocation
+// names a CPU profile file, CALLSTREAM_BENCH_TRACE an execution trace
+// file (go tool trace), CALLSTREAM_BENCH_MEMPROFILE an allocation
 // profile file written as the difference over the run (every allocation
 // sampled). The returned func stops them. With several runs the last one's
 // profiles are left in the files.
@@ -305,6 +307,21 @@ func profileCallstream(b *testing.B) func() {
 		}
 		stops = append(stops, func() {
 			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+	if path := os.Getenv("CALLSTREAM_BENCH_TRACE"); path != "" {
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := trace.Start(f); err != nil {
+			b.Fatal(err)
+		}
+		stops = append(stops, func() {
+			trace.Stop()
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
