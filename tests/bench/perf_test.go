@@ -297,31 +297,28 @@ func hotPath(b *testing.B, brokers int, rec *recorded, pages [][]byte, total int
 // profiles are left in the files.
 func profileCallstream(b *testing.B) func() {
 	var stops []func()
-	if path := os.Getenv("CALLSTREAM_BENCH_CPUPROFILE"); path != "" {
+	// A CPU profile and a trace both stream into a file between a start
+	// and a stop.
+	for env, run := range map[string]struct {
+		start func(io.Writer) error
+		stop  func()
+	}{
+		"CALLSTREAM_BENCH_CPUPROFILE": {pprof.StartCPUProfile, pprof.StopCPUProfile},
+		"CALLSTREAM_BENCH_TRACE":      {trace.Start, trace.Stop},
+	} {
+		path := os.Getenv(env)
+		if path == "" {
+			continue
+		}
 		f, err := os.Create(path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
+		if err := run.start(f); err != nil {
 			b.Fatal(err)
 		}
 		stops = append(stops, func() {
-			pprof.StopCPUProfile()
-			if err := f.Close(); err != nil {
-				b.Fatal(err)
-			}
-		})
-	}
-	if path := os.Getenv("CALLSTREAM_BENCH_TRACE"); path != "" {
-		f, err := os.Create(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := trace.Start(f); err != nil {
-			b.Fatal(err)
-		}
-		stops = append(stops, func() {
-			trace.Stop()
+			run.stop()
 			if err := f.Close(); err != nil {
 				b.Fatal(err)
 			}
