@@ -41,19 +41,24 @@ func ParseCompression(s string) (Compression, error) {
 	return "", fmt.Errorf("unknown compression %q: want none, gzip, snappy, lz4 or zstd", s)
 }
 
-func (c Compression) codec() kgo.CompressionCodec {
+// opt is the client option that compresses batches with c. A batch is
+// sent compressed only when that made it smaller, so the fallback to none
+// costs nothing.
+func (c Compression) opt() kgo.Opt {
+	var codec kgo.CompressionCodec
 	switch c {
 	case CompressionNone:
-		return kgo.NoCompression()
+		codec = kgo.NoCompression()
 	case CompressionGzip:
-		return kgo.GzipCompression()
+		codec = kgo.GzipCompression()
 	case CompressionSnappy:
-		return kgo.SnappyCompression()
+		codec = kgo.SnappyCompression()
 	case CompressionLZ4:
-		return kgo.Lz4Compression()
+		codec = kgo.Lz4Compression()
 	default:
-		return kgo.ZstdCompression().WithLevel(ZstdLevel)
+		return kgo.WithCompressor(newZstdCompressor(zstd.EncoderLevel(ZstdLevel)))
 	}
+	return kgo.ProducerBatchCompression(codec, kgo.NoCompression())
 }
 
 // ZstdLevel is the zstd level record batches are compressed at: 1,
@@ -213,13 +218,7 @@ func ClientOpts(cfg Config, log *slog.Logger) ([]kgo.Opt, error) {
 	if _, err := ParseCompression(string(comp)); err != nil {
 		return nil, err
 	}
-	// A batch is sent compressed only when that made it smaller, so the
-	// fallback to none costs nothing.
-	if comp == CompressionZstd {
-		opts = append(opts, kgo.WithCompressor(newZstdCompressor(zstd.EncoderLevel(ZstdLevel))))
-	} else {
-		opts = append(opts, kgo.ProducerBatchCompression(comp.codec(), kgo.NoCompression()))
-	}
+	opts = append(opts, comp.opt())
 	if cfg.DisableIdempotence {
 		opts = append(opts, kgo.DisableIdempotentWrite())
 	}
