@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -86,17 +85,7 @@ type txnRig struct {
 
 func newTxnRig(t *testing.T, sc graphsim.Config, txnID string, failAfter int32) *txnRig {
 	t.Helper()
-	sc.Token = "tok"
-	sim, err := graphsim.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sim, fc := simulatedGraph(t, sc)
 	kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows"))
 	commits := new(atomic.Int32)
 	kc.Fake.ControlKey(int16(kmsg.EndTxn), func(req kmsg.Request) (kmsg.Response, error, bool) {

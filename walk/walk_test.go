@@ -40,7 +40,9 @@ type rig struct {
 	prod  *producer.Producer
 }
 
-func newRig(t *testing.T, sc graphsim.Config) *rig {
+// simulatedGraph serves sc's simulated Graph over HTTP and returns a fetch
+// client for it whose retry pauses do not wait.
+func simulatedGraph(t *testing.T, sc graphsim.Config) (*graphsim.Server, *fetch.Client) {
 	t.Helper()
 	sc.Token = "tok"
 	sim, err := graphsim.New(sc)
@@ -54,6 +56,12 @@ func newRig(t *testing.T, sc graphsim.Config) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sim, fc
+}
+
+func newRig(t *testing.T, sc graphsim.Config) *rig {
+	t.Helper()
+	sim, fc := simulatedGraph(t, sc)
 	kc := kafkatest.New(t)
 	topic := kc.Topic(t, 3, nil)
 	store, err := checkpoint.NewFileStore(filepath.Join(t.TempDir(), "cp.json"))
