@@ -49,6 +49,50 @@ func (s State) Validate() error {
 	return nil
 }
 
+// ClockSkew is how far beyond this machine's clock a saved instant may lie
+// and still be trusted: the clocks of the machines that saved and that load
+// a checkpoint can disagree by a little, never by more than minutes.
+const ClockSkew = 5 * time.Minute
+
+// FutureError reports a state that claims progress beyond now: a watermark,
+// or a remembered window's end, later than now plus ClockSkew. A walker
+// never writes one (Invariant 1: the checkpoint never runs ahead of Kafka —
+// nor of time), so it came from a bad reset, a hand edit or a wrong clock;
+// trusting it would skip every call up to it silently.
+type FutureError struct {
+	// What names the instant: "watermark" or "window [from, to)".
+	What string
+	// At is the instant in the future.
+	At time.Time
+	// Now is the clock it was compared with.
+	Now time.Time
+}
+
+func (e *FutureError) Error() string {
+	return fmt.Sprintf("%s %s is in the future (now %s, clock skew allowed %s): every call before it would be skipped silently",
+		e.What, e.At.UTC().Format(time.RFC3339), e.Now.UTC().Format(time.RFC3339), ClockSkew)
+}
+
+// CheckTime reports, as a *FutureError, a state that claims progress beyond
+// now (plus ClockSkew). It is the one place that decides whether a saved
+// state is ahead of time: the walker calls it before trusting a loaded state
+// (either store), and the checkpoint commands and check call it too. The
+// stores themselves do not, so that such a state can still be shown and
+// reset.
+func (s State) CheckTime(now time.Time) error {
+	limit := now.Add(ClockSkew)
+	if s.Watermark.After(limit) {
+		return &FutureError{What: "watermark", At: s.Watermark, Now: now}
+	}
+	for _, w := range s.Windows {
+		if w.To.After(limit) {
+			return &FutureError{What: fmt.Sprintf("remembered window [%s, %s)",
+				w.From.UTC().Format(time.RFC3339), w.To.UTC().Format(time.RFC3339)), At: w.To, Now: now}
+		}
+	}
+	return nil
+}
+
 // Clone returns a deep copy, so a caller can keep mutating its state while a
 // saved copy is being written.
 func (s State) Clone() State {

@@ -1,14 +1,15 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -36,8 +37,9 @@ type FileStore struct {
 
 var _ Store = (*FileStore)(nil)
 
-// NewFileStore returns a store at path. The directory must exist; stale
-// temp files of an interrupted save are removed.
+// NewFileStore returns a store at path. The directory must exist and be
+// writable (see CheckWritable); stale temp files of an interrupted save are
+// removed.
 func NewFileStore(path string) (*FileStore, error) {
 	if path == "" {
 		return nil, errors.New("checkpoint: file path is empty")
@@ -52,7 +54,49 @@ func NewFileStore(path string) (*FileStore, error) {
 	for _, m := range matches {
 		_ = os.Remove(m)
 	}
-	return &FileStore{path: path}, nil
+	f := &FileStore{path: path}
+	if err := f.CheckWritable(); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// CheckWritable makes sure a save can succeed: it creates, writes, syncs
+// and removes a temp file beside the checkpoint, as a save does before its
+// rename, and refuses a path that exists but is not a regular file (a
+// rename cannot replace it). A store that could not save would let a run
+// publish a window and then fail to record it, so every run would publish
+// it again (Invariant 1: the checkpoint never runs ahead of Kafka — and
+// Kafka must not run ahead of a checkpoint that can never follow it).
+// NewFileStore calls it, so a run finds out before its first publish.
+func (f *FileStore) CheckWritable() error {
+	if fi, err := os.Stat(f.path); err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("checkpoint %s is not a regular file (%s), a save cannot replace it", f.path, fi.Mode().Type())
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("checkpoint %s: %w", f.path, err)
+	}
+	dir := filepath.Dir(f.path)
+	// The probe is named like a save's temp file, so a crash here leaves
+	// nothing that the next open does not remove.
+	tmp, err := os.CreateTemp(dir, filepath.Base(f.path)+".*"+tmpSuffix)
+	if err != nil {
+		return fmt.Errorf("checkpoint directory %s is not writable: %w", dir, err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write([]byte("{}"))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("checkpoint directory %s is not writable: %w", dir, err)
+	}
+	if err := os.Remove(tmp.Name()); err != nil {
+		return fmt.Errorf("checkpoint directory %s: cannot remove a file (a save replaces the checkpoint by rename): %w", dir, err)
+	}
+	return nil
 }
 
 // Path is the file the store writes.
@@ -90,10 +134,16 @@ func (f *FileStore) load() error {
 		return fmt.Errorf("read checkpoint: %w", err)
 	}
 	var doc fileDoc
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&doc); err != nil {
 		return &CorruptError{Path: f.path, Reason: err.Error()}
+	}
+	// The decoder stops after the first value: anything but whitespace after
+	// it (garbage, a second document from a botched edit or copy) means the
+	// file is not what a save wrote.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return &CorruptError{Path: f.path, Reason: fmt.Sprintf("unexpected data after the JSON document at byte %d", dec.InputOffset())}
 	}
 	if doc.Format != FileFormat {
 		return &CorruptError{Path: f.path, Reason: fmt.Sprintf("format %q, want %q", doc.Format, FileFormat)}

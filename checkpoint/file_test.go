@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,6 +81,10 @@ func TestCorruptFileIsAnError(t *testing.T) {
 		"future version": `{"format":"callstream-checkpoint","version":2,"sources":{}}`,
 		"unknown field":  `{"format":"callstream-checkpoint","version":1,"sources":{},"extra":1}`,
 		"bad window":     `{"format":"callstream-checkpoint","version":1,"sources":{"s":{"savedAt":"2026-01-01T00:00:00Z","windows":[{"from":"2026-01-01T02:00:00Z","to":"2026-01-01T01:00:00Z","readAt":"2026-01-01T03:00:00Z","ids":[]}]}}}`,
+		// The decoder stops after one value: what follows must not be
+		// ignored.
+		"trailing garbage": `{"format":"callstream-checkpoint","version":1,"sources":{}}garbage`,
+		"two documents":    `{"format":"callstream-checkpoint","version":1,"sources":{}}` + "\n" + `{"format":"callstream-checkpoint","version":1,"sources":{}}`,
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -115,6 +120,94 @@ func TestStaleTempFilesAreRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("stale temp file still there: %v", err)
+	}
+}
+
+// TestTrailingWhitespaceIsFine: a file ending in a newline (an editor's, or
+// a tool's) is still the document a save wrote.
+func TestTrailingWhitespaceIsFine(t *testing.T) {
+	s, path := newStore(t)
+	body := `{"format":"callstream-checkpoint","version":1,"sources":{"s":{"watermark":"2026-01-01T03:00:00Z","savedAt":"2026-01-01T03:00:00Z","windows":[]}}}` + "\n\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.Load(ctx, "s")
+	if err != nil || !st.Watermark.Equal(tm(3)) {
+		t.Fatalf("state %+v, err %v", st, err)
+	}
+}
+
+// unwritableDir returns an existing directory in which this process cannot
+// create a file — even as root, where permission bits do not stop writes:
+// then /proc, where nobody can create files.
+func unwritableDir(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
+		return dir
+	}
+	return "/proc"
+}
+
+// TestUnwritableDirectoryIsRefusedAtOpen: a store that cannot save must be
+// refused before anything is published, not after (each run would publish
+// its window again).
+func TestUnwritableDirectoryIsRefusedAtOpen(t *testing.T) {
+	dir := unwritableDir(t)
+	_, err := NewFileStore(filepath.Join(dir, "cp.json"))
+	if err == nil {
+		t.Fatalf("NewFileStore in unwritable %s succeeded", dir)
+	}
+	if !strings.Contains(err.Error(), "not writable") || !strings.Contains(err.Error(), dir) {
+		t.Fatalf("err %q does not say that %s is not writable", err, dir)
+	}
+}
+
+// TestPathThatIsADirectoryIsRefusedAtOpen: a save's rename cannot replace
+// a directory.
+func TestPathThatIsADirectoryIsRefusedAtOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cp.json")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewFileStore(path); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("err %v, want a refusal naming a non-regular file", err)
+	}
+}
+
+// TestCheckTime: Invariant 1, the checkpoint never runs ahead of Kafka —
+// nor of time. A watermark or a remembered window's end beyond now (plus
+// ClockSkew) is a *FutureError; within the allowance it is not.
+func TestCheckTime(t *testing.T) {
+	now := tm(12)
+	ok := []State{
+		{},
+		{Watermark: now},
+		{Watermark: now.Add(ClockSkew)},
+		{Watermark: tm(11), Windows: []Window{{From: tm(10), To: tm(11)}, {From: tm(11), To: now.Add(ClockSkew)}}},
+	}
+	for _, st := range ok {
+		if err := st.CheckTime(now); err != nil {
+			t.Errorf("%+v: %v", st, err)
+		}
+	}
+	bad := map[string]State{
+		"watermark": {Watermark: now.Add(ClockSkew + time.Second)},
+		"window":    {Watermark: tm(11), Windows: []Window{{From: tm(11), To: time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)}}},
+	}
+	for name, st := range bad {
+		err := st.CheckTime(now)
+		var fe *FutureError
+		if !errors.As(err, &fe) {
+			t.Fatalf("%s: err %v, want *FutureError", name, err)
+		}
+		if !strings.Contains(fe.What, name) || !fe.Now.Equal(now) || !strings.Contains(err.Error(), "in the future") {
+			t.Fatalf("%s: %+v / %q", name, fe, err)
+		}
 	}
 }
 
