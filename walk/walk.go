@@ -307,6 +307,13 @@ func (w *Walker) load(ctx context.Context) error {
 		}
 		return err
 	}
+	// Invariant 1: the checkpoint never runs ahead of Kafka — nor of time.
+	// Either store's state is checked here, before anything trusts it.
+	if err := st.CheckTime(w.cfg.Now()); err != nil {
+		return &permanentError{fmt.Errorf("load checkpoint of %s: %w; to repair, stop callstream and run "+
+			"callstream checkpoint reset --source %s --to TIME --yes with TIME the last call start time known to be in Kafka "+
+			"(an earlier TIME publishes some rows again, never loses any)", w.cfg.Source.Name, err, w.cfg.Source.Name)}
+	}
 	w.state = st
 	w.mark = st.Watermark
 	w.seen = newIDSet(0)
