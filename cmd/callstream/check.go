@@ -326,6 +326,9 @@ func checkCheckpoint(ctx context.Context, cfg Config) checkResult {
 	if err != nil {
 		return fail(name, "CHECKPOINT_PATH: %v", err)
 	}
+	if err := st.CheckTime(time.Now()); err != nil {
+		return fail(name, "CHECKPOINT_PATH: %v; repair with callstream checkpoint reset --to TIME", err)
+	}
 	probe, err := os.CreateTemp(filepath.Dir(cfg.Checkpoint.Path), ".callstream-check-*")
 	if err != nil {
 		return fail(name, "CHECKPOINT_PATH: the directory is not writable: %v", err)

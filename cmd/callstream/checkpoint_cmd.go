@@ -88,6 +88,9 @@ type sourceSummary struct {
 	NewestTo    *time.Time `json:"newestWindowTo,omitempty"`
 	InFlight    *window    `json:"inFlight,omitempty"`
 	InFlightIDs int        `json:"inFlightIds,omitempty"`
+	// Invalid says why run refuses this state (it claims progress beyond
+	// now), or is empty.
+	Invalid string `json:"invalid,omitempty"`
 }
 
 type window struct {
@@ -138,6 +141,9 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 		return err
 	}
 	s := summarize(*source, st)
+	if err := st.CheckTime(time.Now()); err != nil {
+		s.Invalid = err.Error()
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -149,9 +155,16 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 	fmt.Fprintf(stdout, "checkpoint %s\nsource     %s\n", acc.where, s.Source)
 	if s.Watermark == nil {
 		fmt.Fprintln(stdout, "watermark  none: nothing published yet; run starts at START_TIME")
-	} else {
+	} else if age := time.Since(*s.Watermark); age >= 0 {
 		fmt.Fprintf(stdout, "watermark  %s (%s ago): every call that started before it is in Kafka\n",
-			fmtTime(*s.Watermark), time.Since(*s.Watermark).Round(time.Second))
+			fmtTime(*s.Watermark), age.Round(time.Second))
+	} else if -age <= checkpoint.ClockSkew {
+		// Never a negative age: ahead by less than the skew allowance is
+		// another machine's clock, and said so.
+		fmt.Fprintf(stdout, "watermark  %s (%s ahead of this machine's clock, within the %s allowed for clock skew)\n",
+			fmtTime(*s.Watermark), (-age).Round(time.Second), checkpoint.ClockSkew)
+	} else {
+		fmt.Fprintf(stdout, "watermark  %s: IN THE FUTURE, invalid\n", fmtTime(*s.Watermark))
 	}
 	if s.Windows > 0 {
 		fmt.Fprintf(stdout, "rescans    %d windows remembered in [%s, %s), %d row ids kept to skip rows published already\n",
@@ -162,6 +175,10 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 	if s.InFlight != nil {
 		fmt.Fprintf(stdout, "in flight  [%s, %s) failed midway; %d acknowledged row ids will be skipped when it is read again\n",
 			fmtTime(s.InFlight.From), fmtTime(s.InFlight.To), s.InFlightIDs)
+	}
+	if s.Invalid != "" {
+		fmt.Fprintf(stdout, "INVALID    %s;\n           run refuses it: repair with callstream checkpoint reset --source %s --to TIME --yes,\n"+
+			"           TIME the last call start time known to be in Kafka\n", s.Invalid, s.Source)
 	}
 	return nil
 }
@@ -238,6 +255,10 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 	if *toS == "" {
 		p.add("--to is required")
 	} else if t, err := parseFlagTime(*toS); err != nil {
+		p.add("--to %v", err)
+	} else if err := (checkpoint.State{Watermark: t}).CheckTime(time.Now()); err != nil {
+		// Invariant 1: the checkpoint never runs ahead of Kafka — nor of
+		// time; even --forward cannot skip calls that have not happened.
 		p.add("--to %v", err)
 	} else {
 		to = t
