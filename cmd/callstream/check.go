@@ -327,7 +327,8 @@ func checkCheckpoint(ctx context.Context, cfg Config) checkResult {
 		return fail(name, "CHECKPOINT_PATH: %v", err)
 	}
 	if err := st.CheckTime(time.Now()); err != nil {
-		return fail(name, "CHECKPOINT_PATH: %v; repair with callstream checkpoint reset --to TIME", err)
+		return fail(name, "CHECKPOINT_PATH: %v; repair with callstream checkpoint reset --source %s --to TIME --yes",
+			err, walk.DirectRouting().Name)
 	}
 	probe, err := os.CreateTemp(filepath.Dir(cfg.Checkpoint.Path), ".callstream-check-*")
 	if err != nil {
