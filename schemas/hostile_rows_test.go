@@ -308,3 +308,18 @@ func kindOf(reason string) string {
 	}
 	return reason
 }
+
+// TestUnscannableRowIsARowError covers a row the page split could not scan
+// (nested beyond jsonscan's depth limit), which reaches the codec with a
+// nil scan: it is scanned again here and comes out a RowError for the
+// dead-letter topic, not a panic or a transport error.
+func TestUnscannableRowIsARowError(t *testing.T) {
+	deep := `{"id": "i", "correlationId": "c", "x": ` + strings.Repeat("[", 20000) + strings.Repeat("]", 20000) + `}`
+	for _, c := range allCodecs(t) {
+		_, _, _, err := c.EncodeScanned([]byte(deep), nil, nil)
+		var rerr *RowError
+		if !errors.As(err, &rerr) || rerr.Field != "" {
+			t.Errorf("%s/%s: err = %v, want a RowError for the whole row", c.Source(), c.Version(), err)
+		}
+	}
+}
