@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -100,6 +101,60 @@ type Producer struct {
 // one record batch: no retry can deliver it, a larger KAFKA_BATCH_MAX_BYTES
 // can.
 var ErrRecordTooLarge = errors.New("a record is larger than the batch size allows")
+
+// RecordTooLargeError is a record that cannot fit in one record batch of
+// the client's batch cap (KAFKA_BATCH_MAX_BYTES), found before it is handed
+// to the client: no retry can deliver it. It matches ErrRecordTooLarge
+// with errors.Is. It names sizes only, never content.
+type RecordTooLargeError struct {
+	// Bytes is the size of the record's key and value.
+	Bytes int
+	// Max is the most key and value bytes a record can carry.
+	Max int
+}
+
+func (e *RecordTooLargeError) Error() string {
+	return fmt.Sprintf("record of %d bytes exceeds KAFKA_BATCH_MAX_BYTES (at most %d bytes of key and value fit)", e.Bytes, e.Max)
+}
+
+// Is makes errors.Is(err, ErrRecordTooLarge) hold, so callers that branch
+// on the client's MessageTooLarge (through classify) need not tell the two
+// apart.
+func (e *RecordTooLargeError) Is(target error) bool { return target == ErrRecordTooLarge }
+
+// Wire sizes behind MaxValueBytes, at their widest: a record batch with no
+// records (franz-go's recordBatchOverhead: 4-byte array length and the
+// 61-byte v2 header), and one record's framing without its headers — length
+// (5), attributes (1), timestamp delta (10), offset delta (5), key and
+// value lengths (5 each), header count (5) — rounded up for slack; each
+// header adds two varint lengths.
+const (
+	recordFraming   = 65 + 5 + 1 + 10 + 5 + 5 + 5 + 5 + 27
+	headerFraming   = 5 + 5
+	maxWindowHeader = 2*35 + 1 // two RFC 3339 instants with nanoseconds and a '/'
+)
+
+// MaxValueBytes returns the most bytes of key and value that a record added
+// to a batch for source, with headers beside the batch's own, can carry and
+// still fit in one record batch of the client's batch cap
+// (KAFKA_BATCH_MAX_BYTES). It is conservative by a few dozen bytes: framing
+// is counted at its widest and the window header at its longest, so a
+// record within it is never refused as too large by the client. The result
+// is negative when not even an empty record fits, and math.MaxInt when the
+// client reports no cap.
+func (p *Producer) MaxValueBytes(source string, headers []kgo.RecordHeader) int {
+	if p.batchMax <= 0 {
+		return math.MaxInt
+	}
+	n := int(p.batchMax) - recordFraming
+	n -= 2*headerFraming + len(HeaderSource) + len(source) + len(HeaderWindow) + maxWindowHeader
+	for _, hs := range [][]kgo.RecordHeader{p.headers, headers} {
+		for _, h := range hs {
+			n -= headerFraming + len(h.Key) + len(h.Value)
+		}
+	}
+	return n
+}
 
 // ErrCompactedTopic is returned for a data topic with cleanup.policy
 // compact: rows of one call share a key, so compaction would erase all but

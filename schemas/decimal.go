@@ -258,8 +258,8 @@ func optDecimal(slot *Decimal, name, val string) (*Decimal, *RowError) {
 		if errors.Is(err, errDecimalInt) {
 			reason = "more than " + strconv.Itoa(DecimalPrecision-DecimalScale) + " integer digits"
 		}
-		return nil, &RowError{Field: name, Reason: fmt.Sprintf("decimal(%d,%d) cannot hold %s exactly: %s",
-			DecimalPrecision, DecimalScale, truncateForError(val), reason)}
+		return nil, &RowError{Field: name, Reason: fmt.Sprintf("decimal(%d,%d) cannot hold the number exactly: %s",
+			DecimalPrecision, DecimalScale, reason)}
 	}
 	*slot = d
 	return slot, nil

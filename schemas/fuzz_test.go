@@ -28,6 +28,7 @@ func FuzzParseDirectRoutingRow(f *testing.F) {
 		`{` + req + `, "n": -0.5e+7, "m": 01, "x": tru, "y": "\x", "z": [1,]}`,
 		`{` + req + `, "a": [{"b": "}"}], "c": {"d": [[]]}}`,
 		`{"id": "i", "correlationId": "c", "duration": "5", }`,
+		`{"id": "dup-` + "\xff" + `", "correlationId": "c\udcff"}`,
 	} {
 		f.Add([]byte(s))
 	}

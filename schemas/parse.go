@@ -141,7 +141,13 @@ type rowStore struct {
 //   - Property names are matched exactly, and a repeated name is an error
 //     rather than last-wins, since either copy could be the real one.
 //   - Invalid UTF-8 inside strings is replaced with U+FFFD, as encoding/json
-//     does, because Avro strings must be UTF-8.
+//     does, because Avro strings must be UTF-8 — except in id and
+//     correlationId, which identify the row: there invalid UTF-8 (raw, or
+//     an unpaired surrogate escape like \udcff) is a *RowError, since the
+//     repair could turn one row's id into another's.
+//   - Errors name the property and the kind of problem, never its value:
+//     they end up in logs and dead-letter headers, and values are personal
+//     data (user principal names, phone numbers).
 //
 // Every failure is a *RowError naming the property at fault, or with an
 // empty Field when raw is not valid JSON or not an object; malformed JSON
@@ -337,18 +343,78 @@ func (p *drParser) setField(idx int, name, val string, plain bool) *RowError {
 	return rerr
 }
 
+// requiredString reads a required string property. Every required string
+// identifies the row (id, and Direct Routing's correlationId, the record
+// key), so it is checked as an identity (see identityProblem).
 func requiredString(name, val string, plain bool) (string, *RowError) {
 	switch val[0] {
 	case 'n':
 		return "", &RowError{Field: name, Reason: "required property is null"}
 	case '"':
-		s := bodyValue(val[1:len(val)-1], plain)
+		body := val[1 : len(val)-1]
+		if reason := identityProblem(body, plain); reason != "" {
+			return "", &RowError{Field: name, Reason: reason}
+		}
+		s := bodyValue(body, plain)
 		if s == "" {
 			return "", &RowError{Field: name, Reason: "required property is empty"}
 		}
 		return s, nil
 	}
 	return "", wrongType(name, "string", val)
+}
+
+// optKeyString is optString for an optional property that can become the
+// row's record key (PSTN's callId), checked as an identity.
+func optKeyString(slot *string, name, val string, plain bool) (*string, *RowError) {
+	if val[0] == '"' {
+		if reason := identityProblem(val[1:len(val)-1], plain); reason != "" {
+			return nil, &RowError{Field: name, Reason: reason}
+		}
+	}
+	return optString(slot, name, val, plain)
+}
+
+// identityProblem says why body, the text between the quotes of a valid
+// JSON string, cannot be an id or a record key, or returns "". Ordinary
+// strings have invalid UTF-8 (raw, or an unpaired UTF-16 surrogate escape
+// such as \udcff) replaced with U+FFFD, as encoding/json does; done to an
+// id, that repair makes "dup-\xff" and "dup-\xfe" the same id, and the
+// second row would be dropped as a duplicate of the first. So such an
+// identity makes the row a bad row instead (Invariant 5: nothing is
+// dropped silently). plain (the scan's verdict: ASCII, no escapes) makes
+// the check free for the ids Graph sends, which are GUIDs.
+func identityProblem(body string, plain bool) string {
+	if plain {
+		return ""
+	}
+	if !utf8.ValidString(body) {
+		return "not valid UTF-8 (an id or key is never repaired: it could become another row's)"
+	}
+	for i := strings.IndexByte(body, '\\'); i >= 0; {
+		// body[i] starts an escape; the JSON grammar has checked it.
+		n := 2
+		if body[i+1] == 'u' {
+			n = 6
+			if r := hex4(body[i+2 : i+6]); utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if i+12 <= len(body) && body[i+6] == '\\' && body[i+7] == 'u' {
+					r2 = hex4(body[i+8 : i+12])
+				}
+				if utf16.DecodeRune(r, r2) == unicode.ReplacementChar {
+					return "unpaired UTF-16 surrogate escape, not valid UTF-8 (an id or key is never repaired: it could become another row's)"
+				}
+				n = 12
+			}
+		}
+		i += n
+		j := strings.IndexByte(body[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+	}
+	return ""
 }
 
 func optString(slot *string, name, val string, plain bool) (*string, *RowError) {
@@ -370,7 +436,7 @@ func optTime(slot *time.Time, name, val string, plain bool) (*time.Time, *RowErr
 		s := bodyValue(val[1:len(val)-1], plain)
 		t, minValue, ok := parseDateTimeOffset(s)
 		if !ok {
-			return nil, &RowError{Field: name, Reason: "want RFC 3339 date-time, got " + quoteForError(s)}
+			return nil, &RowError{Field: name, Reason: "want RFC 3339 date-time, got a string of " + strconv.Itoa(len(s)) + " bytes that is not one"}
 		}
 		if minValue {
 			return nil, nil
@@ -393,12 +459,12 @@ func optInt(slot *int32, name, val string) (*int32, *RowError) {
 		return nil, wrongType(name, "integer", val)
 	}
 	if strings.ContainsAny(val, ".eE") {
-		return nil, &RowError{Field: name, Reason: "want integer, got number " + truncateForError(val)}
+		return nil, &RowError{Field: name, Reason: "want integer, got a number with a fraction or exponent"}
 	}
 	n, err := strconv.ParseInt(val, 10, 32)
 	if err != nil {
 		// The JSON grammar already holds, so only the range can be wrong.
-		return nil, &RowError{Field: name, Reason: "integer " + truncateForError(val) + " out of int32 range"}
+		return nil, &RowError{Field: name, Reason: "integer out of int32 range"}
 	}
 	*slot = int32(n)
 	return slot, nil
@@ -520,8 +586,9 @@ func malformed(raw []byte) *RowError {
 	return &RowError{Reason: "malformed JSON"}
 }
 
-// maxErrorValue bounds how much of an offending value goes into a RowError,
-// which ends up in logs and dead-letter headers.
+// maxErrorValue bounds how much of a caller's value ParseDecimal's error
+// repeats. A RowError repeats none: it ends up in logs and dead-letter
+// headers, and row values are personal data.
 const maxErrorValue = 40
 
 func truncateForError(s string) string {

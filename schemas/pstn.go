@@ -189,7 +189,8 @@ type pstnStore struct {
 // ParsePstnCallRow parses one element of the "value" array of a Graph v1.0
 // getPstnCalls response into row, with ParseDirectRoutingRow's rules, and:
 //   - id must be a non-empty string; callId is optional (Key falls back to
-//     id without it).
+//     id without it). Both identify the row (dedup id, record key), so
+//     invalid UTF-8 in either is a *RowError, never repaired to U+FFFD.
 //   - charge and connectionCharge must be JSON numbers (or null) that
 //     decimal(18,6) holds exactly; more fractional or integer digits are a
 //     *RowError naming the property, never a rounded value.
@@ -254,7 +255,7 @@ func (p *pstnParser) setField(idx int, name, val string, plain bool) *RowError {
 	case pstnID:
 		row.ID, rerr = requiredString(name, val, plain)
 	case pstnCallID:
-		row.CallID, rerr = optString(&st.strs[0], name, val, plain)
+		row.CallID, rerr = optKeyString(&st.strs[0], name, val, plain)
 	case pstnUserID:
 		row.UserID, rerr = optString(&st.strs[1], name, val, plain)
 	case pstnUserPrincipalName:

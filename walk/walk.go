@@ -8,8 +8,10 @@
 //   - a window's ids are remembered, and its watermark saved, only after
 //     Kafka acknowledged every row published from it;
 //   - an id remembered in the rescan horizon is never published again;
-//   - a row that cannot be encoded stops the walk with an error naming it
-//     (it is never skipped silently).
+//   - a bad row — one that cannot be encoded, or whose record would not fit
+//     in a record batch — goes to the dead-letter topic with the reason, or
+//     stops the walk with an error naming it when there is none: nothing is
+//     dropped silently (DESIGN.md Invariant 5).
 package walk
 
 import (
@@ -22,6 +24,7 @@ import (
 	"log/slog"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -46,6 +49,10 @@ type Publisher interface {
 	Begin(source string, from, to time.Time) (*producer.Batch, error)
 	ValueBuffer(capHint int) []byte
 	Transactional() bool
+	// MaxValueBytes is the most key and value bytes a record of source
+	// with headers (beside the batch's own) can carry; see
+	// producer.Producer.MaxValueBytes.
+	MaxValueBytes(source string, headers []kgo.RecordHeader) int
 }
 
 // Encoded is one row ready for Kafka.
@@ -136,6 +143,9 @@ type Walker struct {
 	pub   Publisher
 	store checkpoint.Store
 	log   *slog.Logger
+	// rowRoom is the most key and value bytes a row's record can carry; a
+	// larger row is a bad row (see encode).
+	rowRoom int
 
 	state  checkpoint.State
 	seen   *idSet
@@ -188,7 +198,8 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name)}, nil
+	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
+		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}, nil
 }
 
 // Stats returns the counters so far. It is safe to call while Run runs.
@@ -466,6 +477,11 @@ type encoded struct {
 
 // encode runs Source.Encode over row i of p, which aliases the fetch
 // client's page buffer, and keeps what the row became in values.
+//
+// A row whose record would not fit in a record batch is a bad row like one
+// that cannot be encoded: the client would refuse it, and the walk would
+// stop at it forever. It is decided here, while the row's bytes are still
+// at hand for the dead-letter topic, and costs one comparison per row.
 func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
 	raw := p.Rows[i]
 	var scan []jsonscan.Member
@@ -473,6 +489,9 @@ func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
 		scan = p.Scans[i]
 	}
 	enc, err := w.cfg.Source.Encode(raw, scan, values.next(len(raw)))
+	if err == nil && len(enc.Key)+len(enc.Value) > w.rowRoom {
+		err = &producer.RecordTooLargeError{Bytes: len(enc.Key) + len(enc.Value), Max: w.rowRoom}
+	}
 	if err != nil {
 		return encoded{err: err, raw: bytes.Clone(raw)}
 	}
@@ -636,7 +655,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 			enc, err := encs[i].enc, encs[i].err
 			if err != nil {
 				if w.cfg.DeadLetterTopic == "" {
-					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) cannot be encoded and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
+					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) is a bad row and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
 						fetched, page, fmtT(from), fmtT(to), err)}
 				}
 				// A bad row is remembered by a hash of its bytes, so that
@@ -921,28 +940,49 @@ func (w *Walker) publishErr(from, to time.Time, err error) error {
 }
 
 // Dead-letter headers, beside the source and window headers every record
-// of a batch carries.
+// of a batch carries. The size and sha256 of the whole raw row let a
+// truncated dead letter be identified and matched with Graph's copy.
 const (
-	HeaderDLQReason = "callstream.dlq.reason"
-	HeaderDLQField  = "callstream.dlq.field"
+	HeaderDLQReason    = "callstream.dlq.reason"
+	HeaderDLQField     = "callstream.dlq.field"
+	HeaderDLQSize      = "callstream.dlq.size"
+	HeaderDLQSHA256    = "callstream.dlq.sha256"
+	HeaderDLQTruncated = "callstream.dlq.truncated"
 )
 
+// deadLetter builds the dead-letter record of raw, a bad row, with the
+// reason err. A dead letter always fits in a record batch (Invariant 5:
+// nothing is dropped silently — a row too large for Kafka must still be
+// accounted for): a raw row larger than the room left by its headers is
+// cut to fit, with HeaderDLQTruncated set; HeaderDLQSize and
+// HeaderDLQSHA256 always describe the whole row.
 func (w *Walker) deadLetter(raw []byte, err error) *kgo.Record {
 	field := ""
 	var re *schemas.RowError
 	if errors.As(err, &re) {
 		field = re.Field
 	}
-	return &kgo.Record{
-		Topic: w.cfg.DeadLetterTopic,
-		Value: raw, // a copy of the row, made by encode
-		Headers: []kgo.RecordHeader{
-			{Key: HeaderDLQReason, Value: []byte(err.Error())},
-			{Key: HeaderDLQField, Value: []byte(field)},
-		},
+	sum := sha256.Sum256(raw)
+	headers := []kgo.RecordHeader{
+		{Key: HeaderDLQReason, Value: []byte(err.Error())},
+		{Key: HeaderDLQField, Value: []byte(field)},
+		{Key: HeaderDLQSize, Value: strconv.AppendInt(nil, int64(len(raw)), 10)},
+		{Key: HeaderDLQSHA256, Value: hex.AppendEncode(nil, sum[:])},
+		{Key: HeaderDLQTruncated, Value: []byte("true")},
 	}
+	// The room is measured with the truncation header, so the record fits
+	// whichever way it goes; the header is dropped when nothing is cut.
+	value := raw // a copy of the row, made by encode
+	if room := w.pub.MaxValueBytes(w.cfg.Source.Name, headers); len(raw) > room {
+		value = raw[:max(room, 0)]
+	} else {
+		headers = headers[:len(headers)-1]
+	}
+	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Value: value, Headers: headers}
 }
 
+// deadLetterID identifies a bad row by a hash of its bytes, so that
+// rescans do not dead-letter it again.
 func deadLetterID(raw []byte) string {
 	sum := sha256.Sum256(raw)
 	return "dlq:" + hex.EncodeToString(sum[:16])
