@@ -26,9 +26,9 @@ const (
 	// holds a string that runs almost to the end: valid JSON, if read to
 	// the end. DeclareLength sends its Content-Length.
 	HostileHugeBody
-	// HostileGzipBomb is HostileHugeBody compressed on the fly, with
-	// Content-Encoding: gzip: a few hundred bytes on the wire per megabyte
-	// inflated. The body is compressed only as fast as the client reads.
+	// HostileGzipBomb is HostileHugeBody compressed, with
+	// Content-Encoding: gzip: about a kilobyte on the wire per megabyte
+	// inflated (one gzip member, compressed once, sent over and over).
 	HostileGzipBomb
 	// HostileSelfLink answers a page of Rows whose @odata.nextLink is the
 	// request's own URL, or with NewLinks a new link on each request, so
@@ -123,10 +123,7 @@ func (h *Hostile) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case HostileGzipBomb:
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Encoding", "gzip")
-		zw, _ := gzip.NewWriterLevel(w, gzip.BestCompression)
-		if writeHuge(zw, h.size()) == nil {
-			_ = zw.Close()
-		}
+		_ = writeBomb(w, h.size())
 	case HostileSelfLink:
 		link := "http://" + r.Host + r.URL.RequestURI()
 		if h.NewLinks {
@@ -223,5 +220,34 @@ func writeHuge(w io.Writer, size int64) error {
 		left -= n
 	}
 	_, err := io.WriteString(w, tail)
+	return err
+}
+
+// bombChunk is 1 MiB of the huge row's string as one gzip member.
+var bombChunk = sync.OnceValue(func() []byte { return gzipMember(strings.Repeat("a", 1<<20)) })
+
+func gzipMember(s string) []byte {
+	var b strings.Builder
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
+	_, _ = io.WriteString(zw, s)
+	_ = zw.Close()
+	return []byte(b.String())
+}
+
+// writeBomb writes writeHuge's page of size bytes gzip-compressed, as
+// concatenated gzip members (which gzip readers, Go's included, read as
+// one stream), stopping at the first failed write.
+func writeBomb(w io.Writer, size int64) error {
+	const head, tail = `{"value":[{"id":"`, `"}]}`
+	if _, err := w.Write(gzipMember(head)); err != nil {
+		return err
+	}
+	left := size - int64(len(head)+len(tail))
+	for ; left >= 1<<20; left -= 1 << 20 {
+		if _, err := w.Write(bombChunk()); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(gzipMember(strings.Repeat("a", int(max(left, 0))) + tail))
 	return err
 }
