@@ -279,6 +279,9 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 	// seen holds a hash of every link of this call: a link that comes
 	// round again would be walked again, forever.
 	seen := make(map[[sha256.Size]byte]struct{})
+	// sent is the last token sent, redacted from errors: a server may
+	// echo it anywhere, a nextLink included.
+	var sent string
 	for page := 1; next != ""; page++ {
 		if page > c.cfg.MaxPages {
 			return st, fmt.Errorf("fetch %s [%s, %s): %w: more than %d pages (GRAPH_MAX_PAGES_PER_WINDOW) in one window; lower WINDOW so that each window holds fewer rows, or raise the setting",
@@ -286,16 +289,16 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 		}
 		link, err := c.checkLink(next)
 		if err != nil {
-			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err)
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err), sent)
 		}
 		h := sha256.Sum256([]byte(next))
 		if _, ok := seen[h]; ok {
-			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w: %s", fn, FormatTime(from), FormatTime(to), page, ErrRepeatedLink, redactURL(next))
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w: %s", fn, FormatTime(from), FormatTime(to), page, ErrRepeatedLink, redactURL(next)), sent)
 		}
 		seen[h] = struct{}{}
-		next, err = c.getPage(ctx, fn, link, buf, &st)
+		next, err = c.getPage(ctx, fn, link, buf, &st, &sent)
 		if err != nil {
-			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err)
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err), sent)
 		}
 		st.Pages++
 		st.Rows += len(buf.rows)
@@ -379,7 +382,7 @@ func (e *RedirectError) Error() string {
 
 // getPage fetches one page, retrying what may succeed on another try, and
 // returns its nextLink ("" on the last page).
-func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats) (string, error) {
+func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats, sent *string) (string, error) {
 	// Failures count against MaxAttempts; throttling answered with a
 	// Retry-After does not, because Graph told us exactly when to come back:
 	// it is bounded by MaxThrottleWait instead, so a 429 storm is ridden out
@@ -403,6 +406,9 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		}
 		st.Requests++
 		next, wait, used, err := c.try(ctx, u, buf, override)
+		if used != "" {
+			*sent = used
+		}
 		if err == nil {
 			if c.cfg.Budget != nil {
 				c.cfg.Budget.Succeeded(fn)
@@ -458,6 +464,11 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			wait = c.backoff(max(attempt, 1))
 		}
 		wait = min(wait, c.cfg.MaxRetryWait)
+		if throttled && wait < c.cfg.BaseBackoff {
+			// A 429 with "Retry-After: 0" on every answer would otherwise
+			// be a loop that neither MaxAttempts nor MaxThrottleWait ends.
+			wait = c.cfg.BaseBackoff
+		}
 		if throttled && c.cfg.Budget != nil {
 			c.cfg.Budget.Throttled(fn, wait)
 		}
@@ -470,7 +481,7 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		}
 		c.observe(Attempt{Status: status, Retry: true, Wait: wait})
 		c.log.LogAttrs(ctx, slog.LevelWarn, "graph request failed, retrying",
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", redact(err.Error(), used)))
 		st.Retries++
 		if throttled {
 			st.ThrottleWait += wait
@@ -605,6 +616,23 @@ func redact(s, tok string) string {
 	}
 	return strings.ReplaceAll(s, tok, "[REDACTED]")
 }
+
+// redactErr is err with tok redacted from its text, still wrapping err
+// for errors.Is and errors.As.
+func redactErr(err error, tok string) error {
+	if err == nil || tok == "" || !strings.Contains(err.Error(), tok) {
+		return err
+	}
+	return &redactedError{err: err, msg: redact(err.Error(), tok)}
+}
+
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // redactURL renders raw for an error message without its secrets: the
 // user name and password are dropped and query values blanked (a foreign
