@@ -10,6 +10,7 @@ package fetch
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,7 +45,17 @@ const (
 	// DefaultMaxThrottleWait is long because Graph's per-function budget is
 	// a minute wide: a backfill may legitimately wait many minutes in total.
 	DefaultMaxThrottleWait = 30 * time.Minute
+	// DefaultMaxPageBytes is generous: a page of 1,000 rows is about 1 MB.
+	DefaultMaxPageBytes = 64 << 20
+	// DefaultMaxPages bounds one window at a million rows (Graph pages
+	// hold up to 1,000); a window with more must be split, not walked
+	// forever.
+	DefaultMaxPages = 1000
 )
+
+// maxLinkBytes bounds a nextLink: Graph's are a few hundred bytes, and a
+// link is kept (as a hash) and printed in errors.
+const maxLinkBytes = 32 << 10
 
 // TokenSource yields bearer tokens for Graph. Implementations cache and
 // refresh tokens themselves; Token is called before every request.
@@ -87,8 +98,19 @@ type Config struct {
 	// all Clients reading the same tenant; nil sends as fast as Graph
 	// answers.
 	Budget *Budget
-	// HTTPClient is used for requests; nil means a client with sane timeouts.
+	// HTTPClient is used for requests; nil means a client with sane
+	// timeouts. The Client uses a copy of it that never follows a redirect
+	// (Graph does not redirect these functions, and following one would
+	// carry the token elsewhere); the caller's client is not changed.
 	HTTPClient *http.Client
+	// MaxPageBytes caps a page's body as decoded (after gzip), so that no
+	// answer can exhaust memory; default DefaultMaxPageBytes. A larger page
+	// is a *PageTooLargeError.
+	MaxPageBytes int64
+	// MaxPages caps the pages of one Calls, so that a nextLink chain that
+	// never ends cannot walk forever; default DefaultMaxPages. More is an
+	// error wrapping ErrTooManyPages.
+	MaxPages int
 	// MaxAttempts bounds the tries of one page request, first try included;
 	// default DefaultMaxAttempts.
 	MaxAttempts int
@@ -141,7 +163,12 @@ func New(cfg Config) (*Client, error) {
 	}
 	base, err := url.Parse(strings.TrimRight(cfg.BaseURL, "/"))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
-		return nil, fmt.Errorf("fetch: BaseURL %q is not an absolute http(s) URL", cfg.BaseURL)
+		return nil, fmt.Errorf("fetch: BaseURL %q is not an absolute http(s) URL", redactURL(cfg.BaseURL))
+	}
+	if base.User != nil {
+		// Graph takes bearer tokens only; credentials in the URL would be
+		// sent as nothing useful and printed wherever the URL is.
+		return nil, fmt.Errorf("fetch: BaseURL %s carries a user name or password; give the Graph root without them", redactURL(cfg.BaseURL))
 	}
 	if cfg.Tokens == nil {
 		return nil, errors.New("fetch: Tokens is required")
@@ -151,6 +178,16 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	} else {
+		hc := *cfg.HTTPClient // a copy: the caller's client keeps its policy
+		cfg.HTTPClient = &hc
+	}
+	cfg.HTTPClient.CheckRedirect = noRedirect
+	if cfg.MaxPageBytes <= 0 {
+		cfg.MaxPageBytes = DefaultMaxPageBytes
+	}
+	if cfg.MaxPages <= 0 {
+		cfg.MaxPages = DefaultMaxPages
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -239,14 +276,29 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 	next := c.URL(fn, from, to)
 	buf := pageBuffers.Get().(*pageBuffer)
 	defer pageBuffers.Put(buf)
+	// seen holds a hash of every link of this call: a link that comes
+	// round again would be walked again, forever.
+	seen := make(map[[sha256.Size]byte]struct{})
+	// sent is the last token sent, redacted from errors: a server may
+	// echo it anywhere, a nextLink included.
+	var sent string
 	for page := 1; next != ""; page++ {
+		if page > c.cfg.MaxPages {
+			return st, fmt.Errorf("fetch %s [%s, %s): %w: more than %d pages (GRAPH_MAX_PAGES_PER_WINDOW) in one window; lower WINDOW so that each window holds fewer rows, or raise the setting",
+				fn, FormatTime(from), FormatTime(to), ErrTooManyPages, c.cfg.MaxPages)
+		}
 		link, err := c.checkLink(next)
 		if err != nil {
-			return st, fmt.Errorf("fetch %s page %d: %w", fn, page, err)
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err), sent)
 		}
-		next, err = c.getPage(ctx, fn, link, buf, &st)
+		h := sha256.Sum256([]byte(next))
+		if _, ok := seen[h]; ok {
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w: %s", fn, FormatTime(from), FormatTime(to), page, ErrRepeatedLink, redactURL(next)), sent)
+		}
+		seen[h] = struct{}{}
+		next, err = c.getPage(ctx, fn, link, buf, &st, &sent)
 		if err != nil {
-			return st, fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err)
+			return st, redactErr(fmt.Errorf("fetch %s [%s, %s) page %d: %w", fn, FormatTime(from), FormatTime(to), page, err), sent)
 		}
 		st.Pages++
 		st.Rows += len(buf.rows)
@@ -261,20 +313,76 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 // than the configured one: following it would send the bearer token there.
 var ErrForeignHost = errors.New("nextLink points to a foreign host")
 
+// ErrBadLink is a nextLink that cannot be followed: unparseable, too long,
+// or carrying a user name or password.
+var ErrBadLink = errors.New("unusable nextLink")
+
+// ErrRepeatedLink is a nextLink already followed in the same call: Graph
+// would answer the same pages again, without end.
+var ErrRepeatedLink = errors.New("nextLink repeats an earlier link of this window")
+
+// ErrTooManyPages is a window with more pages than Config.MaxPages: its
+// nextLink chain either never ends or is longer than one window should be.
+var ErrTooManyPages = errors.New("too many pages")
+
+// IsPermanent reports whether err says a window cannot be read as it is,
+// so that trying it again is pointless: a redirect, a page over the size
+// cap, a foreign, unusable or repeated nextLink, or too many pages. A
+// walker stops on these with the cause rather than retry them forever.
+func IsPermanent(err error) bool {
+	var re *RedirectError
+	var pe *PageTooLargeError
+	return errors.As(err, &re) || errors.As(err, &pe) ||
+		errors.Is(err, ErrForeignHost) || errors.Is(err, ErrBadLink) ||
+		errors.Is(err, ErrRepeatedLink) || errors.Is(err, ErrTooManyPages)
+}
+
 func (c *Client) checkLink(raw string) (*url.URL, error) {
+	if len(raw) > maxLinkBytes {
+		return nil, fmt.Errorf("%w: %d bytes long (at most %d)", ErrBadLink, len(raw), maxLinkBytes)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("parse nextLink: %w", err)
+		// url.Parse's error quotes the link whole, password and all.
+		return nil, fmt.Errorf("%w: %s does not parse as a URL", ErrBadLink, redactURL(raw))
 	}
 	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
 		return nil, fmt.Errorf("%w: %s://%s (configured %s://%s)", ErrForeignHost, u.Scheme, u.Host, c.base.Scheme, c.base.Host)
 	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%w: %s carries a user name or password", ErrBadLink, redactURL(raw))
+	}
 	return u, nil
+}
+
+// noRedirect is the HTTP client's CheckRedirect: a 3xx comes back as the
+// answer, which try turns into a *RedirectError. Following it would send
+// the request, token included, to wherever the answer points (another
+// port, plain http), and save a foreign answer as the window's data.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// RedirectError is a 3xx answer. Graph does not redirect the call-log
+// functions, so a redirect is never followed and never taken for data; it
+// is permanent.
+type RedirectError struct {
+	StatusCode int
+	// Location is the redirect's target with any user name, password and
+	// query values redacted, or "" if the answer named none.
+	Location string
+}
+
+func (e *RedirectError) Error() string {
+	loc := e.Location
+	if loc == "" {
+		loc = "no Location"
+	}
+	return fmt.Sprintf("graph answered %d %s redirecting to %s; not followed: Graph does not redirect these requests, so GRAPH_BASE_URL or a proxy in the way is wrong",
+		e.StatusCode, http.StatusText(e.StatusCode), loc)
 }
 
 // getPage fetches one page, retrying what may succeed on another try, and
 // returns its nextLink ("" on the last page).
-func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats) (string, error) {
+func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats, sent *string) (string, error) {
 	// Failures count against MaxAttempts; throttling answered with a
 	// Retry-After does not, because Graph told us exactly when to come back:
 	// it is bounded by MaxThrottleWait instead, so a 429 storm is ridden out
@@ -298,6 +406,9 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		}
 		st.Requests++
 		next, wait, used, err := c.try(ctx, u, buf, override)
+		if used != "" {
+			*sent = used
+		}
 		if err == nil {
 			if c.cfg.Budget != nil {
 				c.cfg.Budget.Succeeded(fn)
@@ -307,8 +418,12 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		}
 		var ge *Error
 		status := 0
-		if errors.As(err, &ge) {
+		var re *RedirectError
+		switch {
+		case errors.As(err, &ge):
 			status = ge.StatusCode
+		case errors.As(err, &re):
+			status = re.StatusCode
 		}
 		if status == http.StatusUnauthorized {
 			c.observe(Attempt{Status: status, Retry: !refreshed})
@@ -349,6 +464,11 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			wait = c.backoff(max(attempt, 1))
 		}
 		wait = min(wait, c.cfg.MaxRetryWait)
+		if throttled && wait < c.cfg.BaseBackoff {
+			// A 429 with "Retry-After: 0" on every answer would otherwise
+			// be a loop that neither MaxAttempts nor MaxThrottleWait ends.
+			wait = c.cfg.BaseBackoff
+		}
 		if throttled && c.cfg.Budget != nil {
 			c.cfg.Budget.Throttled(fn, wait)
 		}
@@ -361,7 +481,7 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		}
 		c.observe(Attempt{Status: status, Retry: true, Wait: wait})
 		c.log.LogAttrs(ctx, slog.LevelWarn, "graph request failed, retrying",
-			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", err.Error()))
+			slog.Int("attempt", attempt), slog.Duration("wait", wait), slog.String("error", redact(err.Error(), used)))
 		st.Retries++
 		if throttled {
 			st.ThrottleWait += wait
@@ -405,6 +525,8 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override 
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
+		// The error names the URL (the configured host's, without
+		// userinfo), never the token.
 		return "", wait, tok, &transportError{err}
 	}
 	defer func() {
@@ -413,19 +535,30 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override 
 		_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
 		resp.Body.Close()
 	}()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		loc := resp.Header.Get("Location")
+		if loc != "" {
+			loc = redact(redactURL(loc), tok)
+		}
+		return "", wait, tok, &RedirectError{StatusCode: resp.StatusCode, Location: loc}
+	}
 	if resp.StatusCode != http.StatusOK {
 		if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 			wait = d
 		}
-		return "", wait, tok, newError(resp)
+		return "", wait, tok, newError(resp).redact(tok)
 	}
 	if ct := resp.Header.Get("Content-Type"); isHTML(ct) {
 		// A proxy's login or error page sent with 200. Retried like a
 		// garbled body, since proxies recover, but named for what it is.
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		return "", wait, tok, &transportError{fmt.Errorf("graph answered 200 with a non-JSON body (%s); a proxy in the way?", bodySummary(body, ct))}
+		return "", wait, tok, &transportError{fmt.Errorf("graph answered 200 with a non-JSON body (%s); a proxy in the way?", redact(bodySummary(body, ct), tok))}
 	}
-	next, err = buf.decode(resp.Body, resp.ContentLength)
+	next, err = buf.decode(resp.Body, resp.ContentLength, c.cfg.MaxPageBytes)
+	var tooLarge *PageTooLargeError
+	if errors.As(err, &tooLarge) {
+		return "", wait, tok, err
+	}
 	if err != nil {
 		// A body cut short or garbled in transit is worth another try; the
 		// page is re-read whole, so nothing of it was delivered.
@@ -466,6 +599,66 @@ func (e *Error) Error() string {
 // and server-side failures are, client errors are not.
 func (e *Error) Retryable() bool {
 	return e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500
+}
+
+// redact removes tok from every text of e, for a body or header that
+// echoes the token sent.
+func (e *Error) redact(tok string) *Error {
+	e.Code, e.Message, e.RequestID = redact(e.Code, tok), redact(e.Message, tok), redact(e.RequestID, tok)
+	return e
+}
+
+// redact replaces tok in s, so that an answer echoing the bearer token
+// does not put it in an error or a log line.
+func redact(s, tok string) string {
+	if tok == "" || !strings.Contains(s, tok) {
+		return s
+	}
+	return strings.ReplaceAll(s, tok, "[REDACTED]")
+}
+
+// redactErr is err with tok redacted from its text, still wrapping err
+// for errors.Is and errors.As.
+func redactErr(err error, tok string) error {
+	if err == nil || tok == "" || !strings.Contains(err.Error(), tok) {
+		return err
+	}
+	return &redactedError{err: err, msg: redact(err.Error(), tok)}
+}
+
+type redactedError struct {
+	err error
+	msg string
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redactURL renders raw for an error message without its secrets: the
+// user name and password are dropped and query values blanked (a foreign
+// Location may carry a signature), and a long URL is cut short.
+func redactURL(raw string) string {
+	const maxShown = 512
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Show no part of it: the password cannot be told apart.
+		return fmt.Sprintf("an unparseable URL (%d bytes)", len(raw))
+	}
+	if u.User != nil {
+		u.User = url.User("REDACTED")
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{"REDACTED"}
+		}
+		u.RawQuery = q.Encode()
+	}
+	s := u.String()
+	if len(s) > maxShown {
+		s = s[:maxShown] + "…"
+	}
+	return s
 }
 
 func newError(resp *http.Response) *Error {

@@ -39,25 +39,46 @@ var pageBuffers = sync.Pool{New: func() any { return new(pageBuffer) }}
 const maxPageBuffer = 16 << 20
 
 // read fills p.body with all of r, reusing the buffer; sizeHint is the
-// Content-Length or -1.
-func (p *pageBuffer) read(r io.Reader, sizeHint int64) error {
+// Content-Length or -1. r is already decompressed (net/http undoes the
+// gzip it asked for), so limit bounds the page as decoded: reading stops
+// at limit+1 bytes, which cuts a gzip bomb off without inflating the rest.
+func (p *pageBuffer) read(r io.Reader, sizeHint, limit int64) error {
+	if sizeHint > limit {
+		// Refused before a byte is read: the server says it is too big.
+		return &PageTooLargeError{Limit: limit, ContentLength: sizeHint}
+	}
 	if cap(p.body) > maxPageBuffer {
 		p.body = nil
 	}
 	b := p.body[:0]
-	if sizeHint > 0 && sizeHint < 1<<30 && int64(cap(b)) < sizeHint+1 {
+	if sizeHint > 0 && int64(cap(b)) < sizeHint+1 {
 		b = make([]byte, 0, sizeHint+1) // +1 so the final Read sees EOF without growing
 	}
 	if cap(b) == 0 {
-		b = make([]byte, 0, 64<<10)
+		b = make([]byte, 0, min(64<<10, limit+1))
 	}
 	for {
 		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
+			if int64(len(b)) > limit {
+				p.body = b[:0]
+				return &PageTooLargeError{Limit: limit, ContentLength: sizeHint}
+			}
+			// Grow as append does, but never past limit+1: a page one byte
+			// over the cap is refused without a buffer twice its size.
+			grown := append(b, 0)[:len(b)]
+			if int64(cap(grown)) > limit+1 {
+				grown = make([]byte, len(b), limit+1)
+				copy(grown, b)
+			}
+			b = grown
 		}
 		n, err := r.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
+			if int64(len(b)) > limit {
+				p.body = b[:0]
+				return &PageTooLargeError{Limit: limit, ContentLength: sizeHint}
+			}
 			p.body = b
 			return nil
 		}
@@ -68,14 +89,34 @@ func (p *pageBuffer) read(r io.Reader, sizeHint int64) error {
 	}
 }
 
+// PageTooLargeError is a page whose decoded body is larger than
+// Config.MaxPageBytes. It is permanent: Graph sends the same page again,
+// and reading it again costs the same without changing the answer.
+type PageTooLargeError struct {
+	// Limit is Config.MaxPageBytes.
+	Limit int64
+	// ContentLength is the size the server declared, or -1 (or 0) if it
+	// declared none and the excess was found while reading.
+	ContentLength int64
+}
+
+func (e *PageTooLargeError) Error() string {
+	declared := ""
+	if e.ContentLength > e.Limit {
+		declared = fmt.Sprintf(" (Content-Length %d)", e.ContentLength)
+	}
+	return fmt.Sprintf("page body is larger than %d bytes%s, the cap set by GRAPH_MAX_PAGE_BYTES; a Graph page of 1,000 rows is about 1 MB, so this is not Graph's answer or its rows are unusually large (raise the setting only if so)",
+		e.Limit, declared)
+}
+
 // decode reads one page from r and returns its nextLink ("" on the last
 // page); the rows are left in p.rows.
-func (p *pageBuffer) decode(r io.Reader, sizeHint int64) (string, error) {
+func (p *pageBuffer) decode(r io.Reader, sizeHint, limit int64) (string, error) {
 	if cap(p.members) > maxPageBuffer/int(unsafe.Sizeof(jsonscan.Member{})) {
 		p.members = nil // as for the body: an unusual page's scan is not kept
 	}
 	p.rows, p.scans, p.members, p.spans = p.rows[:0], p.scans[:0], p.members[:0], p.spans[:0]
-	if err := p.read(r, sizeHint); err != nil {
+	if err := p.read(r, sizeHint, limit); err != nil {
 		return "", err
 	}
 	next, err := p.split(p.body)
@@ -228,6 +269,16 @@ func (p *pageBuffer) splitRows(s []byte, i int) (int, error) {
 			span[1] = len(p.members)
 		} else {
 			end, err = jsonscan.Value(s, i, 0)
+		}
+		if jsonscan.TooDeep(err) {
+			// One row nested beyond the limit no decoder accepts: hand it
+			// on whole and unscanned, so that the schema layer rejects it
+			// as a bad row (dead letter) with its reason, instead of the
+			// page failing to decode on every try. The rest of it must
+			// still be JSON, or the page is garbled after all.
+			p.members = p.members[:max(span[0], 0)]
+			span = [2]int{-1, -1}
+			end, err = jsonscan.SkipDeep(s, i)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("value[%d]: %w", len(p.rows), err)

@@ -73,7 +73,7 @@ var pageSeeds = []string{
 
 func checkSplit(t *testing.T, body []byte) {
 	var p pageBuffer
-	next, err := p.decode(bytes.NewReader(body), -1)
+	next, err := p.decode(bytes.NewReader(body), -1, DefaultMaxPageBytes)
 	wantRows, wantNext, ok := referenceSplit(body)
 	if ok != (err == nil) {
 		t.Fatalf("%q: split err %v, stdlib valid=%v", body, err, ok)

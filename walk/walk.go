@@ -293,6 +293,11 @@ func retryable(err error) bool {
 	if errors.As(err, &te) {
 		return false
 	}
+	if fetch.IsPermanent(err) {
+		// A redirect, an oversized page, a nextLink loop: the same window
+		// fails the same way on every try.
+		return false
+	}
 	var ge *fetch.Error
 	if errors.As(err, &ge) {
 		return ge.Retryable()

@@ -168,6 +168,7 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 		MaxThrottleWait: timeout / 2,
 		HTTPClient:      &http.Client{Timeout: timeout},
 		Logger:          slog.New(slog.DiscardHandler),
+		MaxPageBytes:    cfg.Graph.MaxPageBytes,
 	})
 	if err != nil {
 		return append(results, fail("graph query", "GRAPH_BASE_URL: %v", err))

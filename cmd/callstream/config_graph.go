@@ -30,6 +30,9 @@ type rawGraph struct {
 
 	BudgetPerMinute    string `env:"GRAPH_BUDGET_PER_MINUTE, default=50"`
 	AppBudgetPerMinute string `env:"GRAPH_APP_BUDGET_PER_MINUTE, default=200"`
+
+	MaxPageBytes string `env:"GRAPH_MAX_PAGE_BYTES, default=67108864"`
+	MaxPages     string `env:"GRAPH_MAX_PAGES_PER_WINDOW, default=1000"`
 }
 
 // GraphConfig is how Graph is reached.
@@ -44,6 +47,10 @@ type GraphConfig struct {
 	// set, else default.
 	Auth        fetch.Credentials
 	MaxAttempts int
+	// MaxPageBytes caps one page's decoded body; MaxPages the pages of one
+	// window (a window with more must be split: lower WINDOW).
+	MaxPageBytes int64
+	MaxPages     int
 	// BudgetPerFunction and BudgetPerApp pace requests (per function, per
 	// application) inside Graph's limits; BudgetPerFunction zero sends
 	// unpaced, which only a simulator tolerates.
@@ -65,9 +72,13 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 		case err != nil:
 			p.add("GRAPH_BASE_URL: %v", err)
 		case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
-			p.add("GRAPH_BASE_URL %q: want an absolute http(s) URL such as https://graph.microsoft.com", r.BaseURL)
+			p.add("GRAPH_BASE_URL %q: want an absolute http(s) URL such as https://graph.microsoft.com", u.Redacted())
+		case u.User != nil:
+			// Graph takes bearer tokens only; a password here would only
+			// end up in logs.
+			p.add("GRAPH_BASE_URL %s: remove the user name and password; Graph is reached with a bearer token (GRAPH_AUTH)", u.Redacted())
 		case u.Path != "" && u.Path != "/":
-			p.add("GRAPH_BASE_URL %q: give the Graph root without a path; the version comes from GRAPH_API_VERSION", r.BaseURL)
+			p.add("GRAPH_BASE_URL %q: give the Graph root without a path; the version comes from GRAPH_API_VERSION", u.Redacted())
 		default:
 			c.BaseURL = strings.TrimRight(r.BaseURL, "/")
 		}
@@ -81,6 +92,13 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 	c.AccessToken = strings.TrimSpace(r.AccessToken)
 	c.Auth = r.parseAuth(p)
 	c.MaxAttempts = parsePositiveInt(p, "GRAPH_MAX_ATTEMPTS", r.MaxAttempts)
+	if n, err := strconv.ParseInt(strings.TrimSpace(r.MaxPageBytes), 10, 64); err != nil || n < 64<<10 {
+		// A cap below a small page would refuse Graph's own answers.
+		p.add("GRAPH_MAX_PAGE_BYTES %q: want a whole number of bytes, at least 65536 (default 67108864, 64 MiB)", r.MaxPageBytes)
+	} else {
+		c.MaxPageBytes = n
+	}
+	c.MaxPages = parsePositiveInt(p, "GRAPH_MAX_PAGES_PER_WINDOW", r.MaxPages)
 	c.BudgetPerFunction = parseNonNegativeInt(p, "GRAPH_BUDGET_PER_MINUTE", r.BudgetPerMinute)
 	c.BudgetPerApp = parsePositiveInt(p, "GRAPH_APP_BUDGET_PER_MINUTE", r.AppBudgetPerMinute)
 	return c

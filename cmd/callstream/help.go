@@ -62,6 +62,8 @@ var settingHelp = map[string]string{
 	"GRAPH_API_VERSION":                   "v1.0 or beta",
 	"GRAPH_ACCESS_TOKEN":                  "a bearer token used as is instead of an Entra credential (testing only: it expires)",
 	"GRAPH_MAX_ATTEMPTS":                  "tries of one page request before the window fails (429 with Retry-After does not count)",
+	"GRAPH_MAX_PAGE_BYTES":                "cap on one page's decoded body in bytes (a page of 1,000 rows is about 1 MB); a larger page stops the run",
+	"GRAPH_MAX_PAGES_PER_WINDOW":          "cap on the pages of one window (1,000 rows each); more stops the run: lower WINDOW",
 	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token",
 	"AZURE_TENANT_ID":                     "Entra tenant of the app registration (also names the default transactional id)",
 	"AZURE_CLIENT_ID":                     "the app's client id (set by Workload Identity on AKS; a user-assigned managed identity's id)",

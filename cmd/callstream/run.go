@@ -104,6 +104,9 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
 		Observe:     m.observeGraph,
+		// The caps bound what one answer, and one window, can cost.
+		MaxPageBytes: cfg.Graph.MaxPageBytes,
+		MaxPages:     cfg.Graph.MaxPages,
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}

@@ -24,6 +24,19 @@ type Text interface{ ~string | ~[]byte }
 // is refused here too.
 const MaxDepth = 10000
 
+// errTooDeep is the message of the SyntaxError for nesting beyond MaxDepth,
+// encoding/json's own wording.
+const errTooDeep = "exceeded max depth"
+
+// TooDeep reports whether err is the SyntaxError for nesting beyond
+// MaxDepth, as opposed to text that breaks the grammar: a caller that
+// splits a page into rows can then treat the row as a bad row rather than
+// the page as garbled.
+func TooDeep(err error) bool {
+	se, ok := err.(*SyntaxError)
+	return ok && se.Msg == errTooDeep
+}
+
 // SyntaxError is text that breaks the JSON grammar.
 type SyntaxError struct {
 	Msg    string
@@ -63,7 +76,7 @@ func SkipSpace[T Text](s T, i int) int {
 // nested values count from it towards MaxDepth.
 func Object[T Text](s T, i, depth int, members []Member) (end int, out []Member, err error) {
 	if depth+1 > MaxDepth {
-		return 0, members, &SyntaxError{"exceeded max depth", i}
+		return 0, members, &SyntaxError{errTooDeep, i}
 	}
 	start := i
 	i = SkipSpace(s, i+1)
@@ -136,6 +149,19 @@ func Object[T Text](s T, i, depth int, members []Member) (end int, out []Member,
 // Value checks the JSON value starting at s[i] and returns the index just
 // past it. depth is the number of containers around the value.
 func Value[T Text](s T, i, depth int) (int, error) {
+	return value(s, i, depth, MaxDepth)
+}
+
+// SkipDeep is Value without the nesting limit: it finds the end of a value
+// nested beyond MaxDepth, still checking the grammar, so that such a value
+// can be set aside whole. Its stack takes a byte per level, so its memory
+// is bounded by the text's length.
+func SkipDeep[T Text](s T, i int) (int, error) {
+	return value(s, i, 0, -1)
+}
+
+// value is Value with limit as the nesting limit, or none if negative.
+func value[T Text](s T, i, depth, limit int) (int, error) {
 	// stack holds the open containers, '{' or '['. Rows nest two or three
 	// levels, so the fixed array keeps this allocation-free.
 	var fixed [32]byte
@@ -177,8 +203,8 @@ func Value[T Text](s T, i, depth int) (int, error) {
 			}
 			i = end
 		case c == '{' || c == '[':
-			if depth+len(stack) >= MaxDepth {
-				return 0, &SyntaxError{"exceeded max depth", i}
+			if limit >= 0 && depth+len(stack) >= limit {
+				return 0, &SyntaxError{errTooDeep, i}
 			}
 			stack = append(stack, c)
 			i = SkipSpace(s, i+1)
