@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -78,6 +79,9 @@ type runOptions struct {
 // runWith is run with every option.
 func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions) (walk.Stats, error) {
 	var none walk.Stats
+	for _, w := range cfg.Walk.Warnings {
+		log.Warn(w)
+	}
 	m := newMetrics(nil)
 	ready := newReadiness(cfg, log)
 	if opts.serve && cfg.Ops.MetricsAddr != "" {
@@ -104,6 +108,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		MaxAttempts: cfg.Graph.MaxAttempts,
 		Logger:      log,
 		Observe:     m.observeGraph,
+		HTTPClient:  graphHTTPClient(cfg),
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
@@ -140,7 +145,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 			// kprom registers its collectors once, with one client.
 			extra = append(extra, m.kafkaOpts()...)
 		}
-		l, err := openLane(ctx, cfg, source, start, fc, stores, log, extra, m)
+		l, err := openLane(ctx, cfg, source, start, opts.once, fc, stores, log, extra, m)
 		if err != nil {
 			if ctx.Err() != nil {
 				log.Info("stopped before connecting to kafka")
@@ -210,43 +215,40 @@ type lane struct {
 
 // openLane connects a producer for source (its own topic, schema and
 // transactional id) and builds its walker.
-func openLane(ctx context.Context, cfg Config, source string, start time.Time, fc *fetch.Client,
+func openLane(ctx context.Context, cfg Config, source string, start time.Time, bounded bool, fc *fetch.Client,
 	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt, m *metrics) (*lane, error) {
-	codec, err := schemas.For(source, cfg.Graph.APIVersion)
-	if err != nil {
-		return nil, &configError{problems: []string{"SOURCES: " + err.Error()}}
-	}
-	fp, err := schemaFingerprint(codec.Schema())
+	ls, err := laneSetup(cfg, source, log, extraKafka)
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.Kafka.TopicFor(source)
-	lcfg := cfg
-	lcfg.Kafka.Topic = topic
-	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Checkpoint.Store == "kafka" {
-		pcfg.TransactionalID = transactionalID(cfg, source, topic)
+	codec, topic, pcfg := ls.codec, ls.topic, ls.producer
+	if bounded {
+		// A bounded run gives up on an unreachable cluster as it gives up
+		// on failing windows, whichever checkpoint store is used.
+		pcfg.ConnectAttempts = cfg.Walk.MaxFailures
 	}
 	prod, err := producer.New(ctx, pcfg)
 	if err != nil {
 		return nil, startupError(fmt.Errorf("%s: %w", source, err))
 	}
 	view := m.addWalk(source, start)
+	maxFailures := 0 // continuous: retry for ever, and say so on /readyz
+	if bounded {
+		maxFailures = cfg.Walk.MaxFailures
+	}
 	w, err := walk.New(walk.Config{
-		Source:          walk.CodecSource(sourceFunction[source], codec),
-		OnRead:          view.observeRead(m),
-		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
-		Start:           start,
-		End:             cfg.Walk.End,
-		Window:          cfg.Walk.Window,
-		SettleDelay:     cfg.Walk.SettleDelay,
-		RescanAfter:     cfg.Walk.RescanAfter,
-		PollInterval:    cfg.Walk.PollInterval,
-		Concurrency:     cfg.Walk.Concurrency,
-		Logger:          log,
+		Source:                 walk.CodecSource(sourceFunction[source], codec),
+		MaxConsecutiveFailures: maxFailures,
+		OnRead:                 view.observeRead(m),
+		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
+		Start:                  start,
+		End:                    cfg.Walk.End,
+		Window:                 cfg.Walk.Window,
+		SettleDelay:            cfg.Walk.SettleDelay,
+		RescanAfter:            cfg.Walk.RescanAfter,
+		PollInterval:           cfg.Walk.PollInterval,
+		Concurrency:            cfg.Walk.Concurrency,
+		Logger:                 log,
 	}, fc, prod, stores(topic))
 	if err != nil {
 		_ = prod.Close(ctx)
@@ -267,6 +269,45 @@ func (l *lane) close(ctx context.Context, log *slog.Logger) {
 		log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read",
 			"source", l.source, "error", err.Error())
 	}
+}
+
+// laneConfig is what run derives for one source before connecting: the
+// codec, the topic, and the producer's configuration with its transactional
+// id. check derives the same, so that it checks what run will use.
+type laneConfig struct {
+	codec    *schemas.Codec
+	topic    string
+	function fetch.Function
+	producer producer.Config
+}
+
+func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt) (laneConfig, error) {
+	codec, err := schemas.For(source, cfg.Graph.APIVersion)
+	if err != nil {
+		return laneConfig{}, &configError{problems: []string{"SOURCES: " + err.Error()}}
+	}
+	fp, err := schemaFingerprint(codec.Schema())
+	if err != nil {
+		return laneConfig{}, err
+	}
+	topic := cfg.Kafka.TopicFor(source)
+	lcfg := cfg
+	lcfg.Kafka.Topic = topic
+	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
+	if err != nil {
+		return laneConfig{}, err
+	}
+	if cfg.Checkpoint.Store == "kafka" {
+		pcfg.TransactionalID = transactionalID(cfg, source, topic)
+	}
+	return laneConfig{codec: codec, topic: topic, function: sourceFunction[source], producer: pcfg}, nil
+}
+
+// graphHTTPClient bounds each Graph request, body included: a server that
+// trickles its answer fails the request after GRAPH_REQUEST_TIMEOUT
+// instead of holding the window for ever.
+func graphHTTPClient(cfg Config) *http.Client {
+	return &http.Client{Timeout: cfg.Graph.RequestTimeout}
 }
 
 // sourceFunction maps SOURCES names to Graph functions.
