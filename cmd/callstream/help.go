@@ -62,6 +62,7 @@ var settingHelp = map[string]string{
 	"GRAPH_API_VERSION":                   "v1.0 or beta",
 	"GRAPH_ACCESS_TOKEN":                  "a bearer token used as is instead of an Entra credential (testing only: it expires)",
 	"GRAPH_MAX_ATTEMPTS":                  "tries of one page request before the window fails (429 with Retry-After does not count)",
+	"GRAPH_REQUEST_TIMEOUT":               "longest one Graph request may take, its whole body included (a server trickling its answer fails the request)",
 	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token",
 	"AZURE_TENANT_ID":                     "Entra tenant of the app registration (also names the default transactional id)",
 	"AZURE_CLIENT_ID":                     "the app's client id (set by Workload Identity on AKS; a user-assigned managed identity's id)",
@@ -120,6 +121,7 @@ var settingHelp = map[string]string{
 	"POLL_INTERVAL":        "pause between walks once caught up",
 	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
 	"SOURCES":              "direct-routing and/or pstn, comma-separated",
+	"MAX_WINDOW_FAILURES":  "windows failing in a row after which run --once and backfill give up (exit 1, with the cause); a continuous run keeps retrying and /readyz reports not ready",
 
 	"LOG_LEVEL":  "debug, info, warn or error",
 	"LOG_FORMAT": "json or text (empty: text on a terminal, JSON otherwise)",

@@ -114,15 +114,11 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	// The checkpoint reader connects the way the producers do (TLS, SASL).
-	base, err := producerConfig(cfg, producer.Schema{}, log, opts.extraKafka)
+	conn, err := kafkaConnOpts(cfg, log, opts.extraKafka)
 	if err != nil {
 		return none, err
 	}
-	conn, err := producer.ClientOpts(base, log)
-	if err != nil {
-		return none, err
-	}
-	stores, closeStores, err := openStores(ctx, cfg, append(conn, opts.extraKafka...))
+	stores, closeStores, err := openStores(ctx, cfg, conn)
 	if err != nil {
 		return none, startupError(err)
 	}
@@ -363,12 +359,9 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 		return func(string) checkpoint.Store { return store }, func() {}, nil
 	}
 	topic := checkpointTopic(cfg)
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
-		// Fresh metadata: the checkpoint topic may have just been created.
-		kgo.MetadataMinAge(250 * time.Millisecond)}, extraKafka...)
-	cl, err := kgo.NewClient(opts...)
+	cl, err := checkpointClient(cfg, extraKafka)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client for the checkpoint: %w", err)
+		return nil, nil, err
 	}
 	if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
 		cl.Close()
@@ -380,6 +373,33 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 	return func(dataTopic string) checkpoint.Store {
 		return checkpoint.NewKafkaStore(cl, topic, dataTopic)
 	}, cl.Close, nil
+}
+
+// checkpointClient is the Kafka store's reading client. extraKafka carries
+// the connection options (TLS, SASL) the producers use.
+func checkpointClient(cfg Config, extraKafka []kgo.Opt) (*kgo.Client, error) {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
+		// Fresh metadata: the checkpoint topic may have just been created.
+		kgo.MetadataMinAge(250 * time.Millisecond)}, extraKafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for the checkpoint: %w", err)
+	}
+	return cl, nil
+}
+
+// kafkaConnOpts are the client options every Kafka client of run uses to
+// connect (TLS, SASL, the preset's tuning), from the configuration.
+func kafkaConnOpts(cfg Config, log *slog.Logger, extraKafka []kgo.Opt) ([]kgo.Opt, error) {
+	base, err := producerConfig(cfg, producer.Schema{}, log, extraKafka)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := producer.ClientOpts(base, log)
+	if err != nil {
+		return nil, err
+	}
+	return append(conn, extraKafka...), nil
 }
 
 func checkpointTopic(cfg Config) string {
