@@ -156,9 +156,14 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 	if !c.Start.IsZero() && !c.End.IsZero() && !c.End.After(c.Start) {
 		p.add("END_TIME %s is not after START_TIME %s", r.EndTime, r.StartTime)
 	}
-	if !c.Start.IsZero() && c.Start.Before(earliestStart) {
-		p.add("START_TIME %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time); give a recent time, or unset it to start one day back",
-			r.StartTime, earliestStart.Format(time.DateOnly))
+	// Checked on the text: 0001-01-01T00:00:00Z parses to the zero time,
+	// which would otherwise read as "not set".
+	for _, nv := range [][2]string{{"START_TIME", r.StartTime}, {"END_TIME", r.EndTime}} {
+		name, v := nv[0], nv[1]
+		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil && t.Before(earliestStart) {
+			p.add("%s %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time); give a recent time, or unset it",
+				name, strings.TrimSpace(v), earliestStart.Format(time.DateOnly))
+		}
 	}
 	c.Warnings = c.warnings(time.Now())
 	return c
@@ -255,6 +260,9 @@ func parseURL(p *problems, name, s, credentials string) string {
 		return ""
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		p.add("%s %q: want an absolute http(s) URL", name, redactURL(s))
+		return ""
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add("%s %q: give the base URL without a query or fragment", name, redactURL(s))
 		return ""
 	}
 	return s
