@@ -443,4 +443,3 @@ func findLog(out, prefix string) string {
 	}
 	return ""
 }
-
