@@ -70,6 +70,11 @@ type Config struct {
 	// ConnectTimeout bounds how long New keeps retrying an unreachable
 	// cluster; 0 means until ctx ends.
 	ConnectTimeout time.Duration
+	// ConnectAttempts, when positive, makes New give up after this many
+	// failed attempts to reach the cluster, however long they took: a
+	// bounded run ends with the cause rather than waiting for a broker
+	// that is not there. 0 means no limit.
+	ConnectAttempts int
 	// Logger receives connection notices; nil means slog.Default().
 	Logger *slog.Logger
 	// TransactionalID, when set, makes every Batch one Kafka transaction:
@@ -208,7 +213,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	}
 	p := &Producer{cl: cl, topic: cfg.Topic, log: log, txn: cfg.TransactionalID != ""}
 	p.batchMax, _ = cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
-	if err := p.connect(ctx, cfg.ConnectTimeout); err != nil {
+	if err := p.connect(ctx, cfg.ConnectTimeout, cfg.ConnectAttempts); err != nil {
 		cl.Close()
 		return nil, err
 	}
@@ -242,7 +247,7 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 	return p, nil
 }
 
-func (p *Producer) connect(ctx context.Context, timeout time.Duration) error {
+func (p *Producer) connect(ctx context.Context, timeout time.Duration, attempts int) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -256,6 +261,9 @@ func (p *Producer) connect(ctx context.Context, timeout time.Duration) error {
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("connect to kafka: %w", err)
+		}
+		if attempts > 0 && attempt >= attempts {
+			return fmt.Errorf("connect to kafka: gave up after %d attempts: %w", attempt, err)
 		}
 		p.log.Warn("kafka unreachable, retrying", "attempt", attempt, "wait", wait, "error", err.Error())
 		t := time.NewTimer(wait)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
 )
 
@@ -84,8 +85,8 @@ type SchemaError struct {
 	Subject string
 	// Reason is the registry's own message, or ours when there is none.
 	Reason string
-	// Err is ErrIncompatibleSchema, ErrSchemaNotRegistered or
-	// ErrInvalidSchema, wrapped around the registry's response if any.
+	// Err is ErrIncompatibleSchema, ErrSchemaNotRegistered,
+	// ErrInvalidSchema or ErrSchemaIDMismatch, wrapped around the registry's response if any.
 	Err error
 }
 
@@ -102,6 +103,9 @@ var (
 	ErrIncompatibleSchema  = errors.New("schema incompatible with the registered versions")
 	ErrSchemaNotRegistered = errors.New("schema not registered and auto-registration is off")
 	ErrInvalidSchema       = errors.New("schema rejected as invalid")
+	// ErrSchemaIDMismatch: the id the registry gave does not resolve to
+	// the schema, so no record may be written under it.
+	ErrSchemaIDMismatch = errors.New("schema id does not resolve to the schema")
 )
 
 // client returns a registry client for r.
@@ -157,6 +161,9 @@ func ResolveSchema(ctx context.Context, r Registry, topic string, schema Schema,
 			}
 			return 0, subject, fmt.Errorf("look up schema under %s: %w", subject, err)
 		}
+		if err := VerifySchemaID(ctx, rc, ss.ID, schema.Text); err != nil {
+			return 0, subject, &SchemaError{Subject: subject, Err: ErrSchemaIDMismatch, Reason: err.Error()}
+		}
 		log.Info("using the registered schema", "subject", subject, "id", ss.ID, "version", ss.Version)
 		return ss.ID, subject, nil
 	}
@@ -186,8 +193,49 @@ func ResolveSchema(ctx context.Context, r Registry, topic string, schema Schema,
 		}
 		return 0, subject, fmt.Errorf("register schema under %s: %w", subject, err)
 	}
+	// Every record will carry this id: it must resolve to this very schema,
+	// or consumers would decode the records with another (a registry behind
+	// a broken proxy or cache can answer any id).
+	if err := VerifySchemaID(ctx, rc, id, schema.Text); err != nil {
+		return 0, subject, &SchemaError{Subject: subject, Err: ErrSchemaIDMismatch, Reason: err.Error()}
+	}
 	log.Info("schema registered", "subject", subject, "id", id)
 	return id, subject, nil
+}
+
+// VerifySchemaID asks the registry for the schema with id
+// (GET /schemas/ids/{id}) and reports an error unless it is text, compared
+// by Avro canonical form so that the registry's formatting does not matter.
+func VerifySchemaID(ctx context.Context, rc *sr.Client, id int, text string) error {
+	got, err := rc.SchemaByID(ctx, id)
+	if err != nil {
+		return fmt.Errorf("the registry answered id %d but does not resolve it: %w", id, err)
+	}
+	same, err := sameSchema(got.Schema, text)
+	if err != nil {
+		return fmt.Errorf("the registry's schema for id %d: %w", id, err)
+	}
+	if !same {
+		return fmt.Errorf("the registry answered id %d, which is another schema", id)
+	}
+	return nil
+}
+
+// sameSchema compares two Avro schemas by their canonical fingerprint.
+func sameSchema(a, b string) (bool, error) {
+	if a == b {
+		return true, nil
+	}
+	// Own caches: the global one would keep a stranger's named types.
+	sa, err := avro.ParseWithCache(a, "", &avro.SchemaCache{})
+	if err != nil {
+		return false, err
+	}
+	sb, err := avro.ParseWithCache(b, "", &avro.SchemaCache{})
+	if err != nil {
+		return false, err
+	}
+	return sa.Fingerprint() == sb.Fingerprint(), nil
 }
 
 // refusal turns the registry's "incompatible" (HTTP 409) and "invalid"

@@ -101,6 +101,11 @@ var (
 	ErrMessageBytesSmall = errors.New("topic max.message.bytes is below the producer's batch size")
 )
 
+// TopicSpecs are the topics New checks (or creates) for cfg, so that a
+// dry run (callstream check) can check the same ones with EnsureTopics
+// without creating any.
+func (c Config) TopicSpecs() []TopicSpec { return c.topicSpecs() }
+
 // specs are the topics cfg names.
 func (c Config) topicSpecs() []TopicSpec {
 	batch := c.BatchMaxBytes

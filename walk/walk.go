@@ -103,6 +103,10 @@ type Config struct {
 	// MaxConsecutiveFailures ends Run after this many windows failed in a
 	// row with retryable errors; 0 means never (continuous mode default).
 	MaxConsecutiveFailures int
+	// FailureBackoff is the first pause after a failed window; it doubles
+	// with each further failure in a row, up to five minutes. 0 means one
+	// second.
+	FailureBackoff time.Duration
 	// DeadLetterTopic receives rows that cannot be encoded, with the reason
 	// in headers. Empty means such a row stops the walk with an error.
 	DeadLetterTopic string
@@ -158,6 +162,8 @@ type Walker struct {
 	stats    Stats
 	progress time.Time // when a read last completed
 	mark     time.Time // copy of state.Watermark
+	failing  int       // windows failed in a row, reset by a walk that succeeds
+	lastErr  error     // the last of those failures
 }
 
 // New validates cfg and returns a Walker.
@@ -226,6 +232,22 @@ func (w *Walker) LastProgress() time.Time {
 	return w.progress
 }
 
+// Failing returns how many walks failed in a row with retryable errors
+// and the last error, or 0 and nil once a walk succeeded. Health checks
+// use it: a walk that keeps failing is retried but is not ready. It is safe
+// to call while Run runs.
+func (w *Walker) Failing() (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failing, w.lastErr
+}
+
+func (w *Walker) setFailing(n int, err error) {
+	w.mu.Lock()
+	w.failing, w.lastErr = n, err
+	w.mu.Unlock()
+}
+
 // count applies f to the counters under the lock.
 func (w *Walker) count(f func(*Stats)) {
 	w.mu.Lock()
@@ -246,8 +268,12 @@ func (w *Walker) Run(ctx context.Context, once bool) error {
 	if err := w.load(ctx); err != nil {
 		return err
 	}
+	firstBackoff := w.cfg.FailureBackoff
+	if firstBackoff <= 0 {
+		firstBackoff = time.Second
+	}
 	failures := 0
-	backoff := time.Second
+	backoff := firstBackoff
 	for {
 		err := w.walk(ctx)
 		if ctx.Err() != nil {
@@ -255,7 +281,8 @@ func (w *Walker) Run(ctx context.Context, once bool) error {
 		}
 		switch {
 		case err == nil:
-			failures, backoff = 0, time.Second
+			failures, backoff = 0, firstBackoff
+			w.setFailing(0, nil)
 			if once {
 				return nil
 			}
@@ -267,8 +294,9 @@ func (w *Walker) Run(ctx context.Context, once bool) error {
 			}
 		case retryable(err):
 			failures++
+			w.setFailing(failures, err)
 			if w.cfg.MaxConsecutiveFailures > 0 && failures >= w.cfg.MaxConsecutiveFailures {
-				return fmt.Errorf("%d consecutive window failures, last: %w", failures, err)
+				return &GaveUpError{Failures: failures, Err: err}
 			}
 			w.log.Warn("window failed, retrying", "wait", backoff, "error", err.Error())
 			if err := sleep(ctx, backoff); err != nil {
@@ -304,6 +332,21 @@ func retryable(err error) bool {
 	}
 	return !errors.Is(err, fetch.ErrForeignHost) && !errors.Is(err, producer.ErrRecordTooLarge)
 }
+
+// GaveUpError ends Run when Config.MaxConsecutiveFailures windows failed
+// in a row: the cause (Err, the last failure) outlasted every retry of a
+// bounded run.
+type GaveUpError struct {
+	Failures int
+	Err      error
+}
+
+func (e *GaveUpError) Error() string {
+	return fmt.Sprintf("gave up after %d consecutive window failures, last: %v", e.Failures, e.Err)
+}
+
+// Unwrap returns the last failure.
+func (e *GaveUpError) Unwrap() error { return e.Err }
 
 type permanentError struct{ err error }
 

@@ -137,6 +137,9 @@ func backfillRange(p *problems, fromS, toS string, wc WalkConfig) (from, to time
 	if from.IsZero() || to.IsZero() {
 		return from, to
 	}
+	if from.Before(earliestStart) {
+		p.add("--from %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time)", fmtTime(from), earliestStart.Format(time.DateOnly))
+	}
 	if !to.After(from) {
 		p.add("--to %s is not after --from %s", fmtTime(to), fmtTime(from))
 	}

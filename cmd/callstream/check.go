@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -22,16 +20,18 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/schemas"
-	"github.com/callstream/callstream/walk"
+	"github.com/callstream/callstream/producer"
 )
 
 var checkHelp = helpDoc{
 	usage: "callstream check [--timeout DURATION]",
-	summary: `Validate the configuration and every connection run needs, and print each problem with the
-setting to fix: a Graph token, a one-minute getDirectRoutingCalls query, Kafka metadata and the
-topic's configuration, the Schema Registry subject, and the checkpoint. It changes nothing: no
-schema is registered, no record written, no checkpoint saved. Exit 0 only when all is well.`,
+	summary: `Validate the configuration and every connection run needs, as run will use them, and print
+each problem with the setting to fix: a Graph token and a one-minute query of each source's function
+(SOURCES), Kafka (with run's TLS and SASL) and every topic run writes (each source's, the dead-letter
+topic), each source's Schema Registry subject (SCHEMA_SUBJECT_STRATEGY) and that its id resolves to
+this build's schema, and each source's checkpoint in the configured store (CHECKPOINT_STORE). It
+changes nothing: no topic created, no schema registered, no record written, no checkpoint saved.
+Exit 0 only when all is well.`,
 	sections: []string{"Graph", "Kafka", "Checkpoint"},
 }
 
@@ -72,6 +72,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		return err
 	}
 	fmt.Fprintln(stdout, "ok    configuration")
+	for _, w := range cfg.Walk.Warnings {
+		fmt.Fprintf(stdout, "warn  %-17s %s\n", "configuration", w)
+	}
 
 	results := runChecks(ctx, cfg, *timeout)
 	failed := 0
@@ -99,8 +102,8 @@ func runChecks(ctx context.Context, cfg Config, timeout time.Duration) []checkRe
 	groups := []func(context.Context) []checkResult{
 		func(ctx context.Context) []checkResult { return checkGraph(ctx, cfg, timeout) },
 		func(ctx context.Context) []checkResult { return checkKafka(ctx, cfg, timeout) },
-		func(ctx context.Context) []checkResult { return []checkResult{checkRegistry(ctx, cfg, timeout)} },
-		func(ctx context.Context) []checkResult { return []checkResult{checkCheckpoint(ctx, cfg)} },
+		func(ctx context.Context) []checkResult { return checkRegistry(ctx, cfg, timeout) },
+		func(ctx context.Context) []checkResult { return checkCheckpoint(ctx, cfg, timeout) },
 	}
 	out := make([][]checkResult, len(groups))
 	var wg sync.WaitGroup
@@ -159,6 +162,8 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	} else {
 		results = append(results, ok("graph token", "obtained for %s", fetch.ScopeFor(cfg.Graph.BaseURL)))
 	}
+	client := graphHTTPClient(cfg)
+	client.Timeout = min(client.Timeout, timeout)
 	fc, err := fetch.New(fetch.Config{
 		BaseURL:    cfg.Graph.BaseURL,
 		APIVersion: cfg.Graph.APIVersion,
@@ -166,29 +171,39 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 		// One retry: a check is a question, not a walk.
 		MaxAttempts:     2,
 		MaxThrottleWait: timeout / 2,
-		HTTPClient:      &http.Client{Timeout: timeout},
+		HTTPClient:      client,
 		Logger:          slog.New(slog.DiscardHandler),
 		MaxPageBytes:    cfg.Graph.MaxPageBytes,
 	})
 	if err != nil {
-		return append(results, fail("graph query", "GRAPH_BASE_URL: %v", err))
+		return append(results, fail("graph query", "GRAPH_BASE_URL: %s", redactError(err.Error())))
 	}
 	to := time.Now().UTC().Add(-cfg.Walk.SettleDelay).Truncate(time.Minute)
 	from := to.Add(-time.Minute)
-	rows := 0
-	_, err = fc.Calls(ctx, walk.DirectRouting().Function, from, to, func(p fetch.Page) error {
-		rows += len(p.Rows)
-		return nil
-	})
-	if err != nil {
-		return append(results, fail("graph query", "%s", explainGraphError(cfg, err)))
+	// Each source's own function: a tenant may be licensed for one only.
+	for _, source := range cfg.Walk.Sources {
+		fn := sourceFunction[source]
+		rows := 0
+		_, err = fc.Calls(ctx, fn, from, to, func(p fetch.Page) error {
+			rows += len(p.Rows)
+			return nil
+		})
+		if err != nil {
+			results = append(results, fail("graph query", "%s", explainGraphError(cfg, fn, err)))
+			continue
+		}
+		results = append(results, ok("graph query", "%s/%s answered %s for [%s, %s): %d rows",
+			cfg.Graph.BaseURL, cfg.Graph.APIVersion, fn, fmtTime(from), fmtTime(to), rows))
 	}
-	return append(results, ok("graph query", "%s/%s answered %s for [%s, %s): %d rows",
-		cfg.Graph.BaseURL, cfg.Graph.APIVersion, walk.DirectRouting().Function, fmtTime(from), fmtTime(to), rows))
+	return results
 }
 
 // explainGraphError turns a failed query into the setting to fix.
-func explainGraphError(cfg Config, err error) string {
+func explainGraphError(cfg Config, fn fetch.Function, err error) string {
+	return redactError(explainGraph(cfg, fn, err))
+}
+
+func explainGraph(cfg Config, fn fetch.Function, err error) string {
 	var ge *fetch.Error
 	switch {
 	case errors.As(err, &ge):
@@ -198,7 +213,7 @@ func explainGraphError(cfg Config, err error) string {
 		case http.StatusForbidden:
 			return fmt.Sprintf("AZURE_CLIENT_ID: the app may not read call records (%v); grant the CallRecords.Read.All application permission with admin consent", ge)
 		case http.StatusNotFound, http.StatusBadRequest:
-			return fmt.Sprintf("GRAPH_BASE_URL / GRAPH_API_VERSION: %s/%s does not serve getDirectRoutingCalls (%v)", cfg.Graph.BaseURL, cfg.Graph.APIVersion, ge)
+			return fmt.Sprintf("GRAPH_BASE_URL / GRAPH_API_VERSION: %s/%s does not serve %s (%v)", cfg.Graph.BaseURL, cfg.Graph.APIVersion, fn, ge)
 		case http.StatusTooManyRequests:
 			return fmt.Sprintf("Graph throttled the check (%v); nothing to fix in the settings, try again in a minute", ge)
 		default:
@@ -213,100 +228,164 @@ func explainGraphError(cfg Config, err error) string {
 	}
 }
 
-// checkKafka asks for metadata and the topic's configuration, as run
-// does before publishing.
+// checkKafka connects as run does (the same TLS, SASL and preset options)
+// and checks every topic run will write, with the producer's own topic
+// checks, without creating any: each source's data topic and the
+// dead-letter topic.
 func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID))
+	quiet := slog.New(slog.DiscardHandler)
+	var lanes []laneConfig
+	for _, source := range cfg.Walk.Sources {
+		ls, err := laneSetup(cfg, source, quiet, nil)
+		if err != nil {
+			return []checkResult{fail("kafka brokers", "%s", redactError(err.Error())), skip("kafka topic", "no connection")}
+		}
+		lanes = append(lanes, ls)
+	}
+	pcfg := lanes[0].producer
+	conn, err := producer.ClientOpts(pcfg, quiet)
+	if err != nil {
+		return []checkResult{fail("kafka brokers", "KAFKA_*: %s", redactError(err.Error())), skip("kafka topic", "no connection")}
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(pcfg.Brokers...), kgo.ClientID(pcfg.ClientID)}, conn...)...)
 	if err != nil {
 		return []checkResult{fail("kafka brokers", "KAFKA_BROKERS: %v", err), skip("kafka topic", "no connection")}
 	}
 	defer cl.Close()
 	if err := cl.Ping(ctx); err != nil {
 		return []checkResult{
-			fail("kafka brokers", "KAFKA_BROKERS: no broker of %s answered (%v)", strings.Join(cfg.Kafka.Brokers, ","), err),
+			fail("kafka brokers", "KAFKA_BROKERS: no broker of %s answered (%v)", strings.Join(pcfg.Brokers, ","), err),
 			skip("kafka topic", "no connection"),
 		}
 	}
 	adm := kadm.NewClient(cl)
-	var results []checkResult
 	brokers, err := adm.ListBrokers(ctx)
 	if err != nil {
 		return []checkResult{fail("kafka brokers", "KAFKA_BROKERS: metadata request failed (%v)", err), skip("kafka topic", "no metadata")}
 	}
-	results = append(results, ok("kafka brokers", "%d broker(s) in the cluster", len(brokers)))
-	topics, err := adm.ListTopics(ctx, cfg.Kafka.Topic)
-	if err != nil {
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: describe %s: %v", cfg.Kafka.Topic, err))
-	}
-	td, found := topics[cfg.Kafka.Topic]
-	switch {
-	case !found || errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: topic %s does not exist; create it (not compacted) or fix KAFKA_TOPIC", cfg.Kafka.Topic))
-	case errors.Is(td.Err, kerr.TopicAuthorizationFailed):
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: not authorised to describe %s; grant DESCRIBE and WRITE on it", cfg.Kafka.Topic))
-	case td.Err != nil:
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: describe %s: %v", cfg.Kafka.Topic, td.Err))
-	}
-	rcs, err := adm.DescribeTopicConfigs(ctx, cfg.Kafka.Topic)
-	if err != nil {
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: describe the configs of %s: %v", cfg.Kafka.Topic, err))
-	}
-	conf := map[string]string{}
-	for _, rc := range rcs {
-		if rc.Err != nil {
-			return append(results, fail("kafka topic", "KAFKA_TOPIC: describe the configs of %s: %v", cfg.Kafka.Topic, rc.Err))
-		}
-		for _, c := range rc.Configs {
-			if c.Value != nil {
-				conf[c.Key] = *c.Value
+	results := []checkResult{ok("kafka brokers", "%d broker(s) in the cluster", len(brokers))}
+	seen := map[string]bool{}
+	for _, ls := range lanes {
+		for _, spec := range ls.producer.TopicSpecs() {
+			if seen[spec.Name] {
+				continue
 			}
+			seen[spec.Name] = true
+			setting := "KAFKA_TOPIC"
+			switch {
+			case spec.Role == producer.DeadLetterTopic:
+				setting = "KAFKA_DLQ_TOPIC"
+			case ls.topic == cfg.Kafka.PstnTopic:
+				setting = "KAFKA_PSTN_TOPIC"
+			}
+			results = append(results, checkTopic(ctx, cl, spec, setting, cfg.Kafka.Topics.Create))
 		}
 	}
-	if strings.Contains(conf["cleanup.policy"], "compact") {
-		return append(results, fail("kafka topic", "KAFKA_TOPIC: %s has cleanup.policy=%s; rows of one call share a key and compaction would erase all but the last: use a delete-policy topic",
-			cfg.Kafka.Topic, conf["cleanup.policy"]))
-	}
-	rf := td.Partitions.NumReplicas()
-	detail := fmt.Sprintf("%s: %d partitions, replication %d, cleanup.policy=%s, retention.ms=%s",
-		cfg.Kafka.Topic, len(td.Partitions), rf, conf["cleanup.policy"], conf["retention.ms"])
-	if rf < 3 {
-		detail += " (replication below 3: one broker loss can lose acknowledged rows)"
-	}
-	return append(results, ok("kafka topic", "%s", detail))
+	return results
 }
 
-// checkRegistry reads the topic's value subject without registering
-// anything: absent is fine (run registers it), present must be compatible.
-func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) checkResult {
+// checkTopic runs the producer's topic check on one topic, never creating
+// it: a missing topic fails unless run would create it.
+func checkTopic(ctx context.Context, cl *kgo.Client, spec producer.TopicSpec, setting string, create bool) checkResult {
+	const name = "kafka topic"
+	err := producer.EnsureTopics(ctx, cl, []producer.TopicSpec{spec}, false, slog.New(slog.DiscardHandler))
+	switch {
+	case errors.Is(err, producer.ErrTopicMissing) && create:
+		return ok(name, "%s topic %s does not exist; run creates it (KAFKA_CREATE_TOPICS=true)", spec.Role, spec.Name)
+	case errors.Is(err, kerr.TopicAuthorizationFailed):
+		return fail(name, "%s: not authorised to describe %s; grant DESCRIBE and WRITE on it", setting, spec.Name)
+	case err != nil:
+		var te *producer.TopicError
+		if errors.As(err, &te) {
+			msgs := make([]string, 0, len(te.Problems))
+			for _, p := range te.Problems {
+				msgs = append(msgs, p.Error())
+			}
+			return fail(name, "%s: %s", setting, strings.Join(msgs, "; "))
+		}
+		return fail(name, "%s: %s: %v", setting, spec.Name, err)
+	}
+	detail := fmt.Sprintf("%s topic %s", spec.Role, spec.Name)
+	if tds, err := kadm.NewClient(cl).ListTopics(ctx, spec.Name); err == nil {
+		if td, found := tds[spec.Name]; found && td.Err == nil {
+			detail += fmt.Sprintf(": %d partitions, replication %d", len(td.Partitions), td.Partitions.NumReplicas())
+		}
+	}
+	return ok(name, "%s", detail)
+}
+
+// checkRegistry looks each source's schema up under the subject run uses
+// (SCHEMA_SUBJECT_STRATEGY) without registering anything: absent is fine
+// when run registers it, present must be compatible, and the id the
+// registry gives must resolve to this build's schema.
+func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
 	const name = "schema registry"
 	if cfg.Kafka.Registry.URL == "" {
-		return skip(name, "SCHEMA_REGISTRY_URL is not set: values are plain Avro, the schema named in headers")
+		return []checkResult{skip(name, "SCHEMA_REGISTRY_URL is not set: values are plain Avro, the schema named in headers")}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	rc, err := cfg.Kafka.Registry.Client()
 	if err != nil {
-		return fail(name, "SCHEMA_REGISTRY_URL: %v", err)
+		return []checkResult{fail(name, "SCHEMA_REGISTRY_URL: %s", redactError(err.Error()))}
 	}
-	subject := cfg.Kafka.Topic + "-value"
+	var results []checkResult
+	for _, source := range cfg.Walk.Sources {
+		ls, err := laneSetup(cfg, source, slog.New(slog.DiscardHandler), nil)
+		if err != nil {
+			results = append(results, fail(name, "%s", redactError(err.Error())))
+			continue
+		}
+		results = append(results, checkSubject(ctx, cfg, rc, ls))
+	}
+	return results
+}
+
+func checkSubject(ctx context.Context, cfg Config, rc *sr.Client, ls laneConfig) checkResult {
+	const name = "schema registry"
+	reg := cfg.Kafka.Registry
+	url := redactURL(reg.URL)
+	subject := reg.Subject.Subject(ls.topic, ls.codec.Name())
+	text := ls.codec.Text()
+	s := sr.Schema{Schema: text, Type: sr.TypeAvro}
+	found, err := rc.LookupSchema(ctx, subject, s)
+	var re *sr.ResponseError
+	switch {
+	case errors.As(err, &re) && (re.ErrorCode == sr.ErrSubjectNotFound.Code || re.ErrorCode == sr.ErrSchemaNotFound.Code):
+		if reg.LookupOnly {
+			return fail(name, "SCHEMA_AUTO_REGISTER=false: this build's schema is not registered under %s; register it (callstream schema register) or set SCHEMA_AUTO_REGISTER=true", subject)
+		}
+		return checkCompatible(ctx, rc, subject, s, url)
+	case errors.As(err, &re):
+		return fail(name, "SCHEMA_REGISTRY_URL: %s answered %d for subject %s: %s", url, re.StatusCode, subject, redactError(re.Message))
+	case err != nil:
+		return fail(name, "SCHEMA_REGISTRY_URL: cannot reach %s (%s)", url, redactError(err.Error()))
+	}
+	// Records carry the id: it must resolve to this very schema, or
+	// consumers would decode them with another.
+	if err := producer.VerifySchemaID(ctx, rc, found.ID, text); err != nil {
+		return fail(name, "SCHEMA_REGISTRY_URL: subject %s: %s", subject, redactError(err.Error()))
+	}
+	return ok(name, "subject %s version %d is this build's schema (id %d)", subject, found.Version, found.ID)
+}
+
+func checkCompatible(ctx context.Context, rc *sr.Client, subject string, s sr.Schema, url string) checkResult {
+	const name = "schema registry"
 	latest, err := rc.SchemaByVersion(ctx, subject, -1)
 	var re *sr.ResponseError
 	switch {
 	case errors.As(err, &re) && re.ErrorCode == sr.ErrSubjectNotFound.Code:
-		return ok(name, "%s answers; subject %s is not registered yet (run registers it)", cfg.Kafka.Registry.URL, subject)
+		return ok(name, "%s answers; subject %s is not registered yet (run registers it)", url, subject)
 	case errors.As(err, &re):
-		return fail(name, "SCHEMA_REGISTRY_URL: %s answered %d for subject %s: %s", cfg.Kafka.Registry.URL, re.StatusCode, subject, re.Message)
+		return fail(name, "SCHEMA_REGISTRY_URL: %s answered %d for subject %s: %s", url, re.StatusCode, subject, redactError(re.Message))
 	case err != nil:
-		return fail(name, "SCHEMA_REGISTRY_URL: cannot reach %s (%v)", cfg.Kafka.Registry.URL, err)
+		return fail(name, "SCHEMA_REGISTRY_URL: cannot reach %s (%s)", url, redactError(err.Error()))
 	}
-	if latest.Schema.Schema == schemas.DirectRoutingSchemaText() {
-		return ok(name, "subject %s version %d is this build's schema (id %d)", subject, latest.Version, latest.ID)
-	}
-	res, err := rc.CheckCompatibility(ctx, subject, -1, sr.Schema{Schema: schemas.DirectRoutingSchemaText(), Type: sr.TypeAvro})
+	res, err := rc.CheckCompatibility(ctx, subject, -1, s)
 	if err != nil {
-		return fail(name, "SCHEMA_REGISTRY_URL: compatibility check for %s failed: %v", subject, err)
+		return fail(name, "SCHEMA_REGISTRY_URL: compatibility check for %s failed: %s", subject, redactError(err.Error()))
 	}
 	if !res.Is {
 		return fail(name, "KAFKA_TOPIC / SCHEMA_REGISTRY_URL: this build's schema is not compatible with %s version %d: %s",
@@ -315,30 +394,87 @@ func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) check
 	return ok(name, "this build's schema is compatible with %s version %d (run registers it)", subject, latest.Version)
 }
 
-// checkCheckpoint reads the checkpoint and makes sure a new one can be
-// written beside it, without touching it.
-func checkCheckpoint(ctx context.Context, cfg Config) checkResult {
+// checkCheckpoint reads each source's checkpoint through the store run
+// uses, changing nothing. The Kafka store: the checkpoint topic must be
+// compacted if it exists (run creates it otherwise). The file store: the
+// file must load and its directory be writable.
+func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+	const name = "checkpoint"
+	if cfg.Checkpoint.Store == "file" {
+		return []checkResult{checkFileCheckpoint(ctx, cfg)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	quiet := slog.New(slog.DiscardHandler)
+	conn, err := kafkaConnOpts(cfg, quiet, nil)
+	if err != nil {
+		return []checkResult{fail(name, "%s", redactError(err.Error()))}
+	}
+	cl, err := checkpointClient(cfg, conn)
+	if err != nil {
+		return []checkResult{fail(name, "KAFKA_BROKERS: %v", err)}
+	}
+	defer cl.Close()
+	if err := cl.Ping(ctx); err != nil {
+		// Reported once, under kafka brokers.
+		return []checkResult{skip(name, "kafka does not answer: the checkpoint topic cannot be read")}
+	}
+	topic := checkpointTopic(cfg)
+	spec := producer.TopicSpec{Name: topic, Role: producer.CheckpointTopic, Partitions: 1}
+	err = producer.EnsureTopics(ctx, cl, []producer.TopicSpec{spec}, false, quiet)
+	switch {
+	case errors.Is(err, producer.ErrTopicMissing):
+		return []checkResult{ok(name, "checkpoint topic %s does not exist yet; run creates it (compacted) and starts at START_TIME", topic)}
+	case errors.Is(err, producer.ErrNotCompacted):
+		return []checkResult{fail(name, "CHECKPOINT_TOPIC: %v", err)}
+	case err != nil:
+		if ctx.Err() != nil {
+			return []checkResult{skip(name, "kafka did not answer (see kafka brokers)")}
+		}
+		return []checkResult{fail(name, "CHECKPOINT_TOPIC: %s: %v", topic, err)}
+	}
+	var results []checkResult
+	for _, source := range cfg.Walk.Sources {
+		store := checkpoint.NewKafkaStore(cl, topic, cfg.Kafka.TopicFor(source))
+		results = append(results, loadedCheckpoint(ctx, store, source, "CHECKPOINT_TOPIC", "checkpoint topic "+topic))
+	}
+	return results
+}
+
+// checkFileCheckpoint reads the file store's checkpoint of each source and
+// makes sure a new one can be written beside it (NewFileStore probes the
+// directory), without touching it.
+func checkFileCheckpoint(ctx context.Context, cfg Config) checkResult {
 	const name = "checkpoint"
 	store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 	if err != nil {
 		return fail(name, "CHECKPOINT_PATH: %v", err)
 	}
-	st, err := store.Load(ctx, walk.DirectRouting().Name)
+	var details []string
+	for _, source := range cfg.Walk.Sources {
+		r := loadedCheckpoint(ctx, store, source, "CHECKPOINT_PATH", cfg.Checkpoint.Path)
+		if !r.ok {
+			return r
+		}
+		details = append(details, r.detail)
+	}
+	return ok(name, "%s", strings.Join(details, "; "))
+}
+
+// loadedCheckpoint loads one source's checkpoint from store as the walker
+// does at start.
+func loadedCheckpoint(ctx context.Context, store checkpoint.Store, source, setting, where string) checkResult {
+	const name = "checkpoint"
+	st, err := store.Load(ctx, source)
 	if err != nil {
-		return fail(name, "CHECKPOINT_PATH: %v", err)
+		return fail(name, "%s: %s: %v", setting, source, err)
 	}
 	if err := st.CheckTime(time.Now()); err != nil {
-		return fail(name, "CHECKPOINT_PATH: %v; repair with callstream checkpoint reset --source %s --to TIME --yes",
-			err, walk.DirectRouting().Name)
+		return fail(name, "%s: %s: %v; repair with callstream checkpoint reset --source %s --to TIME --yes",
+			where, source, err, source)
 	}
-	probe, err := os.CreateTemp(filepath.Dir(cfg.Checkpoint.Path), ".callstream-check-*")
-	if err != nil {
-		return fail(name, "CHECKPOINT_PATH: the directory is not writable: %v", err)
-	}
-	probe.Close()
-	os.Remove(probe.Name())
 	if st.Watermark.IsZero() {
-		return ok(name, "%s: no progress saved yet; the walk starts at START_TIME", cfg.Checkpoint.Path)
+		return ok(name, "%s: %s: no progress saved yet; the walk starts at START_TIME", where, source)
 	}
-	return ok(name, "%s: watermark %s", cfg.Checkpoint.Path, fmtTime(st.Watermark))
+	return ok(name, "%s: %s: watermark %s", where, source, fmtTime(st.Watermark))
 }

@@ -81,6 +81,7 @@ type rawWalk struct {
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
 	Sources      string `env:"SOURCES, default=direct-routing"`
+	MaxFailures  string `env:"MAX_WINDOW_FAILURES, default=5"`
 }
 
 // WalkConfig is how time is walked.
@@ -96,7 +97,21 @@ type WalkConfig struct {
 	// Sources are the Graph functions walked, each to its own topic with
 	// its own checkpoint: "direct-routing", "pstn".
 	Sources []string
+	// MaxFailures is how many windows may fail in a row (after the Graph
+	// client's own retries) before a bounded run (run --once, backfill)
+	// gives up with exit 1, and from which a continuous run, which keeps
+	// retrying, reports not ready.
+	MaxFailures int
+	// Warnings are settings that are valid but probably not meant; run,
+	// backfill and check print them.
+	Warnings []string
 }
+
+// earliestStart is before any Teams call log Graph can return: Direct
+// Routing and the call-records API are younger, and Graph keeps these logs
+// for a limited time only. An earlier START_TIME is a typo or a zero value
+// (0001-01-01), and walking from it would read millions of empty windows.
+var earliestStart = time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func (r rawWalk) parse(p *problems) WalkConfig {
 	var c WalkConfig
@@ -135,12 +150,37 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 	if len(c.Sources) == 0 && len(*p) == 0 {
 		p.add("SOURCES is empty: want direct-routing and/or pstn")
 	}
+	c.MaxFailures = parsePositiveInt(p, "MAX_WINDOW_FAILURES", r.MaxFailures)
 	c.Start = parseTime(p, "START_TIME", r.StartTime)
 	c.End = parseTime(p, "END_TIME", r.EndTime)
 	if !c.Start.IsZero() && !c.End.IsZero() && !c.End.After(c.Start) {
 		p.add("END_TIME %s is not after START_TIME %s", r.EndTime, r.StartTime)
 	}
+	// Checked on the text: 0001-01-01T00:00:00Z parses to the zero time,
+	// which would otherwise read as "not set".
+	for _, nv := range [][2]string{{"START_TIME", r.StartTime}, {"END_TIME", r.EndTime}} {
+		name, v := nv[0], nv[1]
+		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil && t.Before(earliestStart) {
+			p.add("%s %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time); give a recent time, or unset it",
+				name, strings.TrimSpace(v), earliestStart.Format(time.DateOnly))
+		}
+	}
+	c.Warnings = c.warnings(time.Now())
 	return c
+}
+
+// warnings lists settings that are valid but that a user probably did not
+// mean; they do not stop anything.
+func (c WalkConfig) warnings(now time.Time) []string {
+	var w []string
+	if c.Start.After(now) {
+		w = append(w, fmt.Sprintf("START_TIME %s is in the future: nothing is read before %s (START_TIME + WINDOW + SETTLE_DELAY); run --once and backfill end at once with nothing done",
+			fmtTime(c.Start), fmtTime(c.Start.Add(c.Window+c.SettleDelay))))
+	}
+	if c.SettleDelay == 0 && len(c.RescanAfter) == 0 && c.Window > 0 {
+		w = append(w, "SETTLE_DELAY=0s with an empty RESCAN_AFTER: each window is read as soon as it ends, before Graph has published all its rows, and never read again, so rows Graph publishes late are missed; set SETTLE_DELAY (default 15m) or RESCAN_AFTER (default 1h,6h,24h,72h)")
+	}
+	return w
 }
 
 // rawLog holds the logging settings.
@@ -206,14 +246,51 @@ func parsePositiveInt(p *problems, name, s string) int {
 	return n
 }
 
-func parseURL(p *problems, name, s string) string {
+// parseURL checks an http(s) URL setting. userinfo is refused: every URL
+// setting has its own credential settings, and the URL itself is logged.
+// The value is echoed only with any password in it masked.
+func parseURL(p *problems, name, s, credentials string) string {
 	if s == "" {
 		return ""
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.add("%s %q: want an absolute http(s) URL", name, s)
+	switch {
+	case err == nil && u.User != nil:
+		p.add("%s %q: must not carry a user name or password; use %s", name, redactURL(s), credentials)
+		return ""
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+		p.add("%s %q: want an absolute http(s) URL", name, redactURL(s))
+		return ""
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add("%s %q: give the base URL without a query or fragment", name, redactURL(s))
 		return ""
 	}
 	return s
+}
+
+// redactURL masks what may be a credential in a URL that is about to be
+// printed: the userinfo (user name included, as some services put an API
+// key there) and the query. A value that does not parse is masked after
+// its scheme, since url.Parse quotes the whole text in its errors.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if scheme, rest, ok := strings.Cut(s, "://"); ok {
+			if i := strings.LastIndex(rest, "@"); i >= 0 {
+				return scheme + "://xxxxx@" + rest[i+1:]
+			}
+			return scheme + "://" + rest
+		}
+		if strings.Contains(s, "@") {
+			return "(redacted: the value does not parse as a URL)"
+		}
+		return s
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "xxxxx"
+	}
+	return u.String()
 }

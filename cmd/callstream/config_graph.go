@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/callstream/callstream/fetch"
 )
@@ -18,6 +19,9 @@ type rawGraph struct {
 	APIVersion  string `env:"GRAPH_API_VERSION, default=v1.0"`
 	AccessToken string `env:"GRAPH_ACCESS_TOKEN"`
 	MaxAttempts string `env:"GRAPH_MAX_ATTEMPTS, default=8"`
+	// RequestTimeout bounds one request, body included, so that a server
+	// trickling bytes (a slowloris body) cannot hold a window forever.
+	RequestTimeout string `env:"GRAPH_REQUEST_TIMEOUT, default=2m"`
 
 	Auth               string `env:"GRAPH_AUTH"`
 	TenantID           string `env:"AZURE_TENANT_ID"`
@@ -51,6 +55,9 @@ type GraphConfig struct {
 	// window (a window with more must be split: lower WINDOW).
 	MaxPageBytes int64
 	MaxPages     int
+	// RequestTimeout bounds one Graph request from sending it to the last
+	// byte of its body.
+	RequestTimeout time.Duration
 	// BudgetPerFunction and BudgetPerApp pace requests (per function, per
 	// application) inside Graph's limits; BudgetPerFunction zero sends
 	// unpaced, which only a simulator tolerates.
@@ -67,10 +74,14 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 	c.Cloud = cloud
 	c.BaseURL = cloud.GraphURL
 	if r.BaseURL != "" {
+		// The URL is logged and named in errors: a password in it would
+		// be printed, and Graph authenticates by token, never by userinfo.
 		u, err := url.Parse(r.BaseURL)
 		switch {
 		case err != nil:
-			p.add("GRAPH_BASE_URL: %v", err)
+			p.add("GRAPH_BASE_URL %q: not a URL", redactURL(r.BaseURL))
+		case u.User != nil:
+			p.add("GRAPH_BASE_URL %q: must not carry a user name or password; Graph is authenticated by GRAPH_AUTH's token", redactURL(r.BaseURL))
 		case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
 			p.add("GRAPH_BASE_URL %q: want an absolute http(s) URL such as https://graph.microsoft.com", u.Redacted())
 		case u.User != nil:
@@ -99,6 +110,7 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 		c.MaxPageBytes = n
 	}
 	c.MaxPages = parsePositiveInt(p, "GRAPH_MAX_PAGES_PER_WINDOW", r.MaxPages)
+	c.RequestTimeout = parseDuration(p, "GRAPH_REQUEST_TIMEOUT", r.RequestTimeout, time.Second)
 	c.BudgetPerFunction = parseNonNegativeInt(p, "GRAPH_BUDGET_PER_MINUTE", r.BudgetPerMinute)
 	c.BudgetPerApp = parsePositiveInt(p, "GRAPH_APP_BUDGET_PER_MINUTE", r.AppBudgetPerMinute)
 	return c

@@ -248,7 +248,8 @@ func (r rawKafka) parseSASL(p *problems, preset producer.Preset) *SASLConfig {
 
 func (r rawRegistry) parse(p *problems) producer.Registry {
 	var c producer.Registry
-	c.URL = parseURL(p, "SCHEMA_REGISTRY_URL", strings.TrimRight(strings.TrimSpace(r.URL), "/"))
+	c.URL = parseURL(p, "SCHEMA_REGISTRY_URL", strings.TrimRight(strings.TrimSpace(r.URL), "/"),
+		"SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD (or SCHEMA_REGISTRY_BEARER_TOKEN)")
 	c.Username, c.Password, c.BearerToken = r.Username, r.Password, r.BearerToken
 	if c.Username != "" && c.BearerToken != "" {
 		p.add("SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_BEARER_TOKEN are exclusive")

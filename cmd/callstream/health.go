@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -26,8 +27,11 @@ type readiness struct {
 	// stall is how long a due window may wait, with nothing completing,
 	// before the walk counts as stuck: READY_STALL_FACTOR × POLL_INTERVAL.
 	stall time.Duration
-	now   func() time.Time
-	log   *slog.Logger
+	// maxFailures is MAX_WINDOW_FAILURES: from this many windows failed in
+	// a row, the walk keeps retrying but is not ready.
+	maxFailures int
+	now         func() time.Time
+	log         *slog.Logger
 
 	mu     sync.Mutex
 	tokens fetch.TokenSource
@@ -40,10 +44,11 @@ type readiness struct {
 
 func newReadiness(cfg Config, log *slog.Logger) *readiness {
 	return &readiness{
-		walkCfg: cfg.Walk,
-		stall:   time.Duration(cfg.Ops.ReadyStallFactor) * cfg.Walk.PollInterval,
-		now:     time.Now,
-		log:     log,
+		walkCfg:     cfg.Walk,
+		stall:       time.Duration(cfg.Ops.ReadyStallFactor) * cfg.Walk.PollInterval,
+		maxFailures: cfg.Walk.MaxFailures,
+		now:         time.Now,
+		log:         log,
 	}
 }
 
@@ -90,9 +95,21 @@ func (r *readiness) check(ctx context.Context) ([]string, bool) {
 			report(name, fmt.Errorf("not started yet"))
 			continue
 		}
-		report(name, r.stuck(wv))
+		report(name, errors.Join(r.failing(wv), r.stuck(wv)))
 	}
 	return lines, ok
+}
+
+// failing reports a walk whose windows keep failing: it retries for ever
+// in continuous mode, so the probe is where an operator learns why. The
+// error is redacted: /readyz is served without authentication.
+func (r *readiness) failing(v *walkView) error {
+	n, err := v.walker.Load().Failing()
+	if n == 0 || n < r.maxFailures || err == nil {
+		return nil
+	}
+	return fmt.Errorf("%d windows failed in a row (MAX_WINDOW_FAILURES=%d); retrying; last error: %s",
+		n, r.maxFailures, redactError(err.Error()))
 }
 
 // stuck reports a walk that is behind and not moving: a window has been due

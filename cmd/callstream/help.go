@@ -64,6 +64,7 @@ var settingHelp = map[string]string{
 	"GRAPH_MAX_ATTEMPTS":                  "tries of one page request before the window fails (429 with Retry-After does not count)",
 	"GRAPH_MAX_PAGE_BYTES":                "cap on one page's decoded body in bytes (a page of 1,000 rows is about 1 MB); a larger page stops the run",
 	"GRAPH_MAX_PAGES_PER_WINDOW":          "cap on the pages of one window (1,000 rows each); more stops the run: lower WINDOW",
+	"GRAPH_REQUEST_TIMEOUT":               "longest one Graph request may take, its whole body included (a server trickling its answer fails the request)",
 	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token",
 	"AZURE_TENANT_ID":                     "Entra tenant of the app registration (also names the default transactional id)",
 	"AZURE_CLIENT_ID":                     "the app's client id (set by Workload Identity on AKS; a user-assigned managed identity's id)",
@@ -122,6 +123,7 @@ var settingHelp = map[string]string{
 	"POLL_INTERVAL":        "pause between walks once caught up",
 	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
 	"SOURCES":              "direct-routing and/or pstn, comma-separated",
+	"MAX_WINDOW_FAILURES":  "windows failing in a row after which run --once and backfill give up (exit 1, with the cause); a continuous run keeps retrying and /readyz reports not ready",
 
 	"LOG_LEVEL":  "debug, info, warn or error",
 	"LOG_FORMAT": "json or text (empty: text on a terminal, JSON otherwise)",

@@ -14,7 +14,7 @@
 // Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure (or
 // check found a problem, or a reset was not confirmed), 2 invalid
 // configuration or usage, 3 fenced by another instance with the same
-// transactional id.
+// transactional id, 130 a second SIGTERM/SIGINT ended the clean stop early.
 package main
 
 import (
@@ -42,6 +42,9 @@ const (
 	exitConfig  = 2
 	// exitFenced means another instance took over the transactional id.
 	exitFenced = 3
+	// exitInterrupted is a second SIGTERM/SIGINT during a clean stop: the
+	// process left without waiting (128 + SIGINT, as shells report it).
+	exitInterrupted = 130
 )
 
 func main() {
@@ -65,7 +68,8 @@ Usage:
 
 Exit codes: 0 done or stopped cleanly, 1 runtime failure (check: a problem was found;
 checkpoint reset: not confirmed), 2 invalid configuration or usage,
-3 fenced by another instance with the same transactional id.
+3 fenced by another instance with the same transactional id, 130 a second
+SIGTERM/SIGINT ended a clean stop early (the window in flight is read again).
 `
 
 func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {
@@ -73,13 +77,34 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 		fmt.Fprint(stderr, usage)
 		return exitConfig
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// Both signals go to one buffered channel registered before anything
+	// runs, so that a second signal is never lost nor left to the default
+	// action, however soon after the first it comes.
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sigs)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
-		// After the first signal, a second one kills the process the
-		// default way, for an operator who does not want to wait.
-		<-ctx.Done()
-		stop()
+		// The first signal stops cleanly: the window in flight is
+		// abandoned and read again, and the exit code is 0.
+		select {
+		case <-sigs:
+			cancel()
+		case <-done:
+			return
+		}
+		// A second one is an operator who will not wait for producers to
+		// flush: exit at once. Nothing unsettled was checkpointed, so the
+		// next run reads the window in flight again.
+		select {
+		case <-sigs:
+			fmt.Fprintln(stderr, "callstream: second signal: exiting now without a clean stop; the window in flight is read again by the next run")
+			os.Exit(exitInterrupted)
+		case <-done:
+		}
 	}()
 	cmd, rest := args[0], args[1:]
 	var err error

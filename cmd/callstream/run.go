@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"sync"
@@ -78,6 +79,9 @@ type runOptions struct {
 // runWith is run with every option.
 func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions) (walk.Stats, error) {
 	var none walk.Stats
+	for _, w := range cfg.Walk.Warnings {
+		log.Warn(w)
+	}
 	m := newMetrics(nil)
 	ready := newReadiness(cfg, log)
 	if opts.serve && cfg.Ops.MetricsAddr != "" {
@@ -107,20 +111,17 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		// The caps bound what one answer, and one window, can cost.
 		MaxPageBytes: cfg.Graph.MaxPageBytes,
 		MaxPages:     cfg.Graph.MaxPages,
+		HTTPClient:   graphHTTPClient(cfg),
 	})
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	// The checkpoint reader connects the way the producers do (TLS, SASL).
-	base, err := producerConfig(cfg, producer.Schema{}, log, opts.extraKafka)
+	conn, err := kafkaConnOpts(cfg, log, opts.extraKafka)
 	if err != nil {
 		return none, err
 	}
-	conn, err := producer.ClientOpts(base, log)
-	if err != nil {
-		return none, err
-	}
-	stores, closeStores, err := openStores(ctx, cfg, append(conn, opts.extraKafka...))
+	stores, closeStores, err := openStores(ctx, cfg, conn)
 	if err != nil {
 		return none, startupError(err)
 	}
@@ -143,7 +144,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 			// kprom registers its collectors once, with one client.
 			extra = append(extra, m.kafkaOpts()...)
 		}
-		l, err := openLane(ctx, cfg, source, start, fc, stores, log, extra, m)
+		l, err := openLane(ctx, cfg, source, start, opts.once, fc, stores, log, extra, m)
 		if err != nil {
 			if ctx.Err() != nil {
 				log.Info("stopped before connecting to kafka")
@@ -213,43 +214,40 @@ type lane struct {
 
 // openLane connects a producer for source (its own topic, schema and
 // transactional id) and builds its walker.
-func openLane(ctx context.Context, cfg Config, source string, start time.Time, fc *fetch.Client,
+func openLane(ctx context.Context, cfg Config, source string, start time.Time, bounded bool, fc *fetch.Client,
 	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt, m *metrics) (*lane, error) {
-	codec, err := schemas.For(source, cfg.Graph.APIVersion)
-	if err != nil {
-		return nil, &configError{problems: []string{"SOURCES: " + err.Error()}}
-	}
-	fp, err := schemaFingerprint(codec.Schema())
+	ls, err := laneSetup(cfg, source, log, extraKafka)
 	if err != nil {
 		return nil, err
 	}
-	topic := cfg.Kafka.TopicFor(source)
-	lcfg := cfg
-	lcfg.Kafka.Topic = topic
-	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Checkpoint.Store == "kafka" {
-		pcfg.TransactionalID = transactionalID(cfg, source, topic)
+	codec, topic, pcfg := ls.codec, ls.topic, ls.producer
+	if bounded {
+		// A bounded run gives up on an unreachable cluster as it gives up
+		// on failing windows, whichever checkpoint store is used.
+		pcfg.ConnectAttempts = cfg.Walk.MaxFailures
 	}
 	prod, err := producer.New(ctx, pcfg)
 	if err != nil {
 		return nil, startupError(fmt.Errorf("%s: %w", source, err))
 	}
 	view := m.addWalk(source, start)
+	maxFailures := 0 // continuous: retry for ever, and say so on /readyz
+	if bounded {
+		maxFailures = cfg.Walk.MaxFailures
+	}
 	w, err := walk.New(walk.Config{
-		Source:          walk.CodecSource(sourceFunction[source], codec),
-		OnRead:          view.observeRead(m),
-		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
-		Start:           start,
-		End:             cfg.Walk.End,
-		Window:          cfg.Walk.Window,
-		SettleDelay:     cfg.Walk.SettleDelay,
-		RescanAfter:     cfg.Walk.RescanAfter,
-		PollInterval:    cfg.Walk.PollInterval,
-		Concurrency:     cfg.Walk.Concurrency,
-		Logger:          log,
+		Source:                 walk.CodecSource(sourceFunction[source], codec),
+		MaxConsecutiveFailures: maxFailures,
+		OnRead:                 view.observeRead(m),
+		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
+		Start:                  start,
+		End:                    cfg.Walk.End,
+		Window:                 cfg.Walk.Window,
+		SettleDelay:            cfg.Walk.SettleDelay,
+		RescanAfter:            cfg.Walk.RescanAfter,
+		PollInterval:           cfg.Walk.PollInterval,
+		Concurrency:            cfg.Walk.Concurrency,
+		Logger:                 log,
 	}, fc, prod, stores(topic))
 	if err != nil {
 		_ = prod.Close(ctx)
@@ -270,6 +268,45 @@ func (l *lane) close(ctx context.Context, log *slog.Logger) {
 		log.Warn("kafka producer closed with records unflushed; they are not checkpointed and will be re-read",
 			"source", l.source, "error", err.Error())
 	}
+}
+
+// laneConfig is what run derives for one source before connecting: the
+// codec, the topic, and the producer's configuration with its transactional
+// id. check derives the same, so that it checks what run will use.
+type laneConfig struct {
+	codec    *schemas.Codec
+	topic    string
+	function fetch.Function
+	producer producer.Config
+}
+
+func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt) (laneConfig, error) {
+	codec, err := schemas.For(source, cfg.Graph.APIVersion)
+	if err != nil {
+		return laneConfig{}, &configError{problems: []string{"SOURCES: " + err.Error()}}
+	}
+	fp, err := schemaFingerprint(codec.Schema())
+	if err != nil {
+		return laneConfig{}, err
+	}
+	topic := cfg.Kafka.TopicFor(source)
+	lcfg := cfg
+	lcfg.Kafka.Topic = topic
+	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
+	if err != nil {
+		return laneConfig{}, err
+	}
+	if cfg.Checkpoint.Store == "kafka" {
+		pcfg.TransactionalID = transactionalID(cfg, source, topic)
+	}
+	return laneConfig{codec: codec, topic: topic, function: sourceFunction[source], producer: pcfg}, nil
+}
+
+// graphHTTPClient bounds each Graph request, body included: a server that
+// trickles its answer fails the request after GRAPH_REQUEST_TIMEOUT
+// instead of holding the window for ever.
+func graphHTTPClient(cfg Config) *http.Client {
+	return &http.Client{Timeout: cfg.Graph.RequestTimeout}
 }
 
 // sourceFunction maps SOURCES names to Graph functions.
@@ -325,12 +362,9 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 		return func(string) checkpoint.Store { return store }, func() {}, nil
 	}
 	topic := checkpointTopic(cfg)
-	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
-		// Fresh metadata: the checkpoint topic may have just been created.
-		kgo.MetadataMinAge(250 * time.Millisecond)}, extraKafka...)
-	cl, err := kgo.NewClient(opts...)
+	cl, err := checkpointClient(cfg, extraKafka)
 	if err != nil {
-		return nil, nil, fmt.Errorf("kafka client for the checkpoint: %w", err)
+		return nil, nil, err
 	}
 	if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
 		cl.Close()
@@ -342,6 +376,33 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 	return func(dataTopic string) checkpoint.Store {
 		return checkpoint.NewKafkaStore(cl, topic, dataTopic)
 	}, cl.Close, nil
+}
+
+// checkpointClient is the Kafka store's reading client. extraKafka carries
+// the connection options (TLS, SASL) the producers use.
+func checkpointClient(cfg Config, extraKafka []kgo.Opt) (*kgo.Client, error) {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(cfg.Kafka.Brokers...), kgo.ClientID(cfg.Kafka.ClientID + "-checkpoint"),
+		// Fresh metadata: the checkpoint topic may have just been created.
+		kgo.MetadataMinAge(250 * time.Millisecond)}, extraKafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client for the checkpoint: %w", err)
+	}
+	return cl, nil
+}
+
+// kafkaConnOpts are the client options every Kafka client of run uses to
+// connect (TLS, SASL, the preset's tuning), from the configuration.
+func kafkaConnOpts(cfg Config, log *slog.Logger, extraKafka []kgo.Opt) ([]kgo.Opt, error) {
+	base, err := producerConfig(cfg, producer.Schema{}, log, extraKafka)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := producer.ClientOpts(base, log)
+	if err != nil {
+		return nil, err
+	}
+	return append(conn, extraKafka...), nil
 }
 
 func checkpointTopic(cfg Config) string {
