@@ -56,12 +56,14 @@ func injectRows(t *testing.T, sim http.Handler, from time.Time, rows [][]byte) *
 
 // TestBinaryHostileRowsReachTheDeadLetterTopic runs the built binary over a
 // Graph whose first page also carries two rows whose ids differ only in
-// invalid UTF-8 ("dup-\xff", "dup-\xfe") and a row with a 10 MB string.
+// invalid UTF-8 ("dup-\xff", "dup-\xfe"), a row with a 10 MB string and
+// a row nested 20,000 deep (beyond the JSON scanner's limit).
 // Invariant 5 (nothing is dropped silently): both UTF-8 rows are in the
 // dead-letter topic with a reason naming the id field — neither is
 // published, neither dropped as the other's duplicate — the 10 MB row is
-// there truncated under the batch cap with its size and sha256, and the
-// walk goes on: every other row is published exactly once.
+// there truncated under the batch cap with its size and sha256, the deep
+// row is there whole with the depth named — a bad row, not a page fetched
+// again for ever (issue 12, item 7) — and the walk goes on: every other row is published exactly once.
 func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	from := time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)
 	sc := graphsim.Config{Seed: 12, Start: from, End: from.Add(6 * time.Hour), RowsPerHour: 200}
@@ -71,7 +73,8 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	}
 	utf1, utf2 := row("dup-\xff", ""), row("dup-\xfe", "")
 	huge := row("huge-row", `,"userDisplayName":"`+strings.Repeat("a", 10<<20)+`"`)
-	srv := injectRows(t, p.sim, from, [][]byte{utf1, utf2, huge})
+	deep := row("deep-row", `,"nested":`+strings.Repeat("[", 20000)+strings.Repeat("]", 20000))
+	srv := injectRows(t, p.sim, from, [][]byte{utf1, utf2, huge, deep})
 	dlq := p.kafka.Topic(t, 1, nil)
 	p.env["GRAPH_BASE_URL"] = srv.URL
 	p.env["KAFKA_DLQ_TOPIC"] = dlq
@@ -107,8 +110,8 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	}
 
 	dead := p.kafka.ReadAll(t, dlq, true)
-	if len(dead) != 3 {
-		t.Fatalf("%d dead letters, want 3 (two invalid UTF-8 ids, one huge row)", len(dead))
+	if len(dead) != 4 {
+		t.Fatalf("%d dead letters, want 4 (two invalid UTF-8 ids, one huge row, one deep row)", len(dead))
 	}
 	seen := map[string]bool{}
 	for _, rec := range dead {
@@ -118,6 +121,11 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 			seen[string(rec.Value)] = true
 			if h[walk.HeaderDLQField] != "id" || !strings.Contains(h[walk.HeaderDLQReason], `"id"`) || !strings.Contains(h[walk.HeaderDLQReason], "UTF-8") {
 				t.Errorf("invalid UTF-8 dead letter headers %v, want the field id and the problem named", h)
+			}
+		case bytes.Equal(rec.Value, deep):
+			seen["deep"] = true
+			if !strings.Contains(h[walk.HeaderDLQReason], "depth") {
+				t.Errorf("deep row's dead letter headers %v, want the depth named", h)
 			}
 		case bytes.HasPrefix(huge, rec.Value) && len(rec.Value) > 0:
 			seen["huge"] = true
@@ -136,8 +144,8 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 			t.Errorf("dead letter without source/window headers: %v", h)
 		}
 	}
-	if len(seen) != 3 {
-		t.Fatalf("dead letters found for %d of the 3 hostile rows", len(seen))
+	if len(seen) != 4 {
+		t.Fatalf("dead letters found for %d of the 4 hostile rows", len(seen))
 	}
 	if strings.Contains(proc.stderr.String(), "aaaaaaaaaaaaaaaa") {
 		t.Errorf("the log repeats the huge row's value")
