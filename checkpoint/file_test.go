@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/callstream/callstream/internal/testkit"
 )
 
 var ctx = context.Background()
@@ -137,27 +139,11 @@ func TestTrailingWhitespaceIsFine(t *testing.T) {
 	}
 }
 
-// unwritableDir returns an existing directory in which this process cannot
-// create a file — even as root, where permission bits do not stop writes:
-// then /proc, where nobody can create files.
-func unwritableDir(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		dir := t.TempDir()
-		if err := os.Chmod(dir, 0o555); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-		return dir
-	}
-	return "/proc"
-}
-
 // TestUnwritableDirectoryIsRefusedAtOpen: a store that cannot save must be
 // refused before anything is published, not after (each run would publish
 // its window again).
 func TestUnwritableDirectoryIsRefusedAtOpen(t *testing.T) {
-	dir := unwritableDir(t)
+	dir := testkit.UnwritableDir(t)
 	_, err := NewFileStore(filepath.Join(dir, "cp.json"))
 	if err == nil {
 		t.Fatalf("NewFileStore in unwritable %s succeeded", dir)

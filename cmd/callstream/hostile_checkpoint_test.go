@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstream/callstream/internal/testkit"
+
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch/graphsim"
 	"github.com/callstream/callstream/producer"
@@ -181,22 +183,6 @@ func TestBinaryCheckFailsOnFutureCheckpoint(t *testing.T) {
 	}
 }
 
-// unwritableDir is an existing directory in which this process cannot
-// create a file. Tests run as root here, where permission bits do not stop
-// writes, so as root it is /proc, where nobody can create files.
-func unwritableDir(t *testing.T) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		dir := t.TempDir()
-		if err := os.Chmod(dir, 0o555); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) })
-		return dir
-	}
-	return "/proc"
-}
-
 // TestBinaryUnwritableCheckpointRefusedBeforePublishing: with the file
 // store in a directory callstream cannot write, run exits 2 naming
 // CHECKPOINT_PATH before its first publish (it used to publish a window,
@@ -204,7 +190,7 @@ func unwritableDir(t *testing.T) string {
 func TestBinaryUnwritableCheckpointRefusedBeforePublishing(t *testing.T) {
 	p := recentPipeline(t)
 	p.env["CHECKPOINT_STORE"] = "file"
-	p.env["CHECKPOINT_PATH"] = filepath.Join(unwritableDir(t), "callstream-checkpoint.json")
+	p.env["CHECKPOINT_PATH"] = filepath.Join(testkit.UnwritableDir(t), "callstream-checkpoint.json")
 	for _, args := range [][]string{{"run", "--once"}, {"backfill", "--from", p.start.Format(time.RFC3339), "--to", p.end.Format(time.RFC3339)}} {
 		proc := launch(t, p.env, nil, args...)
 		if code := proc.wait(t, 2*time.Minute); code != 2 || !strings.Contains(proc.out.String(), "CHECKPOINT_PATH") ||
