@@ -179,6 +179,18 @@ type helpDoc struct {
 	exitNotes map[int]string
 }
 
+// commandDocs are the --help of every subcommand, by the words that name
+// it. TestBinaryHelp runs `callstream NAME --help` for each: a new
+// subcommand adds its helpDoc here.
+var commandDocs = map[string]*helpDoc{
+	"run":        &runHelp,
+	"backfill":   &backfillHelp,
+	"check":      &checkHelp,
+	"checkpoint": &checkpointHelp,
+	"demo":       &demoHelp,
+	"schema":     &schemaHelp,
+}
+
 var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops"}
 
 // sectionTitles head each group of settings in --help; a section missing
@@ -232,6 +244,9 @@ func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
 		for _, f := range flags {
 			name, usage := flag.UnquoteUsage(f)
 			arg := "--" + f.Name
+			if len(f.Name) == 1 {
+				arg = "-" + f.Name
+			}
 			if name != "" {
 				arg += " " + name
 			}

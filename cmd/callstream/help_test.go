@@ -69,6 +69,21 @@ func TestBinaryHelp(t *testing.T) {
 		{[]string{"schema", "register", "--help"}, &schemaHelp, nil, nil},
 		{[]string{"--help"}, nil, []string{"backfill", "check", "checkpoint show", "checkpoint reset", "Exit codes", "3 fenced", "130"}, nil},
 	}
+	// Every registered command is run, with at least the generic checks.
+	covered := map[string]bool{}
+	for _, tc := range cases {
+		covered[strings.Join(tc.args, " ")] = true
+	}
+	for name, doc := range commandDocs {
+		if args := strings.Fields(name + " --help"); !covered[strings.Join(args, " ")] {
+			cases = append(cases, struct {
+				args []string
+				doc  *helpDoc
+				want []string
+				not  []string
+			}{args: args, doc: doc})
+		}
+	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := exec.Command(callstreamBinary(t), tc.args...)
@@ -110,23 +125,35 @@ func TestBinaryHelp(t *testing.T) {
 	}
 }
 
+// TestUsageNamesEveryCommand: the top-level usage lists every command
+// that has a --help of its own.
+func TestUsageNamesEveryCommand(t *testing.T) {
+	for name := range commandDocs {
+		if !strings.Contains(usage, "callstream "+name) {
+			t.Errorf("the usage does not name %s", name)
+		}
+	}
+}
+
 // TestEveryCommandListsItsExitCodes: run may be fenced (3); the commands
 // that stop cleanly on a signal can be cut short by a second one (130).
 func TestEveryCommandListsItsExitCodes(t *testing.T) {
-	for name, tc := range map[string]struct {
-		doc  helpDoc
-		want []int
-	}{
-		"run":        {runHelp, []int{0, 1, 2, 3, 130}},
-		"backfill":   {backfillHelp, []int{0, 1, 2, 130}},
-		"check":      {checkHelp, []int{0, 1, 2}},
-		"checkpoint": {checkpointHelp, []int{0, 1, 2, 3}},
-		"demo":       {demoHelp, []int{0, 1, 2, 130}},
-		"schema":     {schemaHelp, []int{0, 1, 2}},
+	for name, want := range map[string][]int{
+		"run":        {0, 1, 2, 3, 130},
+		"backfill":   {0, 1, 2, 130},
+		"check":      {0, 1, 2},
+		"checkpoint": {0, 1, 2, 3},
+		"demo":       {0, 1, 2, 130},
+		"schema":     {0, 1, 2},
 	} {
+		doc := commandDocs[name]
+		if doc == nil {
+			t.Errorf("%s is not in commandDocs", name)
+			continue
+		}
 		var b strings.Builder
-		printHelp(&b, tc.doc, flag.NewFlagSet(name, flag.ContinueOnError))
-		for _, code := range tc.want {
+		printHelp(&b, *doc, flag.NewFlagSet(name, flag.ContinueOnError))
+		for _, code := range want {
 			if !strings.Contains(b.String(), fmt.Sprintf("\n  %-3d  ", code)) {
 				t.Errorf("%s --help lacks exit code %d:\n%s", name, code, b.String())
 			}
