@@ -361,7 +361,16 @@ func binarySettings(t *testing.T, bin string) map[string]string {
 	return settings
 }
 
-func TestSecretExampleHoldsOnlyCredentials(t *testing.T) {
+// secretish says whether a setting holds a secret, by its name: what the
+// Secret carries and the ConfigMap must not.
+func secretish(name string) bool {
+	return strings.Contains(name, "PASSWORD") || strings.Contains(name, "SECRET") || strings.HasSuffix(name, "_TOKEN")
+}
+
+// TestSecretExampleHoldsTheSecrets: the example Secret lists every secret
+// the binary reads (its --help is the list) and nothing else, and the
+// ConfigMap none of them.
+func TestSecretExampleHoldsTheSecrets(t *testing.T) {
 	b, err := os.ReadFile("base/secret.example.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -370,9 +379,46 @@ func TestSecretExampleHoldsOnlyCredentials(t *testing.T) {
 	if err := yaml.UnmarshalStrict(b, &s); err != nil {
 		t.Fatal(err)
 	}
+	out, err := exec.Command(buildImageBinary(t), "run", "--help").Output()
+	if err != nil {
+		t.Fatalf("run --help: %v", err)
+	}
+	read := map[string]bool{}
+	for _, l := range strings.Split(string(out), "\n") {
+		if m := settingLine.FindStringSubmatch(l); m != nil {
+			read[m[1]] = true
+		}
+	}
+	// Not in the example, on purpose: a static Graph token expires (for
+	// trying things out only), and a certificate's password goes with the
+	// certificate file, mounted from a Secret of its own.
+	optional := map[string]bool{"GRAPH_ACCESS_TOKEN": true, "AZURE_CLIENT_CERTIFICATE_PASSWORD": true}
+	secrets := 0
+	for name := range read {
+		if !secretish(name) {
+			continue
+		}
+		secrets++
+		if _, ok := s.StringData[name]; !ok && !optional[name] {
+			t.Errorf("the Secret example lacks %s", name)
+		}
+	}
+	if secrets < 5 {
+		t.Fatalf("found only %d secrets in run --help:\n%s", secrets, out)
+	}
 	for k := range s.StringData {
-		if !strings.HasPrefix(k, "AZURE_") && k != "GRAPH_ACCESS_TOKEN" {
+		switch {
+		case !read[k]:
+			t.Errorf("the Secret example holds %s, which callstream does not read", k)
+		case !secretish(k) && !strings.HasPrefix(k, "AZURE_"):
 			t.Errorf("the Secret example holds %s, which is not a credential", k)
+		}
+	}
+	for _, dir := range []string{"base", "overlays/file-checkpoint"} {
+		for k := range render(t, dir).configMaps[0].Data {
+			if secretish(k) {
+				t.Errorf("%s: the ConfigMap holds the secret %s", dir, k)
+			}
 		}
 	}
 }

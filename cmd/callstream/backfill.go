@@ -28,6 +28,11 @@ ranges the live run has not covered (before its START_TIME), or expect duplicate
 	note: `START_TIME and END_TIME are ignored: --from and --to replace them. A range ending inside the
 rescan horizon (the largest RESCAN_AFTER) is read once: late rows for it are found only by a run
 whose range covers it.`,
+	// No 3: a backfill keeps a file checkpoint and no transactional id.
+	exits: []int{exitOK, exitFailure, exitConfig, exitInterrupted},
+	exitNotes: map[int]string{
+		exitFailure: "runtime failure, the cause printed on stderr (MAX_WINDOW_FAILURES windows failed in a row)",
+	},
 }
 
 // parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC).

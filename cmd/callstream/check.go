@@ -32,7 +32,13 @@ topic), each source's Schema Registry subject (SCHEMA_SUBJECT_STRATEGY) and that
 this build's schema, and each source's checkpoint in the configured store (CHECKPOINT_STORE). It
 changes nothing: no topic created, no schema registered, no record written, no checkpoint saved.
 Exit 0 only when all is well.`,
-	sections: []string{"Graph", "Kafka", "Checkpoint"},
+	// check validates every setting run reads, the windows included.
+	sections: allSections,
+	exits:    []int{exitOK, exitFailure, exitConfig},
+	exitNotes: map[int]string{
+		exitOK:      "all is well (--help too)",
+		exitFailure: "a problem was found: each is printed with the setting to fix",
+	},
 }
 
 // checkResult is the outcome of one check: ok with a detail, or a

@@ -32,7 +32,16 @@ the Deployment to 0): a running walker keeps its own copy and would overwrite th
   watermark (or START_TIME) and TIME are never read. This loses rows, so it needs --forward.
 A TIME inside a remembered window is moved back to that window's start, so no window loses the
 rescans that find its late rows. reset asks for confirmation unless --yes is given.`,
-	sections: []string{"Checkpoint"},
+	sections: []string{"Checkpoint", "Kafka"},
+	names:    []string{"GRAPH_CLOUD", "GRAPH_API_VERSION"},
+	note: `With CHECKPOINT_STORE=file only the checkpoint settings are read. With kafka (the default) the
+checkpoint is in the checkpoint topic, reached with run's Kafka settings (GRAPH_CLOUD: the Entra
+authority of OAUTHBEARER tokens; GRAPH_API_VERSION: the source's schema, as run uses it).`,
+	exits: []int{exitOK, exitFailure, exitConfig, exitFenced},
+	exitNotes: map[int]string{
+		exitFailure: "runtime failure, the cause printed on stderr; reset: not confirmed, nothing changed",
+		exitFenced:  "reset with CHECKPOINT_STORE=kafka: another instance took the source's transactional id during the reset",
+	},
 }
 
 // loadCheckpointConfig reads only the checkpoint settings: showing or

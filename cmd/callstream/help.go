@@ -6,8 +6,12 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/producer"
 )
 
 // setting is one environment variable, as --help and the deployment's
@@ -48,10 +52,33 @@ func appendSettings(out []setting, section string, t reflect.Type) []setting {
 		// go-envconfig puts default last; its value may hold commas.
 		if _, def, ok := strings.Cut(opts, "default="); ok {
 			s.def = def
+		} else {
+			s.def = derivedDefaults[s.name]
 		}
 		out = append(out, s)
 	}
 	return out
+}
+
+// derivedDefaults are the defaults of the settings whose env tag has
+// none because another setting can change them (GRAPH_ACCESS_TOKEN,
+// KAFKA_PRESET): empty means this value then, taken from the same
+// constants the parser and the producer apply. TestHelpDefaultsAreWhatTheParserYields
+// checks that setting each to its shown default changes nothing.
+var derivedDefaults = map[string]string{
+	"GRAPH_AUTH":            string(fetch.AuthDefault),
+	"KAFKA_COMPRESSION":     string(producer.DefaultCompression),
+	"KAFKA_BATCH_MAX_BYTES": strconv.Itoa(producer.DefaultBatchMaxBytes),
+}
+
+// envNames lists the settings a raw configuration struct reads, for
+// helpDoc.names of commands that read only part of the environment.
+func envNames(t reflect.Type) []string {
+	var names []string
+	for _, s := range appendSettings(nil, "", t) {
+		names = append(names, s.name)
+	}
+	return names
 }
 
 // settingHelp says what each setting does. TestEverySettingHasHelp fails
@@ -65,7 +92,7 @@ var settingHelp = map[string]string{
 	"GRAPH_MAX_PAGE_BYTES":                "cap on one page's decoded body in bytes (a page of 1,000 rows is about 1 MB); a larger page stops the run",
 	"GRAPH_MAX_PAGES_PER_WINDOW":          "cap on the pages of one window (1,000 rows each); more stops the run: lower WINDOW",
 	"GRAPH_REQUEST_TIMEOUT":               "longest one Graph request may take, its whole body included (a server trickling its answer fails the request)",
-	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token",
+	"GRAPH_AUTH":                          "how the Graph token is obtained: default, secret, certificate, workload, managed or token (unset with GRAPH_ACCESS_TOKEN set: token)",
 	"AZURE_TENANT_ID":                     "Entra tenant of the app registration (also names the default transactional id)",
 	"AZURE_CLIENT_ID":                     "the app's client id (set by Workload Identity on AKS; a user-assigned managed identity's id)",
 	"AZURE_CLIENT_SECRET":                 "the app's client secret (GRAPH_AUTH=secret)",
@@ -77,15 +104,15 @@ var settingHelp = map[string]string{
 	"GRAPH_APP_BUDGET_PER_MINUTE":         "requests per minute of all functions together (Graph allows 200 per app per tenant)",
 
 	"KAFKA_BROKERS":                            "required: comma-separated host:port seed brokers",
-	"KAFKA_TOPIC":                              "the data topic; it must exist and must not be compacted",
-	"KAFKA_CLIENT_ID":                          "client id shown to the brokers",
-	"KAFKA_PSTN_TOPIC":                         "the PSTN data topic (SOURCES=pstn)",
+	"KAFKA_TOPIC":                              "the Direct Routing data topic; must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted",
+	"KAFKA_CLIENT_ID":                          "client id shown to the brokers (in their logs, quotas and ACL audit)",
+	"KAFKA_PSTN_TOPIC":                         "the PSTN data topic (SOURCES=pstn); must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted",
 	"KAFKA_DLQ_TOPIC":                          "dead-letter topic for rows that cannot be encoded (empty: such a row stops the walk)",
 	"KAFKA_TRANSACTIONAL_ID":                   "override the transactional id (default callstream-<tenant>-<source>-<topic>)",
 	"KAFKA_PRESET":                             "eventhubs: settings for Azure Event Hubs",
-	"KAFKA_COMPRESSION":                        "none, gzip, snappy, lz4 or zstd (empty: zstd, gzip for Event Hubs)",
+	"KAFKA_COMPRESSION":                        "none, gzip, snappy, lz4 or zstd (unset with KAFKA_PRESET=eventhubs: gzip)",
 	"KAFKA_IDEMPOTENCE":                        "idempotent writes (true); false only for clusters that refuse them",
-	"KAFKA_BATCH_MAX_BYTES":                    "largest uncompressed record batch; topics' max.message.bytes must allow it",
+	"KAFKA_BATCH_MAX_BYTES":                    "largest uncompressed record batch; topics' max.message.bytes must allow it (unset with KAFKA_PRESET=eventhubs: 1000000)",
 	"KAFKA_TLS":                                "TLS to the brokers (on by default when a TLS file or the eventhubs preset is set)",
 	"KAFKA_TLS_CA_FILE":                        "PEM CA bundle for the brokers",
 	"KAFKA_TLS_CERT_FILE":                      "client certificate (mutual TLS)",
@@ -133,14 +160,35 @@ var settingHelp = map[string]string{
 	"METRICS_PPROF":      "also serve Go's CPU, heap and goroutine profiles under /debug/pprof/ on METRICS_ADDR (for diagnosis; keep the port private)",
 }
 
-// helpDoc describes a subcommand for --help.
+// helpDoc describes a subcommand for --help. A new subcommand declares
+// one and parses its flags with parseFlags, which prints it on --help.
 type helpDoc struct {
 	usage   string
 	summary string
-	// sections of settings it reads; nil means none.
+	// sections of settings it reads whole (rawConfig's field names:
+	// Graph, Kafka, ...).
 	sections []string
+	// names are single settings it reads besides whole sections; each is
+	// shown in its section. With neither, the help says it reads none.
+	names []string
 	// note is printed after the settings.
 	note string
+	// exits are the exit codes it may end with, in order; the meanings
+	// come from exitMeanings unless exitNotes gives this command's own.
+	exits     []int
+	exitNotes map[int]string
+}
+
+// commandDocs are the --help of every subcommand, by the words that name
+// it. TestBinaryHelp runs `callstream NAME --help` for each: a new
+// subcommand adds its helpDoc here.
+var commandDocs = map[string]*helpDoc{
+	"run":        &runHelp,
+	"backfill":   &backfillHelp,
+	"check":      &checkHelp,
+	"checkpoint": &checkpointHelp,
+	"demo":       &demoHelp,
+	"schema":     &schemaHelp,
 }
 
 var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops"}
@@ -156,11 +204,33 @@ var sectionTitles = map[string]string{
 	"Ops":        "Metrics and health",
 }
 
-const exitCodesHelp = `Exit codes:
-  0  done, or stopped cleanly by SIGTERM/SIGINT
-  1  runtime failure (check: a problem was found; checkpoint reset: not confirmed)
-  2  invalid configuration or usage
-`
+// exitMeanings are what the exit codes mean for any command; helpDoc's
+// exitNotes refine them.
+var exitMeanings = map[int]string{
+	exitOK:          "done, or stopped cleanly by SIGTERM/SIGINT (--help too)",
+	exitFailure:     "runtime failure, the cause printed on stderr",
+	exitConfig:      "invalid configuration or usage: every problem is listed at once, each naming its setting or flag",
+	exitFenced:      "fenced: another instance with the same transactional id took over; nothing this one wrote after that is visible",
+	exitInterrupted: "a second SIGTERM/SIGINT ended the clean stop early; the window in flight is read again by the next run",
+}
+
+// settingsOf is the settings doc reads, in declaration order.
+func (doc helpDoc) settingsOf() []setting {
+	want := map[string]bool{}
+	for _, sec := range doc.sections {
+		want[sec] = true
+	}
+	for _, n := range doc.names {
+		want[n] = true
+	}
+	var out []setting
+	for _, s := range settings() {
+		if want[s.section] || want[s.name] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
 
 // printHelp writes a subcommand's usage, flags, settings with their
 // defaults and exit codes.
@@ -174,6 +244,9 @@ func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
 		for _, f := range flags {
 			name, usage := flag.UnquoteUsage(f)
 			arg := "--" + f.Name
+			if len(f.Name) == 1 {
+				arg = "-" + f.Name
+			}
 			if name != "" {
 				arg += " " + name
 			}
@@ -184,21 +257,21 @@ func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
 		}
 		tw.Flush()
 	}
-	if len(doc.sections) > 0 {
+	if reads := doc.settingsOf(); len(reads) > 0 {
 		fmt.Fprintln(w, "\nSettings (environment variables, with defaults):")
 		type row struct{ left, right string }
 		var rows []row
-		for _, sec := range doc.sections {
-			title := sectionTitles[sec]
-			if title == "" {
-				title = sec
-			}
-			rows = append(rows, row{left: title})
-			for _, s := range settings() {
-				if s.section == sec {
-					rows = append(rows, row{"  " + s.name + "=" + s.def, settingHelp[s.name]})
+		section := ""
+		for _, s := range reads {
+			if s.section != section {
+				section = s.section
+				title := sectionTitles[section]
+				if title == "" {
+					title = section
 				}
+				rows = append(rows, row{left: title})
 			}
+			rows = append(rows, row{"  " + s.name + "=" + s.def, settingHelp[s.name]})
 		}
 		width := 0
 		for _, r := range rows {
@@ -213,11 +286,24 @@ func printHelp(w io.Writer, doc helpDoc, fs *flag.FlagSet) {
 			}
 			fmt.Fprintf(w, "  %-*s  %s\n", width, r.left, r.right)
 		}
+	} else {
+		fmt.Fprintln(w, "\nSettings: none; it reads no environment variable.")
 	}
 	if doc.note != "" {
 		fmt.Fprintf(w, "\n%s\n", doc.note)
 	}
-	fmt.Fprintf(w, "\n%s", exitCodesHelp)
+	exits := doc.exits
+	if len(exits) == 0 {
+		exits = []int{exitOK, exitFailure, exitConfig}
+	}
+	fmt.Fprintln(w, "\nExit codes:")
+	for _, code := range exits {
+		meaning := exitMeanings[code]
+		if n, ok := doc.exitNotes[code]; ok {
+			meaning = n
+		}
+		fmt.Fprintf(w, "  %-3d  %s\n", code, meaning)
+	}
 }
 
 // parseFlags parses args into fs. --help prints doc to stdout and returns

@@ -30,6 +30,12 @@ var runHelp = helpDoc{
 	usage:    "callstream run [--once] [--start TIME] [--end TIME]",
 	summary:  "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
 	sections: allSections,
+	exits:    []int{exitOK, exitFailure, exitConfig, exitFenced, exitInterrupted},
+	exitNotes: map[int]string{
+		exitOK:      "done (--once: caught up, or at END_TIME), or stopped cleanly by SIGTERM/SIGINT (--help too)",
+		exitFailure: "runtime failure, the cause printed on stderr (--once: MAX_WINDOW_FAILURES windows failed in a row)",
+		exitConfig:  "invalid configuration or usage (every problem listed at once, each naming its setting), or a schema or topic the cluster refuses",
+	},
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	"github.com/sethvargo/go-envconfig"
@@ -33,21 +34,29 @@ type rawSchemaCmd struct {
 	Registry   rawRegistry
 }
 
+// schemaHelp is schema's --help; its settings are rawSchemaCmd's.
+var schemaHelp = helpDoc{
+	usage: "callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]",
+	summary: `Print a source's Avro value schema, or with register register it with the Schema Registry under
+the subject run would use (SCHEMA_SUBJECT_STRATEGY, the source's topic), after checking that the
+registry finds it compatible. Printing reads no setting but GRAPH_API_VERSION; register needs
+SCHEMA_REGISTRY_URL and no brokers.`,
+	names: envNames(reflect.TypeFor[rawSchemaCmd]()),
+	exitNotes: map[int]string{
+		exitConfig: "invalid configuration or usage, or a schema the registry refuses",
+	},
+}
+
 // cmdSchema prints a source's Avro schema, or with "register" registers it
 // with the Schema Registry (SCHEMA_REGISTRY_*), checking compatibility first.
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	source := fs.String("source", "direct-routing", "the source whose schema to print or register: direct-routing or pstn")
 	version := fs.String("version", "", "the Graph API version whose schema to use: v1.0 or beta (default GRAPH_API_VERSION, else v1.0)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]")
-		fs.PrintDefaults()
-	}
 	// Accept the flag before or after the verb.
 	var verbs []string
 	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, schemaHelp, args, stdout); err != nil {
 			return err
 		}
 		args = fs.Args()
