@@ -14,6 +14,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/fetch/graphsim"
 )
 
@@ -106,7 +107,9 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 		{"graph 503", s.value(t, "callstream_graph_requests_total", "status", "503"), float64(ss.ByStatus[503]), "503 answers"},
 		{"graph none", s.value(t, "callstream_graph_requests_total", "status", "none"), float64(ss.Truncated), "truncated answers"},
 		{"retries", s.value(t, "callstream_graph_retries_total"), float64(ss.Requests - ss.Pages), "every failed request retried"},
-		{"throttle wait", s.value(t, "callstream_graph_throttle_wait_seconds_total"), 2, "two Retry-After: 1 answers"},
+		{"throttle wait", s.value(t, "callstream_graph_throttle_wait_seconds_total"),
+			2 + float64(ss.ByStatus[429]-2)*fetch.DefaultBaseBackoff.Seconds(),
+			"two Retry-After: 1 answers, and the least backoff after each Retry-After: 0 one"},
 		{"window durations", s.value(t, "callstream_window_duration_seconds", "kind", "new"), s.value(t, "callstream_windows_total", "kind", "new"), "one duration per new window"},
 	}
 	for _, c := range checks {

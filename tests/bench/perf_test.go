@@ -34,6 +34,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstream/callstream/internal/testkit"
+
 	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -457,27 +459,9 @@ func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration
 			}
 		}()
 	}
-	// The peak is read from the child's own VmHWM while it runs, not from
-	// its rusage: Go starts children with vfork, and Linux folds the
-	// parent's high-water mark at exec into the child's ru_maxrss — here
-	// the benchmark process, which holds kfake's records and the simulator.
-	peak := make(chan int64, 1)
-	stop := make(chan struct{})
-	go func() {
-		var hwm int64
-		path := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
-		for {
-			if v, ok := vmHWM(path); ok && v > hwm {
-				hwm = v
-			}
-			select {
-			case <-stop:
-				peak <- hwm
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
+	// The peak is read from the child's own VmHWM while it runs (see
+	// testkit.WatchPeakRSS for why not from its rusage).
+	peak := testkit.WatchPeakRSS(cmd.Process.Pid)
 	// The last reading must come before the process is reaped.
 	for {
 		if _, err := os.Stat(fmt.Sprintf("/proc/%d", cmd.Process.Pid)); err != nil || isZombie(cmd.Process.Pid) {
@@ -485,8 +469,7 @@ func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(stop)
-	hwm := <-peak
+	hwm := peak()
 	err = cmd.Wait()
 	took := time.Since(t0)
 	if err != nil {
@@ -496,23 +479,6 @@ func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration
 		b.Fatalf("simulator served %d rows, want %d", got, rows)
 	}
 	return took, hwm
-}
-
-// vmHWM reads the peak resident set size from a /proc/PID/status file.
-func vmHWM(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err == nil {
-				return kb * 1024, true
-			}
-		}
-	}
-	return 0, false
 }
 
 // isZombie reports a process that has exited but is not reaped yet.
