@@ -108,13 +108,13 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 				if title == "" {
 					title = section
 				}
-				fmt.Fprintf(tw, "# %s\t\t\n", title)
+				fmt.Fprintf(tw, "# %s\n", title)
 			}
 			v := s.Value
 			if v == "" {
 				v = `""`
 			}
-			fmt.Fprintf(tw, "%s=%s\t(%s)\t\n", s.Name, v, s.Source)
+			fmt.Fprintf(tw, "%s=%s\t(%s)\n", s.Name, v, s.Source)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
