@@ -42,6 +42,12 @@ func takeEnvFile(args []string) (rest []string, file string, err error) {
 	return rest, file, nil
 }
 
+// exportEnvFile makes --env-file also set, in the process environment, the
+// variables it does not set already. The Azure SDK's credential chain
+// (KAFKA_SASL_MECHANISM=OAUTHBEARER) reads AZURE_* there itself. main sets
+// it; tests calling realMain leave their process environment alone.
+var exportEnvFile = false
+
 // withEnvFile returns env with the settings of the file at path beneath
 // it: a variable set in the real environment wins over the file, as with
 // docker --env-file and systemd's EnvironmentFile overridden by the shell.
@@ -54,6 +60,15 @@ func withEnvFile(env envconfig.Lookuper, path string) (envconfig.Lookuper, error
 	vals, err := parseEnvFile(path, f)
 	if err != nil {
 		return nil, err
+	}
+	if exportEnvFile {
+		for k, v := range vals {
+			if _, set := os.LookupEnv(k); !set {
+				if err := os.Setenv(k, v); err != nil {
+					return nil, fmt.Errorf("--env-file %s: %s: %w", path, k, err)
+				}
+			}
+		}
 	}
 	return envconfig.MultiLookuper(env, envconfig.MapLookuper(vals)), nil
 }

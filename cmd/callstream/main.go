@@ -51,6 +51,7 @@ const (
 )
 
 func main() {
+	exportEnvFile = true
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, envconfig.OsLookuper()))
 }
 

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/callstream/callstream/checkpoint"
 )
 
 // runBinary runs bin with e and args and returns its stdout, stderr and
@@ -274,7 +272,10 @@ func TestCommandTable(t *testing.T) {
 		if c.name == "checkpoint" {
 			args = append(args, "show")
 		}
-		out, _, _ := runBinary(t, callstreamBinary(t), env{}, append(args, "--help")...)
+		out, errOut, code := runBinary(t, callstreamBinary(t), env{}, append(args, "--help")...)
+		if code != 0 || !strings.Contains(out, "Exit codes") {
+			t.Errorf("%s --help: exit %d, want 0 and the exit codes\n%s%s", c.name, code, out, errOut)
+		}
 		var shown []string
 		sc := bufio.NewScanner(strings.NewReader(out))
 		inFlags := false
@@ -319,5 +320,3 @@ func TestBinaryJSONLogDurations(t *testing.T) {
 		t.Errorf("walking: window %#v, settle_delay %#v; want the strings 1h0m0s and 0s", rec["window"], rec["settle_delay"])
 	}
 }
-
-var _ = checkpoint.State{}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/walk"
@@ -23,7 +25,8 @@ var planHelp = helpDoc{
 		"checkpoint from CHECKPOINT_STORE without writing anything (a missing checkpoint topic is not\n" +
 		"created); fetches nothing from Graph.",
 	sections: []string{"Kafka", "Checkpoint", "Walk"},
-	note:     "The plan is computed by the walker's own scheduling, for the instant plan runs.",
+	note: "The plan is computed by the walker's own scheduling, for the instant plan runs. It exits 1\n" +
+		"when the checkpoint cannot be read or would be refused by run (a checkpoint from the future).",
 }
 
 // sourcePlan is one source's part of `callstream plan --json`.
@@ -191,7 +194,14 @@ func readOnlyCheckpoint(ctx context.Context, cfg Config, log *slog.Logger) (
 		cl.Close()
 		return nil, nil, nil, startupError(fmt.Errorf("list checkpoint topic %s: %w", topic, err))
 	}
-	exists := details.Has(topic) && details[topic].Err == nil
+	td, exists := details[topic]
+	switch {
+	case exists && errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		exists = false
+	case exists && td.Err != nil:
+		cl.Close()
+		return nil, nil, nil, startupError(fmt.Errorf("checkpoint topic %s: %w", topic, td.Err))
+	}
 	return func(ctx context.Context, source, dataTopic string) (checkpoint.State, error) {
 			if !exists {
 				return checkpoint.State{}, nil
