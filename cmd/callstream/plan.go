@@ -23,8 +23,10 @@ var planHelp = helpDoc{
 	summary: "A dry run: for each source in SOURCES, print the checkpoint's watermark, the rescans and the new\n" +
 		"windows the next walk (run --once, or run's next poll) would read now, and a summary. Reads the\n" +
 		"checkpoint from CHECKPOINT_STORE without writing anything (a missing checkpoint topic is not\n" +
-		"created); fetches nothing from Graph.",
-	sections: []string{"Kafka", "Checkpoint", "Walk"},
+		"created); fetches nothing from Graph. The whole configuration is validated, as run does.",
+	// The whole configuration is validated, as run does: a plan for a
+	// configuration run would refuse would be a false promise.
+	sections: allSections,
 	note: "The plan is computed by the walker's own scheduling, for the instant plan runs. It exits 1\n" +
 		"when the checkpoint cannot be read or would be refused by run (a checkpoint from the future).",
 }
@@ -58,7 +60,7 @@ type plannedScan struct {
 
 func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
-	limit := fs.Int("limit", 20, "new windows to list per source (all are counted)")
+	limit := fs.Int("limit", 20, "list the first `N` new windows of each source (all are counted)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parseFlags(fs, planHelp, args, stdout); err != nil {
 		return err
