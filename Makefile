@@ -2,6 +2,12 @@
 GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 PKGS      := ./...
+# Stamped into the binary (callstream version); the image's build context
+# has no .git for the build info to read them from.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 
 .PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image
 
@@ -12,10 +18,10 @@ demo: ## run the pipeline against simulated Graph + in-process Kafka
 	$(GO) run ./cmd/callstream demo
 
 build: ## build bin/callstream
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/callstream ./cmd/callstream
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/callstream ./cmd/callstream
 
-image: ## build the container image (needs a Docker engine; VERSION=... to stamp it)
-	docker build --build-arg VERSION=$${VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)} -t callstream:$${VERSION:-dev} .
+image: ## build the container image (needs a Docker engine; VERSION=... to override the stamp)
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t callstream:$(VERSION) .
 
 lint: ## gofmt, go vet, staticcheck
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

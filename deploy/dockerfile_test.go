@@ -91,7 +91,11 @@ func buildCommand(t *testing.T) string {
 	return ""
 }
 
-const testVersion = "v0.0.0-dockerfile-test"
+const (
+	testVersion = "v0.0.0-dockerfile-test"
+	testCommit  = "0123456789abcdef0123456789abcdef01234567"
+	testDate    = "2026-01-02T03:04:05Z"
+)
 
 var (
 	buildOnce sync.Once
@@ -101,7 +105,8 @@ var (
 )
 
 // buildImageBinary runs the Dockerfile's go build line in the repository,
-// as the build stage would (sh -c, in the source root, VERSION set), with
+// as the build stage would (sh -c, in the source root, VERSION, COMMIT and
+// BUILD_DATE set as the build args ARG declares), with
 // the output redirected to a temporary directory.
 func buildImageBinary(t *testing.T) string {
 	t.Helper()
@@ -116,7 +121,7 @@ func buildImageBinary(t *testing.T) string {
 		line := strings.ReplaceAll(cmdline, "/out/callstream", builtBin)
 		cmd := exec.Command("sh", "-c", line)
 		cmd.Dir = ".."
-		cmd.Env = append(os.Environ(), "VERSION="+testVersion)
+		cmd.Env = append(os.Environ(), "VERSION="+testVersion, "COMMIT="+testCommit, "BUILD_DATE="+testDate)
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
 	if buildErr != nil {
@@ -174,7 +179,8 @@ func TestDockerfile(t *testing.T) {
 		t.Errorf("EXPOSE %v, want 8080 (METRICS_ADDR)", e)
 	}
 	line := buildCommand(t)
-	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-o /out/callstream", "./cmd/callstream"} {
+	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "-X main.version=${VERSION}", "-X main.commit=${COMMIT}",
+		"-X main.date=${BUILD_DATE}", "-o /out/callstream", "./cmd/callstream"} {
 		if !strings.Contains(line, want) {
 			t.Errorf("the go build line lacks %q: %s", want, line)
 		}
@@ -182,15 +188,44 @@ func TestDockerfile(t *testing.T) {
 }
 
 // TestDockerfileBuildLine runs the build stage's command and checks the
-// binary: static, stripped, trimmed, stamped with the version.
+// binary: static, stripped, trimmed, stamped with the version, the commit
+// and the build date (the build runs with -buildvcs=false, so only the
+// stamps can carry them).
 func TestDockerfileBuildLine(t *testing.T) {
 	bin := buildImageBinary(t)
-	out, err := exec.Command(bin, "version").Output()
+	out, err := exec.Command(bin, "version", "--json").Output()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.TrimSpace(string(out)); got != "callstream "+testVersion {
-		t.Errorf("version %q, want the stamped %s", got, testVersion)
+	var v struct {
+		Version   string `json:"version"`
+		Commit    string `json:"commit"`
+		BuildDate string `json:"build_date"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("version --json: %v\n%s", err, out)
+	}
+	if v.Version != testVersion || v.Commit != testCommit || v.BuildDate != testDate {
+		t.Errorf("version --json %+v, want the stamped %s, %s, %s", v, testVersion, testCommit, testDate)
+	}
+	out, err = exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(out), "\n"); first != "callstream "+testVersion || !strings.Contains(string(out), testCommit) {
+		t.Errorf("--version printed %q, want \"callstream %s\" first and the commit", out, testVersion)
+	}
+	// Every ARG the build line uses is declared in the build stage, so
+	// docker passes --build-arg values through.
+	_, stages := parseDockerfile(t, "../Dockerfile")
+	declared := ""
+	for _, a := range stages[0].all("ARG") {
+		declared += a.args + "\n"
+	}
+	for _, arg := range []string{"VERSION", "COMMIT", "BUILD_DATE"} {
+		if !strings.Contains(declared, arg+"=") {
+			t.Errorf("the build stage does not declare ARG %s", arg)
+		}
 	}
 	f, err := elf.Open(bin)
 	if err != nil {

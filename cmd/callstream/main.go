@@ -9,7 +9,10 @@
 //	callstream checkpoint show|reset             inspect or move the saved progress
 //	callstream demo                              the same against a simulated Graph and an in-process Kafka
 //	callstream schema [register]                 print or register a source's Avro schema
-//	callstream version                           print the version
+//	callstream plan [--limit N]                  the windows and rescans the next walk would read
+//	callstream config                            print the effective configuration, secrets redacted
+//	callstream version                           print the version, commit and build date
+//	callstream completion bash|zsh|fish          print a shell completion script
 //
 // Exit codes: 0 done or stopped by SIGTERM/SIGINT, 1 runtime failure (or
 // check found a problem, or a reset was not confirmed), 2 invalid
@@ -48,6 +51,7 @@ const (
 )
 
 func main() {
+	exportEnvFile = true
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, envconfig.OsLookuper()))
 }
 
@@ -62,7 +66,13 @@ Usage:
   callstream demo                             run against a simulated Graph and an in-process Kafka, print a summary
   callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]
                                               print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
-  callstream version                          print the version
+  callstream plan [--limit N] [--json]        dry run: the windows and rescans the next walk would read, from the checkpoint
+  callstream config [--json]                  print the effective configuration, secrets redacted
+  callstream version [--json]                 print the version, commit and build date (also --version)
+  callstream completion bash|zsh|fish         print a shell completion script
+
+Global flag (before or after the command): --env-file FILE reads KEY=VALUE
+settings from FILE; the real environment wins over it.
 
 "callstream COMMAND --help" lists a command's flags and settings with their defaults.
 
@@ -73,10 +83,6 @@ SIGTERM/SIGINT ended a clean stop early (the window in flight is read again).
 `
 
 func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return exitConfig
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	// Both signals go to one buffered channel registered before anything
@@ -106,30 +112,83 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 		case <-done:
 		}
 	}()
+	args, envFile, err := takeEnvFile(args)
+	if err == nil && envFile != "" {
+		env, err = withEnvFile(env, envFile)
+	}
+	if err != nil {
+		return exitCode(err, stderr)
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitConfig
+	}
 	cmd, rest := args[0], args[1:]
-	var err error
 	switch cmd {
-	case "run":
-		err = cmdRun(ctx, rest, stdout, stderr, env)
-	case "backfill":
-		err = cmdBackfill(ctx, rest, stdout, stderr, env)
-	case "checkpoint":
-		err = cmdCheckpoint(ctx, rest, os.Stdin, stdout, stderr, env)
-	case "check":
-		err = cmdCheck(ctx, rest, stdout, stderr, env)
-	case "demo":
-		err = cmdDemo(ctx, rest, stdout, stderr)
-	case "schema":
-		err = cmdSchema(ctx, rest, stdout, stderr, env)
-	case "version":
-		fmt.Fprintln(stdout, "callstream", version)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
-	default:
+		return exitOK
+	case "--version", "-version":
+		cmd = "version"
+	}
+	c, ok := lookupCommand(cmd)
+	if !ok {
 		fmt.Fprintf(stderr, "unknown command %q\n\n%s", cmd, usage)
 		return exitConfig
 	}
-	return exitCode(err, stderr)
+	return exitCode(c.run(ctx, rest, stdout, stderr, env), stderr)
+}
+
+// command is one subcommand. This table is the one list of commands:
+// dispatch and shell completion read it, and TestCommandTable checks its
+// flags against each command's --help.
+type command struct {
+	name string
+	// sub are its own subcommands (checkpoint show|reset).
+	sub []string
+	// flags are its flags, without dashes.
+	flags []string
+	run   func(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error
+}
+
+// commands is filled in init: cmdCompletion reads it, so a literal here
+// would refer to itself.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "run", flags: []string{"once", "start", "end"}, run: cmdRun},
+		{name: "backfill", flags: []string{"from", "to", "checkpoint", "progress-every"}, run: cmdBackfill},
+		{name: "check", flags: []string{"timeout"}, run: cmdCheck},
+		{name: "checkpoint", sub: []string{"show", "reset"}, flags: []string{"source", "json", "to", "forward", "yes"},
+			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
+				return cmdCheckpoint(ctx, args, os.Stdin, stdout, stderr, env)
+			}},
+		{name: "plan", flags: []string{"limit", "json"}, run: cmdPlan},
+		{name: "config", flags: []string{"json"}, run: cmdConfig},
+		{name: "demo", flags: []string{"days", "rows-per-hour", "v"},
+			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) error {
+				return cmdDemo(ctx, args, stdout, stderr)
+			}},
+		{name: "schema", sub: []string{"register"}, flags: []string{"source", "version"}, run: cmdSchema},
+		{name: "version", flags: []string{"json"},
+			run: func(_ context.Context, args []string, stdout, _ io.Writer, _ envconfig.Lookuper) error {
+				return cmdVersion(args, stdout)
+			}},
+		{name: "completion", sub: []string{"bash", "zsh", "fish"},
+			run: func(_ context.Context, args []string, stdout, _ io.Writer, _ envconfig.Lookuper) error {
+				return cmdCompletion(args, stdout)
+			}},
+	}
+}
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
 }
 
 func exitCode(err error, stderr io.Writer) int {

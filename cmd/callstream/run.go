@@ -135,7 +135,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 
 	start := cfg.Walk.Start
 	if start.IsZero() {
-		start = time.Now().UTC().Add(-24 * time.Hour).Truncate(cfg.Walk.Window)
+		start = defaultStart(time.Now(), cfg.Walk.Window)
 		log.Info("START_TIME not set; starting one day back", "start", start)
 	}
 	var lanes []*lane
@@ -466,7 +466,7 @@ func schemaFingerprint(s avro.Schema) (string, error) {
 func newLogger(level, format string, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationsAsText}
 	if format == "" {
 		format = "json"
 		if f, ok := w.(*os.File); ok {
