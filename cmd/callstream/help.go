@@ -179,16 +179,14 @@ type helpDoc struct {
 	exitNotes map[int]string
 }
 
-// commandDocs are the --help of every subcommand, by the words that name
-// it. TestBinaryHelp runs `callstream NAME --help` for each: a new
-// subcommand adds its helpDoc here.
-var commandDocs = map[string]*helpDoc{
-	"run":        &runHelp,
-	"backfill":   &backfillHelp,
-	"check":      &checkHelp,
-	"checkpoint": &checkpointHelp,
-	"demo":       &demoHelp,
-	"schema":     &schemaHelp,
+// commandDocs returns the --help of every subcommand, by its name, from the
+// command table. TestBinaryHelp runs `callstream NAME --help` for each.
+func commandDocs() map[string]*helpDoc {
+	docs := make(map[string]*helpDoc, len(commands))
+	for _, c := range commands {
+		docs[c.name] = c.doc
+	}
+	return docs
 }
 
 var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops"}

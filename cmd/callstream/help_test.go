@@ -74,7 +74,7 @@ func TestBinaryHelp(t *testing.T) {
 	for _, tc := range cases {
 		covered[strings.Join(tc.args, " ")] = true
 	}
-	for name, doc := range commandDocs {
+	for name, doc := range commandDocs() {
 		if args := strings.Fields(name + " --help"); !covered[strings.Join(args, " ")] {
 			cases = append(cases, struct {
 				args []string
@@ -128,7 +128,7 @@ func TestBinaryHelp(t *testing.T) {
 // TestUsageNamesEveryCommand: the top-level usage lists every command
 // that has a --help of its own.
 func TestUsageNamesEveryCommand(t *testing.T) {
-	for name := range commandDocs {
+	for name := range commandDocs() {
 		if !strings.Contains(usage, "callstream "+name) {
 			t.Errorf("the usage does not name %s", name)
 		}
@@ -146,9 +146,9 @@ func TestEveryCommandListsItsExitCodes(t *testing.T) {
 		"demo":       {0, 1, 2, 130},
 		"schema":     {0, 1, 2},
 	} {
-		doc := commandDocs[name]
+		doc := commandDocs()[name]
 		if doc == nil {
-			t.Errorf("%s is not in commandDocs", name)
+			t.Errorf("%s is not in the command table", name)
 			continue
 		}
 		var b strings.Builder

@@ -140,10 +140,12 @@ func realMain(args []string, stdout, stderr io.Writer, env envconfig.Lookuper) i
 }
 
 // command is one subcommand. This table is the one list of commands:
-// dispatch and shell completion read it, and TestCommandTable checks its
-// flags against each command's --help.
+// dispatch, shell completion and commandDocs read it, and TestCommandTable
+// checks its flags against each command's --help.
 type command struct {
 	name string
+	// doc is its --help.
+	doc *helpDoc
 	// sub are its own subcommands (checkpoint show|reset).
 	sub []string
 	// flags are its flags, without dashes.
@@ -157,25 +159,25 @@ var commands []command
 
 func init() {
 	commands = []command{
-		{name: "run", flags: []string{"once", "start", "end"}, run: cmdRun},
-		{name: "backfill", flags: []string{"from", "to", "checkpoint", "progress-every"}, run: cmdBackfill},
-		{name: "check", flags: []string{"timeout"}, run: cmdCheck},
-		{name: "checkpoint", sub: []string{"show", "reset"}, flags: []string{"source", "json", "to", "forward", "yes"},
+		{name: "run", doc: &runHelp, flags: []string{"once", "start", "end"}, run: cmdRun},
+		{name: "backfill", doc: &backfillHelp, flags: []string{"from", "to", "checkpoint", "progress-every"}, run: cmdBackfill},
+		{name: "check", doc: &checkHelp, flags: []string{"timeout"}, run: cmdCheck},
+		{name: "checkpoint", doc: &checkpointHelp, sub: []string{"show", "reset"}, flags: []string{"source", "json", "to", "forward", "yes"},
 			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 				return cmdCheckpoint(ctx, args, os.Stdin, stdout, stderr, env)
 			}},
-		{name: "plan", flags: []string{"limit", "json"}, run: cmdPlan},
-		{name: "config", flags: []string{"json"}, run: cmdConfig},
-		{name: "demo", flags: []string{"days", "rows-per-hour", "v"},
+		{name: "plan", doc: &planHelp, flags: []string{"limit", "json"}, run: cmdPlan},
+		{name: "config", doc: &configHelp, flags: []string{"json"}, run: cmdConfig},
+		{name: "demo", doc: &demoHelp, flags: []string{"days", "rows-per-hour", "v"},
 			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) error {
 				return cmdDemo(ctx, args, stdout, stderr)
 			}},
-		{name: "schema", sub: []string{"register"}, flags: []string{"source", "version"}, run: cmdSchema},
-		{name: "version", flags: []string{"json"},
+		{name: "schema", doc: &schemaHelp, sub: []string{"register"}, flags: []string{"source", "version"}, run: cmdSchema},
+		{name: "version", doc: &versionHelp, flags: []string{"json"},
 			run: func(_ context.Context, args []string, stdout, _ io.Writer, _ envconfig.Lookuper) error {
 				return cmdVersion(args, stdout)
 			}},
-		{name: "completion", sub: []string{"bash", "zsh", "fish"},
+		{name: "completion", doc: &completionHelp, sub: []string{"bash", "zsh", "fish"},
 			run: func(_ context.Context, args []string, stdout, _ io.Writer, _ envconfig.Lookuper) error {
 				return cmdCompletion(args, stdout)
 			}},
