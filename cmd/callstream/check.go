@@ -435,7 +435,7 @@ func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []c
 	}
 	var results []checkResult
 	for _, source := range cfg.Walk.Sources {
-		store := checkpoint.NewKafkaStore(cl, topic, cfg.Kafka.TopicFor(source))
+		store := kafkaCheckpointStore(cl, cfg, source)
 		results = append(results, loadedCheckpoint(ctx, store, source, "CHECKPOINT_TOPIC", "checkpoint topic "+topic))
 	}
 	return results
