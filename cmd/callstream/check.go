@@ -152,7 +152,7 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	}
 	if _, err := tokens.Token(ctx); err != nil {
 		return []checkResult{
-			fail("graph token", "%s: cannot get a token for %s: %v", credentialHint(cfg), fetch.ScopeFor(cfg.Graph.BaseURL), err),
+			fail("graph token", "cannot get a token for %s: %s", fetch.ScopeFor(cfg.Graph.BaseURL), oneLine(tokenError(cfg, err))),
 			skip("graph query", "no token"),
 		}
 	}

@@ -96,6 +96,13 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	ready.setTokens(tokens)
+	if err := acquireToken(ctx, cfg, tokens, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before getting a graph token")
+			return none, nil
+		}
+		return none, err
+	}
 	budget, err := graphBudget(cfg, log)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
