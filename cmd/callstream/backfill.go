@@ -30,8 +30,10 @@ rescan horizon (the largest RESCAN_AFTER) is read once: late rows for it are fou
 whose range covers it.`,
 }
 
-// parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC).
+// parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC). It
+// is the one parser of times: START_TIME, END_TIME and every time flag.
 func parseFlagTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}

@@ -35,8 +35,8 @@ var runHelp = helpDoc{
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
-	start := fs.String("start", "", "overrides START_TIME with an RFC 3339 `TIME`")
-	end := fs.String("end", "", "overrides END_TIME with an RFC 3339 `TIME`")
+	start := fs.String("start", "", "overrides START_TIME with a `TIME`: RFC 3339 or a date")
+	end := fs.String("end", "", "overrides END_TIME with a `TIME`: RFC 3339 or a date")
 	if err := parseFlags(fs, runHelp, args, stdout); err != nil {
 		return err
 	}
