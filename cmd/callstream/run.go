@@ -55,7 +55,11 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env en
 		return err
 	}
 	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
-	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true})
+	startSetting := "START_TIME"
+	if *start != "" {
+		startSetting = "--start"
+	}
+	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true, startSetting: startSetting})
 	return err
 }
 
@@ -71,6 +75,10 @@ type runOptions struct {
 	extraKafka []kgo.Opt
 	// serve starts the metrics and health server on cfg.Ops.MetricsAddr.
 	serve bool
+	// startSetting names the setting an explicit start came from
+	// (START_TIME, --start), for the warning that a checkpoint overrides
+	// it; empty when resuming is expected.
+	startSetting string
 	// watch, when set, runs beside the walk (backfill's progress report)
 	// until the walk ends; it must return when ctx ends.
 	watch func(ctx context.Context, w *walk.Walker)
@@ -133,6 +141,12 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		return none, startupError(err)
 	}
 	defer closeStores()
+	if err := preflightCheckpoints(ctx, cfg, stores, opts.startSetting, log); err != nil {
+		if ctx.Err() != nil {
+			return none, nil
+		}
+		return none, err
+	}
 
 	start := cfg.Walk.Start
 	if start.IsZero() {
