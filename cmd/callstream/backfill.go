@@ -57,10 +57,11 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	var p problems
 	var ce *configError
 	if errors.As(err, &ce) {
-		p = append(p, ce.problems...)
+		p = append(p, withSettingNotes(ce, unknownSettings(env)).(*configError).problems...)
 	} else if err != nil {
 		return err
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	if fs.NArg() > 0 {
 		p.add("backfill takes no arguments, got %q", fs.Args())
 	}

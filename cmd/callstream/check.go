@@ -69,8 +69,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		// Nothing can be reached with settings that do not parse; the
 		// caller prints every problem and exits 2.
 		fmt.Fprintln(stdout, "FAIL  configuration")
-		return err
+		return withSettingNotes(err, unknownSettings(env))
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	fmt.Fprintln(stdout, "ok    configuration")
 	for _, w := range cfg.Walk.Warnings {
 		fmt.Fprintf(stdout, "warn  %-17s %s\n", "configuration", w)

@@ -52,8 +52,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env en
 	}
 	cfg, err := loadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), env))
 	if err != nil {
-		return err
+		return withSettingNotes(err, unknownSettings(env))
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	startSetting := "START_TIME"
 	if *start != "" {
