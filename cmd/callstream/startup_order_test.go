@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -112,5 +113,33 @@ func TestTokenErrorIsOneLine(t *testing.T) {
 	var ce *configError
 	if errors.As(err, &ce) || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "connection refused") {
 		t.Errorf("unreachable Entra: %q; want a one-line runtime error with the cause", err)
+	}
+}
+
+// TestBinaryUnusableCheckpointWritesNothing: a checkpoint run cannot load
+// stops it before it creates a topic or registers a schema.
+func TestBinaryUnusableCheckpointWritesNothing(t *testing.T) {
+	p := hostilePipeline(t)
+	if err := os.WriteFile(p.cpPath, []byte("{not a checkpoint"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := with(p.env, env{"CHECKPOINT_STORE": "file", "KAFKA_CREATE_TOPICS": "true", "KAFKA_TOPIC": "created-by-run"})
+	before := topicNames(t, p)
+	proc := launch(t, e, nil, "run", "--once")
+	if code := proc.wait(t, time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	}
+	if out := proc.out.String(); !strings.Contains(out, "load checkpoint") {
+		t.Errorf("the cause is not said:\n%s", out)
+	}
+	if after := topicNames(t, p); !slices.Equal(before, after) {
+		t.Errorf("topics created with an unusable checkpoint: before %v, after %v", before, after)
+	}
+	rc, err := sr.NewClient(sr.URLs(p.registry.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subjects, err := rc.Subjects(context.Background()); err != nil || len(subjects) != 0 {
+		t.Errorf("subjects registered with an unusable checkpoint: %v (%v)", subjects, err)
 	}
 }
