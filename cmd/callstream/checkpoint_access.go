@@ -75,6 +75,12 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 		return nil, err
 	}
 	log := newLogger("warn", "", stderr)
+	if !slices.Contains(cfg.Walk.Sources, source) {
+		// A source SOURCES does not walk still gets an id of its own: with
+		// KAFKA_TRANSACTIONAL_ID set and one source, the reset would
+		// otherwise claim (and fence) the other source's running walker.
+		cfg.Walk.Sources = append(slices.Clone(cfg.Walk.Sources), source)
+	}
 	// Derived from cfg as run derives it, never from a copy adapted to one
 	// source: the checkpoint topic follows KAFKA_TOPIC whatever the source.
 	ls, err := laneSetup(cfg, source, log, nil)
