@@ -35,8 +35,10 @@ whose range covers it.`,
 	},
 }
 
-// parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC).
+// parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC). It
+// is the one parser of times: START_TIME, END_TIME and every time flag.
 func parseFlagTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
@@ -60,10 +62,11 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	var p problems
 	var ce *configError
 	if errors.As(err, &ce) {
-		p = append(p, ce.problems...)
+		p = append(p, withSettingNotes(ce, unknownSettings(env)).(*configError).problems...)
 	} else if err != nil {
 		return err
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	if fs.NArg() > 0 {
 		p.add("backfill takes no arguments, got %q", fs.Args())
 	}

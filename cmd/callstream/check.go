@@ -75,8 +75,9 @@ func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 		// Nothing can be reached with settings that do not parse; the
 		// caller prints every problem and exits 2.
 		fmt.Fprintln(stdout, "FAIL  configuration")
-		return err
+		return withSettingNotes(err, unknownSettings(env))
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	fmt.Fprintln(stdout, "ok    configuration")
 	for _, w := range cfg.Walk.Warnings {
 		fmt.Fprintf(stdout, "warn  %-17s %s\n", "configuration", w)
@@ -158,7 +159,7 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	}
 	if _, err := tokens.Token(ctx); err != nil {
 		return []checkResult{
-			fail("graph token", "%s: cannot get a token for %s: %v", credentialHint(cfg), fetch.ScopeFor(cfg.Graph.BaseURL), err),
+			fail("graph token", "cannot get a token for %s: %s", fetch.ScopeFor(cfg.Graph.BaseURL), oneLine(tokenError(cfg, err))),
 			skip("graph query", "no token"),
 		}
 	}
@@ -441,7 +442,7 @@ func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []c
 	}
 	var results []checkResult
 	for _, source := range cfg.Walk.Sources {
-		store := checkpoint.NewKafkaStore(cl, topic, cfg.Kafka.TopicFor(source))
+		store := kafkaCheckpointStore(cl, cfg, source)
 		results = append(results, loadedCheckpoint(ctx, store, source, "CHECKPOINT_TOPIC", "checkpoint topic "+topic))
 	}
 	return results

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 
 	"github.com/sethvargo/go-envconfig"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/producer"
@@ -21,11 +25,35 @@ type checkpointAccess struct {
 	close func()
 }
 
-// openCheckpoint opens source's checkpoint as `run` would. For the Kafka
-// store a save is a transaction with the source's transactional id: it
-// fences a running instance (which then stops with exit code 3) rather
-// than racing it.
+// knownSources are the names --source and SOURCES accept, sorted.
+func knownSources() []string {
+	names := make([]string, 0, len(sourceFunction))
+	for name := range sourceFunction {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// checkSource refuses a --source that is no source of ours: a typo must
+// not write a checkpoint nobody reads.
+func checkSource(source string) error {
+	if _, ok := sourceFunction[source]; ok {
+		return nil
+	}
+	return &configError{problems: []string{fmt.Sprintf("--source %q: unknown source; want one of %s", source, strings.Join(knownSources(), ", "))}}
+}
+
+// openCheckpoint opens source's checkpoint as `run` would: the same store,
+// topic and scope. Opening and loading write nothing: a missing checkpoint
+// topic reads as no progress. For the Kafka store a save creates the
+// checkpoint topic if need be (as run would) and is a transaction with the
+// source's transactional id: it fences a running instance (which then
+// stops with exit code 3) rather than racing it.
 func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, stderr io.Writer) (*checkpointAccess, error) {
+	if err := checkSource(source); err != nil {
+		return nil, err
+	}
 	cc, err := loadCheckpointConfig(ctx, env)
 	if err != nil {
 		return nil, err
@@ -47,55 +75,99 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 		return nil, err
 	}
 	log := newLogger("warn", "", stderr)
-	topic := cfg.Kafka.TopicFor(source)
-	cfg.Kafka.Topic = topic
-	codec, err := sourceSchema(source, cfg.Graph.APIVersion)
+	if !slices.Contains(cfg.Walk.Sources, source) {
+		// A source SOURCES does not walk still gets an id of its own: with
+		// KAFKA_TRANSACTIONAL_ID set and one source, the reset would
+		// otherwise claim (and fence) the other source's running walker.
+		cfg.Walk.Sources = append(slices.Clone(cfg.Walk.Sources), source)
+	}
+	// Derived from cfg as run derives it, never from a copy adapted to one
+	// source: the checkpoint topic follows KAFKA_TOPIC whatever the source.
+	ls, err := laneSetup(cfg, source, log, nil)
 	if err != nil {
 		return nil, err
 	}
-	pcfg, err := producerConfig(cfg, codec, log, nil)
+	conn, err := kafkaConnOpts(cfg, log, nil)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := producer.ClientOpts(pcfg, log)
+	cl, err := checkpointClient(cfg, conn)
 	if err != nil {
 		return nil, err
 	}
-	stores, closeStores, err := openStores(ctx, cfg, conn)
+	topic := checkpointTopic(cfg)
+	exists, err := checkpointTopicExists(ctx, cl, topic)
 	if err != nil {
+		cl.Close()
 		return nil, err
 	}
-	store := stores(topic).(*checkpoint.KafkaStore)
-	return &checkpointAccess{
-		where: fmt.Sprintf("kafka topic %s (scope %s)", checkpointTopic(cfg), topic),
-		load:  func(ctx context.Context) (checkpoint.State, error) { return store.Load(ctx, source) },
-		save: func(ctx context.Context, st checkpoint.State) error {
-			pcfg.TransactionalID = transactionalID(cfg, source, topic)
-			pcfg.Logger = slog.New(slog.DiscardHandler)
-			prod, err := producer.New(ctx, pcfg)
-			if err != nil {
+	store := kafkaCheckpointStore(cl, cfg, source)
+	acc := &checkpointAccess{
+		where: fmt.Sprintf("kafka topic %s (scope %s)", topic, ls.topic),
+		load: func(ctx context.Context) (checkpoint.State, error) {
+			if !exists {
+				return checkpoint.State{}, nil
+			}
+			return store.Load(ctx, source)
+		},
+		close: cl.Close,
+	}
+	acc.save = func(ctx context.Context, st checkpoint.State) error {
+		if !exists {
+			if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
 				return startupError(err)
 			}
-			defer prod.Close(context.WithoutCancel(ctx))
-			// Claiming the id fenced any running instance; read again so the
-			// records staged describe what is committed now.
-			if _, err := store.Load(ctx, source); err != nil {
-				return err
-			}
-			b, err := prod.Begin(source, st.Watermark, st.Watermark)
-			if err != nil {
-				return err
-			}
-			recs, err := store.Stage(source, st)
-			if err != nil {
-				return fmt.Errorf("%w; also %w", err, b.Abort(ctx))
-			}
-			if err := b.Commit(ctx, recs...); err != nil {
-				return err
-			}
-			store.Committed(source)
-			return nil
-		},
-		close: closeStores,
-	}, nil
+			exists = true
+		}
+		pcfg := ls.producer
+		pcfg.Logger = slog.New(slog.DiscardHandler)
+		prod, err := producer.New(ctx, pcfg)
+		if err != nil {
+			return startupError(err)
+		}
+		defer prod.Close(context.WithoutCancel(ctx))
+		// Claiming the id fenced any running instance; read again so the
+		// records staged describe what is committed now.
+		if _, err := store.Load(ctx, source); err != nil {
+			return err
+		}
+		b, err := prod.Begin(source, st.Watermark, st.Watermark)
+		if err != nil {
+			return err
+		}
+		recs, err := store.Stage(source, st)
+		if err != nil {
+			return fmt.Errorf("%w; also %w", err, b.Abort(ctx))
+		}
+		if err := b.Commit(ctx, recs...); err != nil {
+			return err
+		}
+		store.Committed(source)
+		return nil
+	}
+	return acc, nil
+}
+
+// kafkaCheckpointStore is source's view of the Kafka checkpoint store, as
+// every command derives it: the topic from KAFKA_TOPIC (or
+// CHECKPOINT_TOPIC), scoped by the source's data topic.
+func kafkaCheckpointStore(cl *kgo.Client, cfg Config, source string) *checkpoint.KafkaStore {
+	return checkpoint.NewKafkaStore(cl, checkpointTopic(cfg), cfg.Kafka.TopicFor(source))
+}
+
+// checkpointTopicExists says whether the checkpoint topic is there, and
+// fit to be used, without creating it.
+func checkpointTopicExists(ctx context.Context, cl *kgo.Client, topic string) (bool, error) {
+	spec := producer.TopicSpec{Name: topic, Role: producer.CheckpointTopic, Partitions: 1}
+	err := producer.EnsureTopics(ctx, cl, []producer.TopicSpec{spec}, false, slog.New(slog.DiscardHandler))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, producer.ErrTopicMissing):
+		return false, nil
+	case errors.Is(err, producer.ErrNotCompacted):
+		return false, &configError{problems: []string{"CHECKPOINT_TOPIC: " + err.Error()}}
+	default:
+		return false, fmt.Errorf("checkpoint topic %s: %w", topic, err)
+	}
 }

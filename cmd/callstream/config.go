@@ -160,7 +160,7 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 	// which would otherwise read as "not set".
 	for _, nv := range [][2]string{{"START_TIME", r.StartTime}, {"END_TIME", r.EndTime}} {
 		name, v := nv[0], nv[1]
-		if t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(v)); err == nil && t.Before(earliestStart) {
+		if t, err := parseFlagTime(strings.TrimSpace(v)); err == nil && t.Before(earliestStart) {
 			p.add("%s %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time); give a recent time, or unset it",
 				name, strings.TrimSpace(v), earliestStart.Format(time.DateOnly))
 		}
@@ -229,12 +229,14 @@ func parseTime(p *problems, name, s string) time.Time {
 	if s = strings.TrimSpace(s); s == "" {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	// One parser for every time setting and flag: what backfill accepts,
+	// run and checkpoint reset accept too.
+	t, err := parseFlagTime(s)
 	if err != nil {
-		p.add("%s %q: want an RFC 3339 time such as 2026-01-01T00:00:00Z", name, s)
+		p.add("%s %v", name, err)
 		return time.Time{}
 	}
-	return t.UTC()
+	return t
 }
 
 func parsePositiveInt(p *problems, name, s string) int {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"maps"
 	"os"
 	"strconv"
 	"strings"
@@ -69,6 +70,17 @@ func withEnvFile(env envconfig.Lookuper, path string) (envconfig.Lookuper, error
 				}
 			}
 		}
+	}
+	if base, ok := env.(environ); ok {
+		// An environ keeps listing its names, so that the file's
+		// variables are checked for typos like the real environment's.
+		merged := maps.Clone(base)
+		for k, v := range vals {
+			if _, set := merged[k]; !set {
+				merged[k] = v
+			}
+		}
+		return merged, nil
 	}
 	return envconfig.MultiLookuper(env, envconfig.MapLookuper(vals)), nil
 }

@@ -52,7 +52,7 @@ const (
 
 func main() {
 	exportEnvFile = true
-	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, envconfig.OsLookuper()))
+	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, processEnv()))
 }
 
 const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.

@@ -41,8 +41,8 @@ var runHelp = helpDoc{
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
-	start := fs.String("start", "", "overrides START_TIME with an RFC 3339 `TIME`")
-	end := fs.String("end", "", "overrides END_TIME with an RFC 3339 `TIME`")
+	start := fs.String("start", "", "overrides START_TIME with a `TIME`: RFC 3339 or a date")
+	end := fs.String("end", "", "overrides END_TIME with a `TIME`: RFC 3339 or a date")
 	if err := parseFlags(fs, runHelp, args, stdout); err != nil {
 		return err
 	}
@@ -58,10 +58,15 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env en
 	}
 	cfg, err := loadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), env))
 	if err != nil {
-		return err
+		return withSettingNotes(err, unknownSettings(env))
 	}
+	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
 	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
-	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true})
+	startSetting := "START_TIME"
+	if *start != "" {
+		startSetting = "--start"
+	}
+	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true, startSetting: startSetting})
 	return err
 }
 
@@ -77,6 +82,10 @@ type runOptions struct {
 	extraKafka []kgo.Opt
 	// serve starts the metrics and health server on cfg.Ops.MetricsAddr.
 	serve bool
+	// startSetting names the setting an explicit start came from
+	// (START_TIME, --start), for the warning that a checkpoint overrides
+	// it; empty when resuming is expected.
+	startSetting string
 	// watch, when set, runs beside the walk (backfill's progress report)
 	// until the walk ends; it must return when ctx ends.
 	watch func(ctx context.Context, w *walk.Walker)
@@ -102,6 +111,13 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		return none, &configError{problems: []string{err.Error()}}
 	}
 	ready.setTokens(tokens)
+	if err := acquireToken(ctx, cfg, tokens, log); err != nil {
+		if ctx.Err() != nil {
+			log.Info("stopped before getting a graph token")
+			return none, nil
+		}
+		return none, err
+	}
 	budget, err := graphBudget(cfg, log)
 	if err != nil {
 		return none, &configError{problems: []string{err.Error()}}
@@ -132,6 +148,12 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		return none, startupError(err)
 	}
 	defer closeStores()
+	if err := preflightCheckpoints(ctx, cfg, stores, opts.startSetting, log); err != nil {
+		if ctx.Err() != nil {
+			return none, nil
+		}
+		return none, err
+	}
 
 	start := cfg.Walk.Start
 	if start.IsZero() {
