@@ -60,7 +60,7 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 			"SETTLE_DELAY":       "-1m",
 			"RESCAN_AFTER":       "1h,later",
 			"POLL_INTERVAL":      "10ms",
-			"START_TIME":         "2026-01-02",
+			"START_TIME":         "yesterday",
 			"CHECKPOINT_STORE":   "s3",
 			"LOG_LEVEL":          "loud",
 			"LOG_FORMAT":         "xml",
