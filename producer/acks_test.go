@@ -17,7 +17,7 @@ type produceSeen struct {
 	requests int
 	acks     map[int16]int
 	batches  int
-	noPID    int    // record batches without a producer id: not idempotent
+	noPID    int // record batches without a producer id: not idempotent
 	txnIDs   map[string]int
 	badBatch string // a record batch that did not parse
 }
