@@ -14,13 +14,17 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/fetch/graphsim"
 )
 
 // TestBinaryMetricsAddUp scrapes /metrics over and over while the real
-// binary walks a faulty simulated Graph into Kafka, and checks that every
-// scrape adds up and that the final one matches what the simulator served
-// and what landed on the topic.
+// binary walks a faulty simulated Graph, with malformed rows, into Kafka,
+// and checks that every scrape adds up and that the final one matches what
+// the simulator served and what landed on the topic and the dead-letter
+// topic. It guards DESIGN.md invariant 5 (a row is published, skipped as
+// a duplicate, or dead-lettered — and each is counted) and README "Nothing
+// dropped silently".
 func TestBinaryMetricsAddUp(t *testing.T) {
 	now := time.Now().UTC()
 	simStart := now.Add(-6 * time.Hour).Truncate(time.Hour)
@@ -34,7 +38,13 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 			{Every: 23, Offset: 7, Status: http.StatusServiceUnavailable, RetryAfter: "0"},
 			{Every: 31, Offset: 11, Truncate: true},
 		},
+		Malformed: []graphsim.Malformation{
+			{Function: graphsim.DirectRoutingCalls, Kind: graphsim.MalformNoID, Every: 397, Offset: 13},
+			{Function: graphsim.DirectRoutingCalls, Kind: graphsim.MalformOutOfRange, Every: 409, Offset: 29},
+		},
 	})
+	dlqTopic := p.kafka.Topic(t, 1, nil)
+	p.env["KAFKA_DLQ_TOPIC"] = dlqTopic
 	// Continuous mode with no END_TIME: the process walks up to now and
 	// then idles, still serving /metrics for the final scrape.
 	delete(p.env, "END_TIME")
@@ -46,7 +56,17 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 		t.Errorf("METRICS_PPROF=true: /debug/pprof/goroutine answered %d:\n%.200s", code, body)
 	}
 
-	want := p.sim.Count(simStart, simEnd)
+	want, malformed := 0, 0 // good rows, to be published; malformed ones, to be dead-lettered
+	for _, r := range p.sim.Rows(simStart, simEnd) {
+		if r.Malformed == graphsim.MalformNone {
+			want++
+		} else {
+			malformed++
+		}
+	}
+	if malformed < 5 {
+		t.Fatalf("only %d malformed rows: the dead-letter count would prove little", malformed)
+	}
 	var last scrape
 	midRun := 0
 	deadline := time.Now().Add(3 * time.Minute)
@@ -82,9 +102,14 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 		t.Errorf("only %d scrapes happened mid-run; the test did not watch the counters move", midRun)
 	}
 
-	// The walk is caught up: the topic holds every row once.
+	// The walk is caught up: the topic holds every good row once, the
+	// dead-letter topic every malformed one.
 	if dups := p.check(t); dups != 0 {
 		t.Fatalf("%d duplicate records", dups)
+	}
+	dead := len(p.kafka.ReadAll(t, dlqTopic, true))
+	if dead != malformed {
+		t.Fatalf("%d dead letters, want the %d malformed rows", dead, malformed)
 	}
 	s := scrapeMetrics(t, addr)
 	ss := p.sim.Stats()
@@ -97,8 +122,8 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 	}{
 		{"rows published", s.value(t, "callstream_rows_published_total", src...), float64(want), "simulated rows"},
 		{"rows fetched", s.value(t, "callstream_rows_fetched_total", src...), float64(ss.Rows), "rows the simulator served in complete pages"},
-		{"duplicates", s.value(t, "callstream_rows_duplicate_total", src...), float64(ss.Rows - want), "rows served twice by overlapping pages"},
-		{"dead-lettered", s.value(t, "callstream_rows_dead_lettered_total", src...), 0, "no bad rows"},
+		{"duplicates", s.value(t, "callstream_rows_duplicate_total", src...), float64(ss.Rows - want - dead), "rows served twice by overlapping pages"},
+		{"dead-lettered", s.value(t, "callstream_rows_dead_lettered_total", src...), float64(dead), "records on the dead-letter topic"},
 		{"late", s.value(t, "callstream_rows_late_total", src...), 0, "no late rows"},
 		{"pages", s.value(t, "callstream_pages_total", src...), float64(ss.Pages), "complete pages served"},
 		{"graph 200", s.value(t, "callstream_graph_requests_total", "status", "200"), float64(ss.ByStatus[200] - ss.Truncated), "complete 200 answers"},
@@ -106,7 +131,8 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 		{"graph 503", s.value(t, "callstream_graph_requests_total", "status", "503"), float64(ss.ByStatus[503]), "503 answers"},
 		{"graph none", s.value(t, "callstream_graph_requests_total", "status", "none"), float64(ss.Truncated), "truncated answers"},
 		{"retries", s.value(t, "callstream_graph_retries_total"), float64(ss.Requests - ss.Pages), "every failed request retried"},
-		{"throttle wait", s.value(t, "callstream_graph_throttle_wait_seconds_total"), 2, "two Retry-After: 1 answers"},
+		{"throttle wait", s.value(t, "callstream_graph_throttle_wait_seconds_total"), 2 + float64(ss.ByStatus[429]-2)*fetch.DefaultBaseBackoff.Seconds(),
+			"two Retry-After: 1 answers, and the others' Retry-After: 0 raised to the base backoff"},
 		{"window durations", s.value(t, "callstream_window_duration_seconds", "kind", "new"), s.value(t, "callstream_windows_total", "kind", "new"), "one duration per new window"},
 	}
 	for _, c := range checks {
