@@ -155,25 +155,13 @@ func scrapeMetrics(t *testing.T, addr string) scrape {
 // value sums the samples of a counter or gauge family whose labels include
 // every name=value pair given. It fails the test when the family is absent
 // or no sample has those labels: a missing series must not read as 0, or a
-// check that it is 0 could never fail. Use valueOr0 where absence is
-// legitimately the same as zero.
+// check that it is 0 could never fail.
 func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	v, n := s.sum(t, name, labels)
 	if n == 0 {
 		t.Fatalf("/metrics has no %s sample with labels %v:\n%s", name, labels, s)
 	}
-	return v
-}
-
-// valueOr0 is value for a series that appears only on its first event,
-// such as a label value that has not been seen yet: absent reads as 0.
-func (s scrape) valueOr0(t *testing.T, name string, labels ...string) float64 {
-	t.Helper()
-	if _, ok := s[name]; !ok {
-		return 0
-	}
-	v, _ := s.sum(t, name, labels)
 	return v
 }
 
