@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,9 +15,12 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/internal/kafkatest"
 )
 
 // TestBinaryMetricsAddUp scrapes /metrics over and over while the real
@@ -301,13 +306,27 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 // personalFields are the row properties that name or reach a person.
 var personalFields = []string{"userId", "userPrincipalName", "userDisplayName", "callerNumber", "calleeNumber"}
 
-// TestBinaryLogsHoldNoPersonalData runs a full simulated walk at debug
-// level, with throttling, failures and truncated pages, and looks for
-// every simulated name, UPN, user id and phone number in its logs.
+// TestBinaryLogsHoldNoPersonalData guards the rule that logs carry no
+// personal data (docs/operations.md, README "Rows": dead letters keep the
+// raw row in Kafka, not in the log). It runs a full simulated walk of both
+// sources at debug level, with throttling, failures, truncated pages and
+// malformed rows that are dead-lettered (each logged with its reason), and
+// looks for every simulated name, UPN, user id and phone number — of Direct
+// Routing and PSTN rows, good and malformed — in its logs.
 func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 	sc := faultyGraph(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
 	sc.RowsPerHour = 300
+	sc.Malformed = []graphsim.Malformation{
+		{Function: graphsim.DirectRoutingCalls, Kind: graphsim.MalformWrongType, Every: 97, Offset: 5},
+		{Function: graphsim.DirectRoutingCalls, Kind: graphsim.MalformOutOfRange, Every: 101, Offset: 9},
+		{Function: graphsim.PstnCalls, Kind: graphsim.MalformWrongType, Every: 89, Offset: 3},
+		{Function: graphsim.PstnCalls, Kind: graphsim.MalformOutOfRange, Every: 103, Offset: 7},
+	}
 	p := newPipeline(t, sc)
+	p.env["SOURCES"] = "direct-routing,pstn"
+	p.env["KAFKA_PSTN_TOPIC"] = p.kafka.Topic(t, 3, nil)
+	dlq := p.kafka.Topic(t, 1, nil)
+	p.env["KAFKA_DLQ_TOPIC"] = dlq
 	p.env["LOG_LEVEL"] = "debug"
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
 	proc := launch(t, p.env, nil, "run", "--once")
@@ -315,13 +334,26 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 		t.Fatalf("exit %d; output:\n%s", code, proc.out)
 	}
 	logs := proc.out.String()
-	if n := strings.Count(logs, `"msg":"window published"`); n != 24 {
-		t.Fatalf("%d window lines, want one per window (24); output:\n%s", n, logs)
+	if n := strings.Count(logs, `"msg":"window published"`); n != 48 {
+		t.Fatalf("%d window lines, want one per window and source (48); output:\n%s", n, logs)
+	}
+	rows := append(p.sim.Rows(p.start, p.end), p.sim.PstnRows(p.start, p.end)...)
+	malformed := 0
+	for _, r := range rows {
+		if r.Malformed != graphsim.MalformNone {
+			malformed++
+		}
+	}
+	if dead := len(p.kafka.ReadAll(t, dlq, true)); dead != malformed || malformed < 20 {
+		t.Fatalf("%d dead letters of %d malformed rows: the dead-letter path was not exercised as planned", dead, malformed)
+	}
+	if n := strings.Count(logs, `"msg":"row sent to the dead-letter topic"`); n != malformed {
+		t.Fatalf("%d dead-letter log lines, want %d", n, malformed)
 	}
 
 	// Every personal value the simulator served, raw and JSON-escaped.
 	values := map[string]bool{}
-	for _, r := range p.sim.Rows(p.start, p.end) {
+	for _, r := range rows {
 		var row map[string]any
 		if err := json.Unmarshal(r.JSON, &row); err != nil {
 			t.Fatal(err)
@@ -334,7 +366,7 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 			}
 		}
 	}
-	if len(values) < 500 {
+	if len(values) < 1000 {
 		t.Fatalf("only %d personal values found in the simulated rows", len(values))
 	}
 	for v := range values {
@@ -344,6 +376,64 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 	}
 	if strings.Contains(logs, "s3cret-token") {
 		t.Error("the logs contain the bearer token")
+	}
+}
+
+// TestBinaryLogsHoldNoSecrets guards the rule that secrets are never
+// logged: run --once (at debug level) and check, against a Kafka that
+// requires SASL/PLAIN and a registry behind basic auth, with every secret
+// setting given a distinctive value — none of them may appear in the
+// output. The run must succeed, so the Kafka and registry secrets were
+// really used.
+func TestBinaryLogsHoldNoSecrets(t *testing.T) {
+	from := time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)
+	sim, err := graphsim.New(graphsim.Config{Seed: 21, Start: from, End: from.Add(3 * time.Hour), RowsPerHour: 100, Token: "s3cret-token-7f3a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sim)
+	srv.Config.ErrorLog = nil
+	t.Cleanup(srv.Close)
+	secrets := map[string]string{
+		"KAFKA_SASL_PASSWORD":               "kafka-pw-5e1d7c9b",
+		"SCHEMA_REGISTRY_PASSWORD":          "registry-pw-0a2f44e1",
+		"GRAPH_ACCESS_TOKEN":                "s3cret-token-7f3a",
+		"AZURE_CLIENT_SECRET":               "client-secret-93bd1e",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD": "cert-pw-6c0f2a",
+	}
+	kc := kafkatest.NewFake(t, kfake.EnableSASL(), kfake.Superuser("PLAIN", "svc", secrets["KAFKA_SASL_PASSWORD"]))
+	reg := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("sr-key:"+secrets["SCHEMA_REGISTRY_PASSWORD"]))))
+	t.Cleanup(reg.Close)
+	e := env{
+		"GRAPH_BASE_URL": srv.URL, "GRAPH_AUTH": "token", "GRAPH_BUDGET_PER_MINUTE": "0",
+		"KAFKA_BROKERS": strings.Join(kc.Brokers, ","), "KAFKA_TOPIC": "secrets.calls", "KAFKA_CREATE_TOPICS": "true",
+		"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "svc",
+		"SCHEMA_REGISTRY_URL": reg.URL(), "SCHEMA_REGISTRY_USERNAME": "sr-key",
+		"START_TIME": from.Format(time.RFC3339), "END_TIME": from.Add(3 * time.Hour).Format(time.RFC3339),
+		"SETTLE_DELAY": "0s", "LOG_LEVEL": "debug", "LOG_FORMAT": "json",
+		"CHECKPOINT_STORE": "file", "CHECKPOINT_PATH": filepath.Join(t.TempDir(), "cp.json"),
+	}
+	for k, v := range secrets {
+		e[k] = v
+	}
+	var out strings.Builder
+	for _, args := range [][]string{{"run", "--once"}, {"check"}} {
+		proc := launch(t, e, nil, args...)
+		code := proc.wait(t, 2*time.Minute)
+		out.WriteString(proc.out.String())
+		if code != 0 {
+			t.Fatalf("%s exit %d; output:\n%s", args[0], code, proc.out)
+		}
+		if args[0] == "run" && !strings.Contains(proc.out.String(), `"msg":"caught up"`) {
+			t.Fatalf("the run did not finish its walk:\n%s", proc.out)
+		}
+	}
+	logs := out.String()
+	for name, v := range secrets {
+		if strings.Contains(logs, v) {
+			i := strings.Index(logs, v)
+			t.Errorf("the output contains %s: ...%s...", name, logs[max(0, i-200):min(len(logs), i+len(v)+50)])
+		}
 	}
 }
 
