@@ -444,8 +444,8 @@ func TestBinaryFencedInstanceStops(t *testing.T) {
 	// Same environment, so the same transactional id: the newer instance
 	// fences the older one when it starts, before it asks Graph for the
 	// window at mid; only then may the older one go on.
-	newer := start(t, p.env, "run", "--once")
-	waitUntil(t, "the newer instance asked for the window at "+mid.Format(time.RFC3339), newer.done, newer.stderr,
+	newer := launch(t, p.env, nil, "run", "--once")
+	waitUntil(t, "the newer instance asked for the window at "+mid.Format(time.RFC3339), newer.done, newer.out,
 		func() bool { return g.firstPages.Load() >= 2 })
 	g.set(gatePass)
 	if code := older.wait(t, 2*time.Minute); code != exitFenced {
@@ -455,7 +455,7 @@ func TestBinaryFencedInstanceStops(t *testing.T) {
 		t.Fatalf("the older instance does not say it was fenced:\n%s", older.out)
 	}
 	if code := newer.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("newer instance exited %d; output:\n%s", code, newer.stderr)
+		t.Fatalf("newer instance exited %d; output:\n%s", code, newer.out)
 	}
 	// Whatever the older instance wrote after it was fenced was aborted:
 	// read_committed readers see every row exactly once ...
@@ -554,15 +554,6 @@ func (p *pipeline) stopMidWindow(t *testing.T, g *windowGate, mid time.Time, sig
 		t.Fatal(err)
 	}
 	return proc
-}
-
-func mustRead(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestBinaryBadConfigExits2WithEveryProblem(t *testing.T) {
