@@ -186,3 +186,54 @@ func TestBinaryFileStoreProduceFails(t *testing.T) {
 	}
 	t.Logf("every row delivered after the broker refused a window; %d duplicates", dups)
 }
+
+// TestBinaryProducesWithAcksAll guards README "What is guaranteed /
+// Nothing lost" (acknowledged by all in-sync replicas: acks=all,
+// idempotent producer) through the real configuration path: with either
+// checkpoint store, every ProduceRequest the binary sends asks for acks=-1
+// and every record batch carries a producer id; the Kafka store's are
+// transactional. (producer.TestProducerUsesAcksAllAndIdempotence checks
+// the producer package alone.)
+func TestBinaryProducesWithAcksAll(t *testing.T) {
+	for _, store := range []string{"kafka", "file"} {
+		t.Run(store, func(t *testing.T) {
+			from := time.Date(2026, 8, 4, 0, 0, 0, 0, time.UTC)
+			p := fakePipeline(t, graphsim.Config{Seed: 18, Start: from, End: from.Add(3 * time.Hour), RowsPerHour: 300})
+			p.env["CHECKPOINT_STORE"] = store
+			var requests, notAll, noPID, txn atomic.Int64
+			p.kafka.Fake.ControlKey(int16(kmsg.Produce), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+				req := kreq.(*kmsg.ProduceRequest)
+				requests.Add(1)
+				if req.Acks != -1 {
+					notAll.Add(1)
+				}
+				if req.TransactionID != nil {
+					txn.Add(1)
+				}
+				for _, tp := range req.Topics {
+					for _, pp := range tp.Partitions {
+						var rb kmsg.RecordBatch
+						if rb.ReadFrom(pp.Records) != nil || rb.ProducerID < 0 {
+							noPID.Add(1)
+						}
+					}
+				}
+				return nil, nil, false
+			})
+			proc := start(t, p.env, "run", "--once")
+			if code := proc.wait(t, 2*time.Minute); code != 0 {
+				t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+			}
+			n := requests.Load()
+			if n == 0 {
+				t.Fatal("no produce request reached the broker")
+			}
+			if notAll.Load() != 0 || noPID.Load() != 0 {
+				t.Errorf("%d of %d produce requests without acks=-1, %d record batches without a producer id", notAll.Load(), n, noPID.Load())
+			}
+			if wantTxn := map[string]int64{"kafka": n, "file": 0}[store]; txn.Load() != wantTxn {
+				t.Errorf("%d of %d produce requests transactional, want %d", txn.Load(), n, wantTxn)
+			}
+		})
+	}
+}
