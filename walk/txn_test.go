@@ -117,19 +117,41 @@ func (r *txnRig) store() *checkpoint.KafkaStore {
 	return checkpoint.NewKafkaStore(r.cl, "rows.checkpoint", "rows")
 }
 
-// slowFirst delays the fetch of the window starting at first, so that the
-// windows after it are all fetched by the time it arrives.
-type slowFirst struct {
+// firstLast holds the first fetch of the window starting at first until
+// the fetches of others other windows have completed, so that they are all
+// fetched by the time it arrives: a gate, not a wall-clock delay that a
+// loaded machine could outlast.
+type firstLast struct {
 	Fetcher
-	first time.Time
-	delay time.Duration
+	first  time.Time
+	others int
+	held   atomic.Bool
+	done   chan struct{} // one value per completed fetch of another window
 }
 
-func (s slowFirst) Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error) {
-	if from.Equal(s.first) {
-		time.Sleep(s.delay)
+func newFirstLast(f Fetcher, first time.Time, others int) *firstLast {
+	return &firstLast{Fetcher: f, first: first, others: others, done: make(chan struct{}, 1024)}
+}
+
+func (s *firstLast) Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error) {
+	if from.Equal(s.first) && s.held.CompareAndSwap(false, true) {
+		for range s.others {
+			select {
+			case <-s.done:
+			case <-ctx.Done():
+				return fetch.Stats{}, ctx.Err()
+			}
+		}
+		return s.Fetcher.Calls(ctx, fn, from, to, onPage)
 	}
-	return s.Fetcher.Calls(ctx, fn, from, to, onPage)
+	st, err := s.Fetcher.Calls(ctx, fn, from, to, onPage)
+	if !from.Equal(s.first) {
+		select {
+		case s.done <- struct{}{}:
+		default:
+		}
+	}
+	return st, err
 }
 
 // TestBackfillCommitsFetchedWindowsTogether: exactly-once, a backfill whose
@@ -153,7 +175,7 @@ func TestBackfillCommitsFetchedWindowsTogether(t *testing.T) {
 			sim, kc, cl, commits := r.sim, r.kc, r.cl, r.commits
 			w, err := New(Config{Source: DirectRouting(), Start: day0, End: end, Window: time.Hour, Concurrency: 4,
 				MaxConsecutiveFailures: 2, Logger: slog.New(slog.DiscardHandler)},
-				slowFirst{r.fc, day0, 300 * time.Millisecond}, r.prod, r.store())
+				newFirstLast(r.fc, day0, 3), r.prod, r.store())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -147,6 +147,9 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	if len(seen) != 4 {
 		t.Fatalf("dead letters found for %d of the 4 hostile rows", len(seen))
 	}
+	if got := caughtUp(t, proc.stderr.String(), "direct-routing")["dead_lettered"]; got != float64(len(dead)) {
+		t.Errorf("the run counts %v dead letters, the dead-letter topic holds %d", got, len(dead))
+	}
 	if strings.Contains(proc.stderr.String(), "aaaaaaaaaaaaaaaa") {
 		t.Errorf("the log repeats the huge row's value")
 	}

@@ -153,18 +153,31 @@ func scrapeMetrics(t *testing.T, addr string) scrape {
 }
 
 // value sums the samples of a counter or gauge family whose labels include
-// every name=value pair given; it fails the test when the family is absent.
+// every name=value pair given. It fails the test when the family is absent
+// or no sample has those labels: a missing series must not read as 0, or a
+// check that it is 0 could never fail.
 func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
+	t.Helper()
+	v, n := s.sum(t, name, labels)
+	if n == 0 {
+		t.Fatalf("/metrics has no %s sample with labels %v:\n%s", name, labels, s)
+	}
+	return v
+}
+
+// sum adds the samples of name with labels and counts them.
+func (s scrape) sum(t *testing.T, name string, labels []string) (float64, int) {
 	t.Helper()
 	f, ok := s[name]
 	if !ok {
-		t.Fatalf("/metrics has no %s", name)
+		return 0, 0
 	}
-	sum := 0.0
+	sum, n := 0.0, 0
 	for _, m := range f.GetMetric() {
 		if !hasLabels(m, labels) {
 			continue
 		}
+		n++
 		switch {
 		case m.Counter != nil:
 			sum += m.Counter.GetValue()
@@ -176,7 +189,7 @@ func (s scrape) value(t *testing.T, name string, labels ...string) float64 {
 			t.Fatalf("%s: unexpected metric type", name)
 		}
 	}
-	return sum
+	return sum, n
 }
 
 func hasLabels(m *dto.Metric, labels []string) bool {

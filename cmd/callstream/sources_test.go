@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,8 @@ import (
 // each to its own topic, over data with malformed rows: every good row is
 // on its source's topic exactly once, every malformed row is on the
 // dead-letter topic exactly once with its raw JSON and a reason naming the
-// field, and nothing else is anywhere.
+// field, and nothing else is anywhere; each source's final log line counts
+// exactly its dead letters (DESIGN.md invariant 5: each is counted).
 func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 	sc := faultyGraph(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), 1)
 	sc.RowsPerHour = 600
@@ -46,6 +48,7 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 		{schemas.SourcePstn, pstnTopic, p.sim.PstnRows(p.start, p.end)},
 	}
 	wantDead := map[string]graphsim.Row{} // by raw JSON
+	deadBySource := map[string]int{}
 	for _, l := range lanes {
 		codec, err := schemas.For(l.source, schemas.VersionV1)
 		if err != nil {
@@ -55,6 +58,7 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 		for _, r := range l.rows {
 			if r.Malformed != graphsim.MalformNone {
 				wantDead[string(r.JSON)] = r
+				deadBySource[l.source]++
 				continue
 			}
 			want[r.ID] = true
@@ -99,6 +103,24 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 			t.Fatalf("dead letter without source/window headers: %v", h)
 		}
 	}
+	for source, want := range deadBySource {
+		if got := caughtUp(t, proc.stderr.String(), source)["dead_lettered"]; got != float64(want) {
+			t.Errorf("%s: the run counts %v dead letters, want %d", source, got, want)
+		}
+	}
+}
+
+// caughtUp returns the fields of the "caught up" log line of source.
+func caughtUp(t *testing.T, logs, source string) map[string]any {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "caught up" && rec["source"] == source {
+			return rec
+		}
+	}
+	t.Fatalf("no \"caught up\" log line for %s:\n%s", source, logs)
+	return nil
 }
 
 func headers(r *kgo.Record) map[string]string {
