@@ -59,7 +59,7 @@ var settingDocs = map[string]string{
 	"SCHEMA_REGISTRY_TLS_INSECURE_SKIP_VERIFY": "test registries only",
 	"SCHEMA_SUBJECT_STRATEGY":                  "`topic` → `<topic>-value` (TopicNameStrategy, AvroConverter's default); `record` → `microsoft.graph.callRecords.DirectRoutingLogRow` (RecordNameStrategy); `topic-record` → `<topic>-<record>` (TopicRecordNameStrategy). Confluent's class names are accepted too",
 	"SCHEMA_AUTO_REGISTER":                     "`true` registers the schema (after a compatibility check); `false` uses the schema already registered under the subject (looked up by its text) and never registers: for locked-down registries where a person or a pipeline registers schemas",
-	"START_TIME":                               "where the first walk begins when there is no checkpoint (RFC 3339); empty: one day back. The checkpoint wins afterwards",
+	"START_TIME":                               "where the first walk begins when there is no checkpoint (RFC 3339, or a date: midnight UTC); empty: one day back. The checkpoint wins afterwards: run warns, and `callstream checkpoint reset` moves it",
 	"LOG_FORMAT":                               "`json` or `text`; empty: text on a terminal, JSON otherwise",
 }
 

@@ -142,7 +142,7 @@ var settingHelp = map[string]string{
 	"CHECKPOINT_TOPIC": "compacted checkpoint topic, created if missing (empty: <KAFKA_TOPIC>.checkpoint)",
 	"CHECKPOINT_PATH":  "the checkpoint file; its directory must exist and be writable",
 
-	"START_TIME":           "RFC 3339 time where the first walk begins when there is no checkpoint (empty: one day back)",
+	"START_TIME":           "RFC 3339 time or a date where the first walk begins when there is no checkpoint (empty: one day back)",
 	"END_TIME":             "RFC 3339 time where walking stops for good (empty: never)",
 	"WINDOW":               "width of one window of call start times (whole seconds, at most 90 days)",
 	"SETTLE_DELAY":         "windows closer to now than this are not read yet: Graph publishes rows late",
