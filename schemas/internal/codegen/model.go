@@ -130,13 +130,12 @@ type source struct {
 	Annotation
 	Record    string // record name, e.g. DirectRoutingLogRow
 	FullName  string
-	Fields    []*field            // every field, in first-seen order
-	ByName    map[string]*field   // by property name
-	Order     [][]*field          // per version: the fields in schema order
-	Known     []int               // per version: the count of JSON properties it defines
-	Stores    []storeArray        // the store arrays, in a fixed order
-	JSONCount int                 // number of JSON-named fields
-	texts     map[string]struct{} // avsc files read, for the embed list
+	Fields    []*field          // every field, in first-seen order
+	ByName    map[string]*field // by property name
+	Order     [][]*field        // per version: the fields in schema order
+	Known     []int             // per version: the count of JSON properties it defines
+	Stores    []storeArray      // the store arrays, in a fixed order
+	JSONCount int               // number of JSON-named fields
 }
 
 type storeArray struct {
@@ -162,7 +161,7 @@ func loadSource(path string) (*source, error) {
 	}
 	s := &source{Annotation: a, ByName: map[string]*field{}}
 	dir := filepath.Dir(path)
-	for vi, v := range a.Versions {
+	for _, v := range a.Versions {
 		text, err := os.ReadFile(filepath.Join(dir, v.Avsc))
 		if err != nil {
 			return nil, err
@@ -201,7 +200,6 @@ func loadSource(path string) (*source, error) {
 				return nil, fmt.Errorf("%s: field %s of an earlier version is missing (versions must be evolutions)", v.Avsc, f.Name)
 			}
 		}
-		_ = vi
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
