@@ -11,8 +11,9 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// DirectRoutingSchemaName is the full name of the DirectRoutingLogRow Avro record, as used for
-// schema-registry subjects; every version's schema shares it.
+// DirectRoutingSchemaName is the full name of the DirectRoutingLogRow Avro
+// record, as used for schema-registry subjects; every version's schema shares
+// it.
 const DirectRoutingSchemaName = "microsoft.graph.callRecords.DirectRoutingLogRow"
 
 var (
@@ -29,20 +30,22 @@ var (
 	directRoutingBetaSchema = mustParseSchema("DirectRoutingLogRow.beta.avsc", directRoutingBetaSchemaText)
 )
 
-// DirectRoutingSchemaText returns the v1.0 Avro schema (.avsc JSON) for DirectRoutingLogRow
-// exactly as embedded, e.g. for registering it with a schema registry.
+// DirectRoutingSchemaText returns the v1.0 Avro schema (.avsc JSON) for
+// DirectRoutingLogRow exactly as embedded, e.g. for registering it with a
+// schema registry.
 func DirectRoutingSchemaText() string { return directRoutingSchemaText }
 
-// DirectRoutingSchema returns the parsed v1.0 Avro schema for DirectRoutingLogRow. The value
-// is shared; callers must not modify it.
+// DirectRoutingSchema returns the parsed v1.0 Avro schema for
+// DirectRoutingLogRow. The value is shared; callers must not modify it.
 func DirectRoutingSchema() avro.Schema { return directRoutingSchema }
 
-// DirectRoutingBetaSchemaText returns the beta Avro schema (.avsc JSON) for DirectRoutingLogRow
-// exactly as embedded, e.g. for registering it with a schema registry.
+// DirectRoutingBetaSchemaText returns the beta Avro schema (.avsc JSON) for
+// DirectRoutingLogRow exactly as embedded, e.g. for registering it with a
+// schema registry.
 func DirectRoutingBetaSchemaText() string { return directRoutingBetaSchemaText }
 
-// DirectRoutingBetaSchema returns the parsed beta Avro schema for DirectRoutingLogRow. The value
-// is shared; callers must not modify it.
+// DirectRoutingBetaSchema returns the parsed beta Avro schema for
+// DirectRoutingLogRow. The value is shared; callers must not modify it.
 func DirectRoutingBetaSchema() avro.Schema { return directRoutingBetaSchema }
 
 // drSchemas holds the schema of each version, by version index.
@@ -220,8 +223,8 @@ type drParser struct {
 	known int
 }
 
-// parseDirectRoutingLogRow parses in into row with the properties of version ver,
-// st backing the row's pointer fields. It returns *RowError, not error,
+// parseDirectRoutingLogRow parses in into row with the properties of version
+// ver, st backing the row's pointer fields. It returns *RowError, not error,
 // so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is
 // filled rather than replaced.
 func parseDirectRoutingLogRow(in rowInput, row *DirectRoutingLogRow, st *drStore, ver int) *RowError {
@@ -308,16 +311,16 @@ func (p *drParser) property(name, val string, plain bool) *RowError {
 	return rerr
 }
 
-// ParseDirectRoutingRow parses one element of the "value" array of a Graph v1.0
-// direct-routing response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// ParseDirectRoutingRow parses one element of the "value" array of a Graph
+// v1.0 direct-routing response into row, by the rules in the package
+// documentation. row is reset first, so one value can be reused across rows;
+// on error it is left zero. Every failure is a *RowError.
 func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error { return drParse(raw, row, 0) }
 
-// ParseDirectRoutingRowBeta parses one element of the "value" array of a Graph beta
-// direct-routing response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// ParseDirectRoutingRowBeta parses one element of the "value" array of a
+// Graph beta direct-routing response into row, by the rules in the package
+// documentation. row is reset first, so one value can be reused across rows;
+// on error it is left zero. Every failure is a *RowError.
 func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
 	return drParse(raw, row, 1)
 }
@@ -331,8 +334,8 @@ func drParse(raw []byte, row *DirectRoutingLogRow, ver int) error {
 	return nil
 }
 
-// AppendAvro appends the Avro binary encoding of r with the v1.0
-// schema (DirectRoutingSchema; no framing) to dst and returns the extended slice.
+// AppendAvro appends the Avro binary encoding of r with the v1.0 schema
+// (DirectRoutingSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. A row
 // with a field set that the v1.0 schema lacks is an error rather than a
@@ -345,8 +348,9 @@ func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
 	return r.appendAvro(dst, 0), nil
 }
 
-// AppendAvroBeta appends the Avro binary encoding of r with the beta
-// schema (DirectRoutingBetaSchema; no framing) to dst and returns the extended slice.
+// AppendAvroBeta appends the Avro binary encoding of r with the beta schema
+// (DirectRoutingBetaSchema; no framing) to dst and returns the extended
+// slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
@@ -437,18 +441,18 @@ type hambaDirectRoutingLogRow struct {
 	AdditionalProperties          *map[string]string        `avro:"additionalProperties"`
 }
 
-// DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow written with the v1.0
-// schema (as by AppendAvro, without framing) into row, replacing its
-// contents. data must hold exactly one record: truncated input and trailing
-// bytes are errors.
+// DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow written
+// with the v1.0 schema (as by AppendAvro, without framing) into row,
+// replacing its contents. data must hold exactly one record: truncated input
+// and trailing bytes are errors.
 func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
 	return drDecode(data, 0, row)
 }
 
-// DecodeDirectRoutingRowBeta decodes one Avro binary DirectRoutingLogRow written with the beta
-// schema (as by AppendAvroBeta, without framing) into row, replacing its
-// contents. data must hold exactly one record: truncated input and trailing
-// bytes are errors.
+// DecodeDirectRoutingRowBeta decodes one Avro binary DirectRoutingLogRow
+// written with the beta schema (as by AppendAvroBeta, without framing) into
+// row, replacing its contents. data must hold exactly one record: truncated
+// input and trailing bytes are errors.
 func DecodeDirectRoutingRowBeta(data []byte, row *DirectRoutingLogRow) error {
 	return drDecode(data, 1, row)
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/hamba/avro/v2"
 )
 
-// PstnSchemaName is the full name of the PstnCallLogRow Avro record, as used for
-// schema-registry subjects; every version's schema shares it.
+// PstnSchemaName is the full name of the PstnCallLogRow Avro record, as used
+// for schema-registry subjects; every version's schema shares it.
 const PstnSchemaName = "microsoft.graph.callRecords.PstnCallLogRow"
 
 var (
@@ -33,16 +33,17 @@ var (
 // exactly as embedded, e.g. for registering it with a schema registry.
 func PstnSchemaText() string { return pstnSchemaText }
 
-// PstnSchema returns the parsed v1.0 Avro schema for PstnCallLogRow. The value
-// is shared; callers must not modify it.
+// PstnSchema returns the parsed v1.0 Avro schema for PstnCallLogRow. The
+// value is shared; callers must not modify it.
 func PstnSchema() avro.Schema { return pstnSchema }
 
-// PstnBetaSchemaText returns the beta Avro schema (.avsc JSON) for PstnCallLogRow
-// exactly as embedded, e.g. for registering it with a schema registry.
+// PstnBetaSchemaText returns the beta Avro schema (.avsc JSON) for
+// PstnCallLogRow exactly as embedded, e.g. for registering it with a schema
+// registry.
 func PstnBetaSchemaText() string { return pstnBetaSchemaText }
 
-// PstnBetaSchema returns the parsed beta Avro schema for PstnCallLogRow. The value
-// is shared; callers must not modify it.
+// PstnBetaSchema returns the parsed beta Avro schema for PstnCallLogRow. The
+// value is shared; callers must not modify it.
 func PstnBetaSchema() avro.Schema { return pstnBetaSchema }
 
 // pstnSchemas holds the schema of each version, by version index.
@@ -238,9 +239,9 @@ type pstnParser struct {
 }
 
 // parsePstnCallLogRow parses in into row with the properties of version ver,
-// st backing the row's pointer fields. It returns *RowError, not error,
-// so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is
-// filled rather than replaced.
+// st backing the row's pointer fields. It returns *RowError, not error, so a
+// wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled
+// rather than replaced.
 func parsePstnCallLogRow(in rowInput, row *PstnCallLogRow, st *pstnStore, ver int) *RowError {
 	p := pstnParser{row: row, st: st, known: pstnKnown[ver]}
 	if rerr := walkObject(in, p.property); rerr != nil {
@@ -331,15 +332,15 @@ func (p *pstnParser) property(name, val string, plain bool) *RowError {
 }
 
 // ParsePstnCallRow parses one element of the "value" array of a Graph v1.0
-// pstn response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// pstn response into row, by the rules in the package documentation. row is
+// reset first, so one value can be reused across rows; on error it is left
+// zero. Every failure is a *RowError.
 func ParsePstnCallRow(raw []byte, row *PstnCallLogRow) error { return pstnParse(raw, row, 0) }
 
-// ParsePstnCallRowBeta parses one element of the "value" array of a Graph beta
-// pstn response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// ParsePstnCallRowBeta parses one element of the "value" array of a Graph
+// beta pstn response into row, by the rules in the package documentation. row
+// is reset first, so one value can be reused across rows; on error it is left
+// zero. Every failure is a *RowError.
 func ParsePstnCallRowBeta(raw []byte, row *PstnCallLogRow) error { return pstnParse(raw, row, 1) }
 
 func pstnParse(raw []byte, row *PstnCallLogRow, ver int) error {
@@ -351,8 +352,8 @@ func pstnParse(raw []byte, row *PstnCallLogRow, ver int) error {
 	return nil
 }
 
-// AppendAvro appends the Avro binary encoding of r with the v1.0
-// schema (PstnSchema; no framing) to dst and returns the extended slice.
+// AppendAvro appends the Avro binary encoding of r with the v1.0 schema
+// (PstnSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. A row
 // with a field set that the v1.0 schema lacks is an error rather than a
@@ -365,8 +366,8 @@ func (r *PstnCallLogRow) AppendAvro(dst []byte) ([]byte, error) {
 	return r.appendAvro(dst, 0), nil
 }
 
-// AppendAvroBeta appends the Avro binary encoding of r with the beta
-// schema (PstnBetaSchema; no framing) to dst and returns the extended slice.
+// AppendAvroBeta appends the Avro binary encoding of r with the beta schema
+// (PstnBetaSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
@@ -469,16 +470,16 @@ type hambaPstnCallLogRow struct {
 	AdditionalProperties    *map[string]string        `avro:"additionalProperties"`
 }
 
-// DecodePstnCallRow decodes one Avro binary PstnCallLogRow written with the v1.0
-// schema (as by AppendAvro, without framing) into row, replacing its
+// DecodePstnCallRow decodes one Avro binary PstnCallLogRow written with the
+// v1.0 schema (as by AppendAvro, without framing) into row, replacing its
 // contents. data must hold exactly one record: truncated input and trailing
 // bytes are errors.
 func DecodePstnCallRow(data []byte, row *PstnCallLogRow) error { return pstnDecode(data, 0, row) }
 
-// DecodePstnCallRowBeta decodes one Avro binary PstnCallLogRow written with the beta
-// schema (as by AppendAvroBeta, without framing) into row, replacing its
-// contents. data must hold exactly one record: truncated input and trailing
-// bytes are errors.
+// DecodePstnCallRowBeta decodes one Avro binary PstnCallLogRow written with
+// the beta schema (as by AppendAvroBeta, without framing) into row, replacing
+// its contents. data must hold exactly one record: truncated input and
+// trailing bytes are errors.
 func DecodePstnCallRowBeta(data []byte, row *PstnCallLogRow) error { return pstnDecode(data, 1, row) }
 
 func pstnDecode(data []byte, ver int, row *PstnCallLogRow) error {

@@ -33,8 +33,8 @@ var (
 // exactly as embedded, e.g. for registering it with a schema registry.
 func WideSchemaText() string { return wideSchemaText }
 
-// WideSchema returns the parsed v1.0 Avro schema for WideRow. The value
-// is shared; callers must not modify it.
+// WideSchema returns the parsed v1.0 Avro schema for WideRow. The value is
+// shared; callers must not modify it.
 func WideSchema() avro.Schema { return wideSchema }
 
 // WideBetaSchemaText returns the beta Avro schema (.avsc JSON) for WideRow
@@ -335,10 +335,10 @@ type wideParser struct {
 	known int
 }
 
-// parseWideRow parses in into row with the properties of version ver,
-// st backing the row's pointer fields. It returns *RowError, not error,
-// so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is
-// filled rather than replaced.
+// parseWideRow parses in into row with the properties of version ver, st
+// backing the row's pointer fields. It returns *RowError, not error, so a
+// wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled
+// rather than replaced.
 func parseWideRow(in rowInput, row *WideRow, st *wideStore, ver int) *RowError {
 	p := wideParser{row: row, st: st, known: wideKnown[ver]}
 	if rerr := walkObject(in, p.property); rerr != nil {
@@ -523,15 +523,15 @@ func (p *wideParser) property(name, val string, plain bool) *RowError {
 }
 
 // ParseWideRow parses one element of the "value" array of a Graph v1.0
-// wide-test response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// wide-test response into row, by the rules in the package documentation. row
+// is reset first, so one value can be reused across rows; on error it is left
+// zero. Every failure is a *RowError.
 func ParseWideRow(raw []byte, row *WideRow) error { return wideParse(raw, row, 0) }
 
 // ParseWideRowBeta parses one element of the "value" array of a Graph beta
-// wide-test response into row, by the rules in the package documentation.
-// row is reset first, so one value can be reused across rows; on error
-// it is left zero. Every failure is a *RowError.
+// wide-test response into row, by the rules in the package documentation. row
+// is reset first, so one value can be reused across rows; on error it is left
+// zero. Every failure is a *RowError.
 func ParseWideRowBeta(raw []byte, row *WideRow) error { return wideParse(raw, row, 1) }
 
 func wideParse(raw []byte, row *WideRow, ver int) error {
@@ -543,8 +543,8 @@ func wideParse(raw []byte, row *WideRow, ver int) error {
 	return nil
 }
 
-// AppendAvro appends the Avro binary encoding of r with the v1.0
-// schema (WideSchema; no framing) to dst and returns the extended slice.
+// AppendAvro appends the Avro binary encoding of r with the v1.0 schema
+// (WideSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. A row
 // with a field set that the v1.0 schema lacks is an error rather than a
@@ -557,8 +557,8 @@ func (r *WideRow) AppendAvro(dst []byte) ([]byte, error) {
 	return r.appendAvro(dst, 0), nil
 }
 
-// AppendAvroBeta appends the Avro binary encoding of r with the beta
-// schema (WideBetaSchema; no framing) to dst and returns the extended slice.
+// AppendAvroBeta appends the Avro binary encoding of r with the beta schema
+// (WideBetaSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
@@ -753,10 +753,10 @@ type hambaWideRow struct {
 	AdditionalProperties *map[string]string        `avro:"additionalProperties"`
 }
 
-// DecodeWideRow decodes one Avro binary WideRow written with the v1.0
-// schema (as by AppendAvro, without framing) into row, replacing its
-// contents. data must hold exactly one record: truncated input and trailing
-// bytes are errors.
+// DecodeWideRow decodes one Avro binary WideRow written with the v1.0 schema
+// (as by AppendAvro, without framing) into row, replacing its contents. data
+// must hold exactly one record: truncated input and trailing bytes are
+// errors.
 func DecodeWideRow(data []byte, row *WideRow) error { return wideDecode(data, 0, row) }
 
 // DecodeWideRowBeta decodes one Avro binary WideRow written with the beta

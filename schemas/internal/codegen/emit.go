@@ -119,6 +119,8 @@ func comment(text, indent string) string {
 func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	// d writes a doc comment, wrapped (names substituted make lines long).
+	d := func(format string, args ...any) { b.WriteString(comment(fmt.Sprintf(format, args...), "")) }
 	R, P := s.Record, s.Prefix
 	S, Parser := P+"Store", P+"Parser"
 	last := len(s.Versions) - 1
@@ -138,7 +140,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 
 	// Schemas.
 	sf := s.SchemaFunc
-	p("// %sSchemaName is the full name of the %s Avro record, as used for\n// schema-registry subjects; every version's schema shares it.\n", sf, R)
+	d("%sSchemaName is the full name of the %s Avro record, as used for schema-registry subjects; every version's schema shares it.", sf, R)
 	p("const %sSchemaName = %q\n\n", sf, s.FullName)
 	textVar := func(v Version) string { return lowerFirst(sf) + v.Suffix + "SchemaText" }
 	schemaVar := func(v Version) string { return lowerFirst(sf) + v.Suffix + "Schema" }
@@ -152,9 +154,9 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	}
 	p(")\n\n")
 	for _, v := range s.Versions {
-		p("// %s%sSchemaText returns the %s Avro schema (.avsc JSON) for %s\n// exactly as embedded, e.g. for registering it with a schema registry.\n", sf, v.Suffix, v.Version, R)
+		d("%s%sSchemaText returns the %s Avro schema (.avsc JSON) for %s exactly as embedded, e.g. for registering it with a schema registry.", sf, v.Suffix, v.Version, R)
 		p("func %s%sSchemaText() string { return %s }\n\n", sf, v.Suffix, textVar(v))
-		p("// %s%sSchema returns the parsed %s Avro schema for %s. The value\n// is shared; callers must not modify it.\n", sf, v.Suffix, v.Version, R)
+		d("%s%sSchema returns the parsed %s Avro schema for %s. The value is shared; callers must not modify it.", sf, v.Suffix, v.Version, R)
 		p("func %s%sSchema() avro.Schema { return %s }\n\n", sf, v.Suffix, schemaVar(v))
 	}
 	p("// %sSchemas holds the schema of each version, by version index.\nvar %sSchemas = [...]avro.Schema{", P, P)
@@ -225,7 +227,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 
 	// Parser.
 	p("// %s stores the properties of one row; seen has a bit per field index,\n// for duplicate detection.\ntype %s struct {\n\trow *%s\n\tst *%s\n\tseen [%d]uint64\n\tknown int\n}\n\n", Parser, Parser, R, S, words)
-	p("// parse%s parses in into row with the properties of version ver,\n// st backing the row's pointer fields. It returns *RowError, not error,\n// so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is\n// filled rather than replaced.\n", R)
+	d("parse%s parses in into row with the properties of version ver, st backing the row's pointer fields. It returns *RowError, not error, so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled rather than replaced.", R)
 	p("func parse%s(in rowInput, row *%s, st *%s, ver int) *RowError {\n", R, R, S)
 	p("\tp := %s{row: row, st: st, known: %sKnown[ver]}\n\tif rerr := walkObject(in, p.property); rerr != nil {\n\t\treturn rerr\n\t}\n", Parser, P)
 	for _, f := range s.jsonFields() {
@@ -245,8 +247,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 
 	// Public parse functions.
 	for vi, v := range s.Versions {
-		p("// Parse%s%s parses one element of the \"value\" array of a Graph %s\n// %s response into row, by the rules in the package documentation.\n", s.FuncName, v.Suffix, v.Version, s.Source)
-		p("// row is reset first, so one value can be reused across rows; on error\n// it is left zero. Every failure is a *RowError.\n")
+		d("Parse%s%s parses one element of the \"value\" array of a Graph %s %s response into row, by the rules in the package documentation. row is reset first, so one value can be reused across rows; on error it is left zero. Every failure is a *RowError.", s.FuncName, v.Suffix, v.Version, s.Source)
 		p("func Parse%s%s(raw []byte, row *%s) error { return %sParse(raw, row, %d) }\n\n", s.FuncName, v.Suffix, R, P, vi)
 	}
 	p("func %sParse(raw []byte, row *%s, ver int) error {\n\t*row = %s{}\n\tif rerr := parse%s(rowInput{raw: raw}, row, new(%s), ver); rerr != nil {\n\t\t*row = %s{}\n\t\treturn rerr\n\t}\n\treturn nil\n}\n\n", P, R, R, R, S, R)
@@ -254,7 +255,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	// Writer.
 	lv := s.Versions[last]
 	for vi, v := range s.Versions {
-		p("// AppendAvro%s appends the Avro binary encoding of r with the %s\n// schema (%s%sSchema; no framing) to dst and returns the extended slice.\n", v.Suffix, v.Version, sf, v.Suffix)
+		d("AppendAvro%s appends the Avro binary encoding of r with the %s schema (%s%sSchema; no framing) to dst and returns the extended slice.", v.Suffix, v.Version, sf, v.Suffix)
 		p("// Timestamps are truncated to milliseconds (toward the past); map\n// entries are written in Go map iteration order, as hamba does.")
 		if vi < last {
 			p(" A row\n// with a field set that the %s schema lacks is an error rather than a\n// silent loss of that field: use AppendAvro%s.", v.Version, lv.Suffix)
@@ -303,7 +304,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	}
 	p("}\n\n")
 	for vi, v := range s.Versions {
-		p("// Decode%s%s decodes one Avro binary %s written with the %s\n// schema (as by AppendAvro%s, without framing) into row, replacing its\n// contents. data must hold exactly one record: truncated input and trailing\n// bytes are errors.\n", s.FuncName, v.Suffix, R, v.Version, v.Suffix)
+		d("Decode%s%s decodes one Avro binary %s written with the %s schema (as by AppendAvro%s, without framing) into row, replacing its contents. data must hold exactly one record: truncated input and trailing bytes are errors.", s.FuncName, v.Suffix, R, v.Version, v.Suffix)
 		p("func Decode%s%s(data []byte, row *%s) error { return %sDecode(data, %d, row) }\n\n", s.FuncName, v.Suffix, R, P, vi)
 	}
 	p("func %sDecode(data []byte, ver int, row *%s) error {\n", P, R)
