@@ -219,7 +219,7 @@ type drStore struct {
 type drParser struct {
 	row   *DirectRoutingLogRow
 	st    *drStore
-	seen  [1]uint64
+	seen  uint64
 	known int
 }
 
@@ -232,10 +232,10 @@ func parseDirectRoutingLogRow(in rowInput, row *DirectRoutingLogRow, st *drStore
 	if rerr := walkObject(in, p.property); rerr != nil {
 		return rerr
 	}
-	if p.seen[0]&(1<<0) == 0 {
+	if p.seen&(1<<0) == 0 {
 		return &RowError{Field: "id", Reason: "required property is missing"}
 	}
-	if p.seen[0]&(1<<1) == 0 {
+	if p.seen&(1<<1) == 0 {
 		return &RowError{Field: "correlationId", Reason: "required property is missing"}
 	}
 	return nil
@@ -246,68 +246,67 @@ func (p *drParser) property(name, val string, plain bool) *RowError {
 	if idx < 0 || idx >= p.known {
 		return addUnknown(&p.row.AdditionalProperties, name, val)
 	}
-	w, bit := idx>>6, uint64(1)<<(idx&63)
-	if p.seen[w]&bit != 0 {
+	bit := uint64(1) << idx
+	if p.seen&bit != 0 {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
-	p.seen[w] |= bit
+	p.seen |= bit
 	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
-	case 0:
+	case 0: // id
 		row.ID, rerr = requiredString(name, val, plain)
-	case 1:
+	case 1: // correlationId
 		row.CorrelationID, rerr = requiredString(name, val, plain)
-	case 2:
+	case 2: // userId
 		row.UserID, rerr = optString(&st.strs[0], name, val, plain)
-	case 3:
+	case 3: // userPrincipalName
 		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
-	case 4:
+	case 4: // userDisplayName
 		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
-	case 5:
+	case 5: // startDateTime
 		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 6:
+	case 6: // inviteDateTime
 		row.InviteDateTime, rerr = optTime(&st.times[1], name, val, plain)
-	case 7:
+	case 7: // failureDateTime
 		row.FailureDateTime, rerr = optTime(&st.times[2], name, val, plain)
-	case 8:
+	case 8: // endDateTime
 		row.EndDateTime, rerr = optTime(&st.times[3], name, val, plain)
-	case 9:
+	case 9: // duration
 		row.Duration, rerr = optInt(&st.ints[0], name, val)
-	case 10:
+	case 10: // callType
 		row.CallType, rerr = optString(&st.strs[3], name, val, plain)
-	case 11:
+	case 11: // successfulCall
 		row.SuccessfulCall, rerr = optBool(&st.bools[0], name, val)
-	case 12:
+	case 12: // callerNumber
 		row.CallerNumber, rerr = optString(&st.strs[4], name, val, plain)
-	case 13:
+	case 13: // calleeNumber
 		row.CalleeNumber, rerr = optString(&st.strs[5], name, val, plain)
-	case 14:
+	case 14: // mediaPathLocation
 		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val, plain)
-	case 15:
+	case 15: // signalingLocation
 		row.SignalingLocation, rerr = optString(&st.strs[7], name, val, plain)
-	case 16:
+	case 16: // finalSipCode
 		row.FinalSipCode, rerr = optInt(&st.ints[1], name, val)
-	case 17:
+	case 17: // callEndSubReason
 		row.CallEndSubReason, rerr = optInt(&st.ints[2], name, val)
-	case 18:
+	case 18: // finalSipCodePhrase
 		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val, plain)
-	case 19:
+	case 19: // trunkFullyQualifiedDomainName
 		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val, plain)
-	case 20:
+	case 20: // mediaBypassEnabled
 		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
-	case 21:
+	case 21: // userCountryCode
 		row.UserCountryCode, rerr = optString(&st.strs[10], name, val, plain)
-	case 22:
+	case 22: // otherPartyCountryCode
 		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val, plain)
-	case 23:
+	case 23: // transferorCorrelationId
 		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val, plain)
-	case 24:
+	case 24: // administrativeUnitInfos
 		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
 		panic(fmt.Sprintf("schemas: no setter for DirectRoutingLogRow field index %d", idx))
 	}
-	_ = st
 	return rerr
 }
 

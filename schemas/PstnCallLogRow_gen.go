@@ -234,7 +234,7 @@ type pstnStore struct {
 type pstnParser struct {
 	row   *PstnCallLogRow
 	st    *pstnStore
-	seen  [1]uint64
+	seen  uint64
 	known int
 }
 
@@ -247,7 +247,7 @@ func parsePstnCallLogRow(in rowInput, row *PstnCallLogRow, st *pstnStore, ver in
 	if rerr := walkObject(in, p.property); rerr != nil {
 		return rerr
 	}
-	if p.seen[0]&(1<<0) == 0 {
+	if p.seen&(1<<0) == 0 {
 		return &RowError{Field: "id", Reason: "required property is missing"}
 	}
 	return nil
@@ -258,76 +258,75 @@ func (p *pstnParser) property(name, val string, plain bool) *RowError {
 	if idx < 0 || idx >= p.known {
 		return addUnknown(&p.row.AdditionalProperties, name, val)
 	}
-	w, bit := idx>>6, uint64(1)<<(idx&63)
-	if p.seen[w]&bit != 0 {
+	bit := uint64(1) << idx
+	if p.seen&bit != 0 {
 		return &RowError{Field: name, Reason: "duplicate property"}
 	}
-	p.seen[w] |= bit
+	p.seen |= bit
 	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
-	case 0:
+	case 0: // id
 		row.ID, rerr = requiredString(name, val, plain)
-	case 1:
+	case 1: // callId
 		row.CallID, rerr = optKeyString(&st.strs[0], name, val, plain)
-	case 2:
+	case 2: // userId
 		row.UserID, rerr = optString(&st.strs[1], name, val, plain)
-	case 3:
+	case 3: // userPrincipalName
 		row.UserPrincipalName, rerr = optString(&st.strs[2], name, val, plain)
-	case 4:
+	case 4: // userDisplayName
 		row.UserDisplayName, rerr = optString(&st.strs[3], name, val, plain)
-	case 5:
+	case 5: // startDateTime
 		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 6:
+	case 6: // endDateTime
 		row.EndDateTime, rerr = optTime(&st.times[1], name, val, plain)
-	case 7:
+	case 7: // duration
 		row.Duration, rerr = optInt(&st.ints[0], name, val)
-	case 8:
+	case 8: // charge
 		row.Charge, rerr = optDecimal(&st.decs[0], name, val)
-	case 9:
+	case 9: // callType
 		row.CallType, rerr = optString(&st.strs[4], name, val, plain)
-	case 10:
+	case 10: // currency
 		row.Currency, rerr = optString(&st.strs[5], name, val, plain)
-	case 11:
+	case 11: // calleeNumber
 		row.CalleeNumber, rerr = optString(&st.strs[6], name, val, plain)
-	case 12:
+	case 12: // usageCountryCode
 		row.UsageCountryCode, rerr = optString(&st.strs[7], name, val, plain)
-	case 13:
+	case 13: // tenantCountryCode
 		row.TenantCountryCode, rerr = optString(&st.strs[8], name, val, plain)
-	case 14:
+	case 14: // connectionCharge
 		row.ConnectionCharge, rerr = optDecimal(&st.decs[1], name, val)
-	case 15:
+	case 15: // callerNumber
 		row.CallerNumber, rerr = optString(&st.strs[9], name, val, plain)
-	case 16:
+	case 16: // destinationContext
 		row.DestinationContext, rerr = optString(&st.strs[10], name, val, plain)
-	case 17:
+	case 17: // destinationName
 		row.DestinationName, rerr = optString(&st.strs[11], name, val, plain)
-	case 18:
+	case 18: // conferenceId
 		row.ConferenceID, rerr = optString(&st.strs[12], name, val, plain)
-	case 19:
+	case 19: // licenseCapability
 		row.LicenseCapability, rerr = optString(&st.strs[13], name, val, plain)
-	case 20:
+	case 20: // inventoryType
 		row.InventoryType, rerr = optString(&st.strs[14], name, val, plain)
-	case 21:
+	case 21: // operator
 		row.Operator, rerr = optString(&st.strs[15], name, val, plain)
-	case 22:
+	case 22: // callDurationSource
 		row.CallDurationSource, rerr = optString(&st.strs[16], name, val, plain)
-	case 23:
+	case 23: // otherPartyCountryCode
 		row.OtherPartyCountryCode, rerr = optString(&st.strs[17], name, val, plain)
-	case 24:
+	case 24: // clientLocalIpV4Address
 		row.ClientLocalIPv4Address, rerr = optString(&st.strs[18], name, val, plain)
-	case 25:
+	case 25: // clientLocalIpV6Address
 		row.ClientLocalIPv6Address, rerr = optString(&st.strs[19], name, val, plain)
-	case 26:
+	case 26: // clientPublicIpV4Address
 		row.ClientPublicIPv4Address, rerr = optString(&st.strs[20], name, val, plain)
-	case 27:
+	case 27: // clientPublicIpV6Address
 		row.ClientPublicIPv6Address, rerr = optString(&st.strs[21], name, val, plain)
-	case 28:
+	case 28: // administrativeUnitInfos
 		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
 		panic(fmt.Sprintf("schemas: no setter for PstnCallLogRow field index %d", idx))
 	}
-	_ = st
 	return rerr
 }
 

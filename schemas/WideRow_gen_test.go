@@ -363,162 +363,161 @@ func (p *wideParser) property(name, val string, plain bool) *RowError {
 	row, st := p.row, p.st
 	var rerr *RowError
 	switch idx {
-	case 0:
+	case 0: // id
 		row.ID, rerr = requiredString(name, val, plain)
-	case 1:
+	case 1: // f01t
 		row.F01t, rerr = optTime(&st.times[0], name, val, plain)
-	case 2:
+	case 2: // f02i
 		row.F02i, rerr = optInt(&st.ints[0], name, val)
-	case 3:
+	case 3: // f03l
 		row.F03l, rerr = optLong(&st.longs[0], name, val)
-	case 4:
+	case 4: // f04b
 		row.F04b, rerr = optBool(&st.bools[0], name, val)
-	case 5:
+	case 5: // f05d
 		row.F05d, rerr = optDouble(&st.floats[0], name, val)
-	case 6:
+	case 6: // f06m
 		row.F06m, rerr = optDecimal(&st.decs[0], name, val)
-	case 7:
+	case 7: // f07a
 		row.F07a, rerr = optStrings(name, val)
-	case 8:
+	case 8: // f08s
 		row.F08s, rerr = optString(&st.strs[0], name, val, plain)
-	case 9:
+	case 9: // f09t
 		row.F09t, rerr = optTime(&st.times[1], name, val, plain)
-	case 10:
+	case 10: // f10i
 		row.F10i, rerr = optInt(&st.ints[1], name, val)
-	case 11:
+	case 11: // f11l
 		row.F11l, rerr = optLong(&st.longs[1], name, val)
-	case 12:
+	case 12: // f12b
 		row.F12b, rerr = optBool(&st.bools[1], name, val)
-	case 13:
+	case 13: // f13d
 		row.F13d, rerr = optDouble(&st.floats[1], name, val)
-	case 14:
+	case 14: // f14m
 		row.F14m, rerr = optDecimal(&st.decs[1], name, val)
-	case 15:
+	case 15: // f15a
 		row.F15a, rerr = optStrings(name, val)
-	case 16:
+	case 16: // f16s
 		row.F16s, rerr = optString(&st.strs[1], name, val, plain)
-	case 17:
+	case 17: // f17t
 		row.F17t, rerr = optTime(&st.times[2], name, val, plain)
-	case 18:
+	case 18: // f18i
 		row.F18i, rerr = optInt(&st.ints[2], name, val)
-	case 19:
+	case 19: // f19l
 		row.F19l, rerr = optLong(&st.longs[2], name, val)
-	case 20:
+	case 20: // f20b
 		row.F20b, rerr = optBool(&st.bools[2], name, val)
-	case 21:
+	case 21: // f21d
 		row.F21d, rerr = optDouble(&st.floats[2], name, val)
-	case 22:
+	case 22: // f22m
 		row.F22m, rerr = optDecimal(&st.decs[2], name, val)
-	case 23:
+	case 23: // f23a
 		row.F23a, rerr = optStrings(name, val)
-	case 24:
+	case 24: // f24s
 		row.F24s, rerr = optString(&st.strs[2], name, val, plain)
-	case 25:
+	case 25: // f25t
 		row.F25t, rerr = optTime(&st.times[3], name, val, plain)
-	case 26:
+	case 26: // f26i
 		row.F26i, rerr = optInt(&st.ints[3], name, val)
-	case 27:
+	case 27: // f27l
 		row.F27l, rerr = optLong(&st.longs[3], name, val)
-	case 28:
+	case 28: // f28b
 		row.F28b, rerr = optBool(&st.bools[3], name, val)
-	case 29:
+	case 29: // f29d
 		row.F29d, rerr = optDouble(&st.floats[3], name, val)
-	case 30:
+	case 30: // f30m
 		row.F30m, rerr = optDecimal(&st.decs[3], name, val)
-	case 31:
+	case 31: // f31a
 		row.F31a, rerr = optStrings(name, val)
-	case 32:
+	case 32: // f32s
 		row.F32s, rerr = optString(&st.strs[3], name, val, plain)
-	case 33:
+	case 33: // f33t
 		row.F33t, rerr = optTime(&st.times[4], name, val, plain)
-	case 34:
+	case 34: // f34i
 		row.F34i, rerr = optInt(&st.ints[4], name, val)
-	case 35:
+	case 35: // f35l
 		row.F35l, rerr = optLong(&st.longs[4], name, val)
-	case 36:
+	case 36: // f36b
 		row.F36b, rerr = optBool(&st.bools[4], name, val)
-	case 37:
+	case 37: // f37d
 		row.F37d, rerr = optDouble(&st.floats[4], name, val)
-	case 38:
+	case 38: // f38m
 		row.F38m, rerr = optDecimal(&st.decs[4], name, val)
-	case 39:
+	case 39: // f39a
 		row.F39a, rerr = optStrings(name, val)
-	case 40:
+	case 40: // f40s
 		row.F40s, rerr = optString(&st.strs[4], name, val, plain)
-	case 41:
+	case 41: // f41t
 		row.F41t, rerr = optTime(&st.times[5], name, val, plain)
-	case 42:
+	case 42: // f42i
 		row.F42i, rerr = optInt(&st.ints[5], name, val)
-	case 43:
+	case 43: // f43l
 		row.F43l, rerr = optLong(&st.longs[5], name, val)
-	case 44:
+	case 44: // f44b
 		row.F44b, rerr = optBool(&st.bools[5], name, val)
-	case 45:
+	case 45: // f45d
 		row.F45d, rerr = optDouble(&st.floats[5], name, val)
-	case 46:
+	case 46: // f46m
 		row.F46m, rerr = optDecimal(&st.decs[5], name, val)
-	case 47:
+	case 47: // f47a
 		row.F47a, rerr = optStrings(name, val)
-	case 48:
+	case 48: // f48s
 		row.F48s, rerr = optString(&st.strs[5], name, val, plain)
-	case 49:
+	case 49: // f49t
 		row.F49t, rerr = optTime(&st.times[6], name, val, plain)
-	case 50:
+	case 50: // f50i
 		row.F50i, rerr = optInt(&st.ints[6], name, val)
-	case 51:
+	case 51: // f51l
 		row.F51l, rerr = optLong(&st.longs[6], name, val)
-	case 52:
+	case 52: // f52b
 		row.F52b, rerr = optBool(&st.bools[6], name, val)
-	case 53:
+	case 53: // f53d
 		row.F53d, rerr = optDouble(&st.floats[6], name, val)
-	case 54:
+	case 54: // f54m
 		row.F54m, rerr = optDecimal(&st.decs[6], name, val)
-	case 55:
+	case 55: // f55a
 		row.F55a, rerr = optStrings(name, val)
-	case 56:
+	case 56: // f56s
 		row.F56s, rerr = optString(&st.strs[6], name, val, plain)
-	case 57:
+	case 57: // f57t
 		row.F57t, rerr = optTime(&st.times[7], name, val, plain)
-	case 58:
+	case 58: // f58i
 		row.F58i, rerr = optInt(&st.ints[7], name, val)
-	case 59:
+	case 59: // f59l
 		row.F59l, rerr = optLong(&st.longs[7], name, val)
-	case 60:
+	case 60: // f60b
 		row.F60b, rerr = optBool(&st.bools[7], name, val)
-	case 61:
+	case 61: // f61d
 		row.F61d, rerr = optDouble(&st.floats[7], name, val)
-	case 62:
+	case 62: // f62m
 		row.F62m, rerr = optDecimal(&st.decs[7], name, val)
-	case 63:
+	case 63: // f63a
 		row.F63a, rerr = optStrings(name, val)
-	case 64:
+	case 64: // f64s
 		row.F64s, rerr = optString(&st.strs[7], name, val, plain)
-	case 65:
+	case 65: // f65t
 		row.F65t, rerr = optTime(&st.times[8], name, val, plain)
-	case 66:
+	case 66: // f66i
 		row.F66i, rerr = optInt(&st.ints[8], name, val)
-	case 67:
+	case 67: // f67l
 		row.F67l, rerr = optLong(&st.longs[8], name, val)
-	case 68:
+	case 68: // f68b
 		row.F68b, rerr = optBool(&st.bools[8], name, val)
-	case 69:
+	case 69: // f69d
 		row.F69d, rerr = optDouble(&st.floats[8], name, val)
-	case 70:
+	case 70: // groupKey
 		row.GroupKey, rerr = optKeyString(&st.strs[8], name, val, plain)
-	case 71:
+	case 71: // b01t
 		row.B01t, rerr = optTime(&st.times[9], name, val, plain)
-	case 72:
+	case 72: // b02i
 		row.B02i, rerr = optInt(&st.ints[9], name, val)
-	case 73:
+	case 73: // b03l
 		row.B03l, rerr = optLong(&st.longs[9], name, val)
-	case 74:
+	case 74: // b04b
 		row.B04b, rerr = optBool(&st.bools[9], name, val)
-	case 75:
+	case 75: // units
 		row.Units, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
 	default:
 		panic(fmt.Sprintf("schemas: no setter for WideRow field index %d", idx))
 	}
-	_ = st
 	return rerr
 }
 

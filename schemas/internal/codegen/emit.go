@@ -214,7 +214,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	// Field index.
 	p("// %sFieldIndex maps a Graph property name to its field index, or -1\n// for a property no version defines. Matching is exact.\nfunc %sFieldIndex(name string) int {\n\tswitch name {\n", P, P)
 	for _, f := range s.jsonFields() {
-		p("\tcase %q:\n\t\treturn %d\n", f.Name, f.Index)
+		p("\tcase %q:\n\t\treturn %d\n", f.Name, f.Index) // the index is also the field's bit in seen
 	}
 	p("\t}\n\treturn -1\n}\n\n")
 
@@ -226,24 +226,41 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	p("}\n\n")
 
 	// Parser.
-	p("// %s stores the properties of one row; seen has a bit per field index,\n// for duplicate detection.\ntype %s struct {\n\trow *%s\n\tst *%s\n\tseen [%d]uint64\n\tknown int\n}\n\n", Parser, Parser, R, S, words)
+	// seen is a bit set sized for the schema: one word when it fits, as
+	// for today's sources (no index arithmetic on the hot path), else an
+	// array of words. Either way no field index escapes it.
+	seenType, seenTest := "uint64", func(idx int) string { return fmt.Sprintf("p.seen&(1<<%d)", idx) }
+	if words > 1 {
+		seenType = fmt.Sprintf("[%d]uint64", words)
+		seenTest = func(idx int) string { return fmt.Sprintf("p.seen[%d]&(1<<%d)", idx/64, idx%64) }
+	}
+	p("// %s stores the properties of one row; seen has a bit per field index,\n// for duplicate detection.\ntype %s struct {\n\trow *%s\n\tst *%s\n\tseen %s\n\tknown int\n}\n\n", Parser, Parser, R, S, seenType)
 	d("parse%s parses in into row with the properties of version ver, st backing the row's pointer fields. It returns *RowError, not error, so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled rather than replaced.", R)
 	p("func parse%s(in rowInput, row *%s, st *%s, ver int) *RowError {\n", R, R, S)
 	p("\tp := %s{row: row, st: st, known: %sKnown[ver]}\n\tif rerr := walkObject(in, p.property); rerr != nil {\n\t\treturn rerr\n\t}\n", Parser, P)
 	for _, f := range s.jsonFields() {
 		if f.Required {
-			p("\tif p.seen[%d]&(1<<%d) == 0 {\n\t\treturn &RowError{Field: %q, Reason: \"required property is missing\"}\n\t}\n", f.Index/64, f.Index%64, f.Name)
+			p("\tif %s == 0 {\n\t\treturn &RowError{Field: %q, Reason: \"required property is missing\"}\n\t}\n", seenTest(f.Index), f.Name)
 		}
 	}
 	p("\treturn nil\n}\n\n")
 	p("func (p *%s) property(name, val string, plain bool) *RowError {\n", Parser)
 	p("\tidx := %sFieldIndex(name)\n\tif idx < 0 || idx >= p.known {\n\t\treturn addUnknown(&p.row.%s, name, val)\n\t}\n", P, unknown.GoName)
-	p("\tw, bit := idx>>6, uint64(1)<<(idx&63)\n\tif p.seen[w]&bit != 0 {\n\t\treturn &RowError{Field: name, Reason: \"duplicate property\"}\n\t}\n\tp.seen[w] |= bit\n")
-	p("\trow, st := p.row, p.st\n\tvar rerr *RowError\n\tswitch idx {\n")
-	for _, f := range s.jsonFields() {
-		p("\tcase %d:\n\t\trow.%s, rerr = %s\n", f.Index, f.GoName, s.setCall(f, unknown))
+	if words == 1 {
+		p("\tbit := uint64(1) << idx\n\tif p.seen&bit != 0 {\n\t\treturn &RowError{Field: name, Reason: \"duplicate property\"}\n\t}\n\tp.seen |= bit\n")
+	} else {
+		p("\tw, bit := idx>>6, uint64(1)<<(idx&63)\n\tif p.seen[w]&bit != 0 {\n\t\treturn &RowError{Field: name, Reason: \"duplicate property\"}\n\t}\n\tp.seen[w] |= bit\n")
 	}
-	p("\tdefault:\n\t\tpanic(fmt.Sprintf(\"schemas: no setter for %s field index %%d\", idx))\n\t}\n\t_ = st\n\treturn rerr\n}\n\n", R)
+	if len(s.Stores) > 0 {
+		p("\trow, st := p.row, p.st\n")
+	} else {
+		p("\trow := p.row\n")
+	}
+	p("\tvar rerr *RowError\n\tswitch idx {\n")
+	for _, f := range s.jsonFields() {
+		p("\tcase %d: // %s\n\t\trow.%s, rerr = %s\n", f.Index, f.Name, f.GoName, s.setCall(f, unknown))
+	}
+	p("\tdefault:\n\t\tpanic(fmt.Sprintf(\"schemas: no setter for %s field index %%d\", idx))\n\t}\n\treturn rerr\n}\n\n", R)
 
 	// Public parse functions.
 	for vi, v := range s.Versions {
