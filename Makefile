@@ -3,7 +3,7 @@ GO        ?= go
 STATICCHECK_VERSION ?= v0.8.2
 PKGS      := ./...
 
-.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image
+.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image generate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ demo: ## run the pipeline against simulated Graph + in-process Kafka
 
 build: ## build bin/callstream
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/callstream ./cmd/callstream
+
+generate: ## regenerate schemas' row codecs from the .avsc files and their *.codec.json annotations
+	$(GO) generate ./schemas
 
 image: ## build the container image (needs a Docker engine; VERSION=... to stamp it)
 	docker build --build-arg VERSION=$${VERSION:-$$(git describe --tags --always --dirty 2>/dev/null || echo dev)} -t callstream:$${VERSION:-dev} .

@@ -406,12 +406,12 @@ func (r *DirectRoutingLogRow) appendAvro(dst []byte, ver int) []byte {
 	return dst
 }
 
-// hambaDirectRoutingLogRow is the shape hamba decodes (and, in tests, encodes as the
+// drAvro is the shape hamba decodes (and, in tests, encodes as the
 // oracle) for every version: hamba v2.31 resolves a nullable union by
 // pointer, so slices and maps are pointers here, and decimals are their
 // raw Avro bytes (its *big.Rat path corrupts memory for nullable
 // decimals).
-type hambaDirectRoutingLogRow struct {
+type drAvro struct {
 	ID                            string                    `avro:"id"`
 	CorrelationID                 string                    `avro:"correlationId"`
 	UserID                        *string                   `avro:"userId"`
@@ -459,7 +459,7 @@ func DecodeDirectRoutingRowBeta(data []byte, row *DirectRoutingLogRow) error {
 func drDecode(data []byte, ver int, row *DirectRoutingLogRow) error {
 	// Decode into a fresh mirror: hamba writes through non-nil pointers and
 	// merges into non-nil maps, which would alias or mix in the old row.
-	var a hambaDirectRoutingLogRow
+	var a drAvro
 	if err := decodeExact(data, drSchemas[ver], &a); err != nil {
 		return err
 	}
@@ -505,8 +505,8 @@ func drDecode(data []byte, ver int, row *DirectRoutingLogRow) error {
 
 // hamba returns r as the mirror hamba encodes; tests hold the generated
 // writer to hamba's bytes with it.
-func (r *DirectRoutingLogRow) hamba() *hambaDirectRoutingLogRow {
-	m := &hambaDirectRoutingLogRow{
+func (r *DirectRoutingLogRow) hamba() *drAvro {
+	m := &drAvro{
 		ID:                            r.ID,
 		CorrelationID:                 r.CorrelationID,
 		UserID:                        r.UserID,

@@ -431,12 +431,12 @@ func (r *PstnCallLogRow) appendAvro(dst []byte, ver int) []byte {
 	return dst
 }
 
-// hambaPstnCallLogRow is the shape hamba decodes (and, in tests, encodes as the
+// pstnAvro is the shape hamba decodes (and, in tests, encodes as the
 // oracle) for every version: hamba v2.31 resolves a nullable union by
 // pointer, so slices and maps are pointers here, and decimals are their
 // raw Avro bytes (its *big.Rat path corrupts memory for nullable
 // decimals).
-type hambaPstnCallLogRow struct {
+type pstnAvro struct {
 	ID                      string                    `avro:"id"`
 	CallID                  *string                   `avro:"callId"`
 	UserID                  *string                   `avro:"userId"`
@@ -484,7 +484,7 @@ func DecodePstnCallRowBeta(data []byte, row *PstnCallLogRow) error { return pstn
 func pstnDecode(data []byte, ver int, row *PstnCallLogRow) error {
 	// Decode into a fresh mirror: hamba writes through non-nil pointers and
 	// merges into non-nil maps, which would alias or mix in the old row.
-	var a hambaPstnCallLogRow
+	var a pstnAvro
 	if err := decodeExact(data, pstnSchemas[ver], &a); err != nil {
 		return err
 	}
@@ -546,8 +546,8 @@ func pstnDecode(data []byte, ver int, row *PstnCallLogRow) error {
 
 // hamba returns r as the mirror hamba encodes; tests hold the generated
 // writer to hamba's bytes with it.
-func (r *PstnCallLogRow) hamba() *hambaPstnCallLogRow {
-	m := &hambaPstnCallLogRow{
+func (r *PstnCallLogRow) hamba() *pstnAvro {
+	m := &pstnAvro{
 		ID:                      r.ID,
 		CallID:                  r.CallID,
 		UserID:                  r.UserID,

@@ -667,12 +667,12 @@ func (r *WideRow) appendAvro(dst []byte, ver int) []byte {
 	return dst
 }
 
-// hambaWideRow is the shape hamba decodes (and, in tests, encodes as the
+// wideAvro is the shape hamba decodes (and, in tests, encodes as the
 // oracle) for every version: hamba v2.31 resolves a nullable union by
 // pointer, so slices and maps are pointers here, and decimals are their
 // raw Avro bytes (its *big.Rat path corrupts memory for nullable
 // decimals).
-type hambaWideRow struct {
+type wideAvro struct {
 	ID                   string                    `avro:"id"`
 	F01t                 *time.Time                `avro:"f01t"`
 	F02i                 *int32                    `avro:"f02i"`
@@ -767,7 +767,7 @@ func DecodeWideRowBeta(data []byte, row *WideRow) error { return wideDecode(data
 func wideDecode(data []byte, ver int, row *WideRow) error {
 	// Decode into a fresh mirror: hamba writes through non-nil pointers and
 	// merges into non-nil maps, which would alias or mix in the old row.
-	var a hambaWideRow
+	var a wideAvro
 	if err := decodeExact(data, wideSchemas[ver], &a); err != nil {
 		return err
 	}
@@ -960,8 +960,8 @@ func wideDecode(data []byte, ver int, row *WideRow) error {
 
 // hamba returns r as the mirror hamba encodes; tests hold the generated
 // writer to hamba's bytes with it.
-func (r *WideRow) hamba() *hambaWideRow {
-	m := &hambaWideRow{
+func (r *WideRow) hamba() *wideAvro {
+	m := &wideAvro{
 		ID:       r.ID,
 		F01t:     r.F01t,
 		F02i:     r.F02i,

@@ -74,6 +74,15 @@ func TestAppendMatchesHamba(t *testing.T) {
 		rows = append(rows, &pstnRows[i])
 	}
 	rows = append(rows, wideRows(t)...)
+	for _, sc := range allSourceCodecs() { // every source's seed rows, parsed
+		for ver := range sc.versions {
+			row, err := sc.parse(seedRaw(t, sc, ver), ver)
+			if err != nil {
+				t.Fatalf("%s seed row, version %d: %v", sc.source, ver, err)
+			}
+			rows = append(rows, row)
+		}
+	}
 	for i, row := range rows {
 		sc := codecOfRow(row)
 		for ver, v := range sc.versions {

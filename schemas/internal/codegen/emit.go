@@ -314,7 +314,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	}
 
 	// hamba mirror and decoding.
-	H := "hamba" + R
+	H := P + "Avro" // the hamba mirror
 	p("// %s is the shape hamba decodes (and, in tests, encodes as the\n// oracle) for every version: hamba v2.31 resolves a nullable union by\n// pointer, so slices and maps are pointers here, and decimals are their\n// raw Avro bytes (its *big.Rat path corrupts memory for nullable\n// decimals).\ntype %s struct {\n", H, H)
 	for _, f := range s.Order[last] {
 		p("\t%s %s `avro:%q`\n", f.GoName, f.Kind.hambaType, f.Name)

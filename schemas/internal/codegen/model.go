@@ -11,6 +11,39 @@
 // optTime, optInt, optDecimal, appendOptString, ...): generating only the
 // per-field glue keeps one implementation of each rule, and makes the glue
 // exactly as fast as the hand-written glue it replaced.
+//
+// Adding a source's codec:
+//  1. Put its .avsc files (one per Graph API version, each an evolution of
+//     the one before: same record name, earlier fields kept in order) in
+//     schemas/.
+//  2. Write <Record>.codec.json beside them (see Annotation; the existing
+//     ones are the examples): source name, identifier prefix, exported
+//     names, versions, identity/id/key properties, any Go name overrides.
+//  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
+//     type, Parse/Decode functions, AppendAvro methods and the codec entry;
+//     codecs_gen.go lists it, so For finds it. The table-driven tests
+//     (TestAppendMatchesHamba, FuzzAllSources,
+//     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
+//     knows its seed row files.
+//
+// Supported field types: string (required, must be an identity), and
+// ["null", T] for T string, int, long, boolean, double, timestamp-millis
+// long, decimal(18,6) bytes, array of string, map of string (the unknown-
+// properties field only), and arrays of records that have a hand-written
+// helper (recordArrays). Anything else is a generator error naming the
+// field, never silently wrong code.
+//
+// Nested records (call records: sessions → segments → endpoints → media →
+// streams) are the next step, and the structure is ready for them: a
+// record type becomes a source-like unit of its own (its fields, its store,
+// its parser with its own seen set, its append function), emitted by the
+// same emit code with the record's name as prefix; a field of record type
+// (or array of records, or map of records) then gets a kind whose parse
+// calls the nested parser on the value's text (jsonscan.Object, as
+// walkObject does for a row) and whose append calls the nested writer.
+// recordArrays is the seam: today it maps AdministrativeUnitInfo to the
+// hand-written optUnitInfos / appendOptUnitInfos; a generated record kind
+// replaces that entry.
 package codegen
 
 import (
