@@ -564,5 +564,4 @@ var drCodec = sourceCodec{
 	},
 	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*DirectRoutingLogRow).appendAvro(dst, ver) },
 	hamba:     func(row any) any { return row.(*DirectRoutingLogRow).hamba() },
-	newRow:    func() any { return new(DirectRoutingLogRow) },
 }

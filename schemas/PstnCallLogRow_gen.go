@@ -613,5 +613,4 @@ var pstnCodec = sourceCodec{
 	},
 	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*PstnCallLogRow).appendAvro(dst, ver) },
 	hamba:     func(row any) any { return row.(*PstnCallLogRow).hamba() },
-	newRow:    func() any { return new(PstnCallLogRow) },
 }

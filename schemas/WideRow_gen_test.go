@@ -1102,5 +1102,4 @@ var wideCodec = sourceCodec{
 	},
 	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*WideRow).appendAvro(dst, ver) },
 	hamba:     func(row any) any { return row.(*WideRow).hamba() },
-	newRow:    func() any { return new(WideRow) },
 }

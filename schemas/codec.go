@@ -38,7 +38,7 @@ type Codec struct {
 
 // sourceCodec is one source's generated codec (see the *_gen.go files):
 // its versions and the functions that parse, write and decode its rows.
-// The test-only hooks (parse, appendRow, hamba, newRow) let one table of
+// The test-only hooks (parse, appendRow, hamba) let one table of
 // tests cover every source and version.
 type sourceCodec struct {
 	source, name string
@@ -48,7 +48,6 @@ type sourceCodec struct {
 	parse        func(raw []byte, ver int) (any, error)
 	appendRow    func(row any, ver int, dst []byte) []byte
 	hamba        func(row any) any
-	newRow       func() any
 }
 
 // codecVersion is one Graph API version of a source and its schema.

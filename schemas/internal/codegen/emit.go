@@ -371,8 +371,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	p("\tdecode: func(data []byte, ver int) (any, error) {\n\t\trow := new(%s)\n\t\treturn row, %sDecode(data, ver, row)\n\t},\n", R, P)
 	p("\tparse: func(raw []byte, ver int) (any, error) {\n\t\trow := new(%s)\n\t\treturn row, %sParse(raw, row, ver)\n\t},\n", R, P)
 	p("\tappendRow: func(row any, ver int, dst []byte) []byte { return row.(*%s).appendAvro(dst, ver) },\n", R)
-	p("\thamba: func(row any) any { return row.(*%s).hamba() },\n", R)
-	p("\tnewRow: func() any { return new(%s) },\n}\n", R)
+	p("\thamba: func(row any) any { return row.(*%s).hamba() },\n}\n", R)
 	return b.Bytes(), nil
 }
 
