@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 
-.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image
+.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression build image generate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -19,6 +19,9 @@ demo: ## run the pipeline against simulated Graph + in-process Kafka
 
 build: ## build bin/callstream
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/callstream ./cmd/callstream
+
+generate: ## regenerate schemas' row codecs (from the .avsc files and their *.codec.json annotations) and the settings tables in README.md and docs/
+	$(GO) generate ./schemas ./cmd/callstream
 
 image: ## build the container image (needs a Docker engine; VERSION=... to override the stamp)
 	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) --build-arg BUILD_DATE=$(BUILD_DATE) -t callstream:$(VERSION) .

@@ -1,6 +1,8 @@
 package schemas
 
 import (
+	"encoding/binary"
+	"math"
 	"time"
 )
 
@@ -119,72 +121,33 @@ func appendOptUnitInfos(dst []byte, units []AdministrativeUnitInfo) []byte {
 	return append(dst, 0)
 }
 
-// appendDirectRouting writes r in the field order of
-// DirectRoutingLogRow.avsc, or of DirectRoutingLogRow.beta.avsc with beta.
-func appendDirectRouting(dst []byte, r *DirectRoutingLogRow, beta bool) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendString(dst, r.CorrelationID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptTime(dst, r.StartDateTime)
-	dst = appendOptTime(dst, r.InviteDateTime)
-	dst = appendOptTime(dst, r.FailureDateTime)
-	dst = appendOptTime(dst, r.EndDateTime)
-	dst = appendOptInt(dst, r.Duration)
-	dst = appendOptString(dst, r.CallType)
-	dst = appendOptBool(dst, r.SuccessfulCall)
-	dst = appendOptString(dst, r.CallerNumber)
-	dst = appendOptString(dst, r.CalleeNumber)
-	dst = appendOptString(dst, r.MediaPathLocation)
-	dst = appendOptString(dst, r.SignalingLocation)
-	dst = appendOptInt(dst, r.FinalSipCode)
-	dst = appendOptInt(dst, r.CallEndSubReason)
-	dst = appendOptString(dst, r.FinalSipCodePhrase)
-	dst = appendOptString(dst, r.TrunkFullyQualifiedDomainName)
-	dst = appendOptBool(dst, r.MediaBypassEnabled)
-	if beta {
-		dst = appendOptString(dst, r.UserCountryCode)
-		dst = appendOptString(dst, r.OtherPartyCountryCode)
-		dst = appendOptString(dst, r.TransferorCorrelationID)
-		dst = appendOptUnitInfos(dst, r.AdministrativeUnitInfos)
+func appendOptLong(dst []byte, v *int64) []byte {
+	if v == nil {
+		return append(dst, unionNull)
 	}
-	return appendOptMap(dst, r.AdditionalProperties)
+	return appendLong(append(dst, unionValue), *v)
 }
 
-// appendPstn writes r in the field order of PstnCallLogRow.avsc, or of
-// PstnCallLogRow.beta.avsc with beta.
-func appendPstn(dst []byte, r *PstnCallLogRow, beta bool) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendOptString(dst, r.CallID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptTime(dst, r.StartDateTime)
-	dst = appendOptTime(dst, r.EndDateTime)
-	dst = appendOptInt(dst, r.Duration)
-	dst = appendOptDecimal(dst, r.Charge)
-	dst = appendOptString(dst, r.CallType)
-	dst = appendOptString(dst, r.Currency)
-	dst = appendOptString(dst, r.CalleeNumber)
-	dst = appendOptString(dst, r.UsageCountryCode)
-	dst = appendOptString(dst, r.TenantCountryCode)
-	dst = appendOptDecimal(dst, r.ConnectionCharge)
-	dst = appendOptString(dst, r.CallerNumber)
-	dst = appendOptString(dst, r.DestinationContext)
-	dst = appendOptString(dst, r.DestinationName)
-	dst = appendOptString(dst, r.ConferenceID)
-	dst = appendOptString(dst, r.LicenseCapability)
-	dst = appendOptString(dst, r.InventoryType)
-	dst = appendOptString(dst, r.Operator)
-	dst = appendOptString(dst, r.CallDurationSource)
-	if beta {
-		dst = appendOptString(dst, r.OtherPartyCountryCode)
-		dst = appendOptString(dst, r.ClientLocalIPv4Address)
-		dst = appendOptString(dst, r.ClientLocalIPv6Address)
-		dst = appendOptString(dst, r.ClientPublicIPv4Address)
-		dst = appendOptString(dst, r.ClientPublicIPv6Address)
-		dst = appendOptUnitInfos(dst, r.AdministrativeUnitInfos)
+// appendOptDouble writes an Avro double: 8 bytes, little-endian IEEE 754.
+func appendOptDouble(dst []byte, v *float64) []byte {
+	if v == nil {
+		return append(dst, unionNull)
 	}
-	return appendOptMap(dst, r.AdditionalProperties)
+	return binary.LittleEndian.AppendUint64(append(dst, unionValue), math.Float64bits(*v))
+}
+
+// appendOptStrings writes an array of strings in blocks, as hamba does.
+func appendOptStrings(dst []byte, items []string) []byte {
+	if items == nil {
+		return append(dst, unionNull)
+	}
+	dst = append(dst, unionValue)
+	for i := 0; i < len(items); i += avroBlockLength {
+		block := items[i:min(i+avroBlockLength, len(items))]
+		dst = appendLong(dst, int64(len(block)))
+		for _, s := range block {
+			dst = appendString(dst, s)
+		}
+	}
+	return append(dst, 0)
 }

@@ -7,12 +7,10 @@ import (
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/hamba/avro/v2"
 )
 
-// TestAppendMatchesHamba holds the hand-written writers to hamba's bytes,
-// for both sources and both versions, over the values at the edges of each
+// TestAppendMatchesHamba holds the generated writers to hamba's bytes,
+// for every source (and the test-only wide schema) and every version, over the values at the edges of each
 // type: the seed rows, null and empty everything, extreme integers and
 // decimals, timestamps before 1970 and below a millisecond, and maps and
 // arrays long enough to need several blocks (maps, written in Go's
@@ -59,25 +57,6 @@ func TestAppendMatchesHamba(t *testing.T) {
 		{ID: "i", CorrelationID: "c", AdditionalProperties: manyProps, AdministrativeUnitInfos: manyUnits, UserCountryCode: str("US")},
 		{ID: "i", CorrelationID: "c", AdministrativeUnitInfos: manyUnits[:100]},
 	}
-	for i := range drRows {
-		r := &drRows[i]
-		for _, beta := range []bool{false, true} {
-			if !beta && r.betaFieldSet() != "" {
-				continue
-			}
-			got, _ := r.appendAvro([]byte("hdr"), directRoutingSchemaFor(beta))
-			want, err := r.appendAvroHamba([]byte("hdr"), directRoutingSchemaFor(beta))
-			if err != nil {
-				t.Fatal(err)
-			}
-			compareEncodings(t, fmt.Sprintf("direct routing row %d beta %v", i, beta), got, want, len(r.AdditionalProperties) > 1,
-				func(b []byte) (any, error) {
-					var back DirectRoutingLogRow
-					return &back, decodeDirectRouting(b, directRoutingSchemaFor(beta), &back)
-				})
-		}
-	}
-
 	pstnSeed := pstnSeedRow(t)
 	pstnRows := []PstnCallLogRow{
 		pstnSeed,
@@ -87,35 +66,39 @@ func TestAppendMatchesHamba(t *testing.T) {
 			AdditionalProperties: manyProps, AdministrativeUnitInfos: manyUnits, ClientLocalIPv6Address: str("::1")},
 		{ID: "i", Charge: dec(0), ConnectionCharge: dec(-129), AdministrativeUnitInfos: []AdministrativeUnitInfo{{}}},
 	}
+	var rows []any
+	for i := range drRows {
+		rows = append(rows, &drRows[i])
+	}
 	for i := range pstnRows {
-		r := &pstnRows[i]
-		for _, beta := range []bool{false, true} {
-			if !beta && r.betaFieldSet() != "" {
+		rows = append(rows, &pstnRows[i])
+	}
+	rows = append(rows, wideRows(t)...)
+	for _, sc := range allSourceCodecs() { // every source's seed rows, parsed
+		for ver := range sc.versions {
+			row, err := sc.parse(seedRaw(t, sc, ver), ver)
+			if err != nil {
+				t.Fatalf("%s seed row, version %d: %v", sc.source, ver, err)
+			}
+			rows = append(rows, row)
+		}
+	}
+	for i, row := range rows {
+		sc := codecOfRow(row)
+		for ver, v := range sc.versions {
+			if row.(interface{ setBeyond(int) string }).setBeyond(knownOf(sc, ver)) != "" {
 				continue
 			}
-			schema := pstnSchema
-			if beta {
-				schema = pstnBetaSchema
-			}
-			got, _ := r.appendAvro([]byte("hdr"), schema)
-			want, err := r.appendAvroHamba([]byte("hdr"), schema)
+			got := sc.appendRow(row, ver, []byte("hdr"))
+			want, err := appendEncoded([]byte("hdr"), v.schema, sc.hamba(row))
 			if err != nil {
 				t.Fatal(err)
 			}
-			compareEncodings(t, fmt.Sprintf("pstn row %d beta %v", i, beta), got, want, len(r.AdditionalProperties) > 1,
-				func(b []byte) (any, error) {
-					var back PstnCallLogRow
-					return &back, decodePstn(b, schema, &back)
-				})
+			props := *row.(interface{ unknown() *map[string]string }).unknown()
+			compareEncodings(t, fmt.Sprintf("%s row %d %s", sc.source, i, v.version), got, want, len(props) > 1,
+				func(b []byte) (any, error) { return sc.decode(b, ver) })
 		}
 	}
-}
-
-func directRoutingSchemaFor(beta bool) avro.Schema {
-	if beta {
-		return directRoutingBetaSchema
-	}
-	return directRoutingSchema
 }
 
 // compareEncodings wants got and want byte for byte, or, when map order

@@ -183,10 +183,10 @@ func TestBetaReadsV1DataAndBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a avroRow
+		var a drAvro
 		resolveInto(t, DirectRoutingBetaSchema(), DirectRoutingSchema(), v1Data, &a)
 		var viaBeta DirectRoutingLogRow
-		if err := decodeDirectRouting(mustAppendBeta(t, &a), directRoutingBetaSchema, &viaBeta); err != nil {
+		if err := drDecode(mustAppendBeta(t, &a), 1, &viaBeta); err != nil {
 			t.Fatal(err)
 		}
 		want := truncatedToMillis(v1Row)
@@ -199,7 +199,7 @@ func TestBetaReadsV1DataAndBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var b avroRow
+		var b drAvro
 		resolveInto(t, DirectRoutingSchema(), DirectRoutingBetaSchema(), betaData, &b)
 		if b.UserCountryCode != nil || b.AdministrativeUnitInfos != nil {
 			t.Errorf("v1.0 reader kept beta fields: %v %v", b.UserCountryCode, b.AdministrativeUnitInfos)
@@ -215,7 +215,7 @@ func TestBetaReadsV1DataAndBack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var a avroPstnRow
+		var a pstnAvro
 		resolveInto(t, PstnBetaSchema(), PstnSchema(), v1Data, &a)
 		if a.OtherPartyCountryCode != nil || a.AdministrativeUnitInfos != nil || a.ID != v1Row.ID {
 			t.Errorf("beta reader of v1.0 data: %+v", a)
@@ -225,7 +225,7 @@ func TestBetaReadsV1DataAndBack(t *testing.T) {
 			t.Errorf("charge through the beta reader: %v, %v", charge, err)
 		}
 
-		var b avroPstnRow
+		var b pstnAvro
 		betaRow := v1Row
 		betaRow.ClientPublicIPv4Address = ptr("203.0.113.9")
 		betaData, err := betaRow.AppendAvroBeta(nil)
@@ -241,7 +241,7 @@ func TestBetaReadsV1DataAndBack(t *testing.T) {
 
 // mustAppendBeta re-encodes a decoded mirror with the beta schema, so the
 // test can reuse decodeDirectRouting's conversion to the public type.
-func mustAppendBeta(t *testing.T, a *avroRow) []byte {
+func mustAppendBeta(t *testing.T, a *drAvro) []byte {
 	t.Helper()
 	data, err := appendEncoded(nil, directRoutingBetaSchema, a)
 	if err != nil {

@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -9,6 +10,8 @@ import (
 
 	"github.com/callstream/callstream/internal/jsonscan"
 )
+
+//go:generate go run ./internal/codegen/gen
 
 // Source names, as the SOURCES setting spells them.
 const (
@@ -26,11 +29,33 @@ const (
 // Avro records of one schema. Pick it with For. A Codec is immutable and
 // safe for concurrent use.
 type Codec struct {
-	source, version string
-	name, text      string
-	schema          avro.Schema
-	encode          func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (id, key string, out []byte, err error)
-	decode          func(data []byte) (any, error)
+	src     *sourceCodec
+	ver     int // index into src.versions
+	version string
+	text    string
+	schema  avro.Schema
+}
+
+// sourceCodec is one source's generated codec (see the *_gen.go files):
+// its versions and the functions that parse, write and decode its rows.
+// The test-only hooks (parse, appendRow, hamba) let one table of
+// tests cover every source and version.
+type sourceCodec struct {
+	source, name string
+	versions     []codecVersion
+	encode       func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
+	decode       func(data []byte, ver int) (any, error)
+	parse        func(raw []byte, ver int) (any, error)
+	appendRow    func(row any, ver int, dst []byte) []byte
+	hamba        func(row any) any
+}
+
+// codecVersion is one Graph API version of a source and its schema.
+type codecVersion struct {
+	version string
+	text    string
+	schema  avro.Schema
+	known   int // how many JSON properties the version defines
 }
 
 // For returns the codec for source (SourceDirectRouting or SourcePstn) and
@@ -39,57 +64,42 @@ type Codec struct {
 // fields, so a topic can move from v1.0 to beta (or back) under the
 // registry's BACKWARD, FORWARD or FULL compatibility.
 func For(source, version string) (*Codec, error) {
-	beta := false
-	switch version {
-	case VersionV1:
-	case VersionBeta:
-		beta = true
-	default:
+	if version != VersionV1 && version != VersionBeta {
 		return nil, fmt.Errorf("schemas: unknown Graph API version %q (want %q or %q)", version, VersionV1, VersionBeta)
 	}
-	c := &Codec{source: source, version: version}
-	switch source {
-	case SourceDirectRouting:
-		c.name = DirectRoutingSchemaName
-		c.text, c.schema = directRoutingSchemaText, directRoutingSchema
-		if beta {
-			c.text, c.schema = directRoutingBetaSchemaText, directRoutingBetaSchema
+	var names []string
+	for _, sc := range sourceCodecs {
+		names = append(names, strconv.Quote(sc.source))
+		if sc.source != source {
+			continue
 		}
-		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
-			return encodeRow(&drScratchPool, parseRow, c.schema, beta, rowInput{raw: raw, scan: scan, shared: shared}, dst)
+		for i, v := range sc.versions {
+			if v.version == version {
+				return &Codec{src: sc, ver: i, version: version, text: v.text, schema: v.schema}, nil
+			}
 		}
-		c.decode = func(data []byte) (any, error) {
-			row := new(DirectRoutingLogRow)
-			return row, decodeDirectRouting(data, c.schema, row)
-		}
-	case SourcePstn:
-		c.name = PstnSchemaName
-		c.text, c.schema = pstnSchemaText, pstnSchema
-		if beta {
-			c.text, c.schema = pstnBetaSchemaText, pstnBetaSchema
-		}
-		c.encode = func(raw []byte, scan []jsonscan.Member, dst []byte, shared bool) (string, string, []byte, error) {
-			return encodeRow(&pstnScratchPool, parsePstnRow, c.schema, beta, rowInput{raw: raw, scan: scan, shared: shared}, dst)
-		}
-		c.decode = func(data []byte) (any, error) {
-			row := new(PstnCallLogRow)
-			return row, decodePstn(data, c.schema, row)
-		}
-	default:
-		return nil, fmt.Errorf("schemas: unknown source %q (want %q or %q)", source, SourceDirectRouting, SourcePstn)
+		return nil, fmt.Errorf("schemas: source %q has no schema for Graph API version %q", source, version)
 	}
-	return c, nil
+	return nil, fmt.Errorf("schemas: unknown source %q (want %s)", source, orList(names))
+}
+
+// orList joins quoted names as `"a", "b" or "c"`.
+func orList(names []string) string {
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // Source returns the codec's source name.
-func (c *Codec) Source() string { return c.source }
+func (c *Codec) Source() string { return c.src.source }
 
 // Version returns the Graph API version whose rows the codec reads.
 func (c *Codec) Version() string { return c.version }
 
 // Name returns the full name of the codec's Avro record, the same for both
 // versions of a source.
-func (c *Codec) Name() string { return c.name }
+func (c *Codec) Name() string { return c.src.name }
 
 // Text returns the codec's Avro schema text (.avsc JSON), for registering
 // with a schema registry.
@@ -106,7 +116,7 @@ func (c *Codec) Schema() avro.Schema { return c.schema }
 // cannot be parsed is a *RowError (use errors.As); on any error dst is
 // returned as it was and id and key are empty. id and key do not alias raw.
 func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, nil, dst, false)
+	return c.src.encode(rowInput{raw: raw}, c.ver, dst)
 }
 
 // EncodeShared is Encode without the copy of raw that id and key are cut
@@ -115,7 +125,7 @@ func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) 
 // unless it has escaped strings or properties the schema does not define.
 // Errors do not alias raw.
 func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, nil, dst, true)
+	return c.src.encode(rowInput{raw: raw, shared: true}, c.ver, dst)
 }
 
 // EncodeScanned is EncodeShared for a row whose members were recorded by
@@ -124,7 +134,7 @@ func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err e
 // JSON object the scan describes and is not scanned again. A nil scan
 // makes it EncodeShared.
 func (c *Codec) EncodeScanned(raw []byte, scan []jsonscan.Member, dst []byte) (id, key string, out []byte, err error) {
-	return c.encode(raw, scan, dst, true)
+	return c.src.encode(rowInput{raw: raw, scan: scan, shared: true}, c.ver, dst)
 }
 
 // parseScratch is a parsed row of type R, the store S behind its pointers,
@@ -137,25 +147,19 @@ type parseScratch[R, S any] struct {
 	members []jsonscan.Member
 }
 
-var (
-	drScratchPool   = sync.Pool{New: func() any { return new(parseScratch[DirectRoutingLogRow, rowStore]) }}
-	pstnScratchPool = sync.Pool{New: func() any { return new(parseScratch[PstnCallLogRow, pstnStore]) }}
-)
-
-// encodedRow is what encodeRow needs of a row type: *DirectRoutingLogRow
-// or *PstnCallLogRow.
+// encodedRow is what encodeRow needs of a generated row type.
 type encodedRow[R any] interface {
 	*R
 	unknown() *map[string]string
-	appendAvro(dst []byte, schema avro.Schema) ([]byte, error)
+	appendAvro(dst []byte, ver int) []byte
 	idAndKey() (id, key string)
 }
 
 // encodeRow parses in with parse into a row from pool and appends its Avro
-// encoding with schema to dst. Every reference to the row's strings (which
+// encoding with version ver's schema to dst. Every reference to the row's strings (which
 // may alias in.raw) is dropped before the row goes back to the pool.
-func encodeRow[R, S any, P encodedRow[R]](pool *sync.Pool, parse func(rowInput, P, *S, bool) *RowError,
-	schema avro.Schema, beta bool, in rowInput, dst []byte) (id, key string, out []byte, err error) {
+func encodeRow[R, S any, P encodedRow[R]](pool *sync.Pool, parse func(rowInput, P, *S, int) *RowError,
+	ver int, in rowInput, dst []byte) (id, key string, out []byte, err error) {
 	sc := pool.Get().(*parseScratch[R, S])
 	row := P(&sc.row)
 	defer func() {
@@ -167,23 +171,16 @@ func encodeRow[R, S any, P encodedRow[R]](pool *sync.Pool, parse func(rowInput, 
 	}()
 	*row.unknown() = sc.props
 	in.scratch = &sc.members
-	if rerr := parse(in, row, &sc.st, beta); rerr != nil {
+	if rerr := parse(in, row, &sc.st, ver); rerr != nil {
 		return "", "", dst, rerr.owned(in.shared)
 	}
 	if len(*row.unknown()) == 0 {
 		*row.unknown() = nil
 	}
-	if out, err = row.appendAvro(dst, schema); err != nil {
-		return "", "", out, err
-	}
+	out = row.appendAvro(dst, ver)
 	id, key = row.idAndKey()
 	return id, key, out, nil
 }
-
-func (r *DirectRoutingLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
-func (r *DirectRoutingLogRow) idAndKey() (string, string)  { return r.ID, r.CorrelationID }
-func (r *PstnCallLogRow) unknown() *map[string]string      { return &r.AdditionalProperties }
-func (r *PstnCallLogRow) idAndKey() (string, string)       { return r.ID, r.Key() }
 
 // reusableProps returns the map to offer the next row, emptied: the row's
 // own (or the one it was offered, when it had no unknown properties),
@@ -210,9 +207,9 @@ func (e *RowError) owned(shared bool) *RowError {
 }
 
 // Decode decodes one record written by Encode (without framing) into a new
-// *DirectRoutingLogRow or *PstnCallLogRow, by the codec's source.
+// row of the codec's source's type (*DirectRoutingLogRow, *PstnCallLogRow, ...).
 func (c *Codec) Decode(data []byte) (any, error) {
-	row, err := c.decode(data)
+	row, err := c.src.decode(data, c.ver)
 	if err != nil {
 		return nil, err
 	}

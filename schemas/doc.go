@@ -9,4 +9,51 @@
 // it. The beta schemas keep the v1.0 record names and add the beta-only
 // properties as optional fields, so they are compatible evolutions of the
 // v1.0 ones. For picks the codec for a (source, API version) pair.
+//
+// # Generated codecs
+//
+// Each source's row type, parser, Avro writer and decoder are generated
+// (go generate; the *_gen.go files) from its .avsc files and a small
+// annotation, <Record>.codec.json, naming what a schema cannot say: the
+// properties that identify a row, the record key, Go names. The generated
+// code only wires fields to the hand-written primitives of this package
+// (parse.go, append.go, decimal.go, datetime.go), which hold every rule.
+//
+// # Parsing rules
+//
+// Every Parse*Row function (and Codec.Encode) reads one element of the
+// "value" array of a Graph response by the same rules:
+//   - null or absent properties become nil; "" stays a non-nil empty string.
+//   - Required (non-union) string properties, such as id, must be present,
+//     non-null and non-empty.
+//   - DateTimeOffsets are RFC 3339 with any number of fractional digits and
+//     "Z" or a ±HH:MM offset; they are stored in UTC at full precision.
+//     Graph's placeholder 0001-01-01T00:00:00Z (in any fraction or offset
+//     form) becomes nil.
+//   - Int32 properties must be JSON integer literals within int32: 5.5, 5.0,
+//     5e0 and "5" are rejected, as they mean Graph changed the type.
+//   - Decimal properties (charges) must be JSON numbers (or null) that
+//     decimal(18,6) holds exactly; more fractional or integer digits are a
+//     *RowError naming the property, never a rounded value.
+//   - Properties the schema of the version does not define, including
+//     @odata.* annotations and, under v1.0, the beta-only properties, are
+//     kept in AdditionalProperties as compacted raw JSON.
+//   - Property names are matched exactly ("ID" is not "id"), and a repeated
+//     name is an error rather than last-wins, since either copy could be
+//     the real one.
+//   - Invalid UTF-8 inside strings is replaced with U+FFFD, as
+//     encoding/json does, because Avro strings must be UTF-8 — except in the
+//     properties that identify the row (the dedup id and the record key:
+//     the annotation's identity list), where invalid UTF-8 (raw, or an
+//     unpaired surrogate escape like \udcff) is a *RowError, since the
+//     repair could turn one row's id into another's.
+//   - Errors name the property and the kind of problem, never its value:
+//     they end up in logs and dead-letter headers, and values are personal
+//     data (user principal names, phone numbers).
+//
+// Every failure is a *RowError naming the property at fault, or with an
+// empty Field when the row is not valid JSON or not an object; malformed
+// JSON is reported even when an earlier property also had a bad value. The
+// strings in a parsed row share one copy of the input, so the input may be
+// reused at once, while keeping any one string alive keeps that copy alive.
 package schemas

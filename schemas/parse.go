@@ -16,187 +16,6 @@ import (
 	"github.com/callstream/callstream/internal/jsonscan"
 )
 
-// Indexes of the schema fields that Graph sends, in schema order; they index
-// the duplicate-key bit set in parseRow.
-const (
-	fieldID = iota
-	fieldCorrelationID
-	fieldUserID
-	fieldUserPrincipalName
-	fieldUserDisplayName
-	fieldStartDateTime
-	fieldInviteDateTime
-	fieldFailureDateTime
-	fieldEndDateTime
-	fieldDuration
-	fieldCallType
-	fieldSuccessfulCall
-	fieldCallerNumber
-	fieldCalleeNumber
-	fieldMediaPathLocation
-	fieldSignalingLocation
-	fieldFinalSipCode
-	fieldCallEndSubReason
-	fieldFinalSipCodePhrase
-	fieldTrunkFullyQualifiedDomainName
-	fieldMediaBypassEnabled
-
-	// Beta only.
-	fieldUserCountryCode
-	fieldOtherPartyCountryCode
-	fieldTransferorCorrelationID
-	fieldAdministrativeUnitInfos
-)
-
-// fieldIndex maps a Graph property name to its field index, or -1 for a
-// property the schema does not define; the beta-only properties are fields
-// only in the beta schema. Matching is exact: unlike encoding/json, "ID" is
-// not "id", it is an unknown property.
-func fieldIndex(name string, beta bool) int {
-	switch name {
-	case "id":
-		return fieldID
-	case "correlationId":
-		return fieldCorrelationID
-	case "userId":
-		return fieldUserID
-	case "userPrincipalName":
-		return fieldUserPrincipalName
-	case "userDisplayName":
-		return fieldUserDisplayName
-	case "startDateTime":
-		return fieldStartDateTime
-	case "inviteDateTime":
-		return fieldInviteDateTime
-	case "failureDateTime":
-		return fieldFailureDateTime
-	case "endDateTime":
-		return fieldEndDateTime
-	case "duration":
-		return fieldDuration
-	case "callType":
-		return fieldCallType
-	case "successfulCall":
-		return fieldSuccessfulCall
-	case "callerNumber":
-		return fieldCallerNumber
-	case "calleeNumber":
-		return fieldCalleeNumber
-	case "mediaPathLocation":
-		return fieldMediaPathLocation
-	case "signalingLocation":
-		return fieldSignalingLocation
-	case "finalSipCode":
-		return fieldFinalSipCode
-	case "callEndSubReason":
-		return fieldCallEndSubReason
-	case "finalSipCodePhrase":
-		return fieldFinalSipCodePhrase
-	case "trunkFullyQualifiedDomainName":
-		return fieldTrunkFullyQualifiedDomainName
-	case "mediaBypassEnabled":
-		return fieldMediaBypassEnabled
-	}
-	if beta {
-		switch name {
-		case "userCountryCode":
-			return fieldUserCountryCode
-		case "otherPartyCountryCode":
-			return fieldOtherPartyCountryCode
-		case "transferorCorrelationId":
-			return fieldTransferorCorrelationID
-		case "administrativeUnitInfos":
-			return fieldAdministrativeUnitInfos
-		}
-	}
-	return -1
-}
-
-// rowStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field. Each parse
-// gets a fresh store: callers may keep pointers from an earlier row.
-type rowStore struct {
-	strs  [13]string
-	times [4]time.Time
-	ints  [3]int32
-	bools [2]bool
-}
-
-// ParseDirectRoutingRow parses one element of the "value" array of a Graph
-// v1.0 getDirectRoutingCalls response into row. row is reset first, so one
-// value can be reused across rows; on error it is left zero.
-//
-// Rules:
-//   - null or absent properties become nil; "" stays a non-nil empty string.
-//   - id and correlationId must be non-empty strings.
-//   - DateTimeOffsets are RFC 3339 with any number of fractional digits and
-//     "Z" or a ±HH:MM offset; they are stored in UTC at full precision.
-//     Graph's placeholder 0001-01-01T00:00:00Z (in any fraction or offset
-//     form) becomes nil.
-//   - Int32 properties must be JSON integer literals within int32: 5.5, 5.0,
-//     5e0 and "5" are rejected, as they mean Graph changed the type.
-//   - Properties the schema does not define, including @odata.* annotations
-//     and the beta-only properties, are kept in AdditionalProperties as
-//     compacted raw JSON.
-//   - Property names are matched exactly, and a repeated name is an error
-//     rather than last-wins, since either copy could be the real one.
-//   - Invalid UTF-8 inside strings is replaced with U+FFFD, as encoding/json
-//     does, because Avro strings must be UTF-8 — except in id and
-//     correlationId, which identify the row: there invalid UTF-8 (raw, or
-//     an unpaired surrogate escape like \udcff) is a *RowError, since the
-//     repair could turn one row's id into another's.
-//   - Errors name the property and the kind of problem, never its value:
-//     they end up in logs and dead-letter headers, and values are personal
-//     data (user principal names, phone numbers).
-//
-// Every failure is a *RowError naming the property at fault, or with an
-// empty Field when raw is not valid JSON or not an object; malformed JSON
-// is reported even when an earlier property also had a bad value.
-//
-// The strings in row share one copy of raw, so raw may be reused at once,
-// while keeping any one string alive keeps that copy alive.
-func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error {
-	return parseDirectRouting(raw, row, false)
-}
-
-// ParseDirectRoutingRowBeta is ParseDirectRoutingRow for a row of the beta
-// endpoint: the beta-only properties (userCountryCode,
-// otherPartyCountryCode, transferorCorrelationId, administrativeUnitInfos)
-// fill their fields instead of AdditionalProperties. Encode the row with
-// AppendAvroBeta.
-func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
-	return parseDirectRouting(raw, row, true)
-}
-
-func parseDirectRouting(raw []byte, row *DirectRoutingLogRow, beta bool) error {
-	*row = DirectRoutingLogRow{}
-	if rerr := parseRow(rowInput{raw: raw}, row, new(rowStore), beta); rerr != nil {
-		*row = DirectRoutingLogRow{}
-		return rerr
-	}
-	return nil
-}
-
-// parseRow does the work of ParseDirectRoutingRow, with st backing the
-// row's pointer fields. It returns *RowError, not
-// error, so the wrapper cannot leak a typed nil. A non-nil
-// row.AdditionalProperties is filled rather than replaced.
-func parseRow(in rowInput, row *DirectRoutingLogRow, st *rowStore, beta bool) *RowError {
-	p := drParser{row: row, st: st, beta: beta}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	for _, req := range [...]struct {
-		idx  int
-		name string
-	}{{fieldID, "id"}, {fieldCorrelationID, "correlationId"}} {
-		if p.seen&(1<<req.idx) == 0 {
-			return &RowError{Field: req.name, Reason: "required property is missing"}
-		}
-	}
-	return nil
-}
-
 // walkObject checks that raw is one JSON object and hands each property to
 // visit: its decoded name, its value's JSON text, and whether that is a
 // plain string (ASCII without escapes, so its text between the quotes is
@@ -257,90 +76,6 @@ func walkObject(in rowInput, visit func(name, val string, plain bool) *RowError)
 		}
 	}
 	return nil
-}
-
-// drParser stores the properties of one Direct Routing row.
-type drParser struct {
-	row  *DirectRoutingLogRow
-	st   *rowStore
-	seen uint32 // bit per field index: duplicate detection
-	beta bool
-}
-
-// property stores one property of the row, val being its JSON value and
-// plain saying it is a string that needs no decoding (see walkObject).
-func (p *drParser) property(name, val string, plain bool) *RowError {
-	idx := fieldIndex(name, p.beta)
-	if idx < 0 {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	if p.seen&(1<<idx) != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= 1 << idx
-	return p.setField(idx, name, val, plain)
-}
-
-// setField stores the JSON value val of the known property idx into row,
-// using st for the pointed-to values.
-func (p *drParser) setField(idx int, name, val string, plain bool) *RowError {
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case fieldID:
-		row.ID, rerr = requiredString(name, val, plain)
-	case fieldCorrelationID:
-		row.CorrelationID, rerr = requiredString(name, val, plain)
-	case fieldUserID:
-		row.UserID, rerr = optString(&st.strs[0], name, val, plain)
-	case fieldUserPrincipalName:
-		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
-	case fieldUserDisplayName:
-		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
-	case fieldStartDateTime:
-		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case fieldInviteDateTime:
-		row.InviteDateTime, rerr = optTime(&st.times[1], name, val, plain)
-	case fieldFailureDateTime:
-		row.FailureDateTime, rerr = optTime(&st.times[2], name, val, plain)
-	case fieldEndDateTime:
-		row.EndDateTime, rerr = optTime(&st.times[3], name, val, plain)
-	case fieldDuration:
-		row.Duration, rerr = optInt(&st.ints[0], name, val)
-	case fieldCallType:
-		row.CallType, rerr = optString(&st.strs[3], name, val, plain)
-	case fieldSuccessfulCall:
-		row.SuccessfulCall, rerr = optBool(&st.bools[0], name, val)
-	case fieldCallerNumber:
-		row.CallerNumber, rerr = optString(&st.strs[4], name, val, plain)
-	case fieldCalleeNumber:
-		row.CalleeNumber, rerr = optString(&st.strs[5], name, val, plain)
-	case fieldMediaPathLocation:
-		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val, plain)
-	case fieldSignalingLocation:
-		row.SignalingLocation, rerr = optString(&st.strs[7], name, val, plain)
-	case fieldFinalSipCode:
-		row.FinalSipCode, rerr = optInt(&st.ints[1], name, val)
-	case fieldCallEndSubReason:
-		row.CallEndSubReason, rerr = optInt(&st.ints[2], name, val)
-	case fieldFinalSipCodePhrase:
-		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val, plain)
-	case fieldTrunkFullyQualifiedDomainName:
-		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val, plain)
-	case fieldMediaBypassEnabled:
-		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
-	case fieldUserCountryCode:
-		row.UserCountryCode, rerr = optString(&st.strs[10], name, val, plain)
-	case fieldOtherPartyCountryCode:
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val, plain)
-	case fieldTransferorCorrelationID:
-		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val, plain)
-	case fieldAdministrativeUnitInfos:
-		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for field index %d", idx))
-	}
-	return rerr
 }
 
 // requiredString reads a required string property. Every required string
@@ -702,4 +437,69 @@ func hex4(s string) rune {
 		r = r<<4 | rune(c)
 	}
 	return r
+}
+
+// optLong reads a nullable Avro long: a JSON integer literal within int64.
+func optLong(slot *int64, name, val string) (*int64, *RowError) {
+	if val == "null" {
+		return nil, nil
+	}
+	if n, ok := smallInt(val); ok {
+		*slot = int64(n)
+		return slot, nil
+	}
+	if jsonKind(val) != "number" {
+		return nil, wrongType(name, "integer", val)
+	}
+	if strings.ContainsAny(val, ".eE") {
+		return nil, &RowError{Field: name, Reason: "want integer, got a number with a fraction or exponent"}
+	}
+	n, err := strconv.ParseInt(val, 10, 64)
+	if err != nil {
+		return nil, &RowError{Field: name, Reason: "integer out of int64 range"}
+	}
+	*slot = n
+	return slot, nil
+}
+
+// optDouble reads a nullable Avro double: any JSON number within float64's
+// range (rounded to the nearest double, as encoding/json does).
+func optDouble(slot *float64, name, val string) (*float64, *RowError) {
+	if val == "null" {
+		return nil, nil
+	}
+	if jsonKind(val) != "number" {
+		return nil, wrongType(name, "number", val)
+	}
+	f, err := strconv.ParseFloat(val, 64)
+	if err != nil {
+		return nil, &RowError{Field: name, Reason: "number out of double range"}
+	}
+	*slot = f
+	return slot, nil
+}
+
+// optStrings reads a nullable array of strings: null gives nil, [] an
+// empty non-nil slice. An item that is not a string (null included: Avro
+// array items here are not nullable) is an error naming the item.
+func optStrings(name, val string) ([]string, *RowError) {
+	switch val[0] {
+	case 'n':
+		return nil, nil
+	case '[':
+	default:
+		return nil, wrongType(name, "array", val)
+	}
+	out := []string{}
+	rerr := forEachElement(val, func(item string) *RowError {
+		if item[0] != '"' {
+			return &RowError{Field: name, Reason: fmt.Sprintf("item %d: want string, got %s", len(out), jsonKind(item))}
+		}
+		out = append(out, stringValue(item))
+		return nil
+	})
+	if rerr != nil {
+		return nil, rerr
+	}
+	return out, nil
 }

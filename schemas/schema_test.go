@@ -328,8 +328,8 @@ func TestRowTypesMatchSchema(t *testing.T) {
 		pub, mir reflect.Type
 		fields   []string
 	}{
-		{reflect.TypeFor[DirectRoutingLogRow](), reflect.TypeFor[avroRow](), withBeta(schemaFieldNames, drBetaFieldNames)},
-		{reflect.TypeFor[PstnCallLogRow](), reflect.TypeFor[avroPstnRow](), withBeta(pstnFieldNames, pstnBetaFieldNames)},
+		{reflect.TypeFor[DirectRoutingLogRow](), reflect.TypeFor[drAvro](), withBeta(schemaFieldNames, drBetaFieldNames)},
+		{reflect.TypeFor[PstnCallLogRow](), reflect.TypeFor[pstnAvro](), withBeta(pstnFieldNames, pstnBetaFieldNames)},
 	} {
 		for _, typ := range []reflect.Type{tc.pub, tc.mir} {
 			var tags []string
@@ -376,7 +376,7 @@ func TestRowTypesMatchSchema(t *testing.T) {
 	}
 }
 
-// TestHambaPlainMapUnion pins the hamba limitation that avroRow works
+// TestHambaPlainMapUnion pins the hamba limitation that drAvro works
 // around. If it starts passing through, the mirror can go.
 func TestHambaPlainMapUnion(t *testing.T) {
 	row := DirectRoutingLogRow{ID: "a", CorrelationID: "b"}

@@ -1,0 +1,398 @@
+// Package codegen generates package schemas' row codecs from the .avsc
+// files: for each source, the Go row type, the Graph JSON → row parser, the
+// row → Avro writer, the hamba mirror used for decoding, and the codec's
+// table entry. Its input is a source's .avsc files (one per Graph API
+// version) plus a small annotation, <Record>.codec.json, saying what the
+// schema cannot: which properties identify a row, which one keys it, and
+// the Go names. There is no per-source Go code.
+//
+// The generated code is built on schemas' hand-written zero-allocation
+// primitives (walkObject over jsonscan members, requiredString, optString,
+// optTime, optInt, optDecimal, appendOptString, ...): generating only the
+// per-field glue keeps one implementation of each rule, and makes the glue
+// exactly as fast as the hand-written glue it replaced.
+//
+// Adding a source's codec:
+//  1. Put its .avsc files (one per Graph API version, each an evolution of
+//     the one before: same record name, earlier fields kept in order) in
+//     schemas/.
+//  2. Write <Record>.codec.json beside them (see Annotation; the existing
+//     ones are the examples): source name, identifier prefix, exported
+//     names, versions, identity/id/key properties, any Go name overrides.
+//  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
+//     type, Parse/Decode functions, AppendAvro methods and the codec entry;
+//     codecs_gen.go lists it, so For finds it. The table-driven tests
+//     (TestAppendMatchesHamba, FuzzAllSources,
+//     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
+//     knows its seed row files.
+//
+// Supported field types: string (required, must be an identity), and
+// ["null", T] for T string, int, long, boolean, double, timestamp-millis
+// long, decimal(18,6) bytes, array of string, map of string (the unknown-
+// properties field only), and arrays of records that have a hand-written
+// helper (recordArrays). Anything else is a generator error naming the
+// field, never silently wrong code.
+//
+// Nested records (call records: sessions → segments → endpoints → media →
+// streams) are the next step, and the structure is ready for them: a
+// record type becomes a source-like unit of its own (its fields, its store,
+// its parser with its own seen set, its append function), emitted by the
+// same emit code with the record's name as prefix; a field of record type
+// (or array of records, or map of records) then gets a kind whose parse
+// calls the nested parser on the value's text (jsonscan.Object, as
+// walkObject does for a row) and whose append calls the nested writer.
+// recordArrays is the seam: today it maps AdministrativeUnitInfo to the
+// hand-written optUnitInfos / appendOptUnitInfos; a generated record kind
+// replaces that entry.
+package codegen
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Annotation is a source's <Record>.codec.json: what the generator needs
+// besides the .avsc.
+type Annotation struct {
+	// Source is the source's name as the SOURCES setting spells it.
+	Source string `json:"source"`
+	// Prefix names the unexported generated identifiers (drParser, ...).
+	Prefix string `json:"prefix"`
+	// SchemaFunc names the exported schema accessors: <SchemaFunc>SchemaName,
+	// <SchemaFunc><Suffix>SchemaText(), <SchemaFunc><Suffix>Schema().
+	SchemaFunc string `json:"schemaFunc"`
+	// FuncName names Parse<FuncName><Suffix> and Decode<FuncName><Suffix>.
+	FuncName string `json:"funcName"`
+	// Doc is the row type's doc comment, without the leading type name.
+	Doc string `json:"doc"`
+	// Versions lists the Graph API versions in order; each one's schema
+	// must hold every field of the one before it (an evolution).
+	Versions []Version `json:"versions"`
+	// Identity lists the properties that identify a row (the dedup id, the
+	// record key): invalid UTF-8 in them is a row error, never repaired.
+	Identity []string `json:"identity"`
+	// ID is the deduplication id property; it must be a required string.
+	ID string `json:"id"`
+	// Key lists the record key candidates: the first non-empty one wins;
+	// the last must be a required string so that a key always exists.
+	Key []string `json:"key"`
+	// GoNames overrides the Go field name derived from a property name.
+	GoNames map[string]string `json:"goNames"`
+	// Unknown is the map<string> field that keeps the properties the
+	// schema does not define.
+	Unknown string `json:"unknown"`
+}
+
+// Version is one Graph API version of a source and its schema file.
+type Version struct {
+	Version string `json:"version"`
+	Avsc    string `json:"avsc"`
+	// Suffix tells this version's exported names apart ("" or "Beta").
+	Suffix string `json:"suffix"`
+}
+
+// avscRecord is the part of an .avsc the generator reads.
+type avscRecord struct {
+	Type      string      `json:"type"`
+	Name      string      `json:"name"`
+	Namespace string      `json:"namespace"`
+	Fields    []avscField `json:"fields"`
+}
+
+type avscField struct {
+	Name string          `json:"name"`
+	Type json.RawMessage `json:"type"`
+	Doc  string          `json:"doc"`
+}
+
+// kind is how one field is parsed, stored, written and mirrored. New
+// kinds (nested records, arrays of records, maps of records) are added
+// here: a kind names its Go type, the parse helper and the append helper,
+// and which store array backs its pointer.
+type kind struct {
+	goType    string // the row struct's field type
+	hambaType string // the mirror's field type
+	store     string // rowStore array: strs, times, ints, longs, bools, floats, decs; "" when none
+	storeType string
+	parse     string // template for the setField case; see setCase
+	appendFn  string // append helper
+	decode    string // template for the mirror → row copy; "" for a plain copy
+}
+
+var kinds = map[string]kind{
+	"string":           {goType: "string", hambaType: "string", appendFn: "appendString"},
+	"opt string":       {goType: "*string", hambaType: "*string", store: "strs", storeType: "string", parse: "optString", appendFn: "appendOptString"},
+	"opt timestamp":    {goType: "*time.Time", hambaType: "*time.Time", store: "times", storeType: "time.Time", parse: "optTime", appendFn: "appendOptTime"},
+	"opt int":          {goType: "*int32", hambaType: "*int32", store: "ints", storeType: "int32", parse: "optInt", appendFn: "appendOptInt"},
+	"opt long":         {goType: "*int64", hambaType: "*int64", store: "longs", storeType: "int64", parse: "optLong", appendFn: "appendOptLong"},
+	"opt boolean":      {goType: "*bool", hambaType: "*bool", store: "bools", storeType: "bool", parse: "optBool", appendFn: "appendOptBool"},
+	"opt double":       {goType: "*float64", hambaType: "*float64", store: "floats", storeType: "float64", parse: "optDouble", appendFn: "appendOptDouble"},
+	"opt decimal":      {goType: "*Decimal", hambaType: "[]byte", store: "decs", storeType: "Decimal", parse: "optDecimal", appendFn: "appendOptDecimal", decode: "decimal"},
+	"opt string array": {goType: "[]string", hambaType: "*[]string", parse: "optStrings", appendFn: "appendOptStrings", decode: "slice"},
+	"opt map":          {goType: "map[string]string", hambaType: "*map[string]string", appendFn: "appendOptMap", decode: "map"},
+	// Arrays of named records are hand-written helpers for now, keyed by
+	// the record's name; see recordArrays.
+}
+
+// recordArrays maps the name of a record used as array items to its
+// hand-written Go type and helpers. Call records will need these generated
+// (recursively, from the item record's own fields); the table is where a
+// generated record kind will plug in.
+var recordArrays = map[string]struct{ goType, parse, appendFn string }{
+	"AdministrativeUnitInfo": {"AdministrativeUnitInfo", "optUnitInfos", "appendOptUnitInfos"},
+}
+
+// field is one schema field with everything the templates need.
+type field struct {
+	Name     string // Avro / Graph property name
+	GoName   string
+	Doc      string
+	Kind     kind
+	KindName string
+	Index    int  // JSON property index (duplicate bit); -1 for the unknown map
+	Slot     int  // index into the store array
+	Required bool // a non-union type
+	Identity bool
+}
+
+// source is one annotation with its schemas read and checked.
+type source struct {
+	Annotation
+	Record    string // record name, e.g. DirectRoutingLogRow
+	FullName  string
+	Fields    []*field          // every field, in first-seen order
+	ByName    map[string]*field // by property name
+	Order     [][]*field        // per version: the fields in schema order
+	Known     []int             // per version: the count of JSON properties it defines
+	Stores    []storeArray      // the store arrays, in a fixed order
+	JSONCount int               // number of JSON-named fields
+}
+
+type storeArray struct {
+	Name, Type string
+	Len        int
+}
+
+// loadSource reads the annotation at path and the .avsc files it names
+// (relative to the annotation's directory).
+func loadSource(path string) (*source, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var a Annotation
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || a.ID == "" || len(a.Key) == 0 || a.Unknown == "" {
+		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions, id, key and unknown are required", path)
+	}
+	s := &source{Annotation: a, ByName: map[string]*field{}}
+	dir := filepath.Dir(path)
+	for _, v := range a.Versions {
+		text, err := os.ReadFile(filepath.Join(dir, v.Avsc))
+		if err != nil {
+			return nil, err
+		}
+		var rec avscRecord
+		if err := json.Unmarshal(text, &rec); err != nil {
+			return nil, fmt.Errorf("%s: %w", v.Avsc, err)
+		}
+		if rec.Type != "record" {
+			return nil, fmt.Errorf("%s: top-level type %q, want record", v.Avsc, rec.Type)
+		}
+		if s.Record == "" {
+			s.Record, s.FullName = rec.Name, rec.Namespace+"."+rec.Name
+		} else if rec.Name != s.Record {
+			return nil, fmt.Errorf("%s: record %s, want %s like the first version", v.Avsc, rec.Name, s.Record)
+		}
+		var order []*field
+		for _, af := range rec.Fields {
+			f, err := s.fieldFor(af)
+			if err != nil {
+				return nil, fmt.Errorf("%s: field %s: %w", v.Avsc, af.Name, err)
+			}
+			order = append(order, f)
+		}
+		s.Order = append(s.Order, order)
+		s.Known = append(s.Known, s.JSONCount)
+		// Every field of this version must have an index below its count,
+		// and every earlier field must still be here: the parser tells the
+		// versions apart by count alone.
+		seen := map[string]bool{}
+		for _, f := range order {
+			seen[f.Name] = true
+		}
+		for _, f := range s.Fields {
+			if !seen[f.Name] {
+				return nil, fmt.Errorf("%s: field %s of an earlier version is missing (versions must be evolutions)", v.Avsc, f.Name)
+			}
+		}
+	}
+	if err := s.check(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, name := range []string{"strs", "times", "ints", "longs", "bools", "floats", "decs"} {
+		n, typ := 0, ""
+		for _, f := range s.Fields {
+			if f.Kind.store == name {
+				f.Slot = n
+				n++
+				typ = f.Kind.storeType
+			}
+		}
+		if n > 0 {
+			s.Stores = append(s.Stores, storeArray{name, typ, n})
+		}
+	}
+	return s, nil
+}
+
+// fieldFor returns the field for af, adding it when it is new.
+func (s *source) fieldFor(af avscField) (*field, error) {
+	kindName, itemRecord, err := classify(af.Type)
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := s.ByName[af.Name]; ok {
+		if f.KindName != kindName {
+			return nil, fmt.Errorf("type changed between versions (%s, then %s)", f.KindName, kindName)
+		}
+		return f, nil
+	}
+	f := &field{Name: af.Name, GoName: goName(af.Name, s.GoNames), Doc: af.Doc, KindName: kindName, Index: -1}
+	if itemRecord != "" {
+		ra, ok := recordArrays[itemRecord]
+		if !ok {
+			return nil, fmt.Errorf("array of record %s: no codec for that record yet", itemRecord)
+		}
+		f.Kind = kind{goType: "[]" + ra.goType, hambaType: "*[]" + ra.goType, parse: ra.parse, appendFn: ra.appendFn, decode: "slice"}
+	} else {
+		f.Kind = kinds[kindName]
+	}
+	f.Required = kindName == "string"
+	if af.Name == s.Unknown {
+		if kindName != "opt map" {
+			return nil, fmt.Errorf("the unknown-properties field must be a nullable map<string>")
+		}
+	} else {
+		if kindName == "opt map" {
+			return nil, fmt.Errorf("a map<string> field other than %s is not supported yet", s.Unknown)
+		}
+		f.Index = s.JSONCount
+		s.JSONCount++
+	}
+	s.Fields = append(s.Fields, f)
+	s.ByName[af.Name] = f
+	return f, nil
+}
+
+// check validates the annotation against the fields.
+func (s *source) check() error {
+	if f := s.ByName[s.Unknown]; f == nil {
+		return fmt.Errorf("unknown-properties field %s is not in the schema", s.Unknown)
+	}
+	for _, name := range s.Identity {
+		f := s.ByName[name]
+		if f == nil || (f.KindName != "string" && f.KindName != "opt string") {
+			return fmt.Errorf("identity property %s must be a string field", name)
+		}
+		f.Identity = true
+	}
+	for _, f := range s.Fields {
+		if f.GoName == "Key" {
+			return fmt.Errorf("field %s: the Go name Key is taken by the Key method; set goNames", f.Name)
+		}
+		if f.Required && !f.Identity {
+			// requiredString checks identities; a required string that is
+			// not one would need its own helper.
+			return fmt.Errorf("required string %s must be listed in identity", f.Name)
+		}
+	}
+	if f := s.ByName[s.ID]; f == nil || !f.Required {
+		return fmt.Errorf("id property %s must be a required string", s.ID)
+	}
+	for i, name := range s.Key {
+		f := s.ByName[name]
+		if f == nil || !f.Identity {
+			return fmt.Errorf("key property %s must be an identity string", name)
+		}
+		if i == len(s.Key)-1 && !f.Required {
+			return fmt.Errorf("the last key property %s must be required", name)
+		}
+	}
+	return nil
+}
+
+// classify names the kind of an Avro field type, or the record name when
+// it is a nullable array of records.
+func classify(raw json.RawMessage) (kindName, itemRecord string, err error) {
+	var simple string
+	if json.Unmarshal(raw, &simple) == nil {
+		if simple == "string" {
+			return "string", "", nil
+		}
+		return "", "", fmt.Errorf("non-nullable type %s is not supported (only string)", simple)
+	}
+	var union []json.RawMessage
+	if err := json.Unmarshal(raw, &union); err != nil || len(union) != 2 || string(union[0]) != `"null"` {
+		return "", "", fmt.Errorf("type %s: want a string or a [\"null\", T] union", raw)
+	}
+	t := union[1]
+	if json.Unmarshal(t, &simple) == nil {
+		switch simple {
+		case "string", "int", "long", "boolean", "double":
+			return "opt " + simple, "", nil
+		}
+		return "", "", fmt.Errorf("union branch %s is not supported", simple)
+	}
+	var c struct {
+		Type        string          `json:"type"`
+		LogicalType string          `json:"logicalType"`
+		Precision   int             `json:"precision"`
+		Scale       int             `json:"scale"`
+		Values      json.RawMessage `json:"values"`
+		Items       json.RawMessage `json:"items"`
+	}
+	if err := json.Unmarshal(t, &c); err != nil {
+		return "", "", fmt.Errorf("union branch %s: %w", t, err)
+	}
+	switch {
+	case c.Type == "long" && c.LogicalType == "timestamp-millis":
+		return "opt timestamp", "", nil
+	case c.Type == "bytes" && c.LogicalType == "decimal":
+		if c.Precision != 18 || c.Scale != 6 {
+			// Decimal is decimal(18,6); another shape needs its own type.
+			return "", "", fmt.Errorf("decimal(%d,%d) is not supported, only decimal(18,6)", c.Precision, c.Scale)
+		}
+		return "opt decimal", "", nil
+	case c.Type == "map" && string(c.Values) == `"string"`:
+		return "opt map", "", nil
+	case c.Type == "array" && string(c.Items) == `"string"`:
+		return "opt string array", "", nil
+	case c.Type == "array":
+		var item struct{ Type, Name string }
+		if json.Unmarshal(c.Items, &item) == nil && item.Type == "record" {
+			return "opt record array", item.Name, nil
+		}
+	}
+	return "", "", fmt.Errorf("union branch %s is not supported yet", t)
+}
+
+// goName derives the Go field name: the property name with its first
+// letter upper-cased and a trailing "Id" made "ID", unless overridden.
+func goName(prop string, overrides map[string]string) string {
+	if n, ok := overrides[prop]; ok {
+		return n
+	}
+	n := strings.ToUpper(prop[:1]) + prop[1:]
+	if strings.HasSuffix(n, "Id") {
+		n = strings.TrimSuffix(n, "Id") + "ID"
+	}
+	return n
+}
