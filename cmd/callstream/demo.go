@@ -10,6 +10,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -25,10 +27,14 @@ import (
 // demoHelp is demo's --help. demo reads no setting: everything it talks
 // to runs in the process.
 var demoHelp = helpDoc{
-	usage: "callstream demo [--days N] [--rows-per-hour N] [-v]",
+	usage: "callstream demo [--days N] [--rows-per-hour N] [-v] [--serve FILE]",
 	summary: `Run the real pipeline exactly-once against a simulated Graph (paging, 429s, 503s, truncated
 bodies, rows repeated across pages), an in-process Kafka and an in-process Schema Registry; read the
-topic back, check that every simulated call is there once, and print a summary and one decoded record.`,
+topic back, check that every simulated call is there once, and print a summary and one decoded record.
+
+With --serve FILE it runs only the simulated Graph (both sources), the in-process Kafka and the
+Schema Registry, writes the settings that reach them to FILE (an --env-file), and serves until
+SIGTERM/SIGINT: a "callstream run --once --env-file FILE" from another shell then walks them.`,
 	exits: []int{exitOK, exitFailure, exitConfig, exitInterrupted},
 	exitNotes: map[int]string{
 		exitFailure: "runtime failure, or the topic read back does not hold every simulated row exactly once",
@@ -43,6 +49,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	days := fs.Int("days", 3, "simulated days to walk")
 	perHour := fs.Int("rows-per-hour", 1500, "simulated calls per hour")
 	verbose := fs.Bool("v", false, "show the pipeline's logs")
+	serve := fs.String("serve", "", "serve the simulated Graph, Kafka and registry, writing their settings to `FILE`, until stopped")
 	if err := parseFlags(fs, demoHelp, args, stdout); err != nil {
 		return err
 	}
@@ -51,6 +58,9 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	end := start.Add(time.Duration(*days) * 24 * time.Hour)
+	if *serve != "" {
+		return serveDemo(ctx, *serve, start, end, *perHour, stdout)
+	}
 	const token, topic = "demo-token", "teams.directrouting.calls"
 
 	sim, err := graphsim.New(graphsim.Config{
@@ -171,5 +181,64 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		b, _ := json.MarshalIndent(generic, "  ", "  ")
 		fmt.Fprintf(stdout, "\none record (Confluent framing, schema id %d), decoded with schemas/DirectRoutingLogRow.avsc:\n  %s\n", id, b)
 	}
+	return nil
+}
+
+// serveDemo runs the demo's simulated Graph, an in-process Kafka and Schema
+// Registry, and writes the settings that reach them to path, so that a new
+// user can try the real `run` (or check, plan, checkpoint) from another
+// shell before any Entra app or cluster exists. It serves until ctx ends.
+func serveDemo(ctx context.Context, path string, start, end time.Time, perHour int, stdout io.Writer) error {
+	const token = "demo-token"
+	topics := []string{"teams.directrouting.calls", "teams.pstn.calls"}
+	sim, err := graphsim.New(graphsim.Config{
+		Seed: 1, Start: start, End: end, RowsPerHour: perHour, Token: token, PageOverlap: 3,
+		Faults: []graphsim.Fault{{Every: 29, Offset: 5, Status: http.StatusTooManyRequests, RetryAfter: "0"}},
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the simulated graph: %w", err)
+	}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = hs.Serve(ln) }()
+	defer hs.Close()
+	kc, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(6, topics...))
+	if err != nil {
+		return fmt.Errorf("start in-process kafka: %w", err)
+	}
+	defer kc.Close()
+	reg := srfake.New()
+	defer reg.Close()
+
+	settings := []string{
+		"# written by callstream demo --serve: the simulated Graph, Kafka and Schema Registry it runs",
+		"GRAPH_BASE_URL=http://" + ln.Addr().String(),
+		"GRAPH_AUTH=token",
+		"GRAPH_ACCESS_TOKEN=" + token,
+		"KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
+		"SCHEMA_REGISTRY_URL=" + reg.URL(),
+		"SOURCES=direct-routing,pstn",
+		"# Graph allows 50 requests a minute per function; the simulator is not that strict, and a demo should be quick",
+		"GRAPH_BUDGET_PER_MINUTE=3000",
+		"GRAPH_APP_BUDGET_PER_MINUTE=6000",
+		"START_TIME=" + start.Format(time.RFC3339),
+		"END_TIME=" + end.Format(time.RFC3339),
+	}
+	// Written whole under another name and renamed, so that a reader never
+	// sees half of it.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strings.Join(settings, "\n")+"\n"), 0o600); err != nil {
+		return fmt.Errorf("--serve: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("--serve: %w", err)
+	}
+	fmt.Fprintf(stdout, "callstream demo: simulated Graph (%d Direct Routing and %d PSTN calls from %s to %s), Kafka and Schema Registry are up\n",
+		sim.Count(start, end), sim.PstnCount(start, end), start.Format(time.DateOnly), end.Format(time.DateOnly))
+	fmt.Fprintf(stdout, "their settings are in %s; from another shell:\n  callstream run --once --env-file %s\nstop with Ctrl-C\n", path, path)
+	<-ctx.Done()
 	return nil
 }

@@ -168,7 +168,7 @@ func init() {
 			}},
 		{name: "plan", doc: &planHelp, flags: []string{"limit", "json"}, run: cmdPlan},
 		{name: "config", doc: &configHelp, flags: []string{"json"}, run: cmdConfig},
-		{name: "demo", doc: &demoHelp, flags: []string{"days", "rows-per-hour", "v"},
+		{name: "demo", doc: &demoHelp, flags: []string{"days", "rows-per-hour", "v", "serve"},
 			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) error {
 				return cmdDemo(ctx, args, stdout, stderr)
 			}},
