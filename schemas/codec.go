@@ -48,11 +48,11 @@ type sourceCodec struct {
 	// aggregate marks a report row with no id (see Codec.Aggregate).
 	aggregate bool
 	versions  []codecVersion
-	encode       func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
-	decode       func(data []byte, ver int) (any, error)
-	parse        func(raw []byte, ver int) (any, error)
-	appendRow    func(row any, ver int, dst []byte) []byte
-	hamba        func(row any) any
+	encode    func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
+	decode    func(data []byte, ver int) (any, error)
+	parse     func(raw []byte, ver int) (any, error)
+	appendRow func(row any, ver int, dst []byte) []byte
+	hamba     func(row any) any
 }
 
 // codecVersion is one Graph API version of a source and its schema.
