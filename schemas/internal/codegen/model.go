@@ -26,6 +26,14 @@
 //     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
 //     knows its seed row files.
 //
+// A report rather than a log (getPstnOnlineMeetingDialoutReport) is an
+// aggregate ("aggregate": true, no "id"): its rows have no id, and its
+// Key is the JSON array of all its grouping properties (the annotation's
+// key list), which schemas.DayKey prefixes with the day the row covers.
+// Hashing the figures is left to the caller, over the Avro bytes Encode
+// returns: they are the row's whole content, already in hand, so an extra
+// generated hash would only duplicate them.
+//
 // Supported field types: string (required, must be an identity), and
 // ["null", T] for T string, int, long, boolean, double, timestamp-millis
 // long, decimal(18,6) bytes, array of string, map of string (the unknown-
