@@ -1,6 +1,8 @@
 // Package graphsim is an in-process simulator of Microsoft Graph's
-// callRecords getDirectRoutingCalls and getPstnCalls functions, shared by
-// tests, the demo command and benchmarks.
+// callRecords getDirectRoutingCalls and getPstnCalls functions, and of the
+// beta-only getSmsLog, getPstnBlockedUsersLog and
+// getPstnOnlineMeetingDialoutReport (dataset.go; each in its own file),
+// shared by tests, the demo command and benchmarks.
 //
 // It aims to be faithful where a client can get things wrong: the OData
 // function-call path with its date-only or timestamp arguments, fromDateTime
