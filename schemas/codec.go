@@ -15,8 +15,11 @@ import (
 
 // Source names, as the SOURCES setting spells them.
 const (
-	SourceDirectRouting = "direct-routing"
-	SourcePstn          = "pstn"
+	SourceDirectRouting    = "direct-routing"
+	SourcePstn             = "pstn"
+	SourceSms              = "sms"
+	SourcePstnBlockedUsers = "pstn-blocked-users"
+	SourcePstnDialout      = "pstn-dialout"
 )
 
 // Graph API versions, as GRAPH_API_VERSION spells them.
@@ -42,12 +45,14 @@ type Codec struct {
 // tests cover every source and version.
 type sourceCodec struct {
 	source, name string
-	versions     []codecVersion
-	encode       func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
-	decode       func(data []byte, ver int) (any, error)
-	parse        func(raw []byte, ver int) (any, error)
-	appendRow    func(row any, ver int, dst []byte) []byte
-	hamba        func(row any) any
+	// aggregate marks a report row with no id (see Codec.Aggregate).
+	aggregate bool
+	versions  []codecVersion
+	encode    func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
+	decode    func(data []byte, ver int) (any, error)
+	parse     func(raw []byte, ver int) (any, error)
+	appendRow func(row any, ver int, dst []byte) []byte
+	hamba     func(row any) any
 }
 
 // codecVersion is one Graph API version of a source and its schema.
@@ -94,6 +99,13 @@ func orList(names []string) string {
 // Source returns the codec's source name.
 func (c *Codec) Source() string { return c.src.source }
 
+// Aggregate reports whether the codec's rows are a report's aggregates
+// (getPstnOnlineMeetingDialoutReport) rather than log rows: they have no
+// id, Encode returns an empty id and as key the JSON array of the row's
+// grouping properties, to be prefixed with the day the row covers
+// (DayKey). Such rows are deduplicated on key and content, not on an id.
+func (c *Codec) Aggregate() bool { return c.src.aggregate }
+
 // Version returns the Graph API version whose rows the codec reads.
 func (c *Codec) Version() string { return c.version }
 
@@ -111,8 +123,9 @@ func (c *Codec) Schema() avro.Schema { return c.schema }
 
 // Encode parses raw, one row of the codec's Graph source and version, and
 // appends its Avro encoding (no framing) to dst. It returns the row's id
-// (the deduplication key), its Kafka record key (correlationId for Direct
-// Routing, PstnCallLogRow.Key for PSTN) and the extended slice. A row that
+// (the deduplication key; empty for an aggregate, see Aggregate), its Kafka
+// record key (the row type's Key method: correlationId for Direct Routing,
+// PstnCallLogRow.Key for PSTN, ...) and the extended slice. A row that
 // cannot be parsed is a *RowError (use errors.As); on any error dst is
 // returned as it was and id and key are empty. id and key do not alias raw.
 func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {

@@ -11,7 +11,8 @@ import (
 
 func TestForRejectsUnknown(t *testing.T) {
 	for _, tc := range []struct{ source, version, want string }{
-		{"sms", VersionV1, `unknown source "sms"`},
+		{"mms", VersionV1, `unknown source "mms"`},
+		{SourceSms, VersionV1, `source "sms" has no schema for Graph API version "v1.0"`},
 		{"", VersionV1, `unknown source ""`},
 		{SourcePstn, "v2.0", `unknown Graph API version "v2.0"`},
 		{SourcePstn, "V1.0", `unknown Graph API version "V1.0"`},

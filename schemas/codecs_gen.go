@@ -4,4 +4,4 @@ package schemas
 
 // sourceCodecs lists the generated codecs of every source, in the order
 // of their annotation files; For picks from it.
-var sourceCodecs = []*sourceCodec{&drCodec, &pstnCodec}
+var sourceCodecs = []*sourceCodec{&drCodec, &pbuCodec, &pstnCodec, &dialoutCodec, &smsCodec}

@@ -172,9 +172,12 @@ func TestWideRowFieldsAboveSixtyFour(t *testing.T) {
 // testdata (or the wide schema's generated row).
 func seedRaw(t *testing.T, sc *sourceCodec, ver int) []byte {
 	t.Helper()
-	files := map[string][2]string{
-		SourceDirectRouting: {"seed_row.json", "seed_row_beta.json"},
-		SourcePstn:          {"pstn_seed_row.json", "pstn_seed_row_beta.json"},
+	files := map[string][]string{ // by version index
+		SourceDirectRouting:    {"seed_row.json", "seed_row_beta.json"},
+		SourcePstn:             {"pstn_seed_row.json", "pstn_seed_row_beta.json"},
+		SourceSms:              {"sms_seed_row_beta.json"},
+		SourcePstnBlockedUsers: {"pstn_blocked_users_seed_row_beta.json"},
+		SourcePstnDialout:      {"pstn_dialout_seed_row_beta.json"},
 	}
 	if sc == &wideCodec {
 		return []byte(wideRaw())

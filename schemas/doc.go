@@ -1,8 +1,11 @@
 // Package schemas owns the Avro schemas for the rows of Microsoft Graph's
 // call-log functions — directRoutingLogRow (getDirectRoutingCalls) and
-// pstnCallLogRow (getPstnCalls), each in a v1.0 and a beta form — the Go row
-// types that mirror them, and the conversions Graph JSON → row and
-// row ⇄ Avro binary.
+// pstnCallLogRow (getPstnCalls), each in a v1.0 and a beta form, and the
+// beta-only smsLogRow (getSmsLog), pstnBlockedUsersLogRow
+// (getPstnBlockedUsersLog) and pstnOnlineMeetingDialoutReport
+// (getPstnOnlineMeetingDialoutReport, an aggregate: see Codec.Aggregate) —
+// the Go row types that mirror them, and the conversions Graph JSON → row
+// and row ⇄ Avro binary.
 //
 // The schema text is the contract with downstream consumers; the Go types,
 // the JSON parsers and the Avro codecs all follow it, and tests pin them to

@@ -142,7 +142,8 @@ func FuzzUnquote(f *testing.F) {
 // hamba writes it and survives the Avro round trip.
 func FuzzAllSources(f *testing.F) {
 	seeds := []string{`{"id": "i", "correlationId": "c", "callId": "k", "groupKey": "g"}`, wideRaw()}
-	for _, name := range []string{"seed_row.json", "seed_row_beta.json", "pstn_seed_row.json", "pstn_seed_row_beta.json"} {
+	for _, name := range []string{"seed_row.json", "seed_row_beta.json", "pstn_seed_row.json", "pstn_seed_row_beta.json",
+		"sms_seed_row_beta.json", "pstn_blocked_users_seed_row_beta.json", "pstn_dialout_seed_row_beta.json"} {
 		if b, err := os.ReadFile("testdata/" + name); err == nil {
 			seeds = append(seeds, string(b))
 		}

@@ -14,12 +14,13 @@ import (
 // cut from raw), beta-only properties and every kind of failure.
 func sharedCases(t *testing.T, source string) [][]byte {
 	t.Helper()
-	var files []string
-	if source == SourcePstn {
-		files = []string{"pstn_seed_row.json", "pstn_seed_row_beta.json"}
-	} else {
-		files = []string{"seed_row.json", "seed_row_beta.json"}
-	}
+	files := map[string][]string{
+		SourceDirectRouting:    {"seed_row.json", "seed_row_beta.json"},
+		SourcePstn:             {"pstn_seed_row.json", "pstn_seed_row_beta.json"},
+		SourceSms:              {"sms_seed_row_beta.json"},
+		SourcePstnBlockedUsers: {"pstn_blocked_users_seed_row_beta.json"},
+		SourcePstnDialout:      {"pstn_dialout_seed_row_beta.json"},
+	}[source]
 	var rows [][]byte
 	for _, f := range files {
 		b, err := os.ReadFile("testdata/" + f)
@@ -28,11 +29,11 @@ func sharedCases(t *testing.T, source string) [][]byte {
 		}
 		rows = append(rows, b)
 	}
-	const ids = `"id": "6c1b5f7e-0d1e-4d5a-9f0e-1a2b3c4d5e6f", "correlationId": "c", "callId": "k"`
+	const ids = `"id": "6c1b5f7e-0d1e-4d5a-9f0e-1a2b3c4d5e6f", "correlationId": "c", "callId": "k", "remediationId": "r", "userId": "u"`
 	for _, s := range []string{
 		`{` + ids + `, "x-extra": {"a": [1, 2]}, "@odata.type": "#t"}`,
 		`{` + ids + `}`, // after a row with unknown properties: none may linger
-		`{"id": "\u0041b\"c", "correlationId": "\u00e9t\u00e9", "callId": "\/k"}`,
+		`{"id": "\u0041b\"c", "correlationId": "\u00e9t\u00e9", "callId": "\/k", "remediationId": "\u00e9", "userId": "\u00e9\"", "currency": "\/"}`,
 		`{` + ids + `, "duration": "5", "charge": "1"}`,
 		`{` + ids + `, "x": 1, "x": 2}`,
 		`{` + ids + `, "startDateTime": "yesterday", "startTime": "yesterday"}`,
@@ -51,8 +52,10 @@ func sharedCases(t *testing.T, source string) [][]byte {
 // overwrites raw afterwards, which must not change an error already
 // returned.
 func TestEncodeSharedMatchesEncode(t *testing.T) {
-	for _, source := range []string{SourceDirectRouting, SourcePstn} {
-		for _, version := range []string{VersionV1, VersionBeta} {
+	for _, sc := range sourceCodecs {
+		source := sc.source
+		for _, v := range sc.versions {
+			version := v.version
 			c, err := For(source, version)
 			if err != nil {
 				t.Fatal(err)

@@ -1,6 +1,8 @@
 // Package graphsim is an in-process simulator of Microsoft Graph's
-// callRecords getDirectRoutingCalls and getPstnCalls functions, shared by
-// tests, the demo command and benchmarks.
+// callRecords getDirectRoutingCalls and getPstnCalls functions, and of the
+// beta-only getSmsLog, getPstnBlockedUsersLog and
+// getPstnOnlineMeetingDialoutReport (dataset.go; each in its own file),
+// shared by tests, the demo command and benchmarks.
 //
 // It aims to be faithful where a client can get things wrong: the OData
 // function-call path with its date-only or timestamp arguments, fromDateTime
@@ -251,6 +253,10 @@ type Server struct {
 
 	// pstn holds the getPstnCalls data set (nil inside it).
 	pstn *Server
+	// The beta-only data sets (nil inside pstn).
+	sms     *smsSet
+	blocked *blockedSet
+	dialout *dialoutSet
 
 	// rendered holds the served v1.0 Direct Routing bytes of every row
 	// when Config.PreRender is set: row i is rendered[ends[i-1]:ends[i]].
@@ -371,6 +377,7 @@ func New(cfg Config) (*Server, error) {
 	s.users, s.bots = s.makePeople()
 	s.n = s.countRows()
 	s.pstn = s.newPstnSet()
+	s.sms, s.blocked, s.dialout = s.newSmsSet(), s.newBlockedSet(), s.newDialoutSet()
 	s.faults = makeFaultStates(cfg.Faults)
 	s.throttle.limits = cfg.Limits
 	if cfg.PreRender {

@@ -206,6 +206,9 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 		return buf, -1, ge
 	}
 
+	if set := s.betaSet(fn); set != nil {
+		return s.respondSet(buf, r, fn, set, version, from, to, skip, now)
+	}
 	ds, typ, toQ := s, rowType, toNs(to)
 	if fn == PstnCalls {
 		if to.Sub(from) > MaxPstnRange {
@@ -280,7 +283,7 @@ func (s *Server) parsePath(path string) (version string, fn Function, from, to t
 	}
 	seg := rest[len(pathPrefix):]
 	name, args, hasArgs := strings.Cut(seg, "(")
-	for _, f := range [...]Function{DirectRoutingCalls, PstnCalls} {
+	for _, f := range allFunctions {
 		if strings.EqualFold(name, string(f)) || strings.EqualFold(name, namespace+string(f)) {
 			fn = f
 		}

@@ -33,9 +33,11 @@ const CodeNotAcceptable = "NotAcceptable"
 const pstnRowType = "microsoft.graph.callRecords.pstnCallLogRow"
 
 // InclusiveEnd reports whether fn returns rows starting exactly at
-// toDateTime: getPstnCalls is documented (and simulated) that way,
-// getDirectRoutingCalls excludes them.
-func (fn Function) InclusiveEnd() bool { return fn == PstnCalls }
+// toDateTime: getPstnCalls and getSmsLog are documented (and simulated)
+// that way; getPstnBlockedUsersLog and getPstnOnlineMeetingDialoutReport
+// are simulated that way too, their pages saying nothing (see sms.go,
+// blocked.go, dialout.go); getDirectRoutingCalls excludes them.
+func (fn Function) InclusiveEnd() bool { return fn != DirectRoutingCalls }
 
 // pstnSalt separates the PSTN data set's hashes from the Direct Routing
 // ones built from the same seed.

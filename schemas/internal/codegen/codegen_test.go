@@ -32,6 +32,12 @@ func TestGeneratorRefuses(t *testing.T) {
 	const annotation = `{"source": "s", "prefix": "r", "schemaFunc": "R", "funcName": "R", "doc": "is a row.",
 		"versions": [{"version": "v1.0", "avsc": "R.avsc"}, {"version": "beta", "avsc": "R.beta.avsc", "suffix": "Beta"}],
 		"identity": ["id"], "id": "id", "key": ["id"], "unknown": "additionalProperties"}`
+	// An aggregate: no id, every grouping property in the key.
+	const aggFields = `{"name": "g", "type": ["null", "string"]}, {"name": "h", "type": ["null", "string"]},
+		{"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}], "default": null}`
+	const aggregate = `{"source": "s", "prefix": "r", "schemaFunc": "R", "funcName": "R", "doc": "is a row.",
+		"versions": [{"version": "v1.0", "avsc": "R.avsc"}, {"version": "beta", "avsc": "R.beta.avsc", "suffix": "Beta"}],
+		"aggregate": true, "identity": ["g", "h"], "key": ["g", "h"], "unknown": "additionalProperties"}`
 	for _, c := range []struct{ name, v1, beta, annotation, want string }{
 		{"ok", okFields, okFields, annotation, ""},
 		{"decimal scale", okFields + `, {"name": "c", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}]}`, "", "", "decimal(18,2)"},
@@ -45,6 +51,11 @@ func TestGeneratorRefuses(t *testing.T) {
 		{"type changes", okFields + `, {"name": "a", "type": ["null", "string"]}`, okFields + `, {"name": "a", "type": ["null", "int"]}`, "", "type changed"},
 		{"key not identity", okFields + `, {"name": "k", "type": ["null", "string"]}`, "", strings.Replace(annotation, `"key": ["id"]`, `"key": ["k", "id"]`, 1), "key property k"},
 		{"field named key", okFields + `, {"name": "key", "type": ["null", "string"]}`, "", "", "Key method"},
+		{"aggregate", aggFields, "", aggregate, ""},
+		{"aggregate with an id", okFields, "", strings.Replace(annotation, `"id": "id"`, `"aggregate": true, "id": "id"`, 1), "only then) id"},
+		{"log without an id", okFields, "", strings.Replace(annotation, `"id": "id",`, ``, 1), "only then) id"},
+		{"aggregate groups by a non-identity", aggFields, "", strings.Replace(aggregate, `"identity": ["g", "h"]`, `"identity": ["g"]`, 1), "grouping property h"},
+		{"aggregate groups by an int", aggFields + `, {"name": "n", "type": ["null", "int"]}`, "", strings.Replace(aggregate, `"h"]`, `"n"]`, 2), "identity property n must be a string"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

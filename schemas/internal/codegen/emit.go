@@ -187,27 +187,42 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	p("\t%s %s `avro:%q`\n}\n\n", unknown.GoName, unknown.Kind.goType, unknown.Name)
 
 	// Key and id.
-	p("// Key returns the row's Kafka record key: ")
-	for i, k := range s.Key {
-		if i > 0 {
-			p(", else ")
+	if s.Aggregate {
+		p("// Key returns the JSON array of the row's grouping properties (")
+		p("%s", strings.Join(s.Key, ", "))
+		p("),\n// null for a null one, e.g. [\"<userId>\",\"US\",null,\"USD\"]: the record key without\n// the day the row covers, which DayKey adds.\nfunc (r *%s) Key() string {\n", R)
+		p("\t// A stack buffer that fits the usual key: the string is the only\n\t// allocation.\n\tvar buf [160]byte\n\tb := append(buf[:0], '[')\n")
+		for i, k := range s.Key {
+			if i > 0 {
+				p("\tb = append(b, ',')\n")
+			}
+			p("\tb = appendKeyPart(b, r.%s)\n", s.ByName[k].GoName)
 		}
-		p("%s", k)
-		if i < len(s.Key)-1 {
-			p(" when non-empty")
+		p("\treturn string(append(b, ']'))\n}\n\n")
+		p("// idAndKey returns no id: an aggregate row has none (see Key).\nfunc (r *%s) idAndKey() (string, string) { return \"\", r.Key() }\n\n", R)
+	} else {
+		p("// Key returns the row's Kafka record key: ")
+		for i, k := range s.Key {
+			if i > 0 {
+				p(", else ")
+			}
+			p("%s", k)
+			if i < len(s.Key)-1 {
+				p(" when non-empty")
+			}
 		}
+		p(".\nfunc (r *%s) Key() string {\n", R)
+		for _, k := range s.Key {
+			f := s.ByName[k]
+			if f.Required {
+				p("\treturn r.%s\n", f.GoName)
+				break
+			}
+			p("\tif r.%[1]s != nil && *r.%[1]s != \"\" {\n\t\treturn *r.%[1]s\n\t}\n", f.GoName)
+		}
+		p("}\n\n")
+		p("func (r *%s) idAndKey() (string, string) { return r.%s, r.Key() }\n\n", R, s.ByName[s.ID].GoName)
 	}
-	p(".\nfunc (r *%s) Key() string {\n", R)
-	for _, k := range s.Key {
-		f := s.ByName[k]
-		if f.Required {
-			p("\treturn r.%s\n", f.GoName)
-			break
-		}
-		p("\tif r.%[1]s != nil && *r.%[1]s != \"\" {\n\t\treturn *r.%[1]s\n\t}\n", f.GoName)
-	}
-	p("}\n\n")
-	p("func (r *%s) idAndKey() (string, string) { return r.%s, r.Key() }\n\n", R, s.ByName[s.ID].GoName)
 	p("func (r *%s) unknown() *map[string]string { return &r.%s }\n\n", R, unknown.GoName)
 	p("func (r *%s) codec() *sourceCodec { return &%sCodec }\n\n", R, P)
 
@@ -363,7 +378,11 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 
 	// Codec entry.
 	p("var %sScratchPool = sync.Pool{New: func() any { return new(parseScratch[%s, %s]) }}\n\n", P, R, S)
-	p("// %sCodec is the %s source's entry in sourceCodecs.\nvar %sCodec = sourceCodec{\n\tsource: %q,\n\tname: %sSchemaName,\n\tversions: []codecVersion{\n", P, s.Source, P, s.Source, sf)
+	p("// %sCodec is the %s source's entry in sourceCodecs.\nvar %sCodec = sourceCodec{\n\tsource: %q,\n\tname: %sSchemaName,\n", P, s.Source, P, s.Source, sf)
+	if s.Aggregate {
+		p("\taggregate: true,\n")
+	}
+	p("\tversions: []codecVersion{\n")
 	for vi, v := range s.Versions {
 		p("\t\t{version: %q, text: %s, schema: %s, known: %d},\n", v.Version, textVar(v), schemaVar(v), s.Known[vi])
 	}

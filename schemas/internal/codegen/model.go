@@ -26,6 +26,14 @@
 //     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
 //     knows its seed row files.
 //
+// A report rather than a log (getPstnOnlineMeetingDialoutReport) is an
+// aggregate ("aggregate": true, no "id"): its rows have no id, and its
+// Key is the JSON array of all its grouping properties (the annotation's
+// key list), which schemas.DayKey prefixes with the day the row covers.
+// Hashing the figures is left to the caller, over the Avro bytes Encode
+// returns: they are the row's whole content, already in hand, so an extra
+// generated hash would only duplicate them.
+//
 // Supported field types: string (required, must be an identity), and
 // ["null", T] for T string, int, long, boolean, double, timestamp-millis
 // long, decimal(18,6) bytes, array of string, map of string (the unknown-
@@ -75,10 +83,23 @@ type Annotation struct {
 	// record key): invalid UTF-8 in them is a row error, never repaired.
 	Identity []string `json:"identity"`
 	// ID is the deduplication id property; it must be a required string.
+	// An aggregate has none.
 	ID string `json:"id"`
 	// Key lists the record key candidates: the first non-empty one wins;
-	// the last must be a required string so that a key always exists.
+	// the last must be a required string so that a key always exists. For
+	// an aggregate it lists the grouping properties instead, all of them
+	// part of the key (see Aggregate).
 	Key []string `json:"key"`
+	// Aggregate marks a report rather than a log (getPstnOnlineMeetingDialoutReport):
+	// a row has no id, it is identified by the range it covers (which the
+	// caller knows, not the row) and its grouping properties, and a re-read
+	// may change its figures. Its Key is the JSON array of every grouping
+	// property (null for a null one), which schemas.DayKey prefixes with
+	// the day; Encode returns an empty id, so the caller dedups on key and
+	// content (a hash of the Avro bytes) rather than on an id. The
+	// grouping properties must be nullable identity strings: they are part
+	// of the key, so invalid UTF-8 in them is never repaired.
+	Aggregate bool `json:"aggregate"`
 	// GoNames overrides the Go field name derived from a property name.
 	GoNames map[string]string `json:"goNames"`
 	// Unknown is the map<string> field that keeps the properties the
@@ -189,8 +210,8 @@ func loadSource(path string) (*source, error) {
 	if err := dec.Decode(&a); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || a.ID == "" || len(a.Key) == 0 || a.Unknown == "" {
-		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions, id, key and unknown are required", path)
+	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || (a.ID == "") != a.Aggregate || len(a.Key) == 0 || a.Unknown == "" {
+		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions, key, unknown and (unless aggregate, and only then) id are required", path)
 	}
 	s := &source{Annotation: a, ByName: map[string]*field{}}
 	dir := filepath.Dir(path)
@@ -313,6 +334,14 @@ func (s *source) check() error {
 			// not one would need its own helper.
 			return fmt.Errorf("required string %s must be listed in identity", f.Name)
 		}
+	}
+	if s.Aggregate {
+		for _, name := range s.Key {
+			if f := s.ByName[name]; f == nil || !f.Identity || f.KindName != "opt string" {
+				return fmt.Errorf("grouping property %s of an aggregate must be a nullable identity string", name)
+			}
+		}
+		return nil
 	}
 	if f := s.ByName[s.ID]; f == nil || !f.Required {
 		return fmt.Errorf("id property %s must be a required string", s.ID)
