@@ -219,14 +219,16 @@ var registry = []Source{
 	},
 }
 
-// byName and byFunction index registry; built once, read-only after.
-var byName, byFunction = func() (map[string]int, map[string]int) {
-	n, f := map[string]int{}, map[string]int{}
+// byName and byFunction index registry, paths holds each entry's Path;
+// built once, read-only after.
+var byName, byFunction, paths = func() (map[string]int, map[string]int, []string) {
+	n, f, p := map[string]int{}, map[string]int{}, make([]string, len(registry))
 	for i, s := range registry {
 		n[s.Name] = i
 		f[strings.ToLower(s.Function)] = i
+		p[i] = s.Path()
 	}
-	return n, f
+	return n, f, p
 }()
 
 // All returns every source, the default first.
@@ -276,6 +278,17 @@ func ByFunction(fn string) (Source, bool) {
 func InclusiveEnd(fn string) bool {
 	i, ok := byFunction[strings.ToLower(fn)]
 	return ok && registry[i].InclusiveEnd
+}
+
+// FunctionPath returns the path below /{version}/ of the Graph function
+// fn (see Source.Path), without copying the entry or building the string:
+// fetch asks it for every page.
+func FunctionPath(fn string) (string, bool) {
+	i, ok := byFunction[strings.ToLower(fn)]
+	if !ok {
+		return "", false
+	}
+	return paths[i], true
 }
 
 // Names returns every source's name, the default first.
