@@ -9,7 +9,15 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callstream/callstream/sources"
 )
+
+// isSource reports whether name is a source of the registry.
+func isSource(name string) bool {
+	_, ok := sources.Lookup(name)
+	return ok
+}
 
 // rawConfig is the environment as text, one struct per concern (each in its
 // own config_*.go file). Every value is converted and checked in parse, so
@@ -52,6 +60,10 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: l}); err != nil {
 		return Config{}, &configError{problems: []string{err.Error()}}
 	}
+	raw.Kafka.topics = readTopics(l)
+	if _, ok := l.Lookup("SOURCES"); !ok {
+		raw.Walk.Sources = sources.Default().Name
+	}
 	return raw.parse()
 }
 
@@ -80,8 +92,11 @@ type rawWalk struct {
 	RescanAfter  string `env:"RESCAN_AFTER, default=1h,6h,24h,72h"`
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
-	Sources      string `env:"SOURCES, default=direct-routing"`
-	MaxFailures  string `env:"MAX_WINDOW_FAILURES, default=5"`
+	// Sources has no default in its tag: it is the registry's default
+	// source, set by loadConfig (and shown by the help from
+	// derivedDefaults).
+	Sources     string `env:"SOURCES"`
+	MaxFailures string `env:"MAX_WINDOW_FAILURES, default=5"`
 }
 
 // WalkConfig is how time is walked.
@@ -95,7 +110,7 @@ type WalkConfig struct {
 	// Concurrency is how many windows of a backlog are fetched at once.
 	Concurrency int
 	// Sources are the Graph functions walked, each to its own topic with
-	// its own checkpoint: "direct-routing", "pstn".
+	// its own checkpoint, by their sources names.
 	Sources []string
 	// MaxFailures is how many windows may fail in a row (after the Graph
 	// client's own retries) before a bounded run (run --once, backfill)
@@ -138,8 +153,8 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 		src = strings.TrimSpace(src)
 		switch {
 		case src == "":
-		case src != "direct-routing" && src != "pstn":
-			p.add("SOURCES: unknown source %q; want direct-routing and/or pstn", src)
+		case !isSource(src):
+			p.add("SOURCES: unknown source %q; want %s", src, sources.NameList("and/or"))
 		case seen[src]:
 			p.add("SOURCES: %q listed twice", src)
 		default:
@@ -148,7 +163,7 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 		}
 	}
 	if len(c.Sources) == 0 && len(*p) == 0 {
-		p.add("SOURCES is empty: want direct-routing and/or pstn")
+		p.add("SOURCES is empty: want %s", sources.NameList("and/or"))
 	}
 	c.MaxFailures = parsePositiveInt(p, "MAX_WINDOW_FAILURES", r.MaxFailures)
 	c.Start = parseTime(p, "START_TIME", r.StartTime)

@@ -27,8 +27,6 @@ var settingDocs = map[string]string{
 	"GRAPH_AUTH":                               "`default`, `secret`, `certificate`, `workload`, `managed`, `token` — see `docs/graph-auth.md`. Unset with `GRAPH_ACCESS_TOKEN` set: `token`",
 	"GRAPH_BUDGET_PER_MINUTE":                  "requests per function per 60 s; `0` sends unpaced (only for simulators — Graph will throttle)",
 	"GRAPH_APP_BUDGET_PER_MINUTE":              "requests of all functions together per 60 s",
-	"KAFKA_TOPIC":                              "the Direct Routing data topic; must exist unless `KAFKA_CREATE_TOPICS=true`; must not be compacted",
-	"KAFKA_PSTN_TOPIC":                         "the PSTN data topic (`SOURCES=pstn`); must exist unless `KAFKA_CREATE_TOPICS=true`; must not be compacted",
 	"KAFKA_COMPRESSION":                        "`none`, `gzip`, `snappy`, `lz4`, `zstd`; unset with `KAFKA_PRESET=eventhubs`: `gzip`",
 	"KAFKA_BATCH_MAX_BYTES":                    "largest uncompressed batch; every topic's `max.message.bytes` must be at least this. 64 KiB batches compress as one zstd block (see `docs/performance.md`); raise it for rows near that size. Unset with `KAFKA_PRESET=eventhubs`: 1000000",
 	"KAFKA_IDEMPOTENCE":                        "idempotent writes; off only for clusters that do not grant `IDEMPOTENT_WRITE`",
