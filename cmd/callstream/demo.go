@@ -20,6 +20,7 @@ import (
 	"github.com/callstream/callstream/fetch/graphsim"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
 // demoHelp is demo's --help. demo reads no setting: everything it talks
@@ -51,7 +52,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	end := start.Add(time.Duration(*days) * 24 * time.Hour)
-	const token, topic = "demo-token", "teams.directrouting.calls"
+	// The demo walks the default source, whose rows are the simulator's
+	// default data set (sim.Count), to its default topic.
+	const token = "demo-token"
+	src := sources.Default()
+	topic := src.DefaultTopic
 
 	sim, err := graphsim.New(graphsim.Config{
 		Seed: 1, Start: start, End: end, RowsPerHour: *perHour, Token: token,
@@ -91,13 +96,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Checkpoint: CheckpointConfig{Store: "kafka"},
 		Walk: WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
-			Sources:     []string{"direct-routing"},
+			Sources:     []string{src.Name},
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
 		Log: LogConfig{Level: level, Format: "text"},
 	}
-	fmt.Fprintf(stdout, "callstream demo: %d simulated days of Direct Routing calls (%d rows, %d per hour), 1-hour windows\n",
-		*days, sim.Count(start, end), *perHour)
+	fmt.Fprintf(stdout, "callstream demo: %d simulated days of %s calls (%d rows, %d per hour), 1-hour windows\n",
+		*days, src.Title, sim.Count(start, end), *perHour)
 	fmt.Fprintln(stdout, "simulated Graph injects 429s, 503s, truncated bodies and rows repeated across pages")
 	fmt.Fprintln(stdout, "exactly-once: each window's rows and its checkpoint commit in one Kafka transaction")
 
