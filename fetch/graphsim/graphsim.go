@@ -43,6 +43,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -371,6 +373,11 @@ func New(cfg Config) (*Server, error) {
 	s.users, s.bots = s.makePeople()
 	s.n = s.countRows()
 	s.pstn = s.newPstnSet()
+	for _, src := range sources.All() {
+		if s.dataSet(src.DataSet) == nil {
+			return nil, fmt.Errorf("graphsim: no data set %q for source %s", src.DataSet, src.Name)
+		}
+	}
 	s.faults = makeFaultStates(cfg.Faults)
 	s.throttle.limits = cfg.Limits
 	if cfg.PreRender {
