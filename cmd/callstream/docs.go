@@ -46,7 +46,6 @@ var settingDocs = map[string]string{
 	"KAFKA_DLQ_TOPIC":                          "dead-letter topic for rows that cannot be encoded, checked (or created) when set; empty: such a row stops the walk",
 	"KAFKA_TRANSACTIONAL_ID":                   "override the transactional id; empty: `callstream-<tenant>-<source>-<topic>`, stable per tenant, source and topic, so that a second instance fences the first",
 	"CHECKPOINT_TOPIC":                         "compacted checkpoint topic, created if missing; empty: `<KAFKA_TOPIC>.checkpoint`",
-	"SOURCES":                                  "`direct-routing`, `pstn`, or both (comma-separated): each walks on its own, to its own topic, with its own checkpoint and transactional id",
 	"SCHEMA_REGISTRY_URL":                      "registry base URL. With it values use the Confluent wire format; without it values are plain Avro and the schema is named in the headers `callstream.schema` and `callstream.schema.fingerprint` (CRC-64-AVRO)",
 	"SCHEMA_REGISTRY_USERNAME":                 "HTTP basic auth user (Confluent Cloud: the API key)",
 	"SCHEMA_REGISTRY_PASSWORD":                 "HTTP basic auth password (Confluent Cloud: the API secret). A secret: keep it in the Secret",

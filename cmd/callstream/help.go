@@ -68,6 +68,16 @@ func appendSettings(out []setting, section string, t reflect.Type) []setting {
 }
 
 func init() {
+	settingHelp["SOURCES"] = sources.NameList("and/or") + ", comma-separated"
+	quoted := make([]string, 0, len(sources.Names()))
+	for _, n := range sources.Names() {
+		quoted = append(quoted, "`"+n+"`")
+	}
+	both := "both"
+	if len(quoted) > 2 {
+		both = "several"
+	}
+	settingDocs["SOURCES"] = strings.Join(quoted, ", ") + ", or " + both + " (comma-separated): each walks on its own, to its own topic, with its own checkpoint and transactional id"
 	// Each source's topic setting says the same, so the registry writes
 	// it: a new source needs no line here.
 	for i, src := range sources.All() {
@@ -168,7 +178,6 @@ var settingHelp = map[string]string{
 	"RESCAN_AFTER":         "ages (after a window's end) at which it is read again for late rows",
 	"POLL_INTERVAL":        "pause between walks once caught up",
 	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
-	"SOURCES":              "direct-routing and/or pstn, comma-separated",
 	"MAX_WINDOW_FAILURES":  "windows failing in a row after which run --once and backfill give up (exit 1, with the cause); a continuous run keeps retrying and /readyz reports not ready",
 
 	"LOG_LEVEL":  "debug, info, warn or error",
