@@ -13,6 +13,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // Cloud is a Graph national cloud: the three settings that must agree for a
@@ -41,13 +43,25 @@ var Clouds = map[string]Cloud{
 	"dod":    {Name: "dod", Authority: cloud.AzureGovernment, GraphURL: "https://dod-graph.microsoft.us"},
 }
 
+// functionList names every registered Graph function, "a, b or c".
+func functionList() string {
+	var fns []string
+	for _, s := range sources.All() {
+		fns = append(fns, s.Function)
+	}
+	if len(fns) < 2 {
+		return strings.Join(fns, "")
+	}
+	return strings.Join(fns[:len(fns)-1], ", ") + " or " + fns[len(fns)-1]
+}
+
 // LookupCloud returns the named cloud, or an error that says why not.
 func LookupCloud(name string) (Cloud, error) {
 	if c, ok := Clouds[name]; ok {
 		return c, nil
 	}
 	if name == "china" {
-		return Cloud{}, fmt.Errorf("cloud %q: Graph does not offer getDirectRoutingCalls or getPstnCalls in the China (21Vianet) cloud", name)
+		return Cloud{}, fmt.Errorf("cloud %q: Graph does not offer %s in the China (21Vianet) cloud", name, functionList())
 	}
 	names := make([]string, 0, len(Clouds))
 	for n := range Clouds {

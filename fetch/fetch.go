@@ -24,16 +24,16 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/internal/jsonscan"
+	"github.com/callstream/callstream/sources"
 )
 
-// Function names a Graph call-log function.
+// Function names a Graph call-log function, as its sources entry spells
+// it (sources.Source.Function); the registry says where it lives and
+// whether its toDateTime is inclusive.
 type Function string
 
-// The call-log functions of the callRecords namespace.
-const (
-	DirectRoutingCalls Function = "getDirectRoutingCalls"
-	PstnCalls          Function = "getPstnCalls"
-)
+// FunctionOf returns the Graph function of a source.
+func FunctionOf(s sources.Source) Function { return Function(s.Function) }
 
 // Defaults for Config fields left zero.
 const (
@@ -253,9 +253,16 @@ func FormatTime(t time.Time) string {
 // of call start times: from rounded up to Graph's tick, and to turned into
 // the toDateTime that excludes it (see QueryEnd), so a range selects the
 // same rows whichever function it is for.
+//
+// The path is the function's sources entry's; a function the registry
+// does not know is taken as a path of its own.
 func (c *Client) URL(fn Function, from, to time.Time) string {
-	return fmt.Sprintf("%s/%s/communications/callRecords/%s(fromDateTime=%s,toDateTime=%s)",
-		c.base.String(), c.cfg.APIVersion, fn, FormatTime(ceilTick(from)), FormatTime(QueryEnd(fn, to)))
+	path, ok := sources.FunctionPath(string(fn))
+	if !ok {
+		path = string(fn)
+	}
+	return fmt.Sprintf("%s/%s/%s(fromDateTime=%s,toDateTime=%s)",
+		c.base.String(), c.cfg.APIVersion, path, FormatTime(ceilTick(from)), FormatTime(QueryEnd(fn, to)))
 }
 
 // Calls reads every row of fn for call start times in [from, to), following
@@ -270,7 +277,8 @@ func (c *Client) Calls(ctx context.Context, fn Function, from, to time.Time, onP
 	}
 	if !ceilTick(from).Before(ceilTick(to)) {
 		// No instant Graph can express lies in the range, so no row does;
-		// for getPstnCalls the URL would even have toDateTime < fromDateTime.
+		// for an inclusive function the URL would even have toDateTime <
+		// fromDateTime.
 		return st, nil
 	}
 	next := c.URL(fn, from, to)

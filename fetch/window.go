@@ -1,6 +1,10 @@
 package fetch
 
-import "time"
+import (
+	"time"
+
+	"github.com/callstream/callstream/sources"
+)
 
 // Tick is the resolution of Graph's Edm.DateTimeOffset: seven fractional
 // digits of a second. Call start times and function arguments are whole
@@ -8,13 +12,13 @@ import "time"
 const Tick = 100 * time.Nanosecond
 
 // InclusiveEnd reports whether fn returns the rows that start exactly at
-// its toDateTime. getPstnCalls is documented so; getDirectRoutingCalls
-// excludes them (its documentation was corrected to say so).
-func (fn Function) InclusiveEnd() bool { return fn == PstnCalls }
+// its toDateTime, as its sources entry says (false for a function not in
+// the registry).
+func (fn Function) InclusiveEnd() bool { return sources.InclusiveEnd(string(fn)) }
 
 // QueryEnd returns the toDateTime that makes fn select call start times
 // below to, and not at it: for an exclusive function, to rounded up to a
-// tick (to itself when it is on one); for an inclusive one (getPstnCalls),
+// tick (to itself when it is on one); for an inclusive one,
 // the last tick before to. With fromDateTime rounded up to a tick too, as
 // Client.URL does, adjacent ranges [a, b) and [b, c) then read every row
 // once: none twice at b, none lost next to it.

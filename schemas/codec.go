@@ -13,15 +13,6 @@ import (
 
 //go:generate go run ./internal/codegen/gen
 
-// Source names, as the SOURCES setting spells them.
-const (
-	SourceDirectRouting    = "direct-routing"
-	SourcePstn             = "pstn"
-	SourceSms              = "sms"
-	SourcePstnBlockedUsers = "pstn-blocked-users"
-	SourcePstnDialout      = "pstn-dialout"
-)
-
 // Graph API versions, as GRAPH_API_VERSION spells them.
 const (
 	VersionV1   = "v1.0"
@@ -63,7 +54,8 @@ type codecVersion struct {
 	known   int // how many JSON properties the version defines
 }
 
-// For returns the codec for source (SourceDirectRouting or SourcePstn) and
+// For returns the codec for source (its name in the sources registry, which
+// is also its codec annotation's "source") and
 // version (VersionV1 or VersionBeta). The beta codecs use the beta schemas,
 // which keep the record name of the v1.0 ones and only add optional
 // fields, so a topic can move from v1.0 to beta (or back) under the

@@ -18,6 +18,7 @@ import (
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
@@ -78,8 +79,8 @@ func sideBySide(t *testing.T, version string) {
 		fn     fetch.Function
 		truth  []graphsim.Row
 	}{
-		{schemas.SourceDirectRouting, fetch.DirectRoutingCalls, sim.Rows(day0, end)},
-		{schemas.SourcePstn, fetch.PstnCalls, sim.PstnRows(day0, end)},
+		{"direct-routing", fetch.FunctionOf(sources.MustLookup("direct-routing")), sim.Rows(day0, end)},
+		{"pstn", fetch.FunctionOf(sources.MustLookup("pstn")), sim.PstnRows(day0, end)},
 	} {
 		codec, err := schemas.For(l.source, version)
 		if err != nil {
@@ -166,7 +167,7 @@ func sideBySide(t *testing.T, version string) {
 				t.Fatalf("%s row %d at %s is in the topic %d times", l.fn, r.Index, r.Start.Format(time.RFC3339Nano), seen[id])
 			}
 		}
-		if l.fn == fetch.PstnCalls && charges == 0 {
+		if l.fn == fetch.FunctionOf(sources.MustLookup("pstn")) && charges == 0 {
 			t.Fatal("no PSTN row carried a charge")
 		}
 	}

@@ -7,17 +7,25 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
-// DirectRouting is the getDirectRoutingCalls source, encoded with the v1.0
-// schema (schemas/DirectRoutingLogRow.avsc).
-func DirectRouting() Source {
-	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
-	if err != nil {
-		// Both names are constants of the schemas package.
-		panic(fmt.Sprintf("walk: direct-routing codec: %v", err))
+// For returns the Source that reads src's Graph function in API version
+// version and encodes its rows with that version's schema. Only a
+// sources.Log is walked by time windows; any other kind is refused rather
+// than walked as one.
+func For(src sources.Source, version string) (Source, error) {
+	if src.Kind != sources.Log {
+		return Source{}, fmt.Errorf("walk: source %s is a %v source, which the walker does not read", src.Name, src.Kind)
 	}
-	return CodecSource(fetch.DirectRoutingCalls, codec)
+	if !src.Offers(version) {
+		return Source{}, fmt.Errorf("walk: source %s is not offered in Graph API version %q (want one of %v)", src.Name, version, src.Versions)
+	}
+	codec, err := schemas.For(src.Name, version)
+	if err != nil {
+		return Source{}, fmt.Errorf("walk: source %s: %w", src.Name, err)
+	}
+	return CodecSource(fetch.FunctionOf(src), codec), nil
 }
 
 // CodecSource adapts a schemas.Codec (any source, any API version) to a

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
-	"github.com/callstream/callstream/walk"
 )
 
 // TestBinaryBackfillResumesAfterKill backfills a simulated range, kills the
@@ -116,7 +115,7 @@ func loadWatermark(t *testing.T, path string) time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := st.Load(context.Background(), walk.DirectRouting().Name)
+	s, err := st.Load(context.Background(), directRoutingSource().Name)
 	if err != nil {
 		t.Fatal(err)
 	}

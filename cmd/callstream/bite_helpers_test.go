@@ -203,7 +203,7 @@ func (p *pipeline) inFlight(t *testing.T, adm *kadm.Client, watermark func() tim
 // counts each row id.
 func (p *pipeline) topicIDs(t *testing.T, committed bool) map[string]int {
 	t.Helper()
-	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
+	codec, err := schemas.For("direct-routing", schemas.VersionV1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 )
 
 var checkHelp = helpDoc{
@@ -189,7 +190,12 @@ func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	from := to.Add(-time.Minute)
 	// Each source's own function: a tenant may be licensed for one only.
 	for _, source := range cfg.Walk.Sources {
-		fn := sourceFunction[source]
+		src, known := sources.Lookup(source)
+		if !known {
+			results = append(results, fail("graph query", "SOURCES: unknown source %q", source))
+			continue
+		}
+		fn := fetch.FunctionOf(src)
 		rows := 0
 		_, err = fc.Calls(ctx, fn, from, to, func(p fetch.Page) error {
 			rows += len(p.Rows)
@@ -280,12 +286,9 @@ func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 				continue
 			}
 			seen[spec.Name] = true
-			setting := "KAFKA_TOPIC"
-			switch {
-			case spec.Role == producer.DeadLetterTopic:
+			setting := ls.setting
+			if spec.Role == producer.DeadLetterTopic {
 				setting = "KAFKA_DLQ_TOPIC"
-			case ls.topic == cfg.Kafka.PstnTopic:
-				setting = "KAFKA_PSTN_TOPIC"
 			}
 			results = append(results, checkTopic(ctx, cl, spec, setting, cfg.Kafka.Topics.Create))
 		}

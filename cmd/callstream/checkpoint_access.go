@@ -14,6 +14,7 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 )
 
 // checkpointAccess reads and writes one source's saved state, wherever
@@ -27,10 +28,7 @@ type checkpointAccess struct {
 
 // knownSources are the names --source and SOURCES accept, sorted.
 func knownSources() []string {
-	names := make([]string, 0, len(sourceFunction))
-	for name := range sourceFunction {
-		names = append(names, name)
-	}
+	names := sources.Names()
 	slices.Sort(names)
 	return names
 }
@@ -38,7 +36,7 @@ func knownSources() []string {
 // checkSource refuses a --source that is no source of ours: a typo must
 // not write a checkpoint nobody reads.
 func checkSource(source string) error {
-	if _, ok := sourceFunction[source]; ok {
+	if isSource(source) {
 		return nil
 	}
 	return &configError{problems: []string{fmt.Sprintf("--source %q: unknown source; want one of %s", source, strings.Join(knownSources(), ", "))}}

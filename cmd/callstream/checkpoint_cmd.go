@@ -14,7 +14,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/checkpoint"
-	"github.com/callstream/callstream/walk"
+	"github.com/callstream/callstream/sources"
 )
 
 var checkpointHelp = helpDoc{
@@ -63,7 +63,7 @@ func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		// Both subcommands' flags, for the help only.
 		fs := flag.NewFlagSet("checkpoint", flag.ContinueOnError)
-		fs.String("source", walk.DirectRouting().Name, "show, reset: the source, direct-routing or pstn")
+		fs.String("source", sources.Default().Name, "show, reset: the source, "+sources.NameList("or"))
 		fs.Bool("json", false, "show: print JSON instead of text")
 		fs.String("to", "", "reset: the new watermark, an RFC 3339 `TIME` or a date")
 		fs.Bool("forward", false, "reset: allow moving the watermark forward, which skips calls for good")
@@ -135,7 +135,7 @@ func summarize(source string, st checkpoint.State) sourceSummary {
 
 func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("checkpoint show", flag.ContinueOnError)
-	source := fs.String("source", walk.DirectRouting().Name, "the source to show: direct-routing or pstn")
+	source := fs.String("source", sources.Default().Name, "the source to show: "+sources.NameList("or"))
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	if err := parseFlags(fs, checkpointHelp, args, stdout); err != nil {
 		return err
@@ -253,7 +253,7 @@ func (p resetPlan) describe(w io.Writer, source string) {
 func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("checkpoint reset", flag.ContinueOnError)
 	toS := fs.String("to", "", "the new watermark, an RFC 3339 `TIME` or a date")
-	source := fs.String("source", walk.DirectRouting().Name, "the source to reset: direct-routing or pstn")
+	source := fs.String("source", sources.Default().Name, "the source to reset: "+sources.NameList("or"))
 	forward := fs.Bool("forward", false, "allow moving the watermark forward, which skips calls for good")
 	yes := fs.Bool("yes", false, "do not ask for confirmation")
 	if err := parseFlags(fs, checkpointHelp, args, stdout); err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/fetch/graphsim"
-	"github.com/callstream/callstream/schemas"
 )
 
 // Issue 15, item 1: the checkpoint commands look where run keeps the
@@ -27,7 +26,7 @@ func sourcePipeline(t *testing.T, store, source string) (p *pipeline, dataTopic 
 	p.env["SOURCES"] = source
 	p.env["KAFKA_PSTN_TOPIC"] = pstn
 	p.env["CHECKPOINT_STORE"] = store
-	if source == schemas.SourcePstn {
+	if source == "pstn" {
 		return p, pstn
 	}
 	return p, p.topic
@@ -35,7 +34,7 @@ func sourcePipeline(t *testing.T, store, source string) (p *pipeline, dataTopic 
 
 // rowsIn counts the simulated rows of source in [from, to).
 func rowsIn(p *pipeline, source string, from, to time.Time) int {
-	if source == schemas.SourcePstn {
+	if source == "pstn" {
 		return p.sim.PstnCount(from, to)
 	}
 	return p.sim.Count(from, to)
@@ -71,7 +70,7 @@ func showWatermark(t *testing.T, e env, source string) time.Time {
 // sources and both stores.
 func TestBinaryCheckpointCommandsPerSource(t *testing.T) {
 	for _, store := range []string{"file", "kafka"} {
-		for _, source := range []string{schemas.SourceDirectRouting, schemas.SourcePstn} {
+		for _, source := range []string{"direct-routing", "pstn"} {
 			t.Run(store+"/"+source, func(t *testing.T) {
 				p, topic := sourcePipeline(t, store, source)
 				reached := p.start.Add(2 * time.Hour)
@@ -118,7 +117,7 @@ func TestBinaryCheckpointCommandsPerSource(t *testing.T) {
 func TestBinaryCheckpointUnknownSource(t *testing.T) {
 	for _, store := range []string{"file", "kafka"} {
 		t.Run(store, func(t *testing.T) {
-			p, _ := sourcePipeline(t, store, schemas.SourceDirectRouting)
+			p, _ := sourcePipeline(t, store, "direct-routing")
 			if run := launch(t, p.env, nil, "run", "--once"); run.wait(t, 2*time.Minute) != 0 {
 				t.Fatalf("run failed:\n%s", run.out)
 			}
@@ -163,10 +162,10 @@ func TestBinaryCheckpointUnknownSource(t *testing.T) {
 // source: the topics are the same before and after, and it says nothing
 // was published. A reset then creates the checkpoint topic as run would.
 func TestBinaryCheckpointShowOnFreshCluster(t *testing.T) {
-	p, _ := sourcePipeline(t, "kafka", schemas.SourceDirectRouting)
+	p, _ := sourcePipeline(t, "kafka", "direct-routing")
 	p.env["SOURCES"] = "direct-routing,pstn"
 	before := topicNames(t, p)
-	for _, source := range []string{schemas.SourceDirectRouting, schemas.SourcePstn} {
+	for _, source := range []string{"direct-routing", "pstn"} {
 		for _, args := range [][]string{{"checkpoint", "show", "--source", source}, {"checkpoint", "show", "--source", source, "--json"}} {
 			show := launch(t, p.env, nil, args...)
 			if code := show.wait(t, 30*time.Second); code != 0 {
@@ -185,17 +184,17 @@ func TestBinaryCheckpointShowOnFreshCluster(t *testing.T) {
 	}
 
 	to := p.start.Add(3 * time.Hour)
-	reset := launch(t, p.env, nil, "checkpoint", "reset", "--source", schemas.SourcePstn, "--to", to.Format(time.RFC3339), "--forward", "--yes")
+	reset := launch(t, p.env, nil, "checkpoint", "reset", "--source", "pstn", "--to", to.Format(time.RFC3339), "--forward", "--yes")
 	if code := reset.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("reset on a fresh cluster: exit %d\n%s", code, reset.out)
 	}
 	if !slices.Contains(topicNames(t, p), p.topic+".checkpoint") {
 		t.Errorf("reset did not create %s.checkpoint, run's checkpoint topic", p.topic)
 	}
-	if wm := showWatermark(t, p.env, schemas.SourcePstn); !wm.Equal(to) {
+	if wm := showWatermark(t, p.env, "pstn"); !wm.Equal(to) {
 		t.Errorf("pstn watermark %s after the reset, want %s", wm, to)
 	}
-	if wm := showWatermark(t, p.env, schemas.SourceDirectRouting); !wm.IsZero() {
+	if wm := showWatermark(t, p.env, "direct-routing"); !wm.IsZero() {
 		t.Errorf("the pstn reset moved direct-routing to %s", wm)
 	}
 }

@@ -9,7 +9,15 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callstream/callstream/sources"
 )
+
+// isSource reports whether name is a source of the registry.
+func isSource(name string) bool {
+	_, ok := sources.Lookup(name)
+	return ok
+}
 
 // rawConfig is the environment as text, one struct per concern (each in its
 // own config_*.go file). Every value is converted and checked in parse, so
@@ -52,6 +60,10 @@ func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: l}); err != nil {
 		return Config{}, &configError{problems: []string{err.Error()}}
 	}
+	raw.Kafka.topics = readTopics(l)
+	if _, ok := l.Lookup("SOURCES"); !ok {
+		raw.Walk.Sources = sources.Default().Name
+	}
 	return raw.parse()
 }
 
@@ -65,10 +77,29 @@ func (r rawConfig) parse() (Config, error) {
 		Log:        r.Log.parse(&p),
 		Ops:        r.Ops.parse(&p),
 	}
+	c.checkSources(&p)
 	if len(p) > 0 {
 		return c, &configError{problems: p}
 	}
 	return c, nil
+}
+
+// checkSources refuses a source the configured Graph API version does not
+// offer, or whose kind the walker does not read yet, naming what to set.
+func (c Config) checkSources(p *problems) {
+	for _, name := range c.Walk.Sources {
+		src, ok := sources.Lookup(name)
+		if !ok {
+			continue // reported by the walk settings already
+		}
+		switch {
+		case src.Kind != sources.Log:
+			p.add("SOURCES: %s (%s) is an %s source, which callstream does not read yet", name, src.Function, src.Kind)
+		case c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion):
+			p.add("SOURCES: %s (%s) is offered in Graph %s only; set GRAPH_API_VERSION=%s", name, src.Function,
+				strings.Join(src.Versions, ", "), src.Versions[len(src.Versions)-1])
+		}
+	}
 }
 
 // rawWalk holds the settings of the window walk.
@@ -80,8 +111,11 @@ type rawWalk struct {
 	RescanAfter  string `env:"RESCAN_AFTER, default=1h,6h,24h,72h"`
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
-	Sources      string `env:"SOURCES, default=direct-routing"`
-	MaxFailures  string `env:"MAX_WINDOW_FAILURES, default=5"`
+	// Sources has no default in its tag: it is the registry's default
+	// source, set by loadConfig (and shown by the help from
+	// derivedDefaults).
+	Sources     string `env:"SOURCES"`
+	MaxFailures string `env:"MAX_WINDOW_FAILURES, default=5"`
 }
 
 // WalkConfig is how time is walked.
@@ -95,7 +129,7 @@ type WalkConfig struct {
 	// Concurrency is how many windows of a backlog are fetched at once.
 	Concurrency int
 	// Sources are the Graph functions walked, each to its own topic with
-	// its own checkpoint: "direct-routing", "pstn".
+	// its own checkpoint, by their sources names.
 	Sources []string
 	// MaxFailures is how many windows may fail in a row (after the Graph
 	// client's own retries) before a bounded run (run --once, backfill)
@@ -138,8 +172,8 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 		src = strings.TrimSpace(src)
 		switch {
 		case src == "":
-		case src != "direct-routing" && src != "pstn":
-			p.add("SOURCES: unknown source %q; want direct-routing and/or pstn", src)
+		case !isSource(src):
+			p.add("SOURCES: unknown source %q; want %s", src, sources.NameList("and/or"))
 		case seen[src]:
 			p.add("SOURCES: %q listed twice", src)
 		default:
@@ -148,7 +182,7 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 		}
 	}
 	if len(c.Sources) == 0 && len(*p) == 0 {
-		p.add("SOURCES is empty: want direct-routing and/or pstn")
+		p.add("SOURCES is empty: want %s", sources.NameList("and/or"))
 	}
 	c.MaxFailures = parsePositiveInt(p, "MAX_WINDOW_FAILURES", r.MaxFailures)
 	c.Start = parseTime(p, "START_TIME", r.StartTime)

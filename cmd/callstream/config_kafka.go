@@ -9,17 +9,20 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 )
 
 // rawKafka holds the Kafka settings: where, how securely, how records are
 // written and which topics to check or create; and the Schema Registry's.
 type rawKafka struct {
-	Brokers     string `env:"KAFKA_BROKERS"`
-	Topic       string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
-	PstnTopic   string `env:"KAFKA_PSTN_TOPIC, default=teams.pstn.calls"`
+	Brokers string `env:"KAFKA_BROKERS"`
+	// topics holds each source's topic setting (sources.Source.TopicSetting),
+	// read by readTopics: they come from the registry, not from tags.
+	topics      sourceTopics
 	ClientID    string `env:"KAFKA_CLIENT_ID, default=callstream"`
 	Preset      string `env:"KAFKA_PRESET"`
 	Compression string `env:"KAFKA_COMPRESSION"`
@@ -65,10 +68,13 @@ type rawRegistry struct {
 // KafkaConfig is how Kafka is reached and written.
 type KafkaConfig struct {
 	Brokers []string
-	// Topic receives Direct Routing rows, PstnTopic PSTN rows.
-	Topic     string
-	PstnTopic string
-	ClientID  string
+	// Topic is the default source's topic (sources.Default), which also
+	// names the checkpoint topic and transactional ids by default; a
+	// lane's copy holds the lane's topic.
+	Topic string
+	// SourceTopics is every source's topic, by source name.
+	SourceTopics map[string]string
+	ClientID     string
 	// Preset is "" or producer.PresetEventHubs.
 	Preset             producer.Preset
 	Compression        producer.Compression // "" means the preset's or the producer's default
@@ -91,12 +97,58 @@ type SASLConfig struct {
 	OAuthScope         string
 }
 
-// TopicFor is the data topic of a source.
+// TopicFor is the data topic of a source: its topic setting, or Topic
+// for a configuration built without them (as tests and demo build it).
 func (c KafkaConfig) TopicFor(source string) string {
-	if source == "pstn" {
-		return c.PstnTopic
+	if t, ok := c.SourceTopics[source]; ok {
+		return t
 	}
 	return c.Topic
+}
+
+// sourceTopics is the value of every source's topic setting, by setting
+// name (absent: unset). Its type marks the field for the help and the
+// list of known settings, which expand it to one setting per source.
+type sourceTopics map[string]string
+
+// readTopics reads every source's topic setting from l.
+func readTopics(l envconfig.Lookuper) sourceTopics {
+	t := sourceTopics{}
+	for _, s := range sources.All() {
+		if v, ok := l.Lookup(s.TopicSetting); ok {
+			t[s.TopicSetting] = v
+		}
+	}
+	return t
+}
+
+// parseTopics resolves each source's topic (its setting, else its
+// default) and refuses an empty one or one shared with another source: the
+// first source's setting is the reference the others must differ from.
+func parseTopics(p *problems, raw sourceTopics) (first string, bySource map[string]string) {
+	bySource = map[string]string{}
+	var earlier []string // settings of the sources before
+	seen := map[string]bool{}
+	for i, s := range sources.All() {
+		v, ok := raw[s.TopicSetting]
+		if !ok {
+			v = s.DefaultTopic
+		}
+		v = strings.TrimSpace(v)
+		switch {
+		case i == 0 && v == "":
+			p.add("%s is empty", s.TopicSetting)
+		case i > 0 && (v == "" || seen[v]):
+			p.add("%s %q: must be set and differ from %s", s.TopicSetting, v, strings.Join(earlier, ", "))
+		}
+		if i == 0 {
+			first = v
+		}
+		seen[v] = true
+		earlier = append(earlier, s.TopicSetting)
+		bySource[s.Name] = v
+	}
+	return first, bySource
 }
 
 func (r rawKafka) parse(p *problems) KafkaConfig {
@@ -106,14 +158,7 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 			c.Brokers = append(c.Brokers, b)
 		}
 	}
-	c.Topic = strings.TrimSpace(r.Topic)
-	if c.Topic == "" {
-		p.add("KAFKA_TOPIC is empty")
-	}
-	c.PstnTopic = strings.TrimSpace(r.PstnTopic)
-	if c.PstnTopic == "" || c.PstnTopic == c.Topic {
-		p.add("KAFKA_PSTN_TOPIC %q: must be set and differ from KAFKA_TOPIC", c.PstnTopic)
-	}
+	c.Topic, c.SourceTopics = parseTopics(p, r.topics)
 	c.ClientID = r.ClientID
 
 	switch strings.ToLower(strings.TrimSpace(r.Preset)) {

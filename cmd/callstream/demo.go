@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/callstream/callstream/fetch/graphsim"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
 // demoHelp is demo's --help. demo reads no setting: everything it talks
@@ -61,7 +63,11 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *serve != "" {
 		return serveDemo(ctx, *serve, start, end, *perHour, stdout)
 	}
-	const token, topic = "demo-token", "teams.directrouting.calls"
+	// The demo walks the default source, whose rows are the simulator's
+	// default data set (sim.Count), to its default topic.
+	const token = "demo-token"
+	src := sources.Default()
+	topic := src.DefaultTopic
 
 	sim, err := graphsim.New(graphsim.Config{
 		Seed: 1, Start: start, End: end, RowsPerHour: *perHour, Token: token,
@@ -101,13 +107,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		Checkpoint: CheckpointConfig{Store: "kafka"},
 		Walk: WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
-			Sources:     []string{"direct-routing"},
+			Sources:     []string{src.Name},
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
 		Log: LogConfig{Level: level, Format: "text"},
 	}
-	fmt.Fprintf(stdout, "callstream demo: %d simulated days of Direct Routing calls (%d rows, %d per hour), 1-hour windows\n",
-		*days, sim.Count(start, end), *perHour)
+	fmt.Fprintf(stdout, "callstream demo: %d simulated days of %s calls (%d rows, %d per hour), 1-hour windows\n",
+		*days, src.Title, sim.Count(start, end), *perHour)
 	fmt.Fprintln(stdout, "simulated Graph injects 429s, 503s, truncated bodies and rows repeated across pages")
 	fmt.Fprintln(stdout, "exactly-once: each window's rows and its checkpoint commit in one Kafka transaction")
 
@@ -190,7 +196,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 // shell before any Entra app or cluster exists. It serves until ctx ends.
 func serveDemo(ctx context.Context, path string, start, end time.Time, perHour int, stdout io.Writer) error {
 	const token = "demo-token"
-	topics := []string{"teams.directrouting.calls", "teams.pstn.calls"}
+	// Every source the simulator serves on v1.0, each to its default topic.
+	var names, topics []string
+	for _, src := range sources.All() {
+		if slices.Contains(src.Versions, "v1.0") {
+			names, topics = append(names, src.Name), append(topics, src.DefaultTopic)
+		}
+	}
 	sim, err := graphsim.New(graphsim.Config{
 		Seed: 1, Start: start, End: end, RowsPerHour: perHour, Token: token, PageOverlap: 3,
 		Faults: []graphsim.Fault{{Every: 29, Offset: 5, Status: http.StatusTooManyRequests, RetryAfter: "0"}},
@@ -220,7 +232,7 @@ func serveDemo(ctx context.Context, path string, start, end time.Time, perHour i
 		"GRAPH_ACCESS_TOKEN=" + token,
 		"KAFKA_BROKERS=" + strings.Join(kc.ListenAddrs(), ","),
 		"SCHEMA_REGISTRY_URL=" + reg.URL(),
-		"SOURCES=direct-routing,pstn",
+		"SOURCES=" + strings.Join(names, ","),
 		"# Graph allows 50 requests a minute per function; the simulator is not that strict, and a demo should be quick",
 		"GRAPH_BUDGET_PER_MINUTE=3000",
 		"GRAPH_APP_BUDGET_PER_MINUTE=6000",

@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/sethvargo/go-envconfig"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // environ is the process environment as a Lookuper that can also list its
@@ -52,6 +54,12 @@ var settingNames = sync.OnceValue(func() []string {
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
 		for f := range t.Fields() {
+			if f.Type == reflect.TypeFor[sourceTopics]() {
+				for _, src := range sources.All() {
+					names = append(names, src.TopicSetting)
+				}
+				continue
+			}
 			if f.Type.Kind() == reflect.Struct {
 				walk(f.Type)
 				continue

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 )
 
 // setting is one environment variable, as --help and the deployment's
@@ -40,6 +41,12 @@ func settings() []setting {
 func appendSettings(out []setting, section string, t reflect.Type) []setting {
 	for j := range t.NumField() {
 		f := t.Field(j)
+		if f.Type == reflect.TypeFor[sourceTopics]() {
+			for _, src := range sources.All() {
+				out = append(out, setting{section: section, name: src.TopicSetting, def: src.DefaultTopic})
+			}
+			continue
+		}
 		tag := f.Tag.Get("env")
 		if tag == "" {
 			if f.Type.Kind() == reflect.Struct {
@@ -60,12 +67,36 @@ func appendSettings(out []setting, section string, t reflect.Type) []setting {
 	return out
 }
 
+func init() {
+	settingHelp["SOURCES"] = sources.NameList("and/or") + ", comma-separated"
+	quoted := make([]string, 0, len(sources.Names()))
+	for _, n := range sources.Names() {
+		quoted = append(quoted, "`"+n+"`")
+	}
+	both := "both"
+	if len(quoted) > 2 {
+		both = "several"
+	}
+	settingDocs["SOURCES"] = strings.Join(quoted, ", ") + ", or " + both + " (comma-separated): each walks on its own, to its own topic, with its own checkpoint and transactional id"
+	// Each source's topic setting says the same, so the registry writes
+	// it: a new source needs no line here.
+	for i, src := range sources.All() {
+		which, docWhich := "", ""
+		if i > 0 {
+			which, docWhich = " (SOURCES="+src.Name+")", " (`SOURCES="+src.Name+"`)"
+		}
+		settingHelp[src.TopicSetting] = "the " + src.Title + " data topic" + which + "; must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted"
+		settingDocs[src.TopicSetting] = "the " + src.Title + " data topic" + docWhich + "; must exist unless `KAFKA_CREATE_TOPICS=true`; must not be compacted"
+	}
+}
+
 // derivedDefaults are the defaults of the settings whose env tag has
 // none because another setting can change them (GRAPH_ACCESS_TOKEN,
 // KAFKA_PRESET): empty means this value then, taken from the same
 // constants the parser and the producer apply. TestHelpDefaultsAreWhatTheParserYields
 // checks that setting each to its shown default changes nothing.
 var derivedDefaults = map[string]string{
+	"SOURCES":               sources.Default().Name,
 	"GRAPH_AUTH":            string(fetch.AuthDefault),
 	"KAFKA_COMPRESSION":     string(producer.DefaultCompression),
 	"KAFKA_BATCH_MAX_BYTES": strconv.Itoa(producer.DefaultBatchMaxBytes),
@@ -104,9 +135,7 @@ var settingHelp = map[string]string{
 	"GRAPH_APP_BUDGET_PER_MINUTE":         "requests per minute of all functions together (Graph allows 200 per app per tenant)",
 
 	"KAFKA_BROKERS":                            "required: comma-separated host:port seed brokers",
-	"KAFKA_TOPIC":                              "the Direct Routing data topic; must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted",
 	"KAFKA_CLIENT_ID":                          "client id shown to the brokers (in their logs, quotas and ACL audit)",
-	"KAFKA_PSTN_TOPIC":                         "the PSTN data topic (SOURCES=pstn); must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted",
 	"KAFKA_DLQ_TOPIC":                          "dead-letter topic for rows that cannot be encoded (empty: such a row stops the walk)",
 	"KAFKA_TRANSACTIONAL_ID":                   "override the transactional id (default callstream-<tenant>-<source>-<topic>)",
 	"KAFKA_PRESET":                             "eventhubs: settings for Azure Event Hubs",
@@ -149,7 +178,6 @@ var settingHelp = map[string]string{
 	"RESCAN_AFTER":         "ages (after a window's end) at which it is read again for late rows",
 	"POLL_INTERVAL":        "pause between walks once caught up",
 	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
-	"SOURCES":              "direct-routing and/or pstn, comma-separated",
 	"MAX_WINDOW_FAILURES":  "windows failing in a row after which run --once and backfill give up (exit 1, with the cause); a continuous run keeps retrying and /readyz reports not ready",
 
 	"LOG_LEVEL":  "debug, info, warn or error",

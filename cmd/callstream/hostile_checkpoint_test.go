@@ -15,7 +15,6 @@ import (
 	"github.com/callstream/callstream/fetch/graphsim"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
-	"github.com/callstream/callstream/walk"
 )
 
 // The tests in this file break the checkpoint as an unlucky operator or a
@@ -51,7 +50,7 @@ func writeKafkaCheckpoint(t *testing.T, p *pipeline, st checkpoint.State) {
 		t.Fatal(err)
 	}
 	defer prod.Close(context.Background())
-	source := walk.DirectRouting().Name
+	source := directRoutingSource().Name
 	store := checkpoint.NewKafkaStore(cl, cpTopic, p.topic)
 	if _, err := store.Load(ctx, source); err != nil {
 		t.Fatal(err)
@@ -93,7 +92,7 @@ func TestBinaryFutureCheckpointIsRefused(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := fs.Save(context.Background(), walk.DirectRouting().Name, checkpoint.State{Watermark: year2099}); err != nil {
+				if err := fs.Save(context.Background(), directRoutingSource().Name, checkpoint.State{Watermark: year2099}); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -171,7 +170,7 @@ func TestBinaryCheckFailsOnFutureCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := fs.Save(context.Background(), walk.DirectRouting().Name, checkpoint.State{Watermark: year2099}); err != nil {
+	if err := fs.Save(context.Background(), directRoutingSource().Name, checkpoint.State{Watermark: year2099}); err != nil {
 		t.Fatal(err)
 	}
 	check := launch(t, p.env, nil, "check", "--timeout", "10s")

@@ -83,7 +83,7 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
 	}
 
-	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
+	codec, err := schemas.For("direct-routing", schemas.VersionV1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,11 +28,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=…".
@@ -55,7 +57,11 @@ func main() {
 	os.Exit(realMain(os.Args[1:], os.Stdout, os.Stderr, processEnv()))
 }
 
-const usage = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.
+// usage is the top-level help; the --source choices come from the
+// sources registry.
+var usage = strings.Replace(usageText, "{sources}", strings.Join(sources.Names(), "|"), 1)
+
+const usageText = `callstream streams Microsoft Teams call logs from Microsoft Graph into Kafka.
 
 Usage:
   callstream run [--once]                     walk time windows from Graph into Kafka (configured by environment)
@@ -64,7 +70,7 @@ Usage:
   callstream checkpoint show                  print the saved progress
   callstream checkpoint reset --to TIME       move the saved progress (asks for confirmation)
   callstream demo                             run against a simulated Graph and an in-process Kafka, print a summary
-  callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]
+  callstream schema [register] [--source {sources}] [--version v1.0|beta]
                                               print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
   callstream plan [--limit N] [--json]        dry run: the windows and rescans the next walk would read, from the checkpoint
   callstream config [--json]                  print the effective configuration, secrets redacted

@@ -22,6 +22,7 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
@@ -264,7 +265,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 		maxFailures = cfg.Walk.MaxFailures
 	}
 	w, err := walk.New(walk.Config{
-		Source:                 walk.CodecSource(sourceFunction[source], codec),
+		Source:                 walk.CodecSource(ls.function, codec),
 		MaxConsecutiveFailures: maxFailures,
 		OnRead:                 view.observeRead(m),
 		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
@@ -305,11 +306,17 @@ type laneConfig struct {
 	codec    *schemas.Codec
 	topic    string
 	function fetch.Function
+	// setting is the topic's setting, for messages about it.
+	setting  string
 	producer producer.Config
 }
 
 func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt) (laneConfig, error) {
-	codec, err := schemas.For(source, cfg.Graph.APIVersion)
+	src, ok := sources.Lookup(source)
+	if !ok {
+		return laneConfig{}, &configError{problems: []string{fmt.Sprintf("SOURCES: unknown source %q; want %s", source, sources.NameList("and/or"))}}
+	}
+	codec, err := schemas.For(src.Name, cfg.Graph.APIVersion)
 	if err != nil {
 		return laneConfig{}, &configError{problems: []string{"SOURCES: " + err.Error()}}
 	}
@@ -327,7 +334,7 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	if cfg.Checkpoint.Store == "kafka" {
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
-	return laneConfig{codec: codec, topic: topic, function: sourceFunction[source], producer: pcfg}, nil
+	return laneConfig{codec: codec, topic: topic, function: fetch.FunctionOf(src), setting: src.TopicSetting, producer: pcfg}, nil
 }
 
 // graphHTTPClient bounds each Graph request, body included: a server that
@@ -335,12 +342,6 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 // instead of holding the window for ever.
 func graphHTTPClient(cfg Config) *http.Client {
 	return &http.Client{Timeout: cfg.Graph.RequestTimeout}
-}
-
-// sourceFunction maps SOURCES names to Graph functions.
-var sourceFunction = map[string]fetch.Function{
-	schemas.SourceDirectRouting: fetch.DirectRoutingCalls,
-	schemas.SourcePstn:          fetch.PstnCalls,
 }
 
 func addStats(t *walk.Stats, s walk.Stats) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
 // sourceSchema is the Avro value schema of a source for an API version.
@@ -28,15 +29,15 @@ func sourceSchema(name, version string) (producer.Schema, error) {
 // rawSchemaCmd is what `schema register` reads: the registry and the topic
 // the subject is derived from, but no brokers.
 type rawSchemaCmd struct {
-	Topic      string `env:"KAFKA_TOPIC, default=teams.directrouting.calls"`
-	PstnTopic  string `env:"KAFKA_PSTN_TOPIC, default=teams.pstn.calls"`
+	// topics are the sources' topic settings, as rawKafka's.
+	topics     sourceTopics
 	APIVersion string `env:"GRAPH_API_VERSION, default=v1.0"`
 	Registry   rawRegistry
 }
 
 // schemaHelp is schema's --help; its settings are rawSchemaCmd's.
 var schemaHelp = helpDoc{
-	usage: "callstream schema [register] [--source direct-routing|pstn] [--version v1.0|beta]",
+	usage: "callstream schema [register] [--source " + strings.Join(sources.Names(), "|") + "] [--version v1.0|beta]",
 	summary: `Print a source's Avro value schema, or with register register it with the Schema Registry under
 the subject run would use (SCHEMA_SUBJECT_STRATEGY, the source's topic), after checking that the
 registry finds it compatible. Printing reads no setting but GRAPH_API_VERSION; register needs
@@ -51,7 +52,7 @@ SCHEMA_REGISTRY_URL and no brokers.`,
 // with the Schema Registry (SCHEMA_REGISTRY_*), checking compatibility first.
 func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	source := fs.String("source", "direct-routing", "the source whose schema to print or register: direct-routing or pstn")
+	source := fs.String("source", sources.Default().Name, "the source whose schema to print or register: "+sources.NameList("or"))
 	version := fs.String("version", "", "the Graph API version whose schema to use: v1.0 or beta (default GRAPH_API_VERSION, else v1.0)")
 	// Accept the flag before or after the verb.
 	var verbs []string
@@ -69,6 +70,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
 		return &configError{problems: []string{err.Error()}}
 	}
+	raw.topics = readTopics(env)
 	if *version == "" {
 		*version = raw.APIVersion
 	}
@@ -90,12 +92,13 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	if reg.URL == "" {
 		p.add("SCHEMA_REGISTRY_URL is required to register the schema")
 	}
-	topic := strings.TrimSpace(raw.Topic)
-	if *source == "pstn" {
-		topic = strings.TrimSpace(raw.PstnTopic)
+	src, _ := sources.Lookup(*source) // sourceSchema has refused any other
+	topic := src.DefaultTopic
+	if v, ok := raw.topics[src.TopicSetting]; ok {
+		topic = strings.TrimSpace(v)
 	}
 	if topic == "" {
-		p.add("the topic of source %s is empty (KAFKA_TOPIC, KAFKA_PSTN_TOPIC)", *source)
+		p.add("the topic of source %s is empty (%s)", *source, src.TopicSetting)
 	}
 	if len(p) > 0 {
 		return &configError{problems: p}

@@ -44,8 +44,8 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 		source, topic string
 		rows          []graphsim.Row
 	}{
-		{schemas.SourceDirectRouting, p.topic, p.sim.Rows(p.start, p.end)},
-		{schemas.SourcePstn, pstnTopic, p.sim.PstnRows(p.start, p.end)},
+		{"direct-routing", p.topic, p.sim.Rows(p.start, p.end)},
+		{"pstn", pstnTopic, p.sim.PstnRows(p.start, p.end)},
 	}
 	wantDead := map[string]graphsim.Row{} // by raw JSON
 	deadBySource := map[string]int{}

@@ -29,8 +29,8 @@ type betaLog struct {
 }
 
 var betaLogs = []betaLog{
-	{graphsim.SmsLog, schemas.SourceSms, (*graphsim.Server).SmsRows, (*graphsim.Server).SmsCount, "smsLogRow"},
-	{graphsim.PstnBlockedUsersLog, schemas.SourcePstnBlockedUsers, (*graphsim.Server).BlockedUsersRows, (*graphsim.Server).BlockedUsersCount, "pstnBlockedUsersLogRow"},
+	{graphsim.SmsLog, "sms", (*graphsim.Server).SmsRows, (*graphsim.Server).SmsCount, "smsLogRow"},
+	{graphsim.PstnBlockedUsersLog, "pstn-blocked-users", (*graphsim.Server).BlockedUsersRows, (*graphsim.Server).BlockedUsersCount, "pstnBlockedUsersLogRow"},
 }
 
 // TestBetaLogs_PagingAndEnds pages through each beta log, wants exactly the
@@ -157,7 +157,7 @@ func TestBetaRowsMatchSchemas(t *testing.T) {
 			t.Error("no SMS row without a user: the null-safe key is untested")
 		}
 	}
-	codec, err := schemas.For(schemas.SourcePstnDialout, schemas.VersionBeta)
+	codec, err := schemas.For("pstn-dialout", schemas.VersionBeta)
 	if err != nil {
 		t.Fatal(err)
 	}

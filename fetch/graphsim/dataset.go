@@ -60,8 +60,9 @@ func (s *Server) betaSet(fn Function) dataset {
 	return nil
 }
 
-// allFunctions lists every simulated function, for parsePath.
-var allFunctions = [...]Function{DirectRoutingCalls, PstnCalls, SmsLog, PstnBlockedUsersLog, PstnOnlineMeetingDialout}
+// betaFunctions are the simulated functions that have no sources entry
+// yet; parsePath answers them beside the registry's.
+var betaFunctions = [...]Function{SmsLog, PstnBlockedUsersLog, PstnOnlineMeetingDialout}
 
 // respondSet answers a request for a function served by ds, with the
 // handler's paging: $skip offsets, an absolute nextLink while rows remain,

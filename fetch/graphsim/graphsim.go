@@ -45,6 +45,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // Defaults applied by New to zero-valued Config fields.
@@ -378,6 +380,11 @@ func New(cfg Config) (*Server, error) {
 	s.n = s.countRows()
 	s.pstn = s.newPstnSet()
 	s.sms, s.blocked, s.dialout = s.newSmsSet(), s.newBlockedSet(), s.newDialoutSet()
+	for _, src := range sources.All() {
+		if s.dataSet(src.DataSet) == nil && s.betaSet(Function(src.Function)) == nil {
+			return nil, fmt.Errorf("graphsim: no data set %q for source %s", src.DataSet, src.Name)
+		}
+	}
 	s.faults = makeFaultStates(cfg.Faults)
 	s.throttle.limits = cfg.Limits
 	if cfg.PreRender {

@@ -1,18 +1,20 @@
 package graphsim
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/callstream/callstream/sources"
 )
 
 const (
 	namespace  = "microsoft.graph.callRecords."
 	pathPrefix = "communications/callRecords/"
-	rowType    = "microsoft.graph.callRecords.directRoutingLogRow"
 
 	// PageContentType is the Content-Type of a page. Graph sends OData
 	// parameters after the media type, so a client comparing the header
@@ -64,7 +66,8 @@ type requestIDs struct {
 
 // ServeHTTP implements http.Handler for
 // GET /{version}/communications/callRecords/getDirectRoutingCalls(fromDateTime=X,toDateTime=Y),
-// the same for getPstnCalls, and the namespace-qualified function names.
+// the same for every function of the sources registry, and the
+// namespace-qualified function names.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.reqs++
@@ -209,14 +212,17 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	if set := s.betaSet(fn); set != nil {
 		return s.respondSet(buf, r, fn, set, version, from, to, skip, now)
 	}
-	ds, typ, toQ := s, rowType, toNs(to)
-	if fn == PstnCalls {
-		if to.Sub(from) > MaxPstnRange {
-			return buf, -1, &graphError{http.StatusNotAcceptable, CodeNotAcceptable,
-				"The fromDateTime and toDateTime values cannot be more than a date range of 90 days."}
-		}
-		// Documented inclusive: a row starting exactly at toDateTime is in.
-		ds, typ, toQ = s.pstn, pstnRowType, satAdd(toQ, 1)
+	// The function's sources entry says which data set answers it, how
+	// wide a range it accepts and whether toDateTime is in.
+	src, _ := sources.ByFunction(string(fn)) // parsePath found it there
+	ds, typ, toQ := s.dataSet(src.DataSet), src.RowType, toNs(to)
+	if src.MaxRange > 0 && to.Sub(from) > src.MaxRange {
+		return buf, -1, &graphError{http.StatusNotAcceptable, CodeNotAcceptable,
+			fmt.Sprintf("The fromDateTime and toDateTime values cannot be more than a date range of %d days.", src.MaxRange/(24*time.Hour))}
+	}
+	if src.InclusiveEnd {
+		// A row starting exactly at toDateTime is in.
+		toQ = satAdd(toQ, 1)
 	}
 	lo, hi := ds.indexRange(toNs(from), toQ)
 	p := ds.plan(lo, hi, toNs(now))
@@ -283,9 +289,21 @@ func (s *Server) parsePath(path string) (version string, fn Function, from, to t
 	}
 	seg := rest[len(pathPrefix):]
 	name, args, hasArgs := strings.Cut(seg, "(")
-	for _, f := range allFunctions {
-		if strings.EqualFold(name, string(f)) || strings.EqualFold(name, namespace+string(f)) {
-			fn = f
+	// The registry's functions answer, by name or namespace-qualified
+	// name, case-insensitively as Graph matches them.
+	bare := name
+	if len(name) > len(namespace) && strings.EqualFold(name[:len(namespace)], namespace) {
+		bare = name[len(namespace):]
+	}
+	if src, ok := sources.ByFunction(bare); ok && strings.EqualFold(src.Namespace, pathPrefix) {
+		fn = Function(src.Function)
+	}
+	if fn == "" {
+		// The beta data sets that have no sources entry yet.
+		for _, f := range betaFunctions {
+			if strings.EqualFold(bare, string(f)) {
+				fn = f
+			}
 		}
 	}
 	if fn == "" || strings.Contains(name, "/") {

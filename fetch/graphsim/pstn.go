@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // This file simulates getPstnCalls: its own data set of pstnCallLogRow
@@ -12,32 +14,34 @@ import (
 // Start, End, RowsPerHour and visibility settings) but with its own ids,
 // start-time positions, late rows and content.
 
-// Function names one of the simulated Graph functions.
+// Function names one of the simulated Graph functions, as its sources
+// entry spells it.
 type Function string
 
-// The simulated call-log functions.
+// The functions of the simulator's two data sets, named for Malformation
+// and the tests; TestDataSetsMatchRegistry checks them against the
+// sources registry, which routes requests.
 const (
 	DirectRoutingCalls Function = "getDirectRoutingCalls"
 	PstnCalls          Function = "getPstnCalls"
 )
 
-// MaxPstnRange is the widest fromDateTime–toDateTime span getPstnCalls
-// accepts; a wider one is answered 406, as Graph was seen to do.
-const MaxPstnRange = 90 * 24 * time.Hour
-
-// CodeNotAcceptable is the error code of the 406 for a PSTN range over 90
-// days. Graph's documentation names only the status; the code and message
-// are the simulator's.
+// CodeNotAcceptable is the error code of the 406 for a range wider than a
+// function's sources.Source.MaxRange. Graph's documentation names only
+// the status; the code and message are the simulator's.
 const CodeNotAcceptable = "NotAcceptable"
 
-const pstnRowType = "microsoft.graph.callRecords.pstnCallLogRow"
-
 // InclusiveEnd reports whether fn returns rows starting exactly at
-// toDateTime: getPstnCalls and getSmsLog are documented (and simulated)
-// that way; getPstnBlockedUsersLog and getPstnOnlineMeetingDialoutReport
-// are simulated that way too, their pages saying nothing (see sms.go,
-// blocked.go, dialout.go); getDirectRoutingCalls excludes them.
-func (fn Function) InclusiveEnd() bool { return fn != DirectRoutingCalls }
+// toDateTime, as its sources entry says (and the simulator serves); the
+// beta data sets with no entry yet (getSmsLog documented inclusive,
+// getPstnBlockedUsersLog and getPstnOnlineMeetingDialoutReport silent,
+// simulated inclusive: see sms.go, blocked.go, dialout.go) include it.
+func (fn Function) InclusiveEnd() bool {
+	if _, ok := sources.ByFunction(string(fn)); !ok {
+		return true
+	}
+	return sources.InclusiveEnd(string(fn))
+}
 
 // pstnSalt separates the PSTN data set's hashes from the Direct Routing
 // ones built from the same seed.
@@ -70,12 +74,30 @@ func (s *Server) newPstnSet() *Server {
 	return p
 }
 
-// dataset returns the Server holding fn's rows.
+// dataset returns the Server holding fn's rows: its sources entry's data
+// set, or the default one for a function not in the registry.
 func (s *Server) dataset(fn Function) *Server {
-	if fn == PstnCalls {
-		return s.pstn
+	src, ok := sources.ByFunction(string(fn))
+	if !ok {
+		return s
+	}
+	if ds := s.dataSet(src.DataSet); ds != nil {
+		return ds
 	}
 	return s
+}
+
+// dataSet returns the data set named name (sources.Source.DataSet), or
+// nil if the simulator has none of that name. A new source's data set is
+// added here; New refuses a registry entry without one.
+func (s *Server) dataSet(name string) *Server {
+	switch name {
+	case "direct-routing":
+		return s
+	case "pstn":
+		return s.pstn
+	}
+	return nil
 }
 
 // PstnLen returns the number of rows in the whole PSTN data set; it equals

@@ -46,6 +46,7 @@ import (
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
@@ -98,7 +99,7 @@ func recordPages(b *testing.B, sim *graphsim.Server, start, end time.Time) (*rec
 		b.Fatal(err)
 	}
 	for from := start; from.Before(end); from = from.Add(time.Hour) {
-		next := fc.URL(fetch.DirectRoutingCalls, from, from.Add(time.Hour))
+		next := fc.URL(fetch.FunctionOf(sources.MustLookup("direct-routing")), from, from.Add(time.Hour))
 		for next != "" {
 			req, _ := http.NewRequest(http.MethodGet, next, nil)
 			req.Header.Set("Authorization", "Bearer "+perfToken)
@@ -195,7 +196,7 @@ func callstreamWalk(b *testing.B, kc *kafkatest.Cluster, rec *recorded, start, e
 	if err := producer.EnsureCheckpointTopic(ctx, cl, topic+".checkpoint", topic); err != nil {
 		b.Fatal(err)
 	}
-	codec, err := schemas.For(schemas.SourceDirectRouting, schemas.VersionV1)
+	codec, err := schemas.For("direct-routing", schemas.VersionV1)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -211,7 +212,7 @@ func callstreamWalk(b *testing.B, kc *kafkatest.Cluster, rec *recorded, start, e
 	if err != nil {
 		b.Fatal(err)
 	}
-	w, err := walk.New(walk.Config{Source: walk.CodecSource(fetch.DirectRoutingCalls, codec), Start: start, End: end,
+	w, err := walk.New(walk.Config{Source: walk.CodecSource(fetch.FunctionOf(sources.MustLookup("direct-routing")), codec), Start: start, End: end,
 		Window: time.Hour, Concurrency: 4, RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		Logger: slog.New(slog.DiscardHandler)}, fc, prod, checkpoint.NewKafkaStore(cl, topic+".checkpoint", topic))
 	if err != nil {

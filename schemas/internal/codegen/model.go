@@ -12,7 +12,10 @@
 // per-field glue keeps one implementation of each rule, and makes the glue
 // exactly as fast as the hand-written glue it replaced.
 //
-// Adding a source's codec:
+// Adding a source's codec (the source itself is first an entry in the
+// sources registry, package sources, whose Name, Record, IDProperty,
+// KeyProperty and Versions the annotation must repeat; the schemas tests
+// compare them):
 //  1. Put its .avsc files (one per Graph API version, each an evolution of
 //     the one before: same record name, earlier fields kept in order) in
 //     schemas/.
