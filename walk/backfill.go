@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 )
 
@@ -40,10 +39,8 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 		}
 	}()
 	// Exactly-once, consecutive windows that are already fetched share one
-	// transaction (see openTxn).
-	_, chain := w.store.(checkpoint.TxnStore)
-	chain = chain && w.pub.Transactional()
-	defer w.dropOpen(ctx) // only after a failure is a transaction left open
+	// transaction (see openTxn); settle.canGroup says whether there is room.
+	defer w.settle.drop(ctx) // only after a failure is a window left open
 	var next *prefetched
 	for i, sp := range due {
 		pre := next
@@ -56,7 +53,7 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 			}
 		}
 		more := false
-		if chain && i+1 < len(due) && pre.err == nil && (w.open == nil || len(w.open.windows)+1 < maxTxnWindows && w.open.rows < maxTxnRows) {
+		if i+1 < len(due) && pre.err == nil && w.settle.canGroup() {
 			select {
 			case next = <-results[i+1]:
 				more = next.err == nil

@@ -54,7 +54,7 @@ func drRow(id, corr, extra string) []byte {
 type badRowRig struct {
 	kc   *kafkatest.Cluster
 	prod *producer.Producer
-	st   checkpoint.Store
+	st   checkpoint.Loader
 }
 
 func newBadRowRig(t *testing.T, exactlyOnce bool) *badRowRig {

@@ -3,11 +3,9 @@ package walk
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/producer"
@@ -67,48 +65,20 @@ func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched,
 }
 
 // read fetches [from, to) whole, publishes the rows whose ids are new (and
-// dead-letters the ones that cannot be encoded), and settles the window:
-//   - exactly-once (transactional producer and a TxnStore): the rows and the
-//     new checkpoint commit in one transaction, or neither does;
-//   - at-least-once: Kafka acknowledges every row, and only then is the
-//     checkpoint saved.
+// dead-letters the ones that cannot be encoded), and settles the window
+// with the walker's settler: exactly-once, the rows and the new checkpoint
+// commit in one transaction, or neither does; at-least-once, Kafka
+// acknowledges every row, and only then is the checkpoint saved.
 //
-// With more (exactly-once only), the window's transaction is left open for
-// the next read to continue (see openTxn); the window is settled, and
+// With more, the settler may leave the window open for the next read to
+// continue (exactly-once: see openTxn); the window is then settled, and
 // counted, when a later read commits.
 func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched, more bool) error {
 	started := w.cfg.Now().UTC()
-	var batch *producer.Batch
-	var err error
-	if w.open != nil {
-		batch, err = w.open.batch.Next(w.cfg.Source.Name, from, to)
-	} else {
-		batch, err = w.pub.Begin(w.cfg.Source.Name, from, to)
-	}
+	batch, pctx, err := w.settle.begin(ctx, from, to)
 	if err != nil {
-		w.dropOpen(ctx)
-		return w.publishErr(from, to, err)
+		return err
 	}
-	// Records are handed to Kafka with a context that outlives a stop by
-	// stopGrace: a SIGTERM must not fail records the client still buffers
-	// while others of the window are acknowledged, or the acknowledged
-	// ones could not be remembered and would be published again. An open
-	// transaction's records keep its context until it is settled.
-	var pctx context.Context
-	var release func()
-	if w.open != nil {
-		pctx, release = w.open.pctx, w.open.release
-	} else {
-		c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
-		pctx, release = c, func() { stopAfter(); cancel() }
-	}
-	keepOpen := false
-	defer func() {
-		if !keepOpen {
-			release()
-		}
-	}()
 	// A prefetched window's size is known: size the window's id lists for
 	// it rather than growing them row by row.
 	rows := 0
@@ -166,74 +136,13 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 		s.Retries += fst.Retries
 		s.Throttled += fst.Throttled
 	})
-	txnStore, exactlyOnce := w.store.(checkpoint.TxnStore)
-	exactlyOnce = exactlyOnce && w.pub.Transactional()
 	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
-		if exactlyOnce {
-			// Nothing of the window (nor of the windows before it in the
-			// same transaction) becomes visible; the next try starts clean.
-			err := errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), w.abort(ctx, batch))
-			w.dropOpen(ctx)
-			return err
-		}
-		return w.partial(ctx, batch, from, to, newIDs, ferr)
+		return w.settle.fail(ctx, batch, from, to, newIDs, ferr)
 	}
-
-	res := windowRead{from: from, to: to, started: started, rescan: rescan, pages: fst.Pages, throttled: fst.Throttled,
-		fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead}
-	if exactlyOnce {
-		if !rescan {
-			w.state.Watermark = to
-		}
-		w.remember(from, to, started, newIDs)
-		w.evict()
-		if w.open == nil {
-			w.open = &openTxn{pctx: pctx, release: release}
-		}
-		w.open.batch = batch
-		w.open.windows = append(w.open.windows, res)
-		w.open.rows += fetched
-		if more {
-			keepOpen = true
-			return nil
-		}
-		group := w.open.windows
-		w.open = nil
-		recs, err := txnStore.Stage(w.cfg.Source.Name, w.state)
-		if err == nil {
-			err = batch.Commit(ctx, recs...)
-		} else {
-			err = errors.Join(err, batch.Abort(ctx))
-		}
-		if err != nil {
-			w.count(func(s *Stats) { s.Failures++ })
-			// The in-memory state ran ahead of what is committed: re-read
-			// the truth before the next window.
-			w.loaded = false
-			return w.publishErr(group[0].from, to, err)
-		}
-		txnStore.Committed(w.cfg.Source.Name)
-		for _, r := range group {
-			w.settled(r)
-		}
-		return nil
-	}
-
-	if err := batch.Commit(ctx); err != nil {
-		w.count(func(s *Stats) { s.Failures++ })
-		return w.publishErr(from, to, err)
-	}
-	if !rescan {
-		w.state.Watermark = to
-	}
-	w.remember(from, to, started, newIDs)
-	w.evict()
-	if err := w.save(ctx); err != nil {
-		return err
-	}
-	w.settled(res)
-	return nil
+	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan,
+		pages: fst.Pages, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
+		newIDs, more)
 }
 
 // windowRead is what one read of a window found, kept until the window is

@@ -7,6 +7,18 @@ import (
 	"github.com/callstream/callstream/checkpoint"
 )
 
+// apply records r, a whole read whose new ids are ids, in the in-memory
+// state: the watermark (a new window), the window's ids and read time, and
+// what leaves the horizon. The settler calls it once r's rows are durable
+// (at-least-once) or are about to commit with the state (exactly-once).
+func (w *Walker) apply(r windowRead, ids []string) {
+	if !r.rescan {
+		w.state.Watermark = r.to
+	}
+	w.remember(r.from, r.to, r.started, ids)
+	w.evict()
+}
+
 // remember merges ids into the window's record; readAt zero keeps the
 // window's previous read time (a partial read is not a read).
 func (w *Walker) remember(from, to, readAt time.Time, ids []string) {

@@ -5,8 +5,10 @@
 //
 // Invariants kept here:
 //   - windows are half-open [from, to) in UTC; every instant is in one window;
-//   - a window's ids are remembered, and its watermark saved, only after
-//     Kafka acknowledged every row published from it;
+//   - a window's ids are remembered, and its watermark saved, only with
+//     every row published from it: committed in the same transaction
+//     (exactly-once, a checkpoint.Stager) or acknowledged by Kafka before
+//     the save (at-least-once, a checkpoint.Saver) — see settler;
 //   - an id remembered in the rescan horizon is never published again;
 //   - a bad row — one that cannot be encoded, or whose record would not fit
 //     in a record batch — goes to the dead-letter topic with the reason, or
@@ -138,8 +140,11 @@ type Walker struct {
 	cfg   Config
 	fetch Fetcher
 	pub   Publisher
-	store checkpoint.Store
-	log   *slog.Logger
+	store checkpoint.Loader
+	// settle is the strategy, exactly-once or at-least-once, chosen by New
+	// from the store.
+	settle settler
+	log    *slog.Logger
 	// rowRoom is the most key and value bytes a row's record can carry; a
 	// larger row is a bad row (see encode).
 	rowRoom int
@@ -147,7 +152,6 @@ type Walker struct {
 	state  checkpoint.State
 	seen   *idSet
 	loaded bool
-	open   *openTxn // windows read into a transaction not yet committed
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -159,8 +163,11 @@ type Walker struct {
 	lastErr  error     // the last of those failures
 }
 
-// New validates cfg and returns a Walker.
-func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error) {
+// New validates cfg and returns a Walker. The checkpoint store decides how
+// windows settle, once: a checkpoint.Stager (the Kafka store, with a
+// transactional p) exactly-once, a checkpoint.Saver (the file store)
+// at-least-once.
+func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, error) {
 	var errs []error
 	if cfg.Source.Name == "" || cfg.Source.Function == "" || cfg.Source.Encode == nil {
 		errs = append(errs, errors.New("source is incomplete"))
@@ -197,8 +204,14 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
-		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}, nil
+	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
+		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
+	settle, err := w.newSettler(s)
+	if err != nil {
+		return nil, err
+	}
+	w.settle = settle
+	return w, nil
 }
 
 // Stats returns the counters so far. It is safe to call while Run runs.
