@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -473,5 +474,31 @@ func TestRetryable(t *testing.T) {
 	}
 	if !retryable(errors.New("produce to rows: NOT_ENOUGH_REPLICAS")) {
 		t.Error("a passing Kafka error is not retried")
+	}
+}
+
+// TestNewChoosesSettleByStore: the settle strategy is decided once, by the
+// interface the store offers — a Stager exactly-once, a Saver
+// at-least-once — and a Stager with a producer that cannot hold a
+// transaction is refused at construction rather than at the first window.
+func TestNewChoosesSettleByStore(t *testing.T) {
+	cfg := Config{Source: DirectRouting(), Start: day0, Window: time.Hour, Logger: slog.New(slog.DiscardHandler)}
+	txn := newRig(t, exactlyOnce, graphsim.Config{Seed: 1, Start: day0, End: day0.Add(time.Hour), RowsPerHour: 1})
+	ack := newRig(t, atLeastOnce, graphsim.Config{Seed: 1, Start: day0, End: day0.Add(time.Hour), RowsPerHour: 1})
+	if w, err := New(cfg, txn.fc, txn.prod, txn.store()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := w.settle.(*txnSettle); !ok {
+		t.Errorf("Kafka store: settle %T, want *txnSettle", w.settle)
+	}
+	if w, err := New(cfg, ack.fc, ack.prod, ack.store()); err != nil {
+		t.Fatal(err)
+	} else if _, ok := w.settle.(*ackSettle); !ok {
+		t.Errorf("file store: settle %T, want *ackSettle", w.settle)
+	}
+	if _, err := New(cfg, ack.fc, ack.prod, txn.store()); err == nil || !strings.Contains(err.Error(), "transactional") {
+		t.Errorf("Kafka store with a plain producer: err %v, want one asking for a transactional producer", err)
+	}
+	if _, err := New(cfg, ack.fc, ack.prod, nil); err == nil {
+		t.Error("no checkpoint store accepted")
 	}
 }
