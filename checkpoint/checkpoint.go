@@ -2,8 +2,11 @@
 // watermark below which every window is published, and the row ids
 // published from the windows that may still be re-read for late rows.
 //
-// A Store never runs ahead of Kafka by itself: the walker saves a state only
-// after everything the state claims is acknowledged.
+// Two stores, one per delivery guarantee: FileStore is a Saver, written
+// after the rows a state describes are acknowledged (at-least-once);
+// KafkaStore is a Stager, written as records in the same Kafka transaction
+// as those rows (exactly-once). Neither runs ahead of Kafka by itself: the
+// walker saves or stages a state only with everything it claims.
 package checkpoint
 
 import (
@@ -12,6 +15,8 @@ import (
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // State is one source's progress.
@@ -130,16 +135,41 @@ func (s *State) Evict(cutoff time.Time) {
 	s.Windows = s.Windows[:n]
 }
 
-// Store persists State per source. Implementations are safe for concurrent
-// use by different sources.
-type Store interface {
+// Loader reads State per source. Both stores implement it; read-only
+// commands (show, plan, check) need nothing more.
+type Loader interface {
 	// Load returns the saved state of source; a source never saved yields
 	// the zero State and a nil error. A state that cannot be read back is
 	// an error, never a silent reset: a reset would republish history.
 	Load(ctx context.Context, source string) (State, error)
+}
+
+// Saver is a store written on its own, after the rows a state describes
+// are acknowledged: at-least-once, since a crash between the
+// acknowledgement and the save publishes those rows again. FileStore
+// implements it. Implementations are safe for concurrent use by different
+// sources.
+type Saver interface {
+	Loader
 	// Save durably replaces the state of source. When Save returns nil the
 	// state survives a crash of the process or the machine.
 	Save(ctx context.Context, source string, st State) error
+}
+
+// Stager is a store written inside the producer's Kafka transaction, as
+// records committed together with the rows they describe: exactly-once.
+// KafkaStore implements it; it has no Save, since a state written outside
+// a transaction could claim rows that were never committed.
+// Implementations are safe for concurrent use by different sources.
+type Stager interface {
+	Loader
+	// Stage returns the records that turn the persisted state of source
+	// into st, to be produced in the transaction that carries st's rows.
+	// Load must have been called first.
+	Stage(source string, st State) ([]*kgo.Record, error)
+	// Committed records that the last Stage of source is committed. After
+	// a failed transaction call Load instead, to re-read the truth.
+	Committed(source string)
 }
 
 // CorruptError is returned when a saved checkpoint exists but cannot be

@@ -27,6 +27,8 @@ const tmpSuffix = ".tmp"
 
 // FileStore keeps every source's state in one JSON file, replaced
 // atomically on each save (temp file, fsync, rename, fsync of the directory).
+// It is a Saver: the walker saves a state after Kafka acknowledged the rows
+// it describes (at-least-once).
 type FileStore struct {
 	path string
 
@@ -35,7 +37,7 @@ type FileStore struct {
 	read  bool
 }
 
-var _ Store = (*FileStore)(nil)
+var _ Saver = (*FileStore)(nil)
 
 // NewFileStore returns a store at path. The directory must exist and be
 // writable (see CheckWritable); stale temp files of an interrupted save are
@@ -174,7 +176,7 @@ func (s fileSource) toState() State {
 	return st
 }
 
-// Load implements Store.
+// Load implements Loader.
 func (f *FileStore) Load(_ context.Context, source string) (State, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -184,7 +186,7 @@ func (f *FileStore) Load(_ context.Context, source string) (State, error) {
 	return f.state[source].toState().Clone(), nil
 }
 
-// Save implements Store.
+// Save implements Saver.
 func (f *FileStore) Save(_ context.Context, source string, st State) error {
 	if err := st.Validate(); err != nil {
 		return fmt.Errorf("save checkpoint of %s: %w", source, err)

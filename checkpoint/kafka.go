@@ -35,7 +35,8 @@ const MaxIDsPerRecord = 10000
 // compaction then removes, so the topic stays bounded by the horizon.
 //
 // The store does not dial Kafka: it reads with a client it is given and
-// writes by returning records for the caller's transaction.
+// writes by returning records for the caller's transaction (it is a
+// Stager, and has no Save).
 type KafkaStore struct {
 	cl    *kgo.Client
 	topic string
@@ -198,12 +199,6 @@ func (k *KafkaStore) settle(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Save is not supported: a KafkaStore is written only inside a
-// transaction, through Stage.
-func (k *KafkaStore) Save(context.Context, string, State) error {
-	return errors.New("checkpoint: the Kafka store is written through transactions (Stage), not Save")
-}
-
 // Stage returns the records that turn the persisted state of source into
 // st, to be produced in the transaction that also carries the rows st
 // describes. Windows only ever gain ids (the walker appends), so only new
@@ -288,12 +283,4 @@ func (k *KafkaStore) Committed(source string) {
 	}
 }
 
-// TxnStore is a Store whose state is written inside the caller's Kafka
-// transaction rather than by Save.
-type TxnStore interface {
-	Load(ctx context.Context, source string) (State, error)
-	Stage(source string, st State) ([]*kgo.Record, error)
-	Committed(source string)
-}
-
-var _ TxnStore = (*KafkaStore)(nil)
+var _ Stager = (*KafkaStore)(nil)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -54,17 +55,17 @@ func drRow(id, corr, extra string) []byte {
 type badRowRig struct {
 	kc   *kafkatest.Cluster
 	prod *producer.Producer
-	st   checkpoint.Store
+	st   checkpoint.Loader
 }
 
-func newBadRowRig(t *testing.T, exactlyOnce bool) *badRowRig {
+func newBadRowRig(t *testing.T, m mode) *badRowRig {
 	t.Helper()
 	kc := kafkatest.NewFake(t, kfake.SeedTopics(3, "rows", "rows.dlq"))
 	cfg := producer.Config{Brokers: kc.Brokers, Topic: "rows",
 		Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"}}
 	r := &badRowRig{kc: kc}
-	if exactlyOnce {
-		cl := kc.Client(t)
+	if m == exactlyOnce {
+		cl := kc.Client(t, freshMetadata)
 		if err := producer.EnsureCheckpointTopic(context.Background(), cl, "rows.checkpoint", "rows"); err != nil {
 			t.Fatal(err)
 		}
@@ -121,108 +122,113 @@ func header(rec *kgo.Record, key string) (string, bool) {
 // published once, the counters add up, and a rescan dead-letters nothing
 // again.
 func TestBadRowsAreDeadLetteredNotMerged(t *testing.T) {
-	for _, exactlyOnce := range []bool{true, false} {
-		t.Run(map[bool]string{true: "exactly-once", false: "at-least-once"}[exactlyOnce], func(t *testing.T) {
-			huge := drRow("huge", "c-huge", `, "userDisplayName": "`+strings.Repeat("x", 10<<20)+`"`)
-			rows := onePage{
-				drRow("good-1", "c-1", ""),
-				drRow("dup-\xff", "c-ff", ""),
-				drRow("dup-\xfe", "c-fe", ""),
-				drRow("good-2", "c-2", ""),
-				drRow("lone", `c-\udcff`, ""),
-				huge,
-				drRow("good-3", "c-3", ""),
-				drRow("good-3", "c-3", ""), // a real duplicate
-			}
-			r := newBadRowRig(t, exactlyOnce)
-			w, err := r.run(t, rows, "rows.dlq", 0)
-			if err != nil {
-				t.Fatalf("walk stopped: %v", err)
-			}
+	forModes(t, func(t *testing.T, m mode) {
+		huge := drRow("huge", "c-huge", `, "userDisplayName": "`+strings.Repeat("x", 10<<20)+`"`)
+		rows := onePage{
+			drRow("good-1", "c-1", ""),
+			drRow("dup-\xff", "c-ff", ""),
+			drRow("dup-\xfe", "c-fe", ""),
+			drRow("good-2", "c-2", ""),
+			drRow("lone", `c-\udcff`, ""),
+			huge,
+			drRow("good-3", "c-3", ""),
+			drRow("good-3", "c-3", ""), // a real duplicate
+		}
+		r := newBadRowRig(t, m)
+		w, err := r.run(t, rows, "rows.dlq", 0)
+		if err != nil {
+			t.Fatalf("walk stopped: %v", err)
+		}
 
-			ids := map[string]int{}
-			var row schemas.DirectRoutingLogRow
-			for _, rec := range r.kc.ReadAll(t, "rows", true) {
-				if err := schemas.DecodeDirectRoutingRow(rec.Value, &row); err != nil {
-					t.Fatal(err)
-				}
-				ids[row.ID]++
+		ids := map[string]int{}
+		var row schemas.DirectRoutingLogRow
+		for _, rec := range r.kc.ReadAll(t, "rows", true) {
+			if err := schemas.DecodeDirectRoutingRow(rec.Value, &row); err != nil {
+				t.Fatal(err)
 			}
-			if len(ids) != 3 || ids["good-1"] != 1 || ids["good-2"] != 1 || ids["good-3"] != 1 {
-				t.Errorf("published ids %v, want good-1, good-2, good-3 once each", ids)
-			}
+			ids[row.ID]++
+		}
+		if len(ids) != 3 || ids["good-1"] != 1 || ids["good-2"] != 1 || ids["good-3"] != 1 {
+			t.Errorf("published ids %v, want good-1, good-2, good-3 once each", ids)
+		}
 
-			dead := r.kc.ReadAll(t, "rows.dlq", true)
-			byField := map[string][]*kgo.Record{}
-			for _, rec := range dead {
-				f, _ := header(rec, HeaderDLQField)
-				byField[f] = append(byField[f], rec)
+		dead := r.kc.ReadAll(t, "rows.dlq", true)
+		byField := map[string][]*kgo.Record{}
+		for _, rec := range dead {
+			f, _ := header(rec, HeaderDLQField)
+			byField[f] = append(byField[f], rec)
+		}
+		if len(dead) != 4 || len(byField["id"]) != 2 || len(byField["correlationId"]) != 1 || len(byField[""]) != 1 {
+			t.Fatalf("%d dead letters by field %v, want 2 for id, 1 for correlationId, 1 for the huge row", len(dead), byField)
+		}
+		gotRaw := map[string]bool{}
+		for _, rec := range append(byField["id"], byField["correlationId"]...) {
+			reason, _ := header(rec, HeaderDLQReason)
+			if !strings.Contains(reason, "UTF-8") || !strings.Contains(reason, `"id"`) && !strings.Contains(reason, `"correlationId"`) {
+				t.Errorf("reason %q does not name the field and the problem", reason)
 			}
-			if len(dead) != 4 || len(byField["id"]) != 2 || len(byField["correlationId"]) != 1 || len(byField[""]) != 1 {
-				t.Fatalf("%d dead letters by field %v, want 2 for id, 1 for correlationId, 1 for the huge row", len(dead), byField)
+			if _, cut := header(rec, HeaderDLQTruncated); cut {
+				t.Errorf("small dead letter %q marked truncated", rec.Value)
 			}
-			gotRaw := map[string]bool{}
-			for _, rec := range append(byField["id"], byField["correlationId"]...) {
-				reason, _ := header(rec, HeaderDLQReason)
-				if !strings.Contains(reason, "UTF-8") || !strings.Contains(reason, `"id"`) && !strings.Contains(reason, `"correlationId"`) {
-					t.Errorf("reason %q does not name the field and the problem", reason)
-				}
-				if _, cut := header(rec, HeaderDLQTruncated); cut {
-					t.Errorf("small dead letter %q marked truncated", rec.Value)
-				}
-				gotRaw[string(rec.Value)] = true
+			gotRaw[string(rec.Value)] = true
+		}
+		for _, want := range []int{1, 2, 4} {
+			if !gotRaw[string(rows[want])] {
+				t.Errorf("dead letters lack row %q exactly as Graph sent it", rows[want])
 			}
-			for _, want := range []int{1, 2, 4} {
-				if !gotRaw[string(rows[want])] {
-					t.Errorf("dead letters lack row %q exactly as Graph sent it", rows[want])
-				}
-			}
+		}
 
-			big := byField[""][0]
-			reason, _ := header(big, HeaderDLQReason)
-			if !strings.Contains(reason, "exceeds KAFKA_BATCH_MAX_BYTES") {
-				t.Errorf("huge row's reason %q", reason)
-			}
-			sum := sha256.Sum256(huge)
-			if v, _ := header(big, HeaderDLQTruncated); v != "true" {
-				t.Errorf("huge row's dead letter not marked truncated")
-			}
-			if v, _ := header(big, HeaderDLQSize); v != strconv.Itoa(len(huge)) {
-				t.Errorf("size header %q, want %d", v, len(huge))
-			}
-			if v, _ := header(big, HeaderDLQSHA256); v != hex.EncodeToString(sum[:]) {
-				t.Errorf("sha256 header %q, want the whole row's", v)
-			}
-			if len(big.Value) == 0 || len(big.Value) > producer.DefaultBatchMaxBytes || !bytes.HasPrefix(huge, big.Value) {
-				t.Errorf("huge row's dead letter is %d bytes, want a non-empty prefix of the row under the batch cap", len(big.Value))
-			}
+		big := byField[""][0]
+		reason, _ := header(big, HeaderDLQReason)
+		if !strings.Contains(reason, "exceeds KAFKA_BATCH_MAX_BYTES") {
+			t.Errorf("huge row's reason %q", reason)
+		}
+		sum := sha256.Sum256(huge)
+		if v, _ := header(big, HeaderDLQTruncated); v != "true" {
+			t.Errorf("huge row's dead letter not marked truncated")
+		}
+		if v, _ := header(big, HeaderDLQSize); v != strconv.Itoa(len(huge)) {
+			t.Errorf("size header %q, want %d", v, len(huge))
+		}
+		if v, _ := header(big, HeaderDLQSHA256); v != hex.EncodeToString(sum[:]) {
+			t.Errorf("sha256 header %q, want the whole row's", v)
+		}
+		if len(big.Value) == 0 || len(big.Value) > producer.DefaultBatchMaxBytes || !bytes.HasPrefix(huge, big.Value) {
+			t.Errorf("huge row's dead letter is %d bytes, want a non-empty prefix of the row under the batch cap", len(big.Value))
+		}
 
-			st := w.Stats()
-			if st.Fetched != len(rows) || st.Published != 3 || st.DeadLettered != 4 || st.Duplicates != 1 {
-				t.Errorf("stats %+v: want 3 published, 4 dead-lettered, 1 duplicate of %d fetched", st, len(rows))
-			}
+		st := w.Stats()
+		if st.Fetched != len(rows) || st.Published != 3 || st.DeadLettered != 4 || st.Duplicates != 1 {
+			t.Errorf("stats %+v: want 3 published, 4 dead-lettered, 1 duplicate of %d fetched", st, len(rows))
+		}
 
-			// Five hours later the window is rescanned: every row, bad
-			// ones included, is known and nothing is written again.
-			w, err = r.run(t, rows, "rows.dlq", 5*time.Hour)
-			if err != nil {
-				t.Fatalf("rescan stopped: %v", err)
-			}
-			if st := w.Stats(); st.Rescans == 0 || st.Fetched != len(rows) || st.Duplicates != len(rows) || st.DeadLettered != 0 || st.Published != 0 {
-				t.Errorf("rescan stats %+v: want every one of %d rows a duplicate", st, len(rows))
-			}
-			if n := len(r.kc.ReadAll(t, "rows.dlq", true)); n != 4 {
-				t.Errorf("%d dead letters after the rescan, want still 4", n)
-			}
-		})
-	}
+		// Five hours later the window is rescanned: every row, bad
+		// ones included, is known and nothing is written again.
+		w, err = r.run(t, rows, "rows.dlq", 5*time.Hour)
+		if err != nil {
+			t.Fatalf("rescan stopped: %v", err)
+		}
+		if st := w.Stats(); st.Rescans == 0 || st.Fetched != len(rows) || st.Duplicates != len(rows) || st.DeadLettered != 0 || st.Published != 0 {
+			t.Errorf("rescan stats %+v: want every one of %d rows a duplicate", st, len(rows))
+		}
+		if n := len(r.kc.ReadAll(t, "rows.dlq", true)); n != 4 {
+			t.Errorf("%d dead letters after the rescan, want still 4", n)
+		}
+	})
 }
 
 // TestBadRowWithoutDeadLetterTopicStops: without KAFKA_DLQ_TOPIC a bad
 // row stops the walk with an error naming the row's field (never its
-// value), before anything of the window is visible; an oversize row stops
-// it with ErrRecordTooLarge.
+// value); an oversize row stops it with ErrRecordTooLarge. What the
+// stopped window leaves differs by mode, as the settle strategies do:
+// exactly-once nothing of it is visible (the transaction is aborted);
+// at-least-once the rows handed to Kafka before the bad one are
+// acknowledged, visible once, and remembered so a retry skips them.
 func TestBadRowWithoutDeadLetterTopicStops(t *testing.T) {
+	forModes(t, func(t *testing.T, m mode) { badRowWithoutDeadLetterTopicStops(t, m) })
+}
+
+func badRowWithoutDeadLetterTopicStops(t *testing.T, m mode) {
 	for _, tc := range []struct {
 		name string
 		rows onePage
@@ -237,7 +243,7 @@ func TestBadRowWithoutDeadLetterTopicStops(t *testing.T) {
 			"exceeds KAFKA_BATCH_MAX_BYTES", producer.ErrRecordTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newBadRowRig(t, true)
+			r := newBadRowRig(t, m)
 			_, err := r.run(t, tc.rows, "", 0)
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "KAFKA_DLQ_TOPIC") {
 				t.Fatalf("err = %v, want one containing %q and naming KAFKA_DLQ_TOPIC", err, tc.want)
@@ -248,8 +254,24 @@ func TestBadRowWithoutDeadLetterTopicStops(t *testing.T) {
 			if tc.is != nil && !errors.Is(err, tc.is) {
 				t.Errorf("err = %v, want errors.Is %v", err, tc.is)
 			}
-			if recs := r.kc.ReadAll(t, "rows", true); len(recs) != 0 {
-				t.Errorf("%d records visible from a window that stopped", len(recs))
+			recs := r.kc.ReadAll(t, "rows", true)
+			if m == exactlyOnce {
+				if len(recs) != 0 {
+					t.Errorf("%d records visible from a window that stopped", len(recs))
+				}
+				return
+			}
+			// Every case has one good row before the bad one.
+			var row schemas.DirectRoutingLogRow
+			if len(recs) != 1 || schemas.DecodeDirectRoutingRow(recs[0].Value, &row) != nil || row.ID != "good-1" {
+				t.Errorf("%d records visible, want good-1 alone (acknowledged before the bad row)", len(recs))
+			}
+			st, err := r.st.Load(context.Background(), DirectRouting().Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.Windows) != 1 || !slices.Equal(st.Windows[0].IDs, []string{"good-1"}) || !st.Watermark.IsZero() {
+				t.Errorf("checkpoint %+v: want good-1 remembered and no watermark (a partial read is not a read)", st)
 			}
 		})
 	}

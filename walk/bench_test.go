@@ -66,7 +66,7 @@ func BenchmarkWalk(b *testing.B) {
 			kc := kafkatest.NewFake(b, kfake.SeedTopics(6, "rows"))
 			pcfg := producer.Config{Brokers: kc.Brokers, Topic: "rows",
 				Schema: producer.Schema{Name: schemas.DirectRoutingSchemaName, Text: schemas.DirectRoutingSchemaText(), Fingerprint: "x"}}
-			var store checkpoint.Store
+			var store checkpoint.Loader
 			if mode == "exactly-once" {
 				pcfg.TransactionalID = "bench"
 				cl := kc.Client(b)

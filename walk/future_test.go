@@ -3,7 +3,6 @@ package walk
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -31,10 +30,12 @@ func assertFutureRefused(t *testing.T, err error) {
 	}
 }
 
-// TestFutureCheckpointIsRefusedAtLoad (file store): Invariant 1, the
-// checkpoint never runs ahead of Kafka — nor of time. A watermark, or a
-// remembered window's end, beyond now is refused before anything is read
-// or published; it would otherwise skip every call up to it silently.
+// TestFutureCheckpointIsRefusedAtLoad: Invariant 1, the checkpoint never
+// runs ahead of Kafka — nor of time. A watermark, or a remembered window's
+// end, beyond now is refused before anything is read or published; it
+// would otherwise skip every call up to it silently. Either store: saved to
+// the file, or read back from the compacted checkpoint topic, committed in a
+// transaction as a reset would commit it.
 func TestFutureCheckpointIsRefusedAtLoad(t *testing.T) {
 	now := day0.Add(6 * time.Hour)
 	states := map[string]checkpoint.State{
@@ -42,68 +43,31 @@ func TestFutureCheckpointIsRefusedAtLoad(t *testing.T) {
 		"window": {Watermark: day0.Add(time.Hour),
 			Windows: []checkpoint.Window{{From: day0, To: day0.Add(time.Hour)}, {From: day0.Add(time.Hour), To: year2099}}},
 	}
-	for name, st := range states {
-		t.Run(name, func(t *testing.T) {
-			r := newRig(t, graphsim.Config{Seed: 3, Start: day0, End: now, RowsPerHour: 60})
-			if err := r.store.Save(context.Background(), DirectRouting().Name, st); err != nil {
-				t.Fatal(err)
-			}
-			w := r.walker(t, Config{Start: day0, Now: func() time.Time { return now }})
-			assertFutureRefused(t, w.Run(context.Background(), true))
-			if n := len(r.topicIDs(t)); n != 0 {
-				t.Fatalf("%d rows published from a refused checkpoint", n)
-			}
-		})
-	}
+	forModes(t, func(t *testing.T, m mode) {
+		for name, st := range states {
+			t.Run(name, func(t *testing.T) {
+				r := newRig(t, m, graphsim.Config{Seed: 3, Start: day0, End: now, RowsPerHour: 60})
+				r.save(t, st)
+				w := r.walker(t, Config{Start: day0, Now: func() time.Time { return now }})
+				assertFutureRefused(t, w.Run(context.Background(), true))
+				if n := len(r.topicIDs(t)); n != 0 {
+					t.Fatalf("%d rows published from a refused checkpoint", n)
+				}
+			})
+		}
+	})
 }
 
 // TestFutureCheckpointWithinClockSkewIsAccepted: a watermark a little
 // ahead of this machine's clock (another machine saved it) is not refused.
 func TestFutureCheckpointWithinClockSkewIsAccepted(t *testing.T) {
-	now := day0.Add(6 * time.Hour)
-	r := newRig(t, graphsim.Config{Seed: 3, Start: day0, End: now, RowsPerHour: 60})
-	if err := r.store.Save(context.Background(), DirectRouting().Name, checkpoint.State{Watermark: now.Add(checkpoint.ClockSkew)}); err != nil {
-		t.Fatal(err)
-	}
-	w := r.walker(t, Config{Start: day0, Now: func() time.Time { return now }})
-	if err := w.Run(context.Background(), true); err != nil {
-		t.Fatalf("a watermark within the clock skew allowance was refused: %v", err)
-	}
-}
-
-// TestFutureKafkaCheckpointIsRefusedAtLoad: the same for the state read
-// back from the compacted checkpoint topic (exactly-once store), committed
-// in a transaction as a reset would commit it.
-func TestFutureKafkaCheckpointIsRefusedAtLoad(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	now := day0.Add(6 * time.Hour)
-	r := newTxnRig(t, graphsim.Config{Seed: 3, Start: day0, End: now, RowsPerHour: 60}, "txn-future", 0)
-	store := r.store()
-	source := DirectRouting().Name
-	if _, err := store.Load(ctx, source); err != nil {
-		t.Fatal(err)
-	}
-	b, err := r.prod.Begin(source, year2099, year2099)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := store.Stage(source, checkpoint.State{Watermark: year2099})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Commit(ctx, recs...); err != nil {
-		t.Fatal(err)
-	}
-	store.Committed(source)
-
-	w, err := New(Config{Source: DirectRouting(), Start: day0, Window: time.Hour, Now: func() time.Time { return now },
-		Logger: slog.New(slog.DiscardHandler)}, r.fc, r.prod, r.store())
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertFutureRefused(t, w.Run(ctx, true))
-	if n := len(r.kc.ReadAll(t, "rows", true)); n != 0 {
-		t.Fatalf("%d rows published from a refused checkpoint", n)
-	}
+	forModes(t, func(t *testing.T, m mode) {
+		now := day0.Add(6 * time.Hour)
+		r := newRig(t, m, graphsim.Config{Seed: 3, Start: day0, End: now, RowsPerHour: 60})
+		r.save(t, checkpoint.State{Watermark: now.Add(checkpoint.ClockSkew)})
+		w := r.walker(t, Config{Start: day0, Now: func() time.Time { return now }})
+		if err := w.Run(context.Background(), true); err != nil {
+			t.Fatalf("a watermark within the clock skew allowance was refused: %v", err)
+		}
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // codecSource adapts a schemas.Codec to a walk.Source.
@@ -44,13 +45,19 @@ func codecSource(fn fetch.Function, c *schemas.Codec) walk.Source {
 // row exactly on every minute. getPstnCalls includes rows at toDateTime, so
 // this is where a boundary row would be read twice; none may be, and none
 // lost. PSTN charges must come out of Kafka exactly as Graph wrote them.
+//
+// It runs in both settle modes: exactly-once (a transactional producer and
+// the Kafka checkpoint store per lane) and at-least-once (a file store).
 func TestPstnAndDirectRoutingSideBySide(t *testing.T) {
 	for _, version := range []string{schemas.VersionV1, schemas.VersionBeta} {
-		t.Run(version, func(t *testing.T) { sideBySide(t, version) })
+		for _, exactlyOnce := range []bool{true, false} {
+			name := version + "/" + map[bool]string{true: "exactly-once", false: "at-least-once"}[exactlyOnce]
+			t.Run(name, func(t *testing.T) { sideBySide(t, version, exactlyOnce) })
+		}
 	}
 }
 
-func sideBySide(t *testing.T, version string) {
+func sideBySide(t *testing.T, version string, exactlyOnce bool) {
 	day0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	end := day0.Add(2 * time.Hour)
 	sim, err := graphsim.New(graphsim.Config{Token: "tok", Seed: 9, Start: day0, End: end, RowsPerHour: 600})
@@ -87,18 +94,30 @@ func sideBySide(t *testing.T, version string) {
 			t.Fatal(err)
 		}
 		topic := kc.Topic(t, 3, nil)
-		prod, err := producer.New(context.Background(), producer.Config{
+		pcfg := producer.Config{
 			Brokers: kc.Brokers, Topic: topic,
 			Schema: producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: "x"},
-		})
+		}
+		var store checkpoint.Loader
+		if exactlyOnce {
+			cl := kc.Client(t, kgo.MetadataMinAge(250*time.Millisecond)) // the checkpoint topic is new: see walk_test.go freshMetadata
+			if err := producer.EnsureCheckpointTopic(context.Background(), cl, topic+".checkpoint", topic); err != nil {
+				t.Fatal(err)
+			}
+			pcfg.TransactionalID = topic
+			store = checkpoint.NewKafkaStore(cl, topic+".checkpoint", topic)
+		} else {
+			fs, err := checkpoint.NewFileStore(filepath.Join(t.TempDir(), l.source+".json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			store = fs
+		}
+		prod, err := producer.New(context.Background(), pcfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = prod.Close(context.Background()) })
-		store, err := checkpoint.NewFileStore(filepath.Join(t.TempDir(), l.source+".json"))
-		if err != nil {
-			t.Fatal(err)
-		}
 		w, err := walk.New(walk.Config{
 			Source: codecSource(l.fn, codec), Start: day0, End: end, Window: time.Minute,
 			Logger: slog.New(slog.DiscardHandler),

@@ -5,8 +5,10 @@
 //
 // Invariants kept here:
 //   - windows are half-open [from, to) in UTC; every instant is in one window;
-//   - a window's ids are remembered, and its watermark saved, only after
-//     Kafka acknowledged every row published from it;
+//   - a window's ids are remembered, and its watermark saved, only with
+//     every row published from it: committed in the same transaction
+//     (exactly-once, a checkpoint.Stager) or acknowledged by Kafka before
+//     the save (at-least-once, a checkpoint.Saver) — see settler;
 //   - an id remembered in the rescan horizon is never published again;
 //   - a bad row — one that cannot be encoded, or whose record would not fit
 //     in a record batch — goes to the dead-letter topic with the reason, or
@@ -15,19 +17,13 @@
 package walk
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -35,7 +31,6 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/producer"
-	"github.com/callstream/callstream/schemas"
 )
 
 // Fetcher reads the rows of one function over a range of call start times.
@@ -145,8 +140,11 @@ type Walker struct {
 	cfg   Config
 	fetch Fetcher
 	pub   Publisher
-	store checkpoint.Store
-	log   *slog.Logger
+	store checkpoint.Loader
+	// settle is the strategy, exactly-once or at-least-once, chosen by New
+	// from the store.
+	settle settler
+	log    *slog.Logger
 	// rowRoom is the most key and value bytes a row's record can carry; a
 	// larger row is a bad row (see encode).
 	rowRoom int
@@ -154,7 +152,6 @@ type Walker struct {
 	state  checkpoint.State
 	seen   *idSet
 	loaded bool
-	open   *openTxn // windows read into a transaction not yet committed
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -166,8 +163,11 @@ type Walker struct {
 	lastErr  error     // the last of those failures
 }
 
-// New validates cfg and returns a Walker.
-func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error) {
+// New validates cfg and returns a Walker. The checkpoint store decides how
+// windows settle, once: a checkpoint.Stager (the Kafka store, with a
+// transactional p) exactly-once, a checkpoint.Saver (the file store)
+// at-least-once.
+func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, error) {
 	var errs []error
 	if cfg.Source.Name == "" || cfg.Source.Function == "" || cfg.Source.Encode == nil {
 		errs = append(errs, errors.New("source is incomplete"))
@@ -204,8 +204,14 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Store) (*Walker, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
-		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}, nil
+	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
+		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
+	settle, err := w.newSettler(s)
+	if err != nil {
+		return nil, err
+	}
+	w.settle = settle
+	return w, nil
 }
 
 // Stats returns the counters so far. It is safe to call while Run runs.
@@ -419,558 +425,6 @@ func (w *Walker) walk(ctx context.Context) error {
 	}
 }
 
-// maxAhead bounds how many due windows one backfill round plans; rescans
-// that fall due meanwhile wait at most that long.
-const maxAhead = 256
-
-type span struct{ from, to time.Time }
-
-// dueWindows lists up to n consecutive new windows that are complete and
-// settled, starting at the cursor.
-func (w *Walker) dueWindows(now time.Time, n int) []span {
-	var out []span
-	cur := w.cursor()
-	for len(out) < n {
-		from, to, ok := w.windowAt(cur, now)
-		if !ok {
-			break
-		}
-		out = append(out, span{from, to})
-		cur = to
-	}
-	return out
-}
-
-// backfill reads a run of due windows, fetching up to Concurrency of them
-// at once while publishing and checkpointing strictly in window order, so
-// the watermark only ever advances over a contiguous prefix. At most
-// Concurrency windows are held in memory, fetched but not yet published.
-func (w *Walker) backfill(ctx context.Context, due []span) error {
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	results := make([]chan *prefetched, len(due))
-	for i := range results {
-		results[i] = make(chan *prefetched, 1)
-	}
-	slots := make(chan struct{}, w.cfg.Concurrency)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i, sp := range due {
-			select {
-			case slots <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] <- w.prefetch(ctx, sp.from, sp.to)
-			}()
-		}
-	}()
-	// Exactly-once, consecutive windows that are already fetched share one
-	// transaction (see openTxn).
-	_, chain := w.store.(checkpoint.TxnStore)
-	chain = chain && w.pub.Transactional()
-	defer w.dropOpen(ctx) // only after a failure is a transaction left open
-	var next *prefetched
-	for i, sp := range due {
-		pre := next
-		next = nil
-		if pre == nil {
-			select {
-			case pre = <-results[i]:
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		more := false
-		if chain && i+1 < len(due) && pre.err == nil && (w.open == nil || len(w.open.windows)+1 < maxTxnWindows && w.open.rows < maxTxnRows) {
-			select {
-			case next = <-results[i+1]:
-				more = next.err == nil
-			default:
-			}
-		}
-		err := w.read(ctx, sp.from, sp.to, false, pre, more)
-		<-slots
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// prefetched is a window read ahead of its turn, each row already encoded
-// (out of the fetch client's reused buffers), so that parsing and encoding
-// overlap with the publishing of the windows before it. Which rows are new
-// is still decided in window order, by read.
-type prefetched struct {
-	pages   [][]encoded // per page, per row
-	numbers []int       // the pages' numbers
-	stats   fetch.Stats
-	err     error
-}
-
-// encoded is the outcome of Source.Encode for one row: its value, id and
-// key in a valueArena, or the error and a copy of the row for the
-// dead-letter topic.
-type encoded struct {
-	enc Encoded
-	err error
-	raw []byte
-}
-
-// encode runs Source.Encode over row i of p, which aliases the fetch
-// client's page buffer, and keeps what the row became in values.
-//
-// A row whose record would not fit in a record batch is a bad row like one
-// that cannot be encoded: the client would refuse it, and the walk would
-// stop at it forever. It is decided here, while the row's bytes are still
-// at hand for the dead-letter topic, and costs one comparison per row.
-func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
-	raw := p.Rows[i]
-	var scan []jsonscan.Member
-	if p.Scans != nil {
-		scan = p.Scans[i]
-	}
-	enc, err := w.cfg.Source.Encode(raw, scan, values.next(len(raw)))
-	if err == nil && len(enc.Key)+len(enc.Value) > w.rowRoom {
-		err = &producer.RecordTooLargeError{Bytes: len(enc.Key) + len(enc.Value), Max: w.rowRoom}
-	}
-	if err != nil {
-		return encoded{err: err, raw: bytes.Clone(raw)}
-	}
-	return encoded{enc: values.own(enc)}
-}
-
-func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
-	pre := &prefetched{}
-	var values valueArena
-	values.prefix = w.pub.ValueBuffer(0)
-	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
-		encs := make([]encoded, len(p.Rows))
-		for i := range p.Rows {
-			encs[i] = w.encode(p, i, &values)
-		}
-		pre.pages = append(pre.pages, encs)
-		pre.numbers = append(pre.numbers, p.Number)
-		// A page is a millisecond or two of encoding. Yielding between
-		// pages lets the Kafka client's goroutines that became ready
-		// meanwhile (responses, the next request) run now rather than at
-		// the scheduler's 10 ms preemption; see producer.yieldEvery.
-		runtime.Gosched()
-		return nil
-	})
-	return pre
-}
-
-// calls runs onPage over the window's encoded pages: prefetched ones, or
-// fetched and encoded now, into values.
-func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, values *valueArena, onPage func(page int, encs []encoded) error) (fetch.Stats, error) {
-	if pre == nil {
-		var encs []encoded
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
-			encs = encs[:0]
-			for i := range p.Rows {
-				encs = append(encs, w.encode(p, i, values))
-			}
-			return onPage(p.Number, encs)
-		})
-	}
-	for i, encs := range pre.pages {
-		if err := onPage(pre.numbers[i], encs); err != nil {
-			return pre.stats, err
-		}
-	}
-	return pre.stats, pre.err
-}
-
-// cursor is where the next new window starts.
-func (w *Walker) cursor() time.Time {
-	if !w.state.Watermark.IsZero() {
-		return w.state.Watermark
-	}
-	return w.cfg.Start
-}
-
-// windowAt returns the new window starting at from if it is complete and
-// settled. Windows never extend past End.
-func (w *Walker) windowAt(from, now time.Time) (_, to time.Time, ok bool) {
-	to = from.Add(w.cfg.Window)
-	if !w.cfg.End.IsZero() {
-		if !from.Before(w.cfg.End) {
-			return from, to, false
-		}
-		if to.After(w.cfg.End) {
-			to = w.cfg.End
-		}
-	}
-	if to.After(now.Add(-w.cfg.SettleDelay)) {
-		return from, to, false
-	}
-	return from, to, true
-}
-
-// dueRescan finds the oldest remembered window that has reached a rescan
-// age it had not reached when it was last read.
-func (w *Walker) dueRescan(now time.Time) (int, bool) {
-	for i, win := range w.state.Windows {
-		if win.To.After(w.state.Watermark) {
-			continue // ids of a partial read of a new window, not a rescan
-		}
-		for _, age := range w.cfg.RescanAfter {
-			at := win.To.Add(age)
-			if !now.Before(at) && win.ReadAt.Before(at) {
-				return i, true
-			}
-		}
-	}
-	return 0, false
-}
-
-// needsRescan reports whether a window read at readAt has a rescan ahead.
-func (w *Walker) needsRescan(to, readAt time.Time) bool {
-	for _, age := range w.cfg.RescanAfter {
-		if readAt.Before(to.Add(age)) {
-			return true
-		}
-	}
-	return false
-}
-
-// read fetches [from, to) whole, publishes the rows whose ids are new (and
-// dead-letters the ones that cannot be encoded), and settles the window:
-//   - exactly-once (transactional producer and a TxnStore): the rows and the
-//     new checkpoint commit in one transaction, or neither does;
-//   - at-least-once: Kafka acknowledges every row, and only then is the
-//     checkpoint saved.
-//
-// With more (exactly-once only), the window's transaction is left open for
-// the next read to continue (see openTxn); the window is settled, and
-// counted, when a later read commits.
-func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched, more bool) error {
-	started := w.cfg.Now().UTC()
-	var batch *producer.Batch
-	var err error
-	if w.open != nil {
-		batch, err = w.open.batch.Next(w.cfg.Source.Name, from, to)
-	} else {
-		batch, err = w.pub.Begin(w.cfg.Source.Name, from, to)
-	}
-	if err != nil {
-		w.dropOpen(ctx)
-		return w.publishErr(from, to, err)
-	}
-	// Records are handed to Kafka with a context that outlives a stop by
-	// stopGrace: a SIGTERM must not fail records the client still buffers
-	// while others of the window are acknowledged, or the acknowledged
-	// ones could not be remembered and would be published again. An open
-	// transaction's records keep its context until it is settled.
-	var pctx context.Context
-	var release func()
-	if w.open != nil {
-		pctx, release = w.open.pctx, w.open.release
-	} else {
-		c, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(stopGrace, cancel) })
-		pctx, release = c, func() { stopAfter(); cancel() }
-	}
-	keepOpen := false
-	defer func() {
-		if !keepOpen {
-			release()
-		}
-	}()
-	// A prefetched window's size is known: size the window's id lists for
-	// it rather than growing them row by row.
-	rows := 0
-	if pre != nil {
-		for _, p := range pre.pages {
-			rows += len(p)
-		}
-	}
-	newIDs := make([]string, 0, rows)
-	pending := newIDSet(rows)
-	fetched, dups, dead := 0, 0, 0
-	var values valueArena
-	values.prefix = w.pub.ValueBuffer(0)
-	onPage := func(page int, encs []encoded) error {
-		for i := range encs {
-			fetched++
-			enc, err := encs[i].enc, encs[i].err
-			if err != nil {
-				if w.cfg.DeadLetterTopic == "" {
-					return &permanentError{fmt.Errorf("row %d of page %d of window [%s, %s) is a bad row and no dead-letter topic is set (KAFKA_DLQ_TOPIC): %w",
-						fetched, page, fmtT(from), fmtT(to), err)}
-				}
-				// A bad row is remembered by a hash of its bytes, so that
-				// rescans do not dead-letter it again.
-				raw := encs[i].raw
-				enc.ID = deadLetterID(raw)
-				k := keyOf(enc.ID)
-				if w.known(k, pending) {
-					dups++
-					continue
-				}
-				pending.addKey(k)
-				newIDs = append(newIDs, enc.ID)
-				dead++
-				batch.AddRecord(pctx, w.deadLetter(raw, err))
-				w.log.Warn("row sent to the dead-letter topic", "topic", w.cfg.DeadLetterTopic,
-					"window_from", fmtT(from), "page", page, "reason", err.Error())
-				continue
-			}
-			k := keyOf(enc.ID)
-			if w.known(k, pending) {
-				dups++
-				continue
-			}
-			pending.addKey(k)
-			newIDs = append(newIDs, enc.ID)
-			batch.Add(pctx, enc.Key, enc.Value)
-		}
-		return nil
-	}
-	fst, ferr := w.calls(ctx, from, to, pre, &values, onPage)
-	w.count(func(s *Stats) {
-		s.Pages += fst.Pages
-		s.Requests += fst.Requests
-		s.Retries += fst.Retries
-		s.Throttled += fst.Throttled
-	})
-	txnStore, exactlyOnce := w.store.(checkpoint.TxnStore)
-	exactlyOnce = exactlyOnce && w.pub.Transactional()
-	if ferr != nil {
-		w.count(func(s *Stats) { s.Failures++ })
-		if exactlyOnce {
-			// Nothing of the window (nor of the windows before it in the
-			// same transaction) becomes visible; the next try starts clean.
-			err := errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), w.abort(ctx, batch))
-			w.dropOpen(ctx)
-			return err
-		}
-		return w.partial(ctx, batch, from, to, newIDs, ferr)
-	}
-
-	res := windowRead{from: from, to: to, started: started, rescan: rescan, pages: fst.Pages, throttled: fst.Throttled,
-		fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead}
-	if exactlyOnce {
-		if !rescan {
-			w.state.Watermark = to
-		}
-		w.remember(from, to, started, newIDs)
-		w.evict()
-		if w.open == nil {
-			w.open = &openTxn{pctx: pctx, release: release}
-		}
-		w.open.batch = batch
-		w.open.windows = append(w.open.windows, res)
-		w.open.rows += fetched
-		if more {
-			keepOpen = true
-			return nil
-		}
-		group := w.open.windows
-		w.open = nil
-		recs, err := txnStore.Stage(w.cfg.Source.Name, w.state)
-		if err == nil {
-			err = batch.Commit(ctx, recs...)
-		} else {
-			err = errors.Join(err, batch.Abort(ctx))
-		}
-		if err != nil {
-			w.count(func(s *Stats) { s.Failures++ })
-			// The in-memory state ran ahead of what is committed: re-read
-			// the truth before the next window.
-			w.loaded = false
-			return w.publishErr(group[0].from, to, err)
-		}
-		txnStore.Committed(w.cfg.Source.Name)
-		for _, r := range group {
-			w.settled(r)
-		}
-		return nil
-	}
-
-	if err := batch.Commit(ctx); err != nil {
-		w.count(func(s *Stats) { s.Failures++ })
-		return w.publishErr(from, to, err)
-	}
-	if !rescan {
-		w.state.Watermark = to
-	}
-	w.remember(from, to, started, newIDs)
-	w.evict()
-	if err := w.save(ctx); err != nil {
-		return err
-	}
-	w.settled(res)
-	return nil
-}
-
-// windowRead is what one read of a window found, kept until the window is
-// settled.
-type windowRead struct {
-	from, to, started        time.Time
-	rescan                   bool
-	pages, throttled         int
-	fetched, published, dups int
-	dead                     int
-}
-
-// openTxn is an exactly-once transaction a backfill keeps open across
-// consecutive windows that are already fetched: the last window's batch
-// (chained to the others' with producer.Batch.Next) and what each window
-// read. One commit then settles them all, with the checkpoint of the last;
-// the windows' in-memory state is applied as they are read, and re-read
-// from the store if the commit fails.
-type openTxn struct {
-	batch   *producer.Batch
-	windows []windowRead
-	rows    int
-	// pctx is the context the transaction's records are produced with;
-	// release ends it once the transaction is settled.
-	pctx    context.Context
-	release func()
-}
-
-// Bounds of one open transaction: the work redone after a failure, and the
-// time records wait to become visible.
-const (
-	maxTxnWindows = 8
-	maxTxnRows    = 50_000
-)
-
-// dropOpen abandons the open transaction, if any, after a failure: the
-// transaction is aborted (by the caller's Abort or here) and the in-memory
-// state of its windows, applied ahead of the commit, is re-read.
-func (w *Walker) dropOpen(ctx context.Context) {
-	if w.open == nil {
-		return
-	}
-	_ = w.abort(ctx, w.open.batch)
-	w.open.release()
-	w.open = nil
-	w.loaded = false
-}
-
-// settled counts a window whose rows are durable and whose checkpoint says
-// so, so that the counters never run ahead of Kafka.
-func (w *Walker) settled(r windowRead) {
-	w.mu.Lock()
-	w.stats.Fetched += r.fetched
-	w.stats.Published += r.published
-	w.stats.DeadLettered += r.dead
-	w.stats.Duplicates += r.dups
-	if r.rescan {
-		w.stats.Rescans++
-		w.stats.Late += r.published
-	} else {
-		w.stats.Windows++
-	}
-	w.mark = w.state.Watermark
-	w.progress = w.cfg.Now()
-	w.mu.Unlock()
-	if w.cfg.OnRead != nil {
-		w.cfg.OnRead(r.rescan, w.cfg.Now().Sub(r.started))
-	}
-	kind := "window"
-	if r.rescan {
-		kind = "rescan"
-	}
-	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
-		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,
-		"throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
-}
-
-// valueArena hands out value buffers carved from large chunks, so that a
-// row's Avro value costs no allocation of its own. A chunk is owned by the
-// batch its values went to and dropped with it; chunks are not reused, as
-// the client may hold the values until the batch is settled.
-type valueArena struct {
-	prefix []byte // the value framing, copied in front of every value
-	buf    []byte
-}
-
-// valueChunk is the size of one arena chunk: a few hundred rows.
-const valueChunk = 256 << 10
-
-// next returns an empty buffer holding the framing, with room for about
-// rawLen bytes of Avro (always less than the row's JSON).
-func (a *valueArena) next(rawLen int) []byte {
-	need := len(a.prefix) + rawLen
-	if cap(a.buf)-len(a.buf) < need {
-		a.buf = make([]byte, 0, max(valueChunk, need))
-	}
-	return append(a.buf[len(a.buf):len(a.buf)], a.prefix...)
-}
-
-// keep marks v, the value built in the last buffer from next, as used and
-// returns it with its capacity cut, so later values cannot overwrite it. A
-// value that outgrew its buffer was reallocated by append and is not in
-// the chunk at all.
-func (a *valueArena) keep(v []byte) []byte {
-	free := a.buf[len(a.buf):cap(a.buf)]
-	if len(v) > 0 && len(free) >= len(v) && &free[0] == &v[0] {
-		a.buf = a.buf[:len(a.buf)+len(v)]
-	}
-	return v[:len(v):len(v)]
-}
-
-// own keeps enc's value (built in the last buffer from next) and copies its
-// id and key, which may alias the row, into the arena behind it. The id is
-// a string over arena bytes: a chunk is never written again once carved.
-func (a *valueArena) own(enc Encoded) Encoded {
-	enc.Value = a.keep(enc.Value)
-	n := len(enc.ID) + len(enc.Key)
-	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, max(valueChunk, n))
-	}
-	start := len(a.buf)
-	a.buf = append(a.buf, enc.ID...)
-	a.buf = append(a.buf, enc.Key...)
-	b := a.buf[start:len(a.buf):len(a.buf)]
-	if len(enc.ID) > 0 {
-		enc.ID = unsafe.String(&b[0], len(enc.ID))
-	}
-	if enc.Key != nil {
-		enc.Key = b[len(enc.ID):] // an empty key stays non-nil: Kafka tells it from a null key
-	}
-	return enc
-}
-
-// known reports whether id was published before or earlier in this read.
-func (w *Walker) known(k idKey, pending *idSet) bool {
-	return w.seen.hasKey(k) || pending.hasKey(k)
-}
-
-// partial handles a failed fetch without transactions. It waits for what
-// was handed to Kafka (a stop waits a bounded grace period): acknowledged
-// ids are worth remembering, since a retry or a restart then skips them,
-// and nothing may still be in flight when the window is tried again.
-func (w *Walker) partial(ctx context.Context, batch *producer.Batch, from, to time.Time, newIDs []string, ferr error) error {
-	werr := batch.Wait(ctx)
-	if ctx.Err() != nil {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stopGrace)
-		werr = batch.Wait(wctx)
-		cancel()
-	}
-	ferr = fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr)
-	if werr != nil || len(newIDs) == 0 {
-		return ferr
-	}
-	// Every row handed over is acknowledged: remember the ids, though not
-	// the window as read (a partial read is not a read).
-	w.remember(from, to, time.Time{}, newIDs)
-	if err := w.save(ctx); err != nil {
-		return errors.Join(ferr, err)
-	}
-	return ferr
-}
-
 func (w *Walker) abort(ctx context.Context, batch *producer.Batch) error {
 	if err := batch.Abort(ctx); err != nil {
 		return w.publishErr(time.Time{}, time.Time{}, err)
@@ -985,144 +439,6 @@ func (w *Walker) publishErr(from, to time.Time, err error) error {
 		return &permanentError{err}
 	}
 	return err
-}
-
-// Dead-letter headers, beside the source and window headers every record
-// of a batch carries. The size and sha256 of the whole raw row let a
-// truncated dead letter be identified and matched with Graph's copy.
-const (
-	HeaderDLQReason    = "callstream.dlq.reason"
-	HeaderDLQField     = "callstream.dlq.field"
-	HeaderDLQSize      = "callstream.dlq.size"
-	HeaderDLQSHA256    = "callstream.dlq.sha256"
-	HeaderDLQTruncated = "callstream.dlq.truncated"
-)
-
-// deadLetter builds the dead-letter record of raw, a bad row, with the
-// reason err. A dead letter always fits in a record batch (Invariant 5:
-// nothing is dropped silently — a row too large for Kafka must still be
-// accounted for): a raw row larger than the room left by its headers is
-// cut to fit, with HeaderDLQTruncated set; HeaderDLQSize and
-// HeaderDLQSHA256 always describe the whole row.
-func (w *Walker) deadLetter(raw []byte, err error) *kgo.Record {
-	field := ""
-	var re *schemas.RowError
-	if errors.As(err, &re) {
-		field = re.Field
-	}
-	sum := sha256.Sum256(raw)
-	headers := []kgo.RecordHeader{
-		{Key: HeaderDLQReason, Value: []byte(err.Error())},
-		{Key: HeaderDLQField, Value: []byte(field)},
-		{Key: HeaderDLQSize, Value: strconv.AppendInt(nil, int64(len(raw)), 10)},
-		{Key: HeaderDLQSHA256, Value: hex.AppendEncode(nil, sum[:])},
-		{Key: HeaderDLQTruncated, Value: []byte("true")},
-	}
-	// The room is measured with the truncation header, so the record fits
-	// whichever way it goes; the header is dropped when nothing is cut.
-	value := raw // a copy of the row, made by encode
-	if room := w.pub.MaxValueBytes(w.cfg.Source.Name, headers); len(raw) > room {
-		value = raw[:max(room, 0)]
-	} else {
-		headers = headers[:len(headers)-1]
-	}
-	return &kgo.Record{Topic: w.cfg.DeadLetterTopic, Value: value, Headers: headers}
-}
-
-// deadLetterID identifies a bad row by a hash of its bytes, so that
-// rescans do not dead-letter it again.
-func deadLetterID(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return "dlq:" + hex.EncodeToString(sum[:16])
-}
-
-// remember merges ids into the window's record; readAt zero keeps the
-// window's previous read time (a partial read is not a read).
-func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
-	at := readAt
-	for _, win := range w.state.Windows {
-		if at.IsZero() && win.From.Equal(from) && win.To.Equal(to) {
-			at = win.ReadAt
-		}
-	}
-	if w.keeps(to, at) {
-		ids = ownIDs(ids)
-		for _, id := range ids {
-			w.seen.add(id)
-		}
-	} else {
-		// evict drops the window at once (a backfill of windows past
-		// their last rescan): its ids would be added only to be removed.
-		ids = nil
-	}
-	for i := range w.state.Windows {
-		win := &w.state.Windows[i]
-		if win.From.Equal(from) && win.To.Equal(to) {
-			win.IDs = append(win.IDs, ids...)
-			if !readAt.IsZero() {
-				win.ReadAt = readAt
-			}
-			return
-		}
-	}
-	w.state.Upsert(checkpoint.Window{From: from, To: to, ReadAt: readAt, IDs: ids})
-}
-
-// evict forgets windows that will not be read again: their ids cannot come
-// back through a rescan, so the dedup state stays bounded by the horizon.
-func (w *Walker) evict() {
-	kept := w.state.Windows[:0]
-	for _, win := range w.state.Windows {
-		if w.keeps(win.To, win.ReadAt) {
-			kept = append(kept, win)
-			continue
-		}
-		for _, id := range win.IDs {
-			w.seen.remove(id)
-		}
-	}
-	clear(w.state.Windows[len(kept):])
-	w.state.Windows = kept
-}
-
-// keeps reports whether evict keeps a window ending at to, read at readAt:
-// one still in flight (a partial read of a new window), or with a rescan
-// ahead.
-func (w *Walker) keeps(to, readAt time.Time) bool {
-	return to.After(w.state.Watermark) || w.needsRescan(to, readAt)
-}
-
-// ownIDs copies ids into one allocation, so that remembering a window's ids
-// for the rescan horizon keeps alive neither the value arenas they were cut
-// from nor one allocation per id.
-func ownIDs(ids []string) []string {
-	n := 0
-	for _, id := range ids {
-		n += len(id)
-	}
-	all := make([]byte, 0, n)
-	for _, id := range ids {
-		all = append(all, id...)
-	}
-	s := unsafe.String(unsafe.SliceData(all), len(all))
-	out := make([]string, len(ids))
-	off := 0
-	for i, id := range ids {
-		out[i] = s[off : off+len(id)]
-		off += len(id)
-	}
-	return out
-}
-
-func (w *Walker) save(ctx context.Context) error {
-	// The save must not be cut short by a cancelled walk: the rows are
-	// acknowledged, and recording that is what avoids duplicates.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
-	if err := w.store.Save(sctx, w.cfg.Source.Name, w.state); err != nil {
-		return &permanentError{fmt.Errorf("save checkpoint: %w", err)}
-	}
-	return nil
 }
 
 // stopGrace bounds the wait for acknowledgements of a window that is being

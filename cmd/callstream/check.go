@@ -473,7 +473,7 @@ func checkFileCheckpoint(ctx context.Context, cfg Config) checkResult {
 
 // loadedCheckpoint loads one source's checkpoint from store as the walker
 // does at start.
-func loadedCheckpoint(ctx context.Context, store checkpoint.Store, source, setting, where string) checkResult {
+func loadedCheckpoint(ctx context.Context, store checkpoint.Loader, source, setting, where string) checkResult {
 	const name = "checkpoint"
 	st, err := store.Load(ctx, source)
 	if err != nil {

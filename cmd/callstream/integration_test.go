@@ -292,7 +292,7 @@ func compareRow(t *testing.T, raw []byte, got map[string]any) {
 // Kafka store as configured.
 func (p *pipeline) watermark(t *testing.T) time.Time {
 	t.Helper()
-	var store checkpoint.Store
+	var store checkpoint.Loader
 	if p.env["CHECKPOINT_STORE"] == "file" {
 		fs, err := checkpoint.NewFileStore(p.cpPath)
 		if err != nil {

@@ -244,7 +244,7 @@ type lane struct {
 // openLane connects a producer for source (its own topic, schema and
 // transactional id) and builds its walker.
 func openLane(ctx context.Context, cfg Config, source string, start time.Time, bounded bool, fc *fetch.Client,
-	stores func(topic string) checkpoint.Store, log *slog.Logger, extraKafka []kgo.Opt, m *metrics) (*lane, error) {
+	stores func(topic string) checkpoint.Loader, log *slog.Logger, extraKafka []kgo.Opt, m *metrics) (*lane, error) {
 	ls, err := laneSetup(cfg, source, log, extraKafka)
 	if err != nil {
 		return nil, err
@@ -381,14 +381,15 @@ func transactionalID(cfg Config, source, topic string) string {
 // openStores opens the configured checkpoint store and returns a function
 // giving each data topic's store. The Kafka store reads with a client of
 // its own (read_committed), shared by all sources, and is written through
-// each source's producer transactions.
-func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(topic string) checkpoint.Store, func(), error) {
+// each source's producer transactions. The walker settles by the store's
+// kind: a checkpoint.Stager exactly-once, a checkpoint.Saver at-least-once.
+func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(topic string) checkpoint.Loader, func(), error) {
 	if cfg.Checkpoint.Store == "file" {
 		store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 		if err != nil {
 			return nil, nil, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
 		}
-		return func(string) checkpoint.Store { return store }, func() {}, nil
+		return func(string) checkpoint.Loader { return store }, func() {}, nil
 	}
 	topic := checkpointTopic(cfg)
 	cl, err := checkpointClient(cfg, extraKafka)
@@ -402,7 +403,7 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 		}
 		return nil, nil, err
 	}
-	return func(dataTopic string) checkpoint.Store {
+	return func(dataTopic string) checkpoint.Loader {
 		return checkpoint.NewKafkaStore(cl, topic, dataTopic)
 	}, cl.Close, nil
 }

@@ -17,7 +17,7 @@ import (
 // --start), or is empty when none was given or when resuming is expected
 // (backfill). A source that resumes from its checkpoint ignores that
 // start, which is said at WARN with the way to move the checkpoint.
-func preflightCheckpoints(ctx context.Context, cfg Config, stores func(topic string) checkpoint.Store, startSetting string, log *slog.Logger) error {
+func preflightCheckpoints(ctx context.Context, cfg Config, stores func(topic string) checkpoint.Loader, startSetting string, log *slog.Logger) error {
 	for _, source := range cfg.Walk.Sources {
 		st, err := stores(cfg.Kafka.TopicFor(source)).Load(ctx, source)
 		if err != nil {
