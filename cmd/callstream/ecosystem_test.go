@@ -352,7 +352,7 @@ func TestBinarySchemaCommand(t *testing.T) {
 		}
 	})
 	t.Run("unknown-source", func(t *testing.T) {
-		for _, src := range []string{"sms"} {
+		for _, src := range []string{"nope", "directrouting"} {
 			var out, errb bytes.Buffer
 			if code := realMain([]string{"schema", "--source", src}, &out, &errb, envconfig.MapLookuper(nil)); code != 2 {
 				t.Fatalf("%s: exit %d, want 2", src, code)
@@ -360,6 +360,19 @@ func TestBinarySchemaCommand(t *testing.T) {
 			if !strings.Contains(errb.String(), "--source "+src) || !strings.Contains(errb.String(), "direct-routing") {
 				t.Errorf("%s: message %q does not say which sources exist", src, errb.String())
 			}
+		}
+	})
+	t.Run("beta-source", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if code := realMain([]string{"schema", "--source", "sms", "--version", "beta"}, &out, &errb, envconfig.MapLookuper(nil)); code != 0 {
+			t.Fatalf("exit %d: %s", code, errb.String())
+		}
+		if !strings.Contains(out.String(), `"SmsLogRow"`) {
+			t.Fatalf("schema --source sms --version beta prints:\n%.300s", out.String())
+		}
+		errb.Reset()
+		if code := realMain([]string{"schema", "--source", "sms"}, &out, &errb, envconfig.MapLookuper(nil)); code != 2 || !strings.Contains(errb.String(), "v1.0") {
+			t.Fatalf("schema --source sms on v1.0: exit %d: %s", code, errb.String())
 		}
 	})
 	t.Run("register", func(t *testing.T) {
