@@ -10,9 +10,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/callstream/callstream/entrasim"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // backfill is a throttled backfill on the fake clock: workers goroutines

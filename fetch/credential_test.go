@@ -15,9 +15,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 
+	"github.com/callstream/callstream/entrasim"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 const (

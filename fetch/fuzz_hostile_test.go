@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // fuzzCap is the page cap of the fuzzed client: small, so that a body

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // hostileToken is the bearer token the hostile tests send; it must never

@@ -12,9 +12,9 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/callstream/callstream/entrasim"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // cloudRig is simulated Entra and Graph at a national cloud's real

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // TestObserveSeesEveryRequest walks a faulty simulated Graph and checks

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callstream/callstream/entrasim"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // simServer serves a simulator over a real socket; the fetch.Client sends

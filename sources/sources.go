@@ -46,7 +46,7 @@
 //     KeyProperty, then `go generate ./schemas` (see schemas/doc.go). The
 //     schemas tests fail for an entry without a codec for each of its
 //     Versions, or a codec without an entry.
-//  3. Its simulator data set in fetch/graphsim, under the entry's DataSet
+//  3. Its simulator data set in graphsim, under the entry's DataSet
 //     name (the simulator refuses to start with an entry it has no data
 //     set for).
 //  4. Tests: a golden test for the codec, the boundary test of its end
@@ -154,7 +154,7 @@ type Source struct {
 	TopicSetting string
 	DefaultTopic string
 
-	// DataSet names the fetch/graphsim data set that answers the
+	// DataSet names the graphsim data set that answers the
 	// function.
 	DataSet string
 }

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // year2099 is a watermark no walker can have written: far beyond any clock.

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // TestPlanMatchesTheWalk plans, then walks at the same instant, and checks

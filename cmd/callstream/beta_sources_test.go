@@ -7,7 +7,7 @@ import (
 
 	"github.com/hamba/avro/v2"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/schemas"
 )
 

@@ -8,7 +8,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
 )
 

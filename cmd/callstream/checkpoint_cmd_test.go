@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 func TestPlanReset(t *testing.T) {

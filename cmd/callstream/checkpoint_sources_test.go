@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // Issue 15, item 1: the checkpoint commands look where run keeps the

@@ -14,9 +14,9 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/callstream/callstream/entrasim"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 const (

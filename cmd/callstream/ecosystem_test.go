@@ -28,7 +28,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/srcompat"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/callstream/callstream/internal/testkit"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // hostileRun walks one simulated hour into a file checkpoint, then points

@@ -20,7 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // Issue 15, item 3: what a run silently ignored is said.

@@ -12,8 +12,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/callstream/callstream/fetch/entrasim"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/entrasim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // Issue 15, item 2: a run that cannot get a Graph token stops before it

@@ -22,7 +22,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"

@@ -42,7 +42,7 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"

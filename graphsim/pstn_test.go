@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // pstnCall builds a getPstnCalls URL on the server at base.

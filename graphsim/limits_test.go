@@ -13,7 +13,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 const simHost = "graph.microsoft.com"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 // discardWriter is a ResponseWriter that keeps only the status, so the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/schemas"
 )
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/entrasim"
+	"github.com/callstream/callstream/entrasim"
 )
 
 const tenant = "8f2b7c1e-4d3a-4b5c-9e6f-0a1b2c3d4e5f"

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 const token = "test-token"

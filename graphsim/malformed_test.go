@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/fetch/graphsim"
+	"github.com/callstream/callstream/graphsim"
 )
 
 func TestMalformed_Validation(t *testing.T) {
