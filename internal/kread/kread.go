@@ -48,16 +48,9 @@ func All(ctx context.Context, cl *kgo.Client, topic string, committed bool) ([]*
 	if err != nil {
 		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
 	}
-	list := adm.ListEndOffsets
-	if committed {
-		list = adm.ListCommittedOffsets
-	}
-	ends, err := list(ctx, topic)
-	if err == nil {
-		err = ends.Error()
-	}
+	ends, err := endOffsets(ctx, adm, topic, committed)
 	if err != nil {
-		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+		return nil, err
 	}
 	var out []*kgo.Record
 	for _, p := range slices.Sorted(maps.Keys(td.Partitions)) {
@@ -73,6 +66,60 @@ func All(ctx context.Context, cl *kgo.Client, topic string, committed bool) ([]*
 		out = append(out, recs...)
 	}
 	return out, nil
+}
+
+// settleWait bounds how long endOffsets waits for the last stable offsets
+// to reach the high watermarks.
+const settleWait = 5 * time.Second
+
+// endOffsets lists where reading topic stops: the high watermarks, or with
+// committed the last stable offsets. A transaction's commit returns to the
+// producer before the broker has written its markers to every partition,
+// and until then the last stable offset stays behind the committed
+// records: read at once after a process ended, the topic would look short.
+// So while a last stable offset is behind its high watermark, it is listed
+// again, for up to settleWait; a transaction really left open (a killed
+// producer not yet fenced) keeps it behind, and its records are then left
+// out as read_committed consumers leave them out.
+func endOffsets(ctx context.Context, adm *kadm.Client, topic string, committed bool) (kadm.ListedOffsets, error) {
+	list := func(f func(context.Context, ...string) (kadm.ListedOffsets, error)) (kadm.ListedOffsets, error) {
+		o, err := f(ctx, topic)
+		if err == nil {
+			err = o.Error()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+		}
+		return o, nil
+	}
+	if !committed {
+		return list(adm.ListEndOffsets)
+	}
+	deadline := time.Now().Add(settleWait)
+	for {
+		stable, err := list(adm.ListCommittedOffsets)
+		if err != nil {
+			return nil, err
+		}
+		high, err := list(adm.ListEndOffsets)
+		if err != nil {
+			return nil, err
+		}
+		behind := false
+		stable.Each(func(o kadm.ListedOffset) {
+			if h, ok := high.Lookup(o.Topic, o.Partition); ok && o.Offset < h.Offset {
+				behind = true
+			}
+		})
+		if !behind || time.Now().After(deadline) {
+			return stable, nil
+		}
+		select {
+		case <-ctx.Done():
+			return stable, nil
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func errorsIsUnknown(err error) bool { return errors.Is(err, kerr.UnknownTopicOrPartition) }
