@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
-	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/walk"
@@ -189,26 +187,21 @@ func readOnlyCheckpoint(ctx context.Context, cfg Config, log *slog.Logger) (
 		return nil, nil, nil, err
 	}
 	topic := checkpointTopic(cfg)
-	// Metadata requests from this client never create topics (franz-go
-	// asks for auto-creation only when told to).
-	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
+	// The same check checkpoint show makes: it lists, never creates.
+	exists, err := checkpointTopicExists(ctx, cl, topic)
 	if err != nil {
 		cl.Close()
-		return nil, nil, nil, startupError(fmt.Errorf("list checkpoint topic %s: %w", topic, err))
+		var ce *configError
+		if errors.As(err, &ce) {
+			return nil, nil, nil, err
+		}
+		return nil, nil, nil, startupError(err)
 	}
-	td, exists := details[topic]
-	switch {
-	case exists && errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		exists = false
-	case exists && td.Err != nil:
-		cl.Close()
-		return nil, nil, nil, startupError(fmt.Errorf("checkpoint topic %s: %w", topic, td.Err))
-	}
-	return func(ctx context.Context, source, dataTopic string) (checkpoint.State, error) {
+	return func(ctx context.Context, source, _ string) (checkpoint.State, error) {
 			if !exists {
 				return checkpoint.State{}, nil
 			}
-			return checkpoint.NewKafkaStore(cl, topic, dataTopic).Load(ctx, source)
+			return kafkaCheckpointStore(cl, cfg, source).Load(ctx, source)
 		}, func(dataTopic string) string {
 			if !exists {
 				return "kafka topic " + topic + " (does not exist yet)"
