@@ -1,4 +1,8 @@
-// Package testkit holds small helpers that tests of several packages share.
+// Package testkit is the test kit that tests of several packages share:
+// the simulated Graph served over HTTP (Graph, Serve), the built binary
+// (Binary) and the processes started from it (Start, Run, Proc), and
+// small helpers for the machine the tests run on (UnwritableDir,
+// WatchPeakRSS).
 package testkit
 
 import (
