@@ -24,13 +24,11 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -361,33 +359,6 @@ func init() {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// callstreamBinary builds cmd/callstream once.
-func callstreamBinary(b *testing.B) string {
-	b.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "callstream-bench-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "callstream")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/callstream").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		b.Fatal(buildErr)
-	}
-	return binPath
-}
-
 // runOnce runs `callstream run --once` with the default configuration
 // (exactly-once, Kafka checkpoint, zstd, backfill concurrency 4) over rows
 // simulated rows, and returns the wall-clock time and the child's peak RSS.
@@ -403,27 +374,25 @@ func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration
 	if sim.Count(perfStart, end) != rows {
 		b.Fatalf("simulated %d rows, want %d", sim.Count(perfStart, end), rows)
 	}
-	srv := httptest.NewServer(sim)
-	b.Cleanup(srv.Close)
+	url := testkit.Serve(b, sim)
 	topic := "rows"
 	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic), kfake.NumBrokers(brokers))
-	bin := callstreamBinary(b)
+	bin := testkit.Binary(b, "./cmd/callstream")
 	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
 		bin = alt // compare another build, e.g. main's
 	}
 	cmd := exec.Command(bin, "run", "--once")
-	cmd.Env = []string{
-		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
-		"GRAPH_BASE_URL=" + srv.URL,
-		"GRAPH_ACCESS_TOKEN=" + perfToken,
-		"GRAPH_BUDGET_PER_MINUTE=0",
-		"KAFKA_BROKERS=" + strings.Join(kc.Brokers, ","),
-		"KAFKA_TOPIC=" + topic,
-		"START_TIME=" + perfStart.Format(time.RFC3339),
-		"END_TIME=" + end.Format(time.RFC3339),
-		"SETTLE_DELAY=0s",
-		"LOG_LEVEL=warn",
-		"GODEBUG=" + os.Getenv("GODEBUG"),
+	env := testkit.Env{
+		"GRAPH_BASE_URL":          url,
+		"GRAPH_ACCESS_TOKEN":      perfToken,
+		"GRAPH_BUDGET_PER_MINUTE": "0",
+		"KAFKA_BROKERS":           strings.Join(kc.Brokers, ","),
+		"KAFKA_TOPIC":             topic,
+		"START_TIME":              perfStart.Format(time.RFC3339),
+		"END_TIME":                end.Format(time.RFC3339),
+		"SETTLE_DELAY":            "0s",
+		"LOG_LEVEL":               "warn",
+		"GODEBUG":                 os.Getenv("GODEBUG"),
 	}
 	// CALLSTREAM_BENCH_CHILD_CPUPROFILE names a file for a 5-second CPU
 	// profile of the child, taken a second into the run from its
@@ -437,8 +406,9 @@ func runOnce(b *testing.B, rows int, preRender bool, brokers int) (time.Duration
 		}
 		opsAddr = ln.Addr().String()
 		ln.Close()
-		cmd.Env = append(cmd.Env, "METRICS_ADDR="+opsAddr, "METRICS_PPROF=true")
+		env["METRICS_ADDR"], env["METRICS_PPROF"] = opsAddr, "true"
 	}
+	cmd.Env = env.List()
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	t0 := time.Now()
