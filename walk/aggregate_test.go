@@ -193,7 +193,7 @@ func TestAggregateUpsertsChangedRowsOnly(t *testing.T) {
 		// Day 1 ends at d1+24h and is re-read 1, 2, 3 and 4 hours later;
 		// day 0 is read once, after its last rescan age.
 		cfg := Config{Start: d0.Add(5 * time.Hour), End: d1.Add(20 * time.Hour), Window: time.Hour,
-			RescanAfter: []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour},
+			RescanAfter:     []time.Duration{time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour},
 			DeadLetterTopic: r.dlq, Now: clk.Now}
 		at := func(h int) { clk.Set(d1.Add(24*time.Hour + time.Duration(h)*time.Hour + 30*time.Minute)) }
 
