@@ -166,6 +166,11 @@ func (d *dialoutRun) run(t *testing.T) string {
 // Then the days are re-read with nothing new: nothing is published.
 func TestBinaryDialoutUpserts(t *testing.T) {
 	d := newDialoutRun(t, 2, graphsim.Config{Seed: 61})
+	// plan shows what run reads: the two UTC days, whatever WINDOW says.
+	if doc := runPlan(t, d.pipeline); doc.Sources[0].TotalWindows != 2 || len(doc.Sources[0].Windows) != 2 ||
+		!doc.Sources[0].Windows[0].From.Equal(d.days[0]) || !doc.Sources[0].Windows[1].To.Equal(d.today) {
+		t.Fatalf("plan of pstn-dialout: %+v, want the days %v", doc.Sources[0].Windows, d.days)
+	}
 	out := d.run(t)
 	first := d.truth(t)
 	got := d.versions(t)
