@@ -28,6 +28,12 @@ const (
 	// CheckpointTopic holds checkpoint records: must be compacted, or
 	// retention would one day delete the latest checkpoint.
 	CheckpointTopic
+	// UpsertTopic holds the rows of an aggregate source (pstn-dialout):
+	// one record per key and version, the latest the one that counts, so
+	// it is created compacted. An existing topic that is not compacted is
+	// only warned about: it still holds every version, in order, and
+	// compaction is a matter of its size, not of correctness.
+	UpsertTopic
 )
 
 func (r TopicRole) String() string {
@@ -36,6 +42,8 @@ func (r TopicRole) String() string {
 		return "dead-letter"
 	case CheckpointTopic:
 		return "checkpoint"
+	case UpsertTopic:
+		return "upsert data"
 	default:
 		return "data"
 	}
@@ -73,6 +81,9 @@ type TopicSettings struct {
 	Configs map[string]string
 	// DeadLetter and Checkpoint name the other topics, if used.
 	DeadLetter, Checkpoint string
+	// Upsert makes the data topic an UpsertTopic (an aggregate source's):
+	// created compacted, and not refused for being compacted.
+	Upsert bool
 }
 
 // TopicError lists every problem found with the topics.
@@ -113,7 +124,11 @@ func (c Config) topicSpecs() []TopicSpec {
 		batch = DefaultBatchMaxBytes
 	}
 	t := c.Topics
-	specs := []TopicSpec{{Name: c.Topic, Role: DataTopic, Partitions: t.Partitions,
+	role := DataTopic
+	if t.Upsert {
+		role = UpsertTopic
+	}
+	specs := []TopicSpec{{Name: c.Topic, Role: role, Partitions: t.Partitions,
 		ReplicationFactor: t.ReplicationFactor, Configs: t.Configs, MinMessageBytes: batch}}
 	if t.DeadLetter != "" {
 		specs = append(specs, TopicSpec{Name: t.DeadLetter, Role: DeadLetterTopic, Partitions: t.Partitions,
@@ -184,7 +199,7 @@ func createTopic(ctx context.Context, adm *kadm.Client, s TopicSpec) error {
 	for k, v := range maps.All(s.Configs) {
 		configs[k] = kadm.StringPtr(v)
 	}
-	if s.Role == CheckpointTopic {
+	if s.Role == CheckpointTopic || s.Role == UpsertTopic {
 		configs["cleanup.policy"] = kadm.StringPtr("compact")
 	}
 	parts, rf := s.Partitions, s.ReplicationFactor
@@ -239,6 +254,10 @@ func checkTopicConfigs(ctx context.Context, adm *kadm.Client, specs []TopicSpec,
 			}
 		}
 		problems = append(problems, topicProblems(s, vals)...)
+		if s.Role == UpsertTopic && !strings.Contains(vals["cleanup.policy"], "compact") {
+			log.Warn("the topic of an aggregate source is not compacted: it keeps every version of every row, where a compacted topic keeps the latest per key (set cleanup.policy=compact)",
+				"topic", s.Name, "cleanup.policy", vals["cleanup.policy"])
+		}
 	}
 	return problems, nil
 }

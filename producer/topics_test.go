@@ -153,3 +153,52 @@ func TestNewRefusesACompactedDataTopic(t *testing.T) {
 		t.Fatalf("err %v, want ErrCompactedTopic", err)
 	}
 }
+
+// TestUpsertTopicIsCompacted: the data topic of an aggregate source
+// (TopicSettings.Upsert) is created compacted; an existing compacted one
+// is fit for it, and an existing one that is not is only warned about —
+// it still holds every version in order.
+func TestUpsertTopicIsCompacted(t *testing.T) {
+	kc := kafkatest.New(t)
+	cl := kc.Client(t, kgo.MetadataMinAge(20*time.Millisecond))
+	adm := kadm.NewClient(cl)
+	created := uniqueTopic(t, adm, "upsert")
+	cfg := producer.Config{Topic: created, Topics: producer.TopicSettings{Upsert: true, Partitions: 2, ReplicationFactor: 1}}
+	specs := cfg.TopicSpecs()
+	if len(specs) != 1 || specs[0].Role != producer.UpsertTopic {
+		t.Fatalf("specs %+v, want the data topic as an upsert topic", specs)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log, lb := testLogger()
+	if err := producer.EnsureTopics(ctx, cl, specs, true, log); err != nil {
+		t.Fatalf("ensure: %v", err)
+	}
+	for {
+		if tds, err := adm.ListTopics(ctx, created); err == nil && tds.Error() == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("the topic was not created")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if p := describe(t, adm, created)[created]["cleanup.policy"]; !strings.Contains(p, "compact") {
+		t.Errorf("created upsert topic has cleanup.policy %q, want compact", p)
+	}
+	if err := producer.EnsureTopics(ctx, cl, specs, false, log); err != nil {
+		t.Errorf("a compacted upsert topic: %v", err)
+	}
+	if strings.Contains(lb.String(), "not compacted") {
+		t.Errorf("warned about a compacted topic:\n%s", lb)
+	}
+
+	plain := kc.Topic(t, 1, nil)
+	err := producer.EnsureTopics(ctx, cl, []producer.TopicSpec{{Name: plain, Role: producer.UpsertTopic}}, false, log)
+	if err != nil {
+		t.Errorf("a non-compacted upsert topic is refused: %v", err)
+	}
+	if !strings.Contains(lb.String(), "not compacted") || !strings.Contains(lb.String(), plain) {
+		t.Errorf("no warning about the non-compacted topic %s:\n%s", plain, lb)
+	}
+}

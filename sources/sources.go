@@ -15,10 +15,9 @@
 //
 // # Kinds
 //
-// Every source today is a [Log]: rows selected by a time range on
+// Most sources are a [Log]: rows selected by a time range on
 // [Source.TimeProperty], read in half-open windows, deduplicated by
-// [Source.IDProperty] within the rescan horizon. The kinds to come are
-// reserved so that a switch over Kind is written knowing them:
+// [Source.IDProperty] within the rescan horizon. The other kinds:
 //
 //   - [Records] (Teams call records, issue 17): a listing of records, each
 //     then read whole, and republished when its version grows; the
@@ -27,9 +26,9 @@
 //     documented as valid for Records only.
 //   - [Aggregate] (pstn-dialout): figures per grouping over the range
 //     asked, read per UTC day and keyed by day + the grouping
-//     properties; a row is republished when a re-read changes it (an
-//     upsert stream for a compacted topic). It will need the grouping
-//     properties, added then.
+//     properties (the codec annotation's "key"); a row is republished
+//     when a re-read changes it (an upsert stream for a compacted topic).
+//     It has no IDProperty or TimeProperty.
 //
 // Fields that only make sense for one kind say so; a consumer that meets a
 // kind it does not implement must refuse the source, not treat it as a
@@ -66,7 +65,7 @@ import (
 // Kind is how a source's rows are read and published.
 type Kind uint8
 
-// The kinds of source. Only Log is implemented; the others are reserved
+// The kinds of source. Log and Aggregate are read; Records is reserved
 // (see the package documentation).
 const (
 	// Log is rows selected by a time range on TimeProperty, read in
@@ -76,7 +75,7 @@ const (
 	// when its version grows (Teams call records). Reserved.
 	Records
 	// Aggregate is figures per grouping, read per UTC day and published
-	// again when they change. Reserved.
+	// again when they change.
 	Aggregate
 )
 

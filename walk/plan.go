@@ -48,9 +48,11 @@ type PlannedRescan struct {
 
 // PlanFor computes the Plan of a walk at now from the saved state st, with
 // at most limit windows listed (all are counted). cfg is the walker's
-// configuration; its Source, Fetcher and Publisher are not needed. It
+// configuration; of its Source only Aggregate counts (an aggregate's
+// windows are UTC days), and no Fetcher or Publisher is needed. It
 // fails as the walk would on a state from the future.
 func PlanFor(cfg Config, st checkpoint.State, now time.Time, limit int) (Plan, error) {
+	cfg = aggregateConfig(cfg)
 	if cfg.Window <= 0 {
 		return Plan{}, errors.New("window must be positive")
 	}

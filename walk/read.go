@@ -89,6 +89,9 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	}
 	newIDs := make([]string, 0, rows)
 	pending := newIDSet(rows)
+	if w.agg != nil {
+		w.agg.beginRead()
+	}
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
@@ -118,12 +121,22 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 					"window_from", fmtT(from), "page", page, "reason", err.Error())
 				continue
 			}
-			k := keyOf(enc.ID)
-			if w.known(k, pending) {
-				dups++
-				continue
+			if w.agg != nil {
+				// An aggregate row is new by day, grouping and content
+				// (aggregate.go).
+				var fresh bool
+				if enc, fresh = w.agg.fresh(from, enc); !fresh {
+					dups++
+					continue
+				}
+			} else {
+				k := keyOf(enc.ID)
+				if w.known(k, pending) {
+					dups++
+					continue
+				}
+				pending.addKey(k)
 			}
-			pending.addKey(k)
 			newIDs = append(newIDs, enc.ID)
 			batch.Add(pctx, enc.Key, enc.Value)
 		}

@@ -11,11 +11,11 @@ import (
 )
 
 // For returns the Source that reads src's Graph function in API version
-// version and encodes its rows with that version's schema. Only a
-// sources.Log is walked by time windows; any other kind is refused rather
-// than walked as one.
+// version and encodes its rows with that version's schema. A sources.Log
+// is walked by time windows, a sources.Aggregate by UTC days (see
+// aggregate.go); any other kind is refused rather than walked as one.
 func For(src sources.Source, version string) (Source, error) {
-	if src.Kind != sources.Log {
+	if src.Kind != sources.Log && src.Kind != sources.Aggregate {
 		return Source{}, fmt.Errorf("walk: source %s is a %v source, which the walker does not read", src.Name, src.Kind)
 	}
 	if !src.Offers(version) {
@@ -25,15 +25,20 @@ func For(src sources.Source, version string) (Source, error) {
 	if err != nil {
 		return Source{}, fmt.Errorf("walk: source %s: %w", src.Name, err)
 	}
+	if codec.Aggregate() != (src.Kind == sources.Aggregate) {
+		// The codec's key and the walk's dedup must agree on what a row is.
+		return Source{}, fmt.Errorf("walk: source %s is a %v source but its codec says aggregate=%t", src.Name, src.Kind, codec.Aggregate())
+	}
 	return CodecSource(fetch.FunctionOf(src), codec), nil
 }
 
 // CodecSource adapts a schemas.Codec (any source, any API version) to a
-// Source reading fn.
+// Source reading fn; an aggregate codec's Source is walked as one.
 func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 	return Source{
-		Name:     c.Source(),
-		Function: fn,
+		Name:      c.Source(),
+		Function:  fn,
+		Aggregate: c.Aggregate(),
 		Encode: func(raw []byte, scan []jsonscan.Member, dst []byte) (Encoded, error) {
 			id, key, out, err := c.EncodeScanned(raw, scan, dst)
 			if err != nil {

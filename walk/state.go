@@ -31,7 +31,7 @@ func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
 	if w.keeps(to, at) {
 		ids = ownIDs(ids)
 		for _, id := range ids {
-			w.seen.add(id)
+			w.addSeen(id)
 		}
 	} else {
 		// evict drops the window at once (a backfill of windows past
@@ -61,7 +61,7 @@ func (w *Walker) evict() {
 			continue
 		}
 		for _, id := range win.IDs {
-			w.seen.remove(id)
+			w.forgetSeen(id)
 		}
 	}
 	clear(w.state.Windows[len(kept):])

@@ -10,6 +10,9 @@
 //     (exactly-once, a checkpoint.Stager) or acknowledged by Kafka before
 //     the save (at-least-once, a checkpoint.Saver) — see settler;
 //   - an id remembered in the rescan horizon is never published again;
+//   - an aggregate source (Source.Aggregate) is read in UTC days and a row
+//     is published again only when its figures changed: its version, not
+//     an id, is what is remembered (aggregate.go);
 //   - a bad row — one that cannot be encoded, or whose record would not fit
 //     in a record batch — goes to the dead-letter topic with the reason, or
 //     stops the walk with an error naming it when there is none: nothing is
@@ -73,6 +76,12 @@ type Source struct {
 	// is called from several goroutines at once during a backfill, so it
 	// must be safe for concurrent use.
 	Encode func(raw []byte, scan []jsonscan.Member, dst []byte) (Encoded, error)
+	// Aggregate marks a report of figures per grouping (sources.Aggregate)
+	// rather than a log: it is read per UTC day, keyed by day and
+	// grouping, and a row is published again when its figures change
+	// (see aggregate.go). Encode then returns no ID and the grouping's
+	// JSON array as Key.
+	Aggregate bool
 }
 
 // Config configures a Walker.
@@ -149,8 +158,11 @@ type Walker struct {
 	// larger row is a bad row (see encode).
 	rowRoom int
 
-	state  checkpoint.State
-	seen   *idSet
+	state checkpoint.State
+	seen  *idSet
+	// agg is the dedup state of an aggregate source's entries; nil for a
+	// log.
+	agg    *aggIndex
 	loaded bool
 
 	// mu guards what other goroutines (metrics, health) read while the walk
@@ -168,6 +180,7 @@ type Walker struct {
 // transactional p) exactly-once, a checkpoint.Saver (the file store)
 // at-least-once.
 func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, error) {
+	cfg = aggregateConfig(cfg)
 	var errs []error
 	if cfg.Source.Name == "" || cfg.Source.Function == "" || cfg.Source.Encode == nil {
 		errs = append(errs, errors.New("source is incomplete"))
@@ -379,17 +392,21 @@ func (w *Walker) load(ctx context.Context) error {
 			"callstream checkpoint reset --source %s --to TIME --yes with TIME the last call start time known to be in Kafka "+
 			"(an earlier TIME publishes some rows again, never loses any)", w.cfg.Source.Name, err, w.cfg.Source.Name)}
 	}
+	w.seen = newIDSet(0)
+	if w.cfg.Source.Aggregate {
+		w.agg = newAggIndex(len(w.pub.ValueBuffer(0)))
+		st.Watermark = w.alignDay(st.Watermark)
+	}
 	w.state = st
 	w.mark = st.Watermark
-	w.seen = newIDSet(0)
 	for _, win := range st.Windows {
 		for _, id := range win.IDs {
-			w.seen.add(id)
+			w.addSeen(id)
 		}
 	}
 	w.loaded = true
 	if !st.Watermark.IsZero() {
-		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", w.seen.len())
+		w.log.Info("resuming from checkpoint", "watermark", st.Watermark, "remembered_windows", len(st.Windows), "remembered_ids", w.rememberedIDs())
 	}
 	return nil
 }

@@ -93,7 +93,7 @@ func (c Config) checkSources(p *problems) {
 			continue // reported by the walk settings already
 		}
 		switch {
-		case src.Kind != sources.Log:
+		case src.Kind == sources.Records:
 			p.add("SOURCES: %s (%s) is an %s source, which callstream does not read yet", name, src.Function, src.Kind)
 		case c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion):
 			p.add("SOURCES: %s (%s) is offered in Graph %s only; set GRAPH_API_VERSION=%s", name, src.Function,

@@ -85,8 +85,12 @@ func init() {
 		if i > 0 {
 			which, docWhich = " (SOURCES="+src.Name+")", " (`SOURCES="+src.Name+"`)"
 		}
-		settingHelp[src.TopicSetting] = "the " + src.Title + " data topic" + which + "; must exist unless KAFKA_CREATE_TOPICS=true, must not be compacted"
-		settingDocs[src.TopicSetting] = "the " + src.Title + " data topic" + docWhich + "; must exist unless `KAFKA_CREATE_TOPICS=true`; must not be compacted"
+		compaction := "must not be compacted"
+		if src.Kind == sources.Aggregate {
+			compaction = "an upsert stream keyed by day and grouping, created compacted"
+		}
+		settingHelp[src.TopicSetting] = "the " + src.Title + " data topic" + which + "; must exist unless KAFKA_CREATE_TOPICS=true, " + compaction
+		settingDocs[src.TopicSetting] = "the " + src.Title + " data topic" + docWhich + "; must exist unless `KAFKA_CREATE_TOPICS=true`; " + compaction
 	}
 }
 

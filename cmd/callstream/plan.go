@@ -13,6 +13,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
@@ -94,7 +95,9 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer, env e
 		if err != nil {
 			return fmt.Errorf("%s: load checkpoint: %w", source, err)
 		}
-		p, err := walk.PlanFor(walk.Config{Start: start, End: cfg.Walk.End, Window: cfg.Walk.Window,
+		// An aggregate is planned in UTC days, as it is walked.
+		agg := walk.Source{Aggregate: sources.MustLookup(source).Kind == sources.Aggregate}
+		p, err := walk.PlanFor(walk.Config{Source: agg, Start: start, End: cfg.Walk.End, Window: cfg.Walk.Window,
 			SettleDelay: cfg.Walk.SettleDelay, RescanAfter: cfg.Walk.RescanAfter}, st, now, *limit)
 		if err != nil {
 			return fmt.Errorf("%s: %w", source, err)

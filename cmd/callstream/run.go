@@ -334,6 +334,7 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	if cfg.Checkpoint.Store == "kafka" {
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
+	pcfg.Topics.Upsert = src.Kind == sources.Aggregate // created compacted
 	return laneConfig{codec: codec, topic: topic, function: fetch.FunctionOf(src), setting: src.TopicSetting, producer: pcfg}, nil
 }
 
