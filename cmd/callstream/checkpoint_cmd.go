@@ -14,6 +14,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/checkpoint"
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/sources"
 )
 
@@ -46,17 +47,36 @@ authority of OAUTHBEARER tokens; GRAPH_API_VERSION: the source's schema, as run 
 
 // loadCheckpointConfig reads only the checkpoint settings: showing or
 // resetting progress must not require Graph or Kafka settings.
-func loadCheckpointConfig(ctx context.Context, env envconfig.Lookuper) (CheckpointConfig, error) {
-	var raw rawCheckpoint
+func loadCheckpointConfig(ctx context.Context, env envconfig.Lookuper) (app.CheckpointConfig, error) {
+	var raw app.RawCheckpoint
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
-		return CheckpointConfig{}, &configError{problems: []string{err.Error()}}
+		return app.CheckpointConfig{}, &configError{Problems: []string{err.Error()}}
 	}
-	var p problems
-	c := raw.parse(&p)
-	if len(p) > 0 {
-		return c, &configError{problems: p}
+	return raw.Parse()
+}
+
+// openCheckpoint opens source's checkpoint as `run` would (see
+// Pipeline.OpenCheckpoint). With CHECKPOINT_STORE=file only the checkpoint
+// settings are read; with kafka the whole configuration, as run reads it.
+func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, stderr io.Writer) (*app.CheckpointAccess, error) {
+	if err := app.CheckSource(source); err != nil {
+		return nil, err
 	}
-	return c, nil
+	cc, err := loadCheckpointConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	cfg := app.Config{Checkpoint: cc}
+	if cc.Store != "file" {
+		if cfg, err = loadConfig(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	p, err := app.New(ctx, cfg, app.Options{Logger: newLogger("warn", "", stderr), Version: version})
+	if err != nil {
+		return nil, err
+	}
+	return p.OpenCheckpoint(ctx, source)
 }
 
 func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env envconfig.Lookuper) error {
@@ -70,7 +90,7 @@ func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		fs.Bool("yes", false, "reset: do not ask for confirmation")
 		if len(args) == 0 {
 			printHelp(stderr, checkpointHelp, fs)
-			return &configError{problems: []string{"checkpoint needs show or reset"}}
+			return &configError{Problems: []string{"checkpoint needs show or reset"}}
 		}
 		printHelp(stdout, checkpointHelp, fs)
 		return flag.ErrHelp
@@ -81,7 +101,7 @@ func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case "reset":
 		return cmdCheckpointReset(ctx, args[1:], stdin, stdout, env)
 	default:
-		return &configError{problems: []string{fmt.Sprintf("checkpoint %q: want show or reset (see callstream checkpoint --help)", args[0])}}
+		return &configError{Problems: []string{fmt.Sprintf("checkpoint %q: want show or reset (see callstream checkpoint --help)", args[0])}}
 	}
 }
 
@@ -144,8 +164,8 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 	if err != nil {
 		return err
 	}
-	defer acc.close()
-	st, err := acc.load(ctx)
+	defer acc.Close()
+	st, err := acc.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -159,9 +179,9 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 		return enc.Encode(struct {
 			Path string `json:"path"`
 			sourceSummary
-		}{acc.where, s})
+		}{acc.Where(), s})
 	}
-	fmt.Fprintf(stdout, "checkpoint %s\nsource     %s\n", acc.where, s.Source)
+	fmt.Fprintf(stdout, "checkpoint %s\nsource     %s\n", acc.Where(), s.Source)
 	if s.Watermark == nil {
 		fmt.Fprintln(stdout, "watermark  none: nothing published yet; run starts at START_TIME")
 	} else if age := time.Since(*s.Watermark); age >= 0 {
@@ -263,7 +283,7 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 	var to time.Time
 	if *toS == "" {
 		p.add("--to is required")
-	} else if t, err := parseFlagTime(*toS); err != nil {
+	} else if t, err := app.ParseTime(*toS); err != nil {
 		p.add("--to %v", err)
 	} else if err := (checkpoint.State{Watermark: t}).CheckTime(time.Now()); err != nil {
 		// Invariant 1: the checkpoint never runs ahead of Kafka — nor of
@@ -273,14 +293,14 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 		to = t
 	}
 	if len(p) > 0 {
-		return &configError{problems: p}
+		return &configError{Problems: p}
 	}
 	acc, err := openCheckpoint(ctx, env, *source, io.Discard)
 	if err != nil {
 		return err
 	}
-	defer acc.close()
-	st, err := acc.load(ctx)
+	defer acc.Close()
+	st, err := acc.Load(ctx)
 	if err != nil {
 		return err
 	}
@@ -291,7 +311,7 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 	}
 	plan.describe(stdout, *source)
 	if plan.forward && !*forward {
-		return &configError{problems: []string{"--to moves the watermark forward, which skips calls for good; add --forward if that is intended"}}
+		return &configError{Problems: []string{"--to moves the watermark forward, which skips calls for good; add --forward if that is intended"}}
 	}
 	if !*yes {
 		fmt.Fprint(stdout, "Type yes to reset: ")
@@ -301,7 +321,7 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 			return errNotConfirmed
 		}
 	}
-	if err := acc.save(ctx, plan.next); err != nil {
+	if err := acc.Save(ctx, plan.next); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "source %s reset to %s\n", *source, fmtTime(plan.to))

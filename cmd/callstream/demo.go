@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/callstream/callstream/graphsim"
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
@@ -56,7 +57,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *days < 1 || *perHour < 1 {
-		return &configError{problems: []string{"--days and --rows-per-hour must be positive"}}
+		return &configError{Problems: []string{"--days and --rows-per-hour must be positive"}}
 	}
 	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	end := start.Add(time.Duration(*days) * 24 * time.Hour)
@@ -101,16 +102,16 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *verbose {
 		level = "info"
 	}
-	cfg := Config{
-		Graph:      GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
-		Kafka:      KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", Registry: producer.Registry{URL: reg.URL()}},
-		Checkpoint: CheckpointConfig{Store: "kafka"},
-		Walk: WalkConfig{
+	cfg := app.Config{
+		Graph:      app.GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
+		Kafka:      app.KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", Registry: producer.Registry{URL: reg.URL()}},
+		Checkpoint: app.CheckpointConfig{Store: "kafka"},
+		Walk: app.WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
 			Sources:     []string{src.Name},
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
-		Log: LogConfig{Level: level, Format: "text"},
+		Log: app.LogConfig{Level: level, Format: "text"},
 	}
 	fmt.Fprintf(stdout, "callstream demo: %d simulated days of %s calls (%d rows, %d per hour), 1-hour windows\n",
 		*days, src.Title, sim.Count(start, end), *perHour)
@@ -118,7 +119,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintln(stdout, "exactly-once: each window's rows and its checkpoint commit in one Kafka transaction")
 
 	began := time.Now()
-	stats, err := run(ctx, cfg, true, newLogger(level, "text", stderr), nil)
+	stats, err := runPipeline(ctx, cfg, newLogger(level, "text", stderr), runOptions{RunOptions: app.RunOptions{Once: true}})
 	took := time.Since(began)
 	if err != nil {
 		return err
