@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -46,7 +47,7 @@ type PlannedScan struct {
 // limit new windows per source (all are counted). It reads the checkpoints
 // without writing anything (a missing checkpoint topic is not created) and
 // fetches nothing from Graph.
-func (p *Pipeline) Plan(ctx context.Context, now time.Time, limit int) ([]SourcePlan, error) {
+func (p *Pipeline) Plan(ctx context.Context, now time.Time, limit int) (*PlanReport, error) {
 	cfg, log := p.cfg, p.log
 	load, where, closeLoad, err := readOnlyCheckpoint(ctx, cfg, log)
 	if err != nil {
@@ -85,7 +86,54 @@ func (p *Pipeline) Plan(ctx context.Context, now time.Time, limit int) ([]Source
 		}
 		plans = append(plans, sp)
 	}
-	return plans, nil
+	r := &PlanReport{Now: now, Sources: plans}
+	for _, p := range plans {
+		r.Windows += p.TotalWindows
+		r.Rescans += len(p.Rescans)
+	}
+	return r, nil
+}
+
+// PlanReport is the plan of every source: `callstream plan --json`.
+type PlanReport struct {
+	Now     time.Time    `json:"now"`
+	Sources []SourcePlan `json:"sources"`
+	// Windows and Rescans are the totals due over every source.
+	Windows int `json:"windows"`
+	Rescans int `json:"rescans"`
+}
+
+// WriteText writes the report as `callstream plan` prints it.
+func (r *PlanReport) WriteText(w io.Writer) error {
+	for _, p := range r.Sources {
+		fmt.Fprintf(w, "%s → %s (checkpoint: %s)\n", p.Source, p.Topic, p.Checkpoint)
+		if p.Watermark != nil {
+			fmt.Fprintf(w, "  watermark     %s\n", fmtTime(*p.Watermark))
+		} else {
+			fmt.Fprintf(w, "  watermark     none yet: the walk starts at %s\n", fmtTime(p.Cursor))
+		}
+		fmt.Fprintf(w, "  rescans due   %d\n", len(p.Rescans))
+		for _, r := range p.Rescans {
+			fmt.Fprintf(w, "    %s – %s  ended %s ago, last read %s (RESCAN_AFTER %s reached)\n",
+				fmtTime(r.From), fmtTime(r.To), r.Age, fmtTime(r.ReadAt), r.Step)
+		}
+		fmt.Fprintf(w, "  windows due   %d", p.TotalWindows)
+		if len(p.Windows) < p.TotalWindows {
+			fmt.Fprintf(w, " (the first %d)", len(p.Windows))
+		}
+		fmt.Fprintln(w)
+		for _, win := range p.Windows {
+			fmt.Fprintf(w, "    %s – %s\n", fmtTime(win.From), fmtTime(win.To))
+		}
+		if p.NextDue != nil {
+			fmt.Fprintf(w, "  next window   due at %s\n", fmtTime(*p.NextDue))
+		} else {
+			fmt.Fprintln(w, "  next window   none: END_TIME reached")
+		}
+	}
+	_, err := fmt.Fprintf(w, "plan: %d new windows and %d rescans due over %d source(s) at %s; nothing was fetched or written\n",
+		r.Windows, r.Rescans, len(r.Sources), fmtTime(r.Now))
+	return err
 }
 
 // defaultStart is where a walk begins without START_TIME and without a

@@ -262,14 +262,14 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	if err != nil {
 		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
 	}
-	fp, err := SchemaFingerprint(codec.Schema())
+	schema, err := Schema(codec)
 	if err != nil {
 		return laneConfig{}, err
 	}
 	topic := cfg.Kafka.TopicFor(source)
 	lcfg := cfg
 	lcfg.Kafka.Topic = topic
-	pcfg, err := ProducerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
+	pcfg, err := ProducerConfig(lcfg, schema, log, extraKafka)
 	if err != nil {
 		return laneConfig{}, err
 	}
@@ -421,7 +421,15 @@ func graphBudget(cfg Config, log *slog.Logger) (*fetch.Budget, error) {
 	})
 }
 
-func SchemaFingerprint(s avro.Schema) (string, error) {
+// Schema is the value schema the producer writes and registers for codec:
+// its name, text and CRC-64-AVRO fingerprint. Run and schema register use
+// it alike.
+func Schema(codec *schemas.Codec) (producer.Schema, error) {
+	fp, err := schemaFingerprint(codec.Schema())
+	return producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, err
+}
+
+func schemaFingerprint(s avro.Schema) (string, error) {
 	fp, err := s.FingerprintUsing(avro.CRC64Avro)
 	if err != nil {
 		return "", fmt.Errorf("schema fingerprint: %w", err)

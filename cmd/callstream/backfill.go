@@ -66,15 +66,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if len(p) > 0 {
 		return &configError{Problems: p}
 	}
-	cfg.Walk.Start, cfg.Walk.End = from, to
-	if *cpPath == "" {
-		*cpPath = fmt.Sprintf("%s.backfill-%s-%s", cfg.Checkpoint.Path, from.Format("20060102T150405Z"), to.Format("20060102T150405Z"))
-	}
-	cfg.Checkpoint.Path = *cpPath
-	// A backfill keeps its progress in a file of its own: sharing the Kafka
-	// checkpoint (and so the transactional id) of the live run would fence
-	// it. Rows are published at-least-once; see docs/operations.md.
-	cfg.Checkpoint.Store = "file"
+	cfg = cfg.Backfill(from, to, *cpPath)
 
 	pr := &progress{from: from, to: to, window: cfg.Walk.Window, every: *every, now: time.Now}
 	var log *slog.Logger
@@ -116,9 +108,8 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	return nil
 }
 
-// backfillRange validates --from and --to: both given, in order, and
-// settled (windows closer to now than SETTLE_DELAY are not readable yet,
-// and a once walk would stop short of them).
+// backfillRange reads --from and --to, both required, and checks the range
+// they make (WalkConfig.CheckBackfill).
 func backfillRange(p *problems, fromS, toS string, wc app.WalkConfig) (from, to time.Time) {
 	var err error
 	if strings.TrimSpace(fromS) == "" {
@@ -131,18 +122,8 @@ func backfillRange(p *problems, fromS, toS string, wc app.WalkConfig) (from, to 
 	} else if to, err = app.ParseTime(toS); err != nil {
 		p.add("--to %v", err)
 	}
-	if from.IsZero() || to.IsZero() {
-		return from, to
-	}
-	if from.Before(app.EarliestStart) {
-		p.add("--from %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time)", fmtTime(from), app.EarliestStart.Format(time.DateOnly))
-	}
-	if !to.After(from) {
-		p.add("--to %s is not after --from %s", fmtTime(to), fmtTime(from))
-	}
-	if settled := time.Now().Add(-wc.SettleDelay); to.After(settled) {
-		p.add("--to %s is later than now minus SETTLE_DELAY (%s): those calls are not settled yet; backfill up to %s and let run walk the rest",
-			fmtTime(to), wc.SettleDelay, fmtTime(settled.Truncate(time.Minute)))
+	if !from.IsZero() && !to.IsZero() {
+		*p = append(*p, wc.CheckBackfill(from, to, time.Now())...)
 	}
 	return from, to
 }

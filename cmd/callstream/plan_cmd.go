@@ -49,52 +49,14 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer, env e
 	if err != nil {
 		return err
 	}
-	plans, err := p.Plan(ctx, now, *limit)
+	report, err := p.Plan(ctx, now, *limit)
 	if err != nil {
 		return err
-	}
-	windows, rescans := 0, 0
-	for _, p := range plans {
-		windows += p.TotalWindows
-		rescans += len(p.Rescans)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(struct {
-			Now     time.Time        `json:"now"`
-			Sources []app.SourcePlan `json:"sources"`
-			Windows int              `json:"windows"`
-			Rescans int              `json:"rescans"`
-		}{now, plans, windows, rescans})
+		return enc.Encode(report)
 	}
-	for _, p := range plans {
-		fmt.Fprintf(stdout, "%s → %s (checkpoint: %s)\n", p.Source, p.Topic, p.Checkpoint)
-		if p.Watermark != nil {
-			fmt.Fprintf(stdout, "  watermark     %s\n", fmtTime(*p.Watermark))
-		} else {
-			fmt.Fprintf(stdout, "  watermark     none yet: the walk starts at %s\n", fmtTime(p.Cursor))
-		}
-		fmt.Fprintf(stdout, "  rescans due   %d\n", len(p.Rescans))
-		for _, r := range p.Rescans {
-			fmt.Fprintf(stdout, "    %s – %s  ended %s ago, last read %s (RESCAN_AFTER %s reached)\n",
-				fmtTime(r.From), fmtTime(r.To), r.Age, fmtTime(r.ReadAt), r.Step)
-		}
-		fmt.Fprintf(stdout, "  windows due   %d", p.TotalWindows)
-		if len(p.Windows) < p.TotalWindows {
-			fmt.Fprintf(stdout, " (the first %d)", len(p.Windows))
-		}
-		fmt.Fprintln(stdout)
-		for _, w := range p.Windows {
-			fmt.Fprintf(stdout, "    %s – %s\n", fmtTime(w.From), fmtTime(w.To))
-		}
-		if p.NextDue != nil {
-			fmt.Fprintf(stdout, "  next window   due at %s\n", fmtTime(*p.NextDue))
-		} else {
-			fmt.Fprintln(stdout, "  next window   none: END_TIME reached")
-		}
-	}
-	_, err = fmt.Fprintf(stdout, "plan: %d new windows and %d rescans due over %d source(s) at %s; nothing was fetched or written\n",
-		windows, rescans, len(plans), fmtTime(now))
-	return err
+	return report.WriteText(stdout)
 }

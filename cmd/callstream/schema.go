@@ -22,8 +22,7 @@ func sourceSchema(name, version string) (producer.Schema, error) {
 	if err != nil {
 		return producer.Schema{}, &configError{Problems: []string{fmt.Sprintf("--source %s: %v", name, err)}}
 	}
-	fp, err := app.SchemaFingerprint(codec.Schema())
-	return producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, err
+	return app.Schema(codec)
 }
 
 // rawSchemaCmd is what `schema register` reads: the registry and the topic
