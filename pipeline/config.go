@@ -104,7 +104,7 @@ type RawWalk struct {
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
 	// Sources has no default in its tag: it is the registry's default
-	// source, set by loadConfig (and shown by the help from
+	// source, set by cmd/callstream's loadConfig (and shown by its help from
 	// derivedDefaults).
 	Sources     string `env:"SOURCES"`
 	MaxFailures string `env:"MAX_WINDOW_FAILURES, default=5"`

@@ -195,19 +195,13 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 	if err != nil {
 		return nil, StartupError(fmt.Errorf("%s: %w", source, err))
 	}
-	// The walker reads the source as walk.For says its kind is read.
-	ws, err := walk.For(sources.MustLookup(source), cfg.Graph.APIVersion)
-	if err != nil {
-		_ = prod.Close(ctx)
-		return nil, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
-	}
 	view := m.addWalk(source, start)
 	maxFailures := 0 // continuous: retry for ever, and say so on /readyz
 	if bounded {
 		maxFailures = cfg.Walk.MaxFailures
 	}
 	w, err := walk.New(walk.Config{
-		Source:                 ws,
+		Source:                 ls.walk,
 		MaxConsecutiveFailures: maxFailures,
 		OnRead:                 view.observeRead(m),
 		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
@@ -245,9 +239,10 @@ func (l *lane) close(ctx context.Context, log *slog.Logger) {
 // codec, the topic, and the producer's configuration with its transactional
 // id. check derives the same, so that it checks what run will use.
 type laneConfig struct {
-	codec    *schemas.Codec
-	topic    string
-	function fetch.Function
+	codec *schemas.Codec
+	topic string
+	// walk is how the walker reads the source (walk.For: by its kind).
+	walk walk.Source
 	// setting is the topic's setting, for messages about it.
 	setting  string
 	producer producer.Config
@@ -276,7 +271,11 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	if cfg.Checkpoint.Store == "kafka" {
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
-	return laneConfig{codec: codec, topic: topic, function: fetch.FunctionOf(src), setting: src.TopicSetting, producer: pcfg}, nil
+	ws, err := walk.For(src, cfg.Graph.APIVersion)
+	if err != nil {
+		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
+	}
+	return laneConfig{codec: codec, topic: topic, walk: ws, setting: src.TopicSetting, producer: pcfg}, nil
 }
 
 // graphHTTPClient bounds each Graph request, body included: a server that
