@@ -38,7 +38,7 @@ test-alloc: ## allocation budgets of the hot path (without -race, which changes 
 	$(GO) test -count=1 -run 'Allocations' $(PKGS)
 
 test-kafka: ## the Kafka-facing suites against a real Apache Kafka broker, SASL/TLS listeners included (needs Java 17+ and Maven)
-	scripts/kafka-test.sh $(GO) test -race -count=1 -timeout 30m ./internal/... ./checkpoint/ ./producer/ ./walk/ ./cmd/...
+	scripts/kafka-test.sh $(GO) test -race -count=1 -timeout 30m ./internal/... ./checkpoint/ ./producer/ ./walk/ ./pipeline/... ./cmd/...
 
 test-interop: ## Confluent's Python client (from PyPI) reads what callstream wrote to a real broker
 	tests/interop/run.sh

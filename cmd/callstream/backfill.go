@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sethvargo/go-envconfig"
+
+	app "github.com/callstream/callstream/pipeline"
 )
 
 var backfillHelp = helpDoc{
@@ -35,19 +37,6 @@ whose range covers it.`,
 	},
 }
 
-// parseFlagTime reads an RFC 3339 time or a plain date (midnight UTC). It
-// is the one parser of times: START_TIME, END_TIME and every time flag.
-func parseFlagTime(s string) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", s)
-}
-
 func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
 	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
 	fromS := fs.String("from", "", "first call start `TIME` to read, inclusive (RFC 3339 or a date)")
@@ -62,7 +51,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	var p problems
 	var ce *configError
 	if errors.As(err, &ce) {
-		p = append(p, withSettingNotes(ce, unknownSettings(env)).(*configError).problems...)
+		p = append(p, withSettingNotes(ce, unknownSettings(env)).(*configError).Problems...)
 	} else if err != nil {
 		return err
 	}
@@ -75,17 +64,9 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		p.add("--progress-every %s: must be positive", *every)
 	}
 	if len(p) > 0 {
-		return &configError{problems: p}
+		return &configError{Problems: p}
 	}
-	cfg.Walk.Start, cfg.Walk.End = from, to
-	if *cpPath == "" {
-		*cpPath = fmt.Sprintf("%s.backfill-%s-%s", cfg.Checkpoint.Path, from.Format("20060102T150405Z"), to.Format("20060102T150405Z"))
-	}
-	cfg.Checkpoint.Path = *cpPath
-	// A backfill keeps its progress in a file of its own: sharing the Kafka
-	// checkpoint (and so the transactional id) of the live run would fence
-	// it. Rows are published at-least-once; see docs/operations.md.
-	cfg.Checkpoint.Store = "file"
+	cfg = cfg.Backfill(from, to, *cpPath)
 
 	pr := &progress{from: from, to: to, window: cfg.Walk.Window, every: *every, now: time.Now}
 	var log *slog.Logger
@@ -107,7 +88,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	}
 	log.Info("backfill", "from", from, "to", to, "checkpoint", cfg.Checkpoint.Path)
 
-	st, err := runWith(ctx, cfg, log, runOptions{once: true, watch: pr.watch})
+	st, err := runPipeline(ctx, cfg, log, runOptions{RunOptions: app.RunOptions{Once: true, Watch: pr.watch}})
 	if err != nil {
 		return err
 	}
@@ -127,33 +108,22 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	return nil
 }
 
-// backfillRange validates --from and --to: both given, in order, and
-// settled (windows closer to now than SETTLE_DELAY are not readable yet,
-// and a once walk would stop short of them).
-func backfillRange(p *problems, fromS, toS string, wc WalkConfig) (from, to time.Time) {
+// backfillRange reads --from and --to, both required, and checks the range
+// they make (WalkConfig.CheckBackfill).
+func backfillRange(p *problems, fromS, toS string, wc app.WalkConfig) (from, to time.Time) {
 	var err error
 	if strings.TrimSpace(fromS) == "" {
 		p.add("--from is required")
-	} else if from, err = parseFlagTime(fromS); err != nil {
+	} else if from, err = app.ParseTime(fromS); err != nil {
 		p.add("--from %v", err)
 	}
 	if strings.TrimSpace(toS) == "" {
 		p.add("--to is required")
-	} else if to, err = parseFlagTime(toS); err != nil {
+	} else if to, err = app.ParseTime(toS); err != nil {
 		p.add("--to %v", err)
 	}
-	if from.IsZero() || to.IsZero() {
-		return from, to
-	}
-	if from.Before(earliestStart) {
-		p.add("--from %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time)", fmtTime(from), earliestStart.Format(time.DateOnly))
-	}
-	if !to.After(from) {
-		p.add("--to %s is not after --from %s", fmtTime(to), fmtTime(from))
-	}
-	if settled := time.Now().Add(-wc.SettleDelay); to.After(settled) {
-		p.add("--to %s is later than now minus SETTLE_DELAY (%s): those calls are not settled yet; backfill up to %s and let run walk the rest",
-			fmtTime(to), wc.SettleDelay, fmtTime(settled.Truncate(time.Minute)))
+	if !from.IsZero() && !to.IsZero() {
+		*p = append(*p, wc.CheckBackfill(from, to, time.Now())...)
 	}
 	return from, to
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/checkpoint"
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/sources"
 )
 
@@ -46,17 +47,36 @@ authority of OAUTHBEARER tokens; GRAPH_API_VERSION: the source's schema, as run 
 
 // loadCheckpointConfig reads only the checkpoint settings: showing or
 // resetting progress must not require Graph or Kafka settings.
-func loadCheckpointConfig(ctx context.Context, env envconfig.Lookuper) (CheckpointConfig, error) {
-	var raw rawCheckpoint
+func loadCheckpointConfig(ctx context.Context, env envconfig.Lookuper) (app.CheckpointConfig, error) {
+	var raw app.RawCheckpoint
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
-		return CheckpointConfig{}, &configError{problems: []string{err.Error()}}
+		return app.CheckpointConfig{}, &configError{Problems: []string{err.Error()}}
 	}
-	var p problems
-	c := raw.parse(&p)
-	if len(p) > 0 {
-		return c, &configError{problems: p}
+	return raw.Parse()
+}
+
+// openCheckpoint opens source's checkpoint as `run` would (see
+// Pipeline.OpenCheckpoint). With CHECKPOINT_STORE=file only the checkpoint
+// settings are read; with kafka the whole configuration, as run reads it.
+func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, stderr io.Writer) (*app.CheckpointAccess, error) {
+	if err := app.CheckSource(source); err != nil {
+		return nil, err
 	}
-	return c, nil
+	cc, err := loadCheckpointConfig(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	cfg := app.Config{Checkpoint: cc}
+	if cc.Store != "file" {
+		if cfg, err = loadConfig(ctx, env); err != nil {
+			return nil, err
+		}
+	}
+	p, err := app.New(ctx, cfg, app.Options{Logger: newLogger("warn", "", stderr), Version: version})
+	if err != nil {
+		return nil, err
+	}
+	return p.OpenCheckpoint(ctx, source)
 }
 
 func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, env envconfig.Lookuper) error {
@@ -70,7 +90,7 @@ func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 		fs.Bool("yes", false, "reset: do not ask for confirmation")
 		if len(args) == 0 {
 			printHelp(stderr, checkpointHelp, fs)
-			return &configError{problems: []string{"checkpoint needs show or reset"}}
+			return &configError{Problems: []string{"checkpoint needs show or reset"}}
 		}
 		printHelp(stdout, checkpointHelp, fs)
 		return flag.ErrHelp
@@ -81,56 +101,8 @@ func cmdCheckpoint(ctx context.Context, args []string, stdin io.Reader, stdout, 
 	case "reset":
 		return cmdCheckpointReset(ctx, args[1:], stdin, stdout, env)
 	default:
-		return &configError{problems: []string{fmt.Sprintf("checkpoint %q: want show or reset (see callstream checkpoint --help)", args[0])}}
+		return &configError{Problems: []string{fmt.Sprintf("checkpoint %q: want show or reset (see callstream checkpoint --help)", args[0])}}
 	}
-}
-
-// sourceSummary is what show says about one source; it is also the JSON
-// form.
-type sourceSummary struct {
-	Source    string     `json:"source"`
-	Watermark *time.Time `json:"watermark"`
-	// Windows are the completed windows remembered for rescans.
-	Windows     int        `json:"rememberedWindows"`
-	IDs         int        `json:"rememberedIds"`
-	OldestFrom  *time.Time `json:"oldestWindowFrom,omitempty"`
-	NewestTo    *time.Time `json:"newestWindowTo,omitempty"`
-	InFlight    *window    `json:"inFlight,omitempty"`
-	InFlightIDs int        `json:"inFlightIds,omitempty"`
-	// Invalid says why run refuses this state (it claims progress beyond
-	// now), or is empty.
-	Invalid string `json:"invalid,omitempty"`
-}
-
-type window struct {
-	From time.Time `json:"from"`
-	To   time.Time `json:"to"`
-}
-
-func summarize(source string, st checkpoint.State) sourceSummary {
-	s := sourceSummary{Source: source}
-	if !st.Watermark.IsZero() {
-		wm := st.Watermark
-		s.Watermark = &wm
-	}
-	for _, w := range st.Windows {
-		if w.To.After(st.Watermark) {
-			// Ids of a window that failed midway: acknowledged rows a retry
-			// will skip.
-			s.InFlight = &window{From: w.From, To: w.To}
-			s.InFlightIDs += len(w.IDs)
-			continue
-		}
-		if s.OldestFrom == nil {
-			from := w.From
-			s.OldestFrom = &from
-		}
-		to := w.To
-		s.NewestTo = &to
-		s.Windows++
-		s.IDs += len(w.IDs)
-	}
-	return s
 }
 
 func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env envconfig.Lookuper) error {
@@ -144,107 +116,43 @@ func cmdCheckpointShow(ctx context.Context, args []string, stdout io.Writer, env
 	if err != nil {
 		return err
 	}
-	defer acc.close()
-	st, err := acc.load(ctx)
+	defer acc.Close()
+	st, err := acc.Load(ctx)
 	if err != nil {
 		return err
 	}
-	s := summarize(*source, st)
-	if err := st.CheckTime(time.Now()); err != nil {
-		s.Invalid = err.Error()
-	}
+	s := app.Summarize(*source, st, time.Now())
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
 			Path string `json:"path"`
-			sourceSummary
-		}{acc.where, s})
+			app.CheckpointSummary
+		}{acc.Where(), s})
 	}
-	fmt.Fprintf(stdout, "checkpoint %s\nsource     %s\n", acc.where, s.Source)
-	if s.Watermark == nil {
-		fmt.Fprintln(stdout, "watermark  none: nothing published yet; run starts at START_TIME")
-	} else if age := time.Since(*s.Watermark); age >= 0 {
-		fmt.Fprintf(stdout, "watermark  %s (%s ago): every call that started before it is in Kafka\n",
-			fmtTime(*s.Watermark), age.Round(time.Second))
-	} else if -age <= checkpoint.ClockSkew {
-		// Never a negative age: ahead by less than the skew allowance is
-		// another machine's clock, and said so.
-		fmt.Fprintf(stdout, "watermark  %s (%s ahead of this machine's clock, within the %s allowed for clock skew)\n",
-			fmtTime(*s.Watermark), (-age).Round(time.Second), checkpoint.ClockSkew)
-	} else {
-		fmt.Fprintf(stdout, "watermark  %s: IN THE FUTURE, invalid\n", fmtTime(*s.Watermark))
-	}
-	if s.Windows > 0 {
-		fmt.Fprintf(stdout, "rescans    %d windows remembered in [%s, %s), %d row ids kept to skip rows published already\n",
-			s.Windows, fmtTime(*s.OldestFrom), fmtTime(*s.NewestTo), s.IDs)
-	} else {
-		fmt.Fprintln(stdout, "rescans    no window remembered")
-	}
-	if s.InFlight != nil {
-		fmt.Fprintf(stdout, "in flight  [%s, %s) failed midway; %d acknowledged row ids will be skipped when it is read again\n",
-			fmtTime(s.InFlight.From), fmtTime(s.InFlight.To), s.InFlightIDs)
-	}
-	if s.Invalid != "" {
-		fmt.Fprintf(stdout, "INVALID    %s;\n           run refuses it: repair with callstream checkpoint reset --source %s --to TIME --yes,\n"+
-			"           TIME the last call start time known to be in Kafka\n", s.Invalid, s.Source)
-	}
-	return nil
+	return s.WriteText(stdout, acc.Where(), time.Now())
 }
 
-// resetPlan is what a reset will do, computed before anything changes.
-type resetPlan struct {
-	from, to  time.Time // old watermark (zero if none) and new one
-	snapped   bool      // --to fell inside a remembered window and was moved to its start
-	asked     time.Time
-	forward   bool
-	forgotten int // windows forgotten
-	ids       int // row ids forgotten: those rows will be published again
-	next      checkpoint.State
-}
-
-// planReset computes the state after moving the watermark to t.
-func planReset(st checkpoint.State, t time.Time) resetPlan {
-	p := resetPlan{from: st.Watermark, to: t, asked: t}
-	for _, w := range st.Windows {
-		if w.From.Before(t) && w.To.After(t) {
-			p.to, p.snapped = w.From, true
-		}
-	}
-	p.forward = st.Watermark.IsZero() || p.to.After(st.Watermark)
-	p.next.Watermark = p.to
-	for _, w := range st.Windows {
-		// Forgotten: windows the new watermark puts ahead, and the ids of
-		// a window in flight (a reset makes its partial read meaningless).
-		if w.To.After(p.to) || w.To.After(st.Watermark) {
-			p.forgotten++
-			p.ids += len(w.IDs)
-			continue
-		}
-		p.next.Windows = append(p.next.Windows, w)
-	}
-	return p
-}
-
-func (p resetPlan) describe(w io.Writer, source string) {
-	if p.snapped {
-		fmt.Fprintf(w, "%s is inside a remembered window; resetting to its start, %s, so the window keeps its rescans.\n", fmtTime(p.asked), fmtTime(p.to))
+// describeReset says what p will do to source's checkpoint.
+func describeReset(w io.Writer, p app.ResetPlan, source string) {
+	if p.Snapped {
+		fmt.Fprintf(w, "%s is inside a remembered window; resetting to its start, %s, so the window keeps its rescans.\n", fmtTime(p.Asked), fmtTime(p.To))
 	}
 	old := "none"
-	if !p.from.IsZero() {
-		old = fmtTime(p.from)
+	if !p.From.IsZero() {
+		old = fmtTime(p.From)
 	}
-	fmt.Fprintf(w, "source %s: watermark %s -> %s\n", source, old, fmtTime(p.to))
+	fmt.Fprintf(w, "source %s: watermark %s -> %s\n", source, old, fmtTime(p.To))
 	switch {
-	case p.forward && p.from.IsZero():
-		fmt.Fprintf(w, "  Calls that started before %s and after START_TIME will NOT be read: those rows are lost.\n", fmtTime(p.to))
-	case p.forward:
-		fmt.Fprintf(w, "  Calls that started in [%s, %s) will NOT be read: those rows are lost.\n", fmtTime(p.from), fmtTime(p.to))
+	case p.Forward && p.From.IsZero():
+		fmt.Fprintf(w, "  Calls that started before %s and after START_TIME will NOT be read: those rows are lost.\n", fmtTime(p.To))
+	case p.Forward:
+		fmt.Fprintf(w, "  Calls that started in [%s, %s) will NOT be read: those rows are lost.\n", fmtTime(p.From), fmtTime(p.To))
 	default:
-		fmt.Fprintf(w, "  Calls that started from %s on are read again.\n", fmtTime(p.to))
+		fmt.Fprintf(w, "  Calls that started from %s on are read again.\n", fmtTime(p.To))
 	}
-	if p.forgotten > 0 {
-		fmt.Fprintf(w, "  %d remembered windows are forgotten: their %d rows will be published again if read again (duplicates, not loss).\n", p.forgotten, p.ids)
+	if p.Forgotten > 0 {
+		fmt.Fprintf(w, "  %d remembered windows are forgotten: their %d rows will be published again if read again (duplicates, not loss).\n", p.Forgotten, p.IDs)
 	}
 	fmt.Fprintln(w, "  Stop callstream run first: with the file store a running walker would overwrite this; with the")
 	fmt.Fprintln(w, "  Kafka store the reset fences it (it stops with exit code 3).")
@@ -263,7 +171,7 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 	var to time.Time
 	if *toS == "" {
 		p.add("--to is required")
-	} else if t, err := parseFlagTime(*toS); err != nil {
+	} else if t, err := app.ParseTime(*toS); err != nil {
 		p.add("--to %v", err)
 	} else if err := (checkpoint.State{Watermark: t}).CheckTime(time.Now()); err != nil {
 		// Invariant 1: the checkpoint never runs ahead of Kafka — nor of
@@ -273,25 +181,25 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 		to = t
 	}
 	if len(p) > 0 {
-		return &configError{problems: p}
+		return &configError{Problems: p}
 	}
 	acc, err := openCheckpoint(ctx, env, *source, io.Discard)
 	if err != nil {
 		return err
 	}
-	defer acc.close()
-	st, err := acc.load(ctx)
+	defer acc.Close()
+	st, err := acc.Load(ctx)
 	if err != nil {
 		return err
 	}
-	plan := planReset(st, to)
-	if plan.to.Equal(st.Watermark) && plan.forgotten == 0 {
-		fmt.Fprintf(stdout, "source %s is already at %s; nothing to do\n", *source, fmtTime(plan.to))
+	plan := app.PlanReset(st, to)
+	if plan.To.Equal(st.Watermark) && plan.Forgotten == 0 {
+		fmt.Fprintf(stdout, "source %s is already at %s; nothing to do\n", *source, fmtTime(plan.To))
 		return nil
 	}
-	plan.describe(stdout, *source)
-	if plan.forward && !*forward {
-		return &configError{problems: []string{"--to moves the watermark forward, which skips calls for good; add --forward if that is intended"}}
+	describeReset(stdout, plan, *source)
+	if plan.Forward && !*forward {
+		return &configError{Problems: []string{"--to moves the watermark forward, which skips calls for good; add --forward if that is intended"}}
 	}
 	if !*yes {
 		fmt.Fprint(stdout, "Type yes to reset: ")
@@ -301,10 +209,10 @@ func cmdCheckpointReset(ctx context.Context, args []string, stdin io.Reader, std
 			return errNotConfirmed
 		}
 	}
-	if err := acc.save(ctx, plan.next); err != nil {
+	if err := acc.Save(ctx, plan.Next); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "source %s reset to %s\n", *source, fmtTime(plan.to))
+	fmt.Fprintf(stdout, "source %s reset to %s\n", *source, fmtTime(plan.To))
 	return nil
 }
 

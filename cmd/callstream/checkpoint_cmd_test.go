@@ -6,58 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/graphsim"
 )
-
-func TestPlanReset(t *testing.T) {
-	h := func(n int) time.Time { return time.Date(2026, 3, 1, n, 0, 0, 0, time.UTC) }
-	win := func(from, to int, ids ...string) checkpoint.Window {
-		return checkpoint.Window{From: h(from), To: h(to), ReadAt: h(to + 1), IDs: ids}
-	}
-	st := checkpoint.State{Watermark: h(6), Windows: []checkpoint.Window{
-		win(2, 3, "a"), win(3, 4, "b", "c"), win(4, 5, "d"), win(5, 6, "e"),
-		{From: h(6), To: h(7), IDs: []string{"f"}}, // in flight
-	}}
-	cases := []struct {
-		name      string
-		to        time.Time
-		want      time.Time
-		snapped   bool
-		forward   bool
-		kept      int
-		forgotten int
-		ids       int
-	}{
-		{"back to a window boundary", h(4), h(4), false, false, 2, 3, 3},
-		{"back into a window snaps to its start", h(4).Add(30 * time.Minute), h(4), true, false, 2, 3, 3},
-		{"back before every window", h(1), h(1), false, false, 0, 5, 6},
-		{"forward", h(9), h(9), false, true, 4, 1, 1},
-		{"forward into the window in flight snaps to its start", h(6).Add(time.Minute), h(6), true, false, 4, 1, 1},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			p := planReset(st.Clone(), tc.to)
-			if !p.to.Equal(tc.want) || p.snapped != tc.snapped || p.forward != tc.forward {
-				t.Errorf("to %s snapped %v forward %v, want %s %v %v", p.to, p.snapped, p.forward, tc.want, tc.snapped, tc.forward)
-			}
-			if len(p.next.Windows) != tc.kept || p.forgotten != tc.forgotten || p.ids != tc.ids {
-				t.Errorf("kept %d, forgot %d windows and %d ids; want %d, %d, %d", len(p.next.Windows), p.forgotten, p.ids, tc.kept, tc.forgotten, tc.ids)
-			}
-			if err := p.next.Validate(); err != nil {
-				t.Error(err)
-			}
-			for _, w := range p.next.Windows {
-				if w.To.After(p.to) {
-					t.Errorf("kept window [%s, %s) ends after the new watermark %s", w.From, w.To, p.to)
-				}
-			}
-		})
-	}
-	if p := planReset(checkpoint.State{}, h(3)); !p.forward {
-		t.Error("setting a watermark where none was must count as forward: it skips calls after START_TIME")
-	}
-}
 
 // TestBinaryCheckpointShowAndReset walks recent simulated windows, shows
 // the checkpoint, resets it back (refused, then confirmed) and walks again:

@@ -107,7 +107,7 @@ func cmdCompletion(args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() != 1 || completionTemplates[fs.Arg(0)] == "" {
-		return &configError{problems: []string{fmt.Sprintf("completion: want one of bash, zsh or fish, got %q", fs.Args())}}
+		return &configError{Problems: []string{fmt.Sprintf("completion: want one of bash, zsh or fish, got %q", fs.Args())}}
 	}
 	var data struct {
 		Names    string

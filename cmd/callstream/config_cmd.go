@@ -11,6 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/sethvargo/go-envconfig"
+
+	app "github.com/callstream/callstream/pipeline"
 )
 
 var configHelp = helpDoc{
@@ -62,7 +64,7 @@ func effectiveSettings(env envconfig.Lookuper) []effectiveSetting {
 		case secretSetting(s.name) && e.Value != "":
 			e.Value = redacted
 		case strings.HasSuffix(s.name, "_URL"):
-			e.Value = redactURL(e.Value)
+			e.Value = app.RedactURL(e.Value)
 		}
 		out = append(out, e)
 	}
@@ -76,7 +78,7 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &configError{problems: []string{fmt.Sprintf("config takes no arguments, got %q", fs.Args())}}
+		return &configError{Problems: []string{fmt.Sprintf("config takes no arguments, got %q", fs.Args())}}
 	}
 	list := effectiveSettings(env)
 	_, err := loadConfig(ctx, env)
@@ -91,7 +93,7 @@ func cmdConfig(ctx context.Context, args []string, stdout, stderr io.Writer, env
 			Problems []string           `json:"problems,omitempty"`
 		}{Settings: list, Valid: ce == nil}
 		if ce != nil {
-			doc.Problems = ce.problems
+			doc.Problems = ce.Problems
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

@@ -82,8 +82,8 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 					t.Errorf("error does not mention %q:\n%s", w, err)
 				}
 			}
-			if len(ce.problems) < len(tc.want)-1 {
-				t.Errorf("%d problems reported, want about %d:\n%s", len(ce.problems), len(tc.want), err)
+			if len(ce.Problems) < len(tc.want)-1 {
+				t.Errorf("%d problems reported, want about %d:\n%s", len(ce.Problems), len(tc.want), err)
 			}
 		})
 	}

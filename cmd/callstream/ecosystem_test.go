@@ -30,6 +30,7 @@ import (
 
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/srcompat"
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 )
@@ -168,7 +169,7 @@ func TestEventHubsPresetFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := producerConfig(cfg, producer.Schema{Name: "x", Text: "{}"}, nil, nil)
+	pc, err := app.ProducerConfig(cfg, producer.Schema{Name: "x", Text: "{}"}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

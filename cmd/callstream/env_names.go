@@ -10,6 +10,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/sources"
 )
 
@@ -54,7 +55,7 @@ var settingNames = sync.OnceValue(func() []string {
 	var walk func(t reflect.Type)
 	walk = func(t reflect.Type) {
 		for f := range t.Fields() {
-			if f.Type == reflect.TypeFor[sourceTopics]() {
+			if f.Type == reflect.TypeFor[app.SourceTopics]() {
 				for _, src := range sources.All() {
 					names = append(names, src.TopicSetting)
 				}
@@ -70,7 +71,7 @@ var settingNames = sync.OnceValue(func() []string {
 			}
 		}
 	}
-	walk(reflect.TypeFor[rawConfig]())
+	walk(reflect.TypeFor[app.RawConfig]())
 	walk(reflect.TypeFor[rawSchemaCmd]())
 	slices.Sort(names)
 	return slices.Compact(names)
@@ -162,5 +163,5 @@ func withSettingNotes(err error, notes []string) error {
 	if !ok || len(notes) == 0 {
 		return err
 	}
-	return &configError{problems: append(slices.Clone(ce.problems), notes...)}
+	return &configError{Problems: append(slices.Clone(ce.Problems), notes...)}
 }

@@ -27,16 +27,16 @@ func takeEnvFile(args []string) (rest []string, file string, err error) {
 		}
 		if !hasVal {
 			if i+1 >= len(args) {
-				return nil, "", &configError{problems: []string{"--env-file: missing FILE"}}
+				return nil, "", &configError{Problems: []string{"--env-file: missing FILE"}}
 			}
 			i++
 			val = args[i]
 		}
 		if file != "" {
-			return nil, "", &configError{problems: []string{"--env-file given twice"}}
+			return nil, "", &configError{Problems: []string{"--env-file given twice"}}
 		}
 		if val == "" {
-			return nil, "", &configError{problems: []string{"--env-file: empty FILE"}}
+			return nil, "", &configError{Problems: []string{"--env-file: empty FILE"}}
 		}
 		file = val
 	}
@@ -55,7 +55,7 @@ var exportEnvFile = false
 func withEnvFile(env envconfig.Lookuper, path string) (envconfig.Lookuper, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, &configError{problems: []string{"--env-file: " + err.Error()}}
+		return nil, &configError{Problems: []string{"--env-file: " + err.Error()}}
 	}
 	defer f.Close()
 	vals, err := parseEnvFile(path, f)
@@ -118,7 +118,7 @@ func parseEnvFile(path string, f *os.File) (map[string]string, error) {
 		p.add("--env-file %s: %v", path, err)
 	}
 	if len(p) > 0 {
-		return nil, &configError{problems: p}
+		return nil, &configError{Problems: p}
 	}
 	return vals, nil
 }

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/callstream/callstream/fetch"
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/sources"
 )
@@ -28,7 +29,7 @@ type setting struct {
 // then never disagree with what is actually read.
 func settings() []setting {
 	var out []setting
-	rt := reflect.TypeFor[rawConfig]()
+	rt := reflect.TypeFor[app.RawConfig]()
 	for i := range rt.NumField() {
 		sec := rt.Field(i)
 		out = appendSettings(out, sec.Name, sec.Type)
@@ -41,7 +42,7 @@ func settings() []setting {
 func appendSettings(out []setting, section string, t reflect.Type) []setting {
 	for j := range t.NumField() {
 		f := t.Field(j)
-		if f.Type == reflect.TypeFor[sourceTopics]() {
+		if f.Type == reflect.TypeFor[app.SourceTopics]() {
 			for _, src := range sources.All() {
 				out = append(out, setting{section: section, name: src.TopicSetting, def: src.DefaultTopic})
 			}
@@ -347,7 +348,7 @@ func parseFlags(fs *flag.FlagSet, doc helpDoc, args []string, stdout io.Writer) 
 		printHelp(stdout, doc, fs)
 		return err
 	case err != nil:
-		return &configError{problems: []string{fmt.Sprintf("%s: %v (see callstream %s --help)", fs.Name(), err, fs.Name())}}
+		return &configError{Problems: []string{fmt.Sprintf("%s: %v (see callstream %s --help)", fs.Name(), err, fs.Name())}}
 	}
 	return nil
 }

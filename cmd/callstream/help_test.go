@@ -12,6 +12,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 )
 
@@ -169,7 +170,7 @@ func TestHelpDefaultsAreWhatTheParserYields(t *testing.T) {
 	base := map[string]string{"KAFKA_BROKERS": "127.0.0.1:9092"}
 	type effect struct {
 		Producer producer.Config
-		Config   Config
+		Config   app.Config
 	}
 	effective := func(t *testing.T, extra map[string]string) effect {
 		t.Helper()
@@ -179,7 +180,7 @@ func TestHelpDefaultsAreWhatTheParserYields(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", extra, err)
 		}
-		pc, err := producerConfig(cfg, producer.Schema{}, nil, nil)
+		pc, err := app.ProducerConfig(cfg, producer.Schema{}, nil, nil)
 		if err != nil {
 			t.Fatalf("%v: %v", extra, err)
 		}

@@ -1,6 +1,10 @@
 package main
 
-import "log/slog"
+import (
+	"io"
+	"log/slog"
+	"os"
+)
 
 // durationsAsText renders durations in Go's duration syntax ("1.5s"), the
 // syntax of the settings, instead of the integer nanoseconds slog's JSON
@@ -11,4 +15,24 @@ func durationsAsText(_ []string, a slog.Attr) slog.Attr {
 		return slog.String(a.Key, a.Value.Duration().String())
 	}
 	return a
+}
+
+// newLogger logs at level ("debug", "info", "warn" or "error") in format
+// ("json", "text", or "" for text on a terminal and JSON otherwise).
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationsAsText}
+	if format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
 }

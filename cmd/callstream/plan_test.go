@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/callstream/callstream/checkpoint"
+	app "github.com/callstream/callstream/pipeline"
 )
 
 // planDoc is `callstream plan --json`.
@@ -17,8 +18,8 @@ type planDoc struct {
 	Sources []struct {
 		Source       string
 		Watermark    *time.Time
-		Rescans      []plannedScan
-		Windows      []plannedRange
+		Rescans      []app.PlannedScan
+		Windows      []app.PlannedRange
 		TotalWindows int `json:"total_windows"`
 	}
 	Windows, Rescans int

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/sethvargo/go-envconfig"
 
+	app "github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
@@ -20,19 +20,18 @@ import (
 func sourceSchema(name, version string) (producer.Schema, error) {
 	codec, err := schemas.For(name, version)
 	if err != nil {
-		return producer.Schema{}, &configError{problems: []string{fmt.Sprintf("--source %s: %v", name, err)}}
+		return producer.Schema{}, &configError{Problems: []string{fmt.Sprintf("--source %s: %v", name, err)}}
 	}
-	fp, err := schemaFingerprint(codec.Schema())
-	return producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, err
+	return app.Schema(codec)
 }
 
 // rawSchemaCmd is what `schema register` reads: the registry and the topic
 // the subject is derived from, but no brokers.
 type rawSchemaCmd struct {
-	// topics are the sources' topic settings, as rawKafka's.
-	topics     sourceTopics
+	// topics are the sources' topic settings, as app.RawKafka's.
+	topics     app.SourceTopics
 	APIVersion string `env:"GRAPH_API_VERSION, default=v1.0"`
-	Registry   rawRegistry
+	Registry   app.RawRegistry
 }
 
 // schemaHelp is schema's --help; its settings are rawSchemaCmd's.
@@ -68,7 +67,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 	}
 	var raw rawSchemaCmd
 	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: env}); err != nil {
-		return &configError{problems: []string{err.Error()}}
+		return &configError{Problems: []string{err.Error()}}
 	}
 	raw.topics = readTopics(env)
 	if *version == "" {
@@ -84,11 +83,11 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return nil
 	case len(verbs) == 1 && verbs[0] == "register":
 	default:
-		return &configError{problems: []string{fmt.Sprintf("schema: unknown arguments %q; want `schema [register] [--source NAME]`", verbs)}}
+		return &configError{Problems: []string{fmt.Sprintf("schema: unknown arguments %q; want `schema [register] [--source NAME]`", verbs)}}
 	}
 
-	var p problems
-	reg := raw.Registry.parse(&p)
+	reg, regProblems := raw.Registry.Parse()
+	p := problems(regProblems)
 	if reg.URL == "" {
 		p.add("SCHEMA_REGISTRY_URL is required to register the schema")
 	}
@@ -101,26 +100,14 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		p.add("the topic of source %s is empty (%s)", *source, src.TopicSetting)
 	}
 	if len(p) > 0 {
-		return &configError{problems: p}
+		return &configError{Problems: p}
 	}
 	reg.LookupOnly = false // registering is the point
 	log := newLogger("warn", "", stderr)
 	id, subject, err := producer.ResolveSchema(ctx, reg, topic, schema, log)
 	if err != nil {
-		return startupError(err)
+		return app.StartupError(err)
 	}
 	fmt.Fprintf(stdout, "registered %s under subject %s: schema id %d\n", schema.Name, subject, id)
 	return nil
-}
-
-// startupError marks the failures of a misfit environment — a schema the
-// registry refuses, topics missing or configured against their role — as
-// configuration errors (exit code 2): retrying will not help, a person must.
-func startupError(err error) error {
-	var se *producer.SchemaError
-	var te *producer.TopicError
-	if errors.As(err, &se) || errors.As(err, &te) {
-		return &configError{problems: []string{err.Error()}}
-	}
-	return err
 }

@@ -74,7 +74,7 @@ func cmdVersion(args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return &configError{problems: []string{fmt.Sprintf("version takes no arguments, got %q", fs.Args())}}
+		return &configError{Problems: []string{fmt.Sprintf("version takes no arguments, got %q", fs.Args())}}
 	}
 	v := versionInfo()
 	if *asJSON {

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"net/url"
@@ -10,10 +10,10 @@ import (
 	"github.com/callstream/callstream/fetch"
 )
 
-// rawGraph holds the Microsoft Graph settings. The AZURE_* names are the
+// RawGraph holds the Microsoft Graph settings. The AZURE_* names are the
 // ones azidentity and the AKS workload-identity webhook use, so an
 // environment set up for other Azure SDK programs works unchanged.
-type rawGraph struct {
+type RawGraph struct {
 	Cloud       string `env:"GRAPH_CLOUD, default=global"`
 	BaseURL     string `env:"GRAPH_BASE_URL"`
 	APIVersion  string `env:"GRAPH_API_VERSION, default=v1.0"`
@@ -65,7 +65,7 @@ type GraphConfig struct {
 	BudgetPerApp      int
 }
 
-func (r rawGraph) parse(p *problems) GraphConfig {
+func (r RawGraph) parse(p *problems) GraphConfig {
 	var c GraphConfig
 	cloud, err := fetch.LookupCloud(r.Cloud)
 	if err != nil {
@@ -79,9 +79,9 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 		u, err := url.Parse(r.BaseURL)
 		switch {
 		case err != nil:
-			p.add("GRAPH_BASE_URL %q: not a URL", redactURL(r.BaseURL))
+			p.add("GRAPH_BASE_URL %q: not a URL", RedactURL(r.BaseURL))
 		case u.User != nil:
-			p.add("GRAPH_BASE_URL %q: must not carry a user name or password; Graph is authenticated by GRAPH_AUTH's token", redactURL(r.BaseURL))
+			p.add("GRAPH_BASE_URL %q: must not carry a user name or password; Graph is authenticated by GRAPH_AUTH's token", RedactURL(r.BaseURL))
 		case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
 			p.add("GRAPH_BASE_URL %q: want an absolute http(s) URL such as https://graph.microsoft.com", u.Redacted())
 		case u.User != nil:
@@ -119,7 +119,7 @@ func (r rawGraph) parse(p *problems) GraphConfig {
 // parseAuth checks that the settings GRAPH_AUTH needs are there, naming
 // each missing variable, and reads the certificate so that a bad file is
 // reported now rather than at the first token request.
-func (r rawGraph) parseAuth(p *problems) fetch.Credentials {
+func (r RawGraph) parseAuth(p *problems) fetch.Credentials {
 	mode := fetch.AuthMode(strings.ToLower(strings.TrimSpace(r.Auth)))
 	if mode == "" {
 		mode = fetch.AuthDefault

@@ -1,14 +1,11 @@
-package main
+package pipeline
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/sethvargo/go-envconfig"
 
 	"github.com/callstream/callstream/sources"
 )
@@ -19,16 +16,18 @@ func isSource(name string) bool {
 	return ok
 }
 
-// rawConfig is the environment as text, one struct per concern (each in its
-// own config_*.go file). Every value is converted and checked in parse, so
-// that all problems are reported together rather than the first one only.
-type rawConfig struct {
-	Graph      rawGraph
-	Kafka      rawKafka
-	Checkpoint rawCheckpoint
-	Walk       rawWalk
-	Log        rawLog
-	Ops        rawOps
+// RawConfig is the configuration as text, one struct per concern (each in
+// its own config_*.go file), one field per setting: the env tags name the
+// settings, and cmd/callstream fills it from the environment (this package
+// reads none). Every value is converted and checked in Parse, so that all
+// problems are reported together rather than the first one only.
+type RawConfig struct {
+	Graph      RawGraph
+	Kafka      RawKafka
+	Checkpoint RawCheckpoint
+	Walk       RawWalk
+	Log        RawLog
+	Ops        RawOps
 }
 
 // Config is the validated configuration of a run.
@@ -46,28 +45,21 @@ type problems []string
 
 func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf(format, args...)) }
 
-// configError lists every problem found in the configuration. It maps to
+// ConfigError lists every problem found in the configuration. It maps to
 // exit code 2.
-type configError struct{ problems []string }
-
-func (e *configError) Error() string {
-	return "invalid configuration:\n  - " + strings.Join(e.problems, "\n  - ")
+type ConfigError struct {
+	// Problems each name the setting (or flag) to fix.
+	Problems []string
 }
 
-// loadConfig reads the environment through l and validates it as a whole.
-func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
-	var raw rawConfig
-	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &raw, Lookuper: l}); err != nil {
-		return Config{}, &configError{problems: []string{err.Error()}}
-	}
-	raw.Kafka.topics = readTopics(l)
-	if _, ok := l.Lookup("SOURCES"); !ok {
-		raw.Walk.Sources = sources.Default().Name
-	}
-	return raw.parse()
+// Error lists the problems, one a line.
+func (e *ConfigError) Error() string {
+	return "invalid configuration:\n  - " + strings.Join(e.Problems, "\n  - ")
 }
 
-func (r rawConfig) parse() (Config, error) {
+// Parse converts and validates the whole configuration. Its error is a
+// *ConfigError listing every problem found.
+func (r RawConfig) Parse() (Config, error) {
 	var p problems
 	c := Config{
 		Graph:      r.Graph.parse(&p),
@@ -79,7 +71,7 @@ func (r rawConfig) parse() (Config, error) {
 	}
 	c.checkSources(&p)
 	if len(p) > 0 {
-		return c, &configError{problems: p}
+		return c, &ConfigError{Problems: p}
 	}
 	return c, nil
 }
@@ -102,8 +94,8 @@ func (c Config) checkSources(p *problems) {
 	}
 }
 
-// rawWalk holds the settings of the window walk.
-type rawWalk struct {
+// RawWalk holds the settings of the window walk.
+type RawWalk struct {
 	StartTime    string `env:"START_TIME"`
 	EndTime      string `env:"END_TIME"`
 	Window       string `env:"WINDOW, default=1h"`
@@ -112,7 +104,7 @@ type rawWalk struct {
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
 	// Sources has no default in its tag: it is the registry's default
-	// source, set by loadConfig (and shown by the help from
+	// source, set by cmd/callstream's loadConfig (and shown by its help from
 	// derivedDefaults).
 	Sources     string `env:"SOURCES"`
 	MaxFailures string `env:"MAX_WINDOW_FAILURES, default=5"`
@@ -141,13 +133,13 @@ type WalkConfig struct {
 	Warnings []string
 }
 
-// earliestStart is before any Teams call log Graph can return: Direct
+// EarliestStart is before any Teams call log Graph can return: Direct
 // Routing and the call-records API are younger, and Graph keeps these logs
 // for a limited time only. An earlier START_TIME is a typo or a zero value
 // (0001-01-01), and walking from it would read millions of empty windows.
-var earliestStart = time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
+var EarliestStart = time.Date(2018, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func (r rawWalk) parse(p *problems) WalkConfig {
+func (r RawWalk) parse(p *problems) WalkConfig {
 	var c WalkConfig
 	c.Window = parseDuration(p, "WINDOW", r.Window, time.Second)
 	if c.Window > 0 && c.Window%time.Second != 0 {
@@ -194,9 +186,9 @@ func (r rawWalk) parse(p *problems) WalkConfig {
 	// which would otherwise read as "not set".
 	for _, nv := range [][2]string{{"START_TIME", r.StartTime}, {"END_TIME", r.EndTime}} {
 		name, v := nv[0], nv[1]
-		if t, err := parseFlagTime(strings.TrimSpace(v)); err == nil && t.Before(earliestStart) {
+		if t, err := ParseTime(strings.TrimSpace(v)); err == nil && t.Before(EarliestStart) {
 			p.add("%s %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time); give a recent time, or unset it",
-				name, strings.TrimSpace(v), earliestStart.Format(time.DateOnly))
+				name, strings.TrimSpace(v), EarliestStart.Format(time.DateOnly))
 		}
 	}
 	c.Warnings = c.warnings(time.Now())
@@ -217,8 +209,8 @@ func (c WalkConfig) warnings(now time.Time) []string {
 	return w
 }
 
-// rawLog holds the logging settings.
-type rawLog struct {
+// RawLog holds the logging settings.
+type RawLog struct {
 	Level  string `env:"LOG_LEVEL, default=info"`
 	Format string `env:"LOG_FORMAT"`
 }
@@ -229,7 +221,7 @@ type LogConfig struct {
 	Format string // "json" or "text"; "" picks text on a terminal, JSON otherwise
 }
 
-func (r rawLog) parse(p *problems) LogConfig {
+func (r RawLog) parse(p *problems) LogConfig {
 	var c LogConfig
 	switch strings.ToLower(r.Level) {
 	case "debug", "info", "warn", "error":
@@ -265,12 +257,26 @@ func parseTime(p *problems, name, s string) time.Time {
 	}
 	// One parser for every time setting and flag: what backfill accepts,
 	// run and checkpoint reset accept too.
-	t, err := parseFlagTime(s)
+	t, err := ParseTime(s)
 	if err != nil {
 		p.add("%s %v", name, err)
 		return time.Time{}
 	}
 	return t
+}
+
+// ParseTime reads an RFC 3339 time or a plain date (midnight UTC). It is
+// the one parser of times: START_TIME, END_TIME and every time flag, so
+// that what backfill accepts, run and checkpoint reset accept too.
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want an RFC 3339 time such as 2026-01-01T00:00:00Z or a date such as 2026-01-01", s)
 }
 
 func parsePositiveInt(p *problems, name, s string) int {
@@ -292,23 +298,23 @@ func parseURL(p *problems, name, s, credentials string) string {
 	u, err := url.Parse(s)
 	switch {
 	case err == nil && u.User != nil:
-		p.add("%s %q: must not carry a user name or password; use %s", name, redactURL(s), credentials)
+		p.add("%s %q: must not carry a user name or password; use %s", name, RedactURL(s), credentials)
 		return ""
 	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
-		p.add("%s %q: want an absolute http(s) URL", name, redactURL(s))
+		p.add("%s %q: want an absolute http(s) URL", name, RedactURL(s))
 		return ""
 	case u.RawQuery != "" || u.Fragment != "":
-		p.add("%s %q: give the base URL without a query or fragment", name, redactURL(s))
+		p.add("%s %q: give the base URL without a query or fragment", name, RedactURL(s))
 		return ""
 	}
 	return s
 }
 
-// redactURL masks what may be a credential in a URL that is about to be
+// RedactURL masks what may be a credential in a URL that is about to be
 // printed: the userinfo (user name included, as some services put an API
 // key there) and the query. A value that does not parse is masked after
 // its scheme, since url.Parse quotes the whole text in its errors.
-func redactURL(s string) string {
+func RedactURL(s string) string {
 	u, err := url.Parse(s)
 	if err != nil {
 		if scheme, rest, ok := strings.Cut(s, "://"); ok {

@@ -1,21 +1,17 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/checkpoint"
@@ -26,90 +22,30 @@ import (
 	"github.com/callstream/callstream/walk"
 )
 
-// runHelp is run's --help.
-var runHelp = helpDoc{
-	usage:    "callstream run [--once] [--start TIME] [--end TIME]",
-	summary:  "Walk time windows of Teams Direct Routing call logs from Microsoft Graph into Kafka, re-reading\nrecent windows for late rows, and keep going (or stop when caught up with --once).\nServes /metrics, /healthz and /readyz on METRICS_ADDR.",
-	sections: allSections,
-	exits:    []int{exitOK, exitFailure, exitConfig, exitFenced, exitInterrupted},
-	exitNotes: map[int]string{
-		exitOK:      "done (--once: caught up, or at END_TIME), or stopped cleanly by SIGTERM/SIGINT (--help too)",
-		exitFailure: "runtime failure, the cause printed on stderr (--once: MAX_WINDOW_FAILURES windows failed in a row)",
-		exitConfig:  "invalid configuration or usage (every problem listed at once, each naming its setting), or a schema or topic the cluster refuses",
-	},
-}
-
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	once := fs.Bool("once", false, "walk until caught up (or END_TIME), then exit")
-	start := fs.String("start", "", "overrides START_TIME with a `TIME`: RFC 3339 or a date")
-	end := fs.String("end", "", "overrides END_TIME with a `TIME`: RFC 3339 or a date")
-	if err := parseFlags(fs, runHelp, args, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return &configError{problems: []string{fmt.Sprintf("run takes no arguments, got %q", fs.Args())}}
-	}
-	overrides := map[string]string{}
-	if *start != "" {
-		overrides["START_TIME"] = *start
-	}
-	if *end != "" {
-		overrides["END_TIME"] = *end
-	}
-	cfg, err := loadConfig(ctx, envconfig.MultiLookuper(envconfig.MapLookuper(overrides), env))
-	if err != nil {
-		return withSettingNotes(err, unknownSettings(env))
-	}
-	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
-	startSetting := "START_TIME"
-	if *start != "" {
-		startSetting = "--start"
-	}
-	_, err = runWith(ctx, cfg, log, runOptions{once: *once, serve: true, startSetting: startSetting})
-	return err
-}
-
-// run wires the pieces and walks. extraKafka adds client options (the demo
-// and tests use it); a stop by ctx is a clean exit.
-func run(ctx context.Context, cfg Config, once bool, log *slog.Logger, extraKafka []kgo.Opt) (walk.Stats, error) {
-	return runWith(ctx, cfg, log, runOptions{once: once, extraKafka: extraKafka})
-}
-
-// runOptions adapt a run to a subcommand.
-type runOptions struct {
-	once       bool
-	extraKafka []kgo.Opt
-	// serve starts the metrics and health server on cfg.Ops.MetricsAddr.
-	serve bool
-	// startSetting names the setting an explicit start came from
+// RunOptions adapt a run to a subcommand.
+type RunOptions struct {
+	// Once walks until caught up (or END_TIME), then returns: run --once,
+	// backfill, demo.
+	Once bool
+	// StartSetting names the setting an explicit start came from
 	// (START_TIME, --start), for the warning that a checkpoint overrides
 	// it; empty when resuming is expected.
-	startSetting string
-	// watch, when set, runs beside the walk (backfill's progress report)
+	StartSetting string
+	// Watch, when set, runs beside the walk (backfill's progress report)
 	// until the walk ends; it must return when ctx ends.
-	watch func(ctx context.Context, w *walk.Walker)
+	Watch func(ctx context.Context, w *walk.Walker)
 }
 
-// runWith is run with every option.
-func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions) (walk.Stats, error) {
+// Run wires every lane and walks them side by side until ctx ends, or with
+// Once until each is caught up; a permanent failure of one stops all. A
+// stop by ctx is a clean return (nil error). The stats are the lanes'
+// totals. Run may be called once.
+func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (walk.Stats, error) {
+	cfg, log, m, ready := p.cfg, p.log, p.metrics, p.ready
 	var none walk.Stats
-	for _, w := range cfg.Walk.Warnings {
-		log.Warn(w)
-	}
-	m := newMetrics(nil)
-	ready := newReadiness(cfg, log)
-	if opts.serve && cfg.Ops.MetricsAddr != "" {
-		ops, err := startOps(cfg.Ops.MetricsAddr, cfg.Ops.Pprof, m, ready, log)
-		if err != nil {
-			return none, err
-		}
-		defer ops.close()
-	}
 	tokens, err := tokenSource(cfg, log)
 	if err != nil {
-		return none, &configError{problems: []string{err.Error()}}
+		return none, &ConfigError{Problems: []string{err.Error()}}
 	}
 	ready.setTokens(tokens)
 	if err := acquireToken(ctx, cfg, tokens, log); err != nil {
@@ -121,7 +57,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 	}
 	budget, err := graphBudget(cfg, log)
 	if err != nil {
-		return none, &configError{problems: []string{err.Error()}}
+		return none, &ConfigError{Problems: []string{err.Error()}}
 	}
 	fc, err := fetch.New(fetch.Config{
 		BaseURL:     cfg.Graph.BaseURL,
@@ -137,19 +73,19 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		HTTPClient:   graphHTTPClient(cfg),
 	})
 	if err != nil {
-		return none, &configError{problems: []string{err.Error()}}
+		return none, &ConfigError{Problems: []string{err.Error()}}
 	}
 	// The checkpoint reader connects the way the producers do (TLS, SASL).
-	conn, err := kafkaConnOpts(cfg, log, opts.extraKafka)
+	conn, err := kafkaConnOpts(cfg, log, p.extraKafka)
 	if err != nil {
 		return none, err
 	}
 	stores, closeStores, err := openStores(ctx, cfg, conn)
 	if err != nil {
-		return none, startupError(err)
+		return none, StartupError(err)
 	}
 	defer closeStores()
-	if err := preflightCheckpoints(ctx, cfg, stores, opts.startSetting, log); err != nil {
+	if err := preflightCheckpoints(ctx, cfg, stores, opts.StartSetting, log); err != nil {
 		if ctx.Err() != nil {
 			return none, nil
 		}
@@ -168,12 +104,12 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		}
 	}()
 	for i, source := range cfg.Walk.Sources {
-		extra := slices.Clone(opts.extraKafka)
+		extra := slices.Clone(p.extraKafka)
 		if i == 0 {
 			// kprom registers its collectors once, with one client.
 			extra = append(extra, m.kafkaOpts()...)
 		}
-		l, err := openLane(ctx, cfg, source, start, opts.once, fc, stores, log, extra, m)
+		l, err := openLane(ctx, cfg, source, start, opts.Once, fc, stores, log, extra, m)
 		if err != nil {
 			if ctx.Err() != nil {
 				log.Info("stopped before connecting to kafka")
@@ -187,10 +123,10 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 			ready.setKafka(l.prod.Client())
 		}
 	}
-	if opts.watch != nil && len(lanes) > 0 {
+	if opts.Watch != nil && len(lanes) > 0 {
 		wctx, cancel := context.WithCancel(ctx)
 		watched := make(chan struct{})
-		go func() { defer close(watched); opts.watch(wctx, lanes[0].walker) }()
+		go func() { defer close(watched); opts.Watch(wctx, lanes[0].walker) }()
 		defer func() { cancel(); <-watched }()
 	}
 
@@ -201,7 +137,7 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 	var wg sync.WaitGroup
 	for i, l := range lanes {
 		wg.Go(func() {
-			err := l.walker.Run(wctx, opts.once)
+			err := l.walker.Run(wctx, opts.Once)
 			if err != nil && !errors.Is(err, walk.ErrDone) && wctx.Err() == nil {
 				cancel(err)
 			}
@@ -257,7 +193,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 	}
 	prod, err := producer.New(ctx, pcfg)
 	if err != nil {
-		return nil, startupError(fmt.Errorf("%s: %w", source, err))
+		return nil, StartupError(fmt.Errorf("%s: %w", source, err))
 	}
 	view := m.addWalk(source, start)
 	maxFailures := 0 // continuous: retry for ever, and say so on /readyz
@@ -265,7 +201,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 		maxFailures = cfg.Walk.MaxFailures
 	}
 	w, err := walk.New(walk.Config{
-		Source:                 walk.CodecSource(ls.function, codec),
+		Source:                 ls.walk,
 		MaxConsecutiveFailures: maxFailures,
 		OnRead:                 view.observeRead(m),
 		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
@@ -280,7 +216,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 	}, fc, prod, stores(topic))
 	if err != nil {
 		_ = prod.Close(ctx)
-		return nil, &configError{problems: []string{err.Error()}}
+		return nil, &ConfigError{Problems: []string{err.Error()}}
 	}
 	log.Info("walking", "source", source, "topic", topic, "checkpoint", cfg.Checkpoint.Store,
 		"transactional_id", pcfg.TransactionalID, "graph", cfg.Graph.BaseURL+"/"+cfg.Graph.APIVersion,
@@ -303,9 +239,10 @@ func (l *lane) close(ctx context.Context, log *slog.Logger) {
 // codec, the topic, and the producer's configuration with its transactional
 // id. check derives the same, so that it checks what run will use.
 type laneConfig struct {
-	codec    *schemas.Codec
-	topic    string
-	function fetch.Function
+	codec *schemas.Codec
+	topic string
+	// walk is how the walker reads the source (walk.For: by its kind).
+	walk walk.Source
 	// setting is the topic's setting, for messages about it.
 	setting  string
 	producer producer.Config
@@ -314,20 +251,20 @@ type laneConfig struct {
 func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt) (laneConfig, error) {
 	src, ok := sources.Lookup(source)
 	if !ok {
-		return laneConfig{}, &configError{problems: []string{fmt.Sprintf("SOURCES: unknown source %q; want %s", source, sources.NameList("and/or"))}}
+		return laneConfig{}, &ConfigError{Problems: []string{fmt.Sprintf("SOURCES: unknown source %q; want %s", source, sources.NameList("and/or"))}}
 	}
 	codec, err := schemas.For(src.Name, cfg.Graph.APIVersion)
 	if err != nil {
-		return laneConfig{}, &configError{problems: []string{"SOURCES: " + err.Error()}}
+		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
 	}
-	fp, err := schemaFingerprint(codec.Schema())
+	schema, err := Schema(codec)
 	if err != nil {
 		return laneConfig{}, err
 	}
 	topic := cfg.Kafka.TopicFor(source)
 	lcfg := cfg
 	lcfg.Kafka.Topic = topic
-	pcfg, err := producerConfig(lcfg, producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, log, extraKafka)
+	pcfg, err := ProducerConfig(lcfg, schema, log, extraKafka)
 	if err != nil {
 		return laneConfig{}, err
 	}
@@ -335,7 +272,11 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
 	pcfg.Topics.Upsert = src.Kind == sources.Aggregate // created compacted
-	return laneConfig{codec: codec, topic: topic, function: fetch.FunctionOf(src), setting: src.TopicSetting, producer: pcfg}, nil
+	ws, err := walk.For(src, cfg.Graph.APIVersion)
+	if err != nil {
+		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
+	}
+	return laneConfig{codec: codec, topic: topic, walk: ws, setting: src.TopicSetting, producer: pcfg}, nil
 }
 
 // graphHTTPClient bounds each Graph request, body included: a server that
@@ -388,7 +329,7 @@ func openStores(ctx context.Context, cfg Config, extraKafka []kgo.Opt) (func(top
 	if cfg.Checkpoint.Store == "file" {
 		store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 		if err != nil {
-			return nil, nil, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
+			return nil, nil, &ConfigError{Problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
 		}
 		return func(string) checkpoint.Loader { return store }, func() {}, nil
 	}
@@ -425,7 +366,7 @@ func checkpointClient(cfg Config, extraKafka []kgo.Opt) (*kgo.Client, error) {
 // kafkaConnOpts are the client options every Kafka client of run uses to
 // connect (TLS, SASL, the preset's tuning), from the configuration.
 func kafkaConnOpts(cfg Config, log *slog.Logger, extraKafka []kgo.Opt) ([]kgo.Opt, error) {
-	base, err := producerConfig(cfg, producer.Schema{}, log, extraKafka)
+	base, err := ProducerConfig(cfg, producer.Schema{}, log, extraKafka)
 	if err != nil {
 		return nil, err
 	}
@@ -480,28 +421,18 @@ func graphBudget(cfg Config, log *slog.Logger) (*fetch.Budget, error) {
 	})
 }
 
+// Schema is the value schema the producer writes and registers for codec:
+// its name, text and CRC-64-AVRO fingerprint. Run and schema register use
+// it alike.
+func Schema(codec *schemas.Codec) (producer.Schema, error) {
+	fp, err := schemaFingerprint(codec.Schema())
+	return producer.Schema{Name: codec.Name(), Text: codec.Text(), Fingerprint: fp}, err
+}
+
 func schemaFingerprint(s avro.Schema) (string, error) {
 	fp, err := s.FingerprintUsing(avro.CRC64Avro)
 	if err != nil {
 		return "", fmt.Errorf("schema fingerprint: %w", err)
 	}
 	return hex.EncodeToString(fp), nil
-}
-
-func newLogger(level, format string, w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationsAsText}
-	if format == "" {
-		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
-		}
-	}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
 }

@@ -1,19 +1,15 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	httppprof "net/http/pprof"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/fetch"
@@ -151,15 +147,10 @@ func (r *readiness) stuck(v *walkView) error {
 
 func fmtTime(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
-// readyTimeout bounds one /readyz answer; kubelet's default probe timeout
-// is 1 s, so deployments set timeoutSeconds above this.
-const readyTimeout = 4 * time.Second
-
-func (r *readiness) handleReady(w http.ResponseWriter, req *http.Request) {
-	ctx, cancel := context.WithTimeout(req.Context(), readyTimeout)
-	defer cancel()
+// report runs check and logs a change of verdict once rather than on
+// every probe.
+func (r *readiness) report(ctx context.Context) ([]string, bool) {
 	lines, ok := r.check(ctx)
-	body := strings.Join(lines, "\n") + "\n"
 	r.mu.Lock()
 	changed := r.ready == nil || *r.ready != ok
 	r.ready = &ok
@@ -171,68 +162,5 @@ func (r *readiness) handleReady(w http.ResponseWriter, req *http.Request) {
 			r.log.Warn("not ready", "checks", strings.Join(lines, "; "))
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	_, _ = w.Write([]byte(body))
-}
-
-// handleHealth is liveness: the process answers. Nothing else belongs here:
-// a failing liveness probe restarts the pod, which fixes neither Graph nor
-// Kafka, and a restart would abandon the window in flight.
-func handleHealth(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, _ = w.Write([]byte("ok\n"))
-}
-
-// opsServer serves /metrics, /healthz and /readyz on one listener.
-type opsServer struct {
-	srv  *http.Server
-	addr string
-	done chan struct{}
-}
-
-// startOps listens on addr and serves until close. The caller owns the
-// server and must call close.
-func startOps(addr string, pprof bool, m *metrics, r *readiness, log *slog.Logger) (*opsServer, error) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("serve metrics and health (METRICS_ADDR): %w", err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg}))
-	mux.HandleFunc("GET /healthz", handleHealth)
-	mux.HandleFunc("GET /readyz", r.handleReady)
-	if pprof {
-		mux.HandleFunc("GET /debug/pprof/", httppprof.Index)
-		mux.HandleFunc("GET /debug/pprof/cmdline", httppprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/profile", httppprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/symbol", httppprof.Symbol)
-		mux.HandleFunc("GET /debug/pprof/trace", httppprof.Trace)
-	}
-	s := &opsServer{
-		srv: &http.Server{
-			Handler:           mux,
-			ReadHeaderTimeout: 5 * time.Second,
-			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		},
-		addr: ln.Addr().String(),
-		done: make(chan struct{}),
-	}
-	go func() {
-		defer close(s.done)
-		_ = s.srv.Serve(ln) // returns http.ErrServerClosed after close
-	}()
-	log.Info("serving metrics and health", "addr", s.addr, "paths", "/metrics /healthz /readyz")
-	return s, nil
-}
-
-// close stops the server, letting answers in progress finish for a moment.
-func (s *opsServer) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
-	<-s.done
+	return lines, ok
 }

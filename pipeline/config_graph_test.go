@@ -1,11 +1,10 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -22,8 +21,8 @@ import (
 const (
 	testTenant = "8f2b7c1e-4d3a-4b5c-9e6f-0a1b2c3d4e5f"
 	testClient = "3c9d1e2f-5a6b-4c7d-8e9f-101112131415"
-	testCert   = "../../fetch/testdata/client-cert.pem"
-	testPFX    = "../../fetch/testdata/client-cert.pfx"
+	testCert   = "../fetch/testdata/client-cert.pem"
+	testPFX    = "../fetch/testdata/client-cert.pfx"
 )
 
 // withBrokers adds the one setting every case needs besides Graph's.
@@ -106,9 +105,9 @@ func TestGraphAuthConfig(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := loadConfig(context.Background(), withBrokers(tc.env))
 			if len(tc.problems) > 0 {
-				var ce *configError
+				var ce *ConfigError
 				if !errors.As(err, &ce) {
-					t.Fatalf("err %v, want a configError", err)
+					t.Fatalf("err %v, want a ConfigError", err)
 				}
 				for _, w := range tc.problems {
 					if !strings.Contains(err.Error(), w) {
@@ -153,7 +152,7 @@ func TestGraphBudgetConfig(t *testing.T) {
 	}
 }
 
-func discardLogger() *slog.Logger { return newLogger("error", "text", io.Discard) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func parsePEMCert(t *testing.T, data []byte) *x509.Certificate {
 	t.Helper()
@@ -184,7 +183,7 @@ func TestTokenSourceFromEnvironment(t *testing.T) {
 		{"dod", "login.microsoftonline.us", "https://dod-graph.microsoft.us",
 			map[string]string{"GRAPH_AUTH": "secret", "AZURE_CLIENT_SECRET": "pw"}, entrasim.GrantSecret},
 	}
-	cert, err := os.ReadFile("../../fetch/testdata/client-cert-public.pem")
+	cert, err := os.ReadFile("../fetch/testdata/client-cert-public.pem")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,18 @@
-package main
+// Package demo runs the pipeline against the simulators — a simulated
+// Graph, an in-process Kafka and Schema Registry — for `callstream demo`: a
+// first run, or a world to point the real commands at, with nothing to set
+// up. It is kept out of package pipeline so that the application itself
+// links no simulator.
+package demo
 
 import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -21,48 +26,20 @@ import (
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/callstream/callstream/graphsim"
+	"github.com/callstream/callstream/pipeline"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
 )
 
-// demoHelp is demo's --help. demo reads no setting: everything it talks
-// to runs in the process.
-var demoHelp = helpDoc{
-	usage: "callstream demo [--days N] [--rows-per-hour N] [-v] [--serve FILE]",
-	summary: `Run the real pipeline exactly-once against a simulated Graph (paging, 429s, 503s, truncated
-bodies, rows repeated across pages), an in-process Kafka and an in-process Schema Registry; read the
-topic back, check that every simulated call is there once, and print a summary and one decoded record.
-
-With --serve FILE it runs only the simulated Graph (both sources), the in-process Kafka and the
-Schema Registry, writes the settings that reach them to FILE (an --env-file), and serves until
-SIGTERM/SIGINT: a "callstream run --once --env-file FILE" from another shell then walks them.`,
-	exits: []int{exitOK, exitFailure, exitConfig, exitInterrupted},
-	exitNotes: map[int]string{
-		exitFailure: "runtime failure, or the topic read back does not hold every simulated row exactly once",
-	},
-}
-
-// cmdDemo runs the real pipeline against a simulated Graph (with paging,
+// Run runs the real pipeline exactly-once over days simulated days of
+// perHour calls an hour, against a simulated Graph (with paging,
 // throttling, faults and duplicate rows), an in-process Kafka and an
-// in-process Schema Registry, then reads the topic back and checks it.
-func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	days := fs.Int("days", 3, "simulated days to walk")
-	perHour := fs.Int("rows-per-hour", 1500, "simulated calls per hour")
-	verbose := fs.Bool("v", false, "show the pipeline's logs")
-	serve := fs.String("serve", "", "serve the simulated Graph, Kafka and registry, writing their settings to `FILE`, until stopped")
-	if err := parseFlags(fs, demoHelp, args, stdout); err != nil {
-		return err
-	}
-	if *days < 1 || *perHour < 1 {
-		return &configError{problems: []string{"--days and --rows-per-hour must be positive"}}
-	}
-	start := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
-	end := start.Add(time.Duration(*days) * 24 * time.Hour)
-	if *serve != "" {
-		return serveDemo(ctx, *serve, start, end, *perHour, stdout)
-	}
+// in-process Schema Registry, then reads the topic back, checks that it
+// holds every simulated row once, and prints a summary and one decoded
+// record to stdout. verbose shows the pipeline's logs on stderr.
+func Run(ctx context.Context, days, perHour int, verbose bool, stdout, stderr io.Writer) error {
+	start, end := span(days)
 	// The demo walks the default source, whose rows are the simulator's
 	// default data set (sim.Count), to its default topic.
 	const token = "demo-token"
@@ -70,7 +47,7 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	topic := src.DefaultTopic
 
 	sim, err := graphsim.New(graphsim.Config{
-		Seed: 1, Start: start, End: end, RowsPerHour: *perHour, Token: token,
+		Seed: 1, Start: start, End: end, RowsPerHour: perHour, Token: token,
 		PageOverlap: 3, ExtraProperty: true,
 		Faults: []graphsim.Fault{
 			{Every: 29, Offset: 5, Status: http.StatusTooManyRequests, RetryAfter: "0"},
@@ -97,28 +74,33 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	reg := srfake.New()
 	defer reg.Close()
 
-	level := "error"
-	if *verbose {
-		level = "info"
+	level := slog.LevelError
+	if verbose {
+		level = slog.LevelInfo
 	}
-	cfg := Config{
-		Graph:      GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
-		Kafka:      KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", Registry: producer.Registry{URL: reg.URL()}},
-		Checkpoint: CheckpointConfig{Store: "kafka"},
-		Walk: WalkConfig{
+	cfg := pipeline.Config{
+		Graph:      pipeline.GraphConfig{BaseURL: "http://" + ln.Addr().String(), APIVersion: "v1.0", AccessToken: token, MaxAttempts: 8},
+		Kafka:      pipeline.KafkaConfig{Brokers: kc.ListenAddrs(), Topic: topic, ClientID: "callstream-demo", Registry: producer.Registry{URL: reg.URL()}},
+		Checkpoint: pipeline.CheckpointConfig{Store: "kafka"},
+		Walk: pipeline.WalkConfig{
 			Start: start, End: end, Window: time.Hour, PollInterval: time.Minute, Concurrency: 4,
 			Sources:     []string{src.Name},
 			RescanAfter: []time.Duration{time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour},
 		},
-		Log: LogConfig{Level: level, Format: "text"},
+		Log: pipeline.LogConfig{Level: strings.ToLower(level.String()), Format: "text"},
 	}
 	fmt.Fprintf(stdout, "callstream demo: %d simulated days of %s calls (%d rows, %d per hour), 1-hour windows\n",
-		*days, src.Title, sim.Count(start, end), *perHour)
+		days, src.Title, sim.Count(start, end), perHour)
 	fmt.Fprintln(stdout, "simulated Graph injects 429s, 503s, truncated bodies and rows repeated across pages")
 	fmt.Fprintln(stdout, "exactly-once: each window's rows and its checkpoint commit in one Kafka transaction")
 
 	began := time.Now()
-	stats, err := run(ctx, cfg, true, newLogger(level, "text", stderr), nil)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	p, err := pipeline.New(ctx, cfg, pipeline.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	stats, err := p.Run(ctx, pipeline.RunOptions{Once: true})
 	took := time.Since(began)
 	if err != nil {
 		return err
@@ -190,11 +172,13 @@ func cmdDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return nil
 }
 
-// serveDemo runs the demo's simulated Graph, an in-process Kafka and Schema
-// Registry, and writes the settings that reach them to path, so that a new
-// user can try the real `run` (or check, plan, checkpoint) from another
-// shell before any Entra app or cluster exists. It serves until ctx ends.
-func serveDemo(ctx context.Context, path string, start, end time.Time, perHour int, stdout io.Writer) error {
+// Serve runs the demo's simulated Graph over days simulated days of
+// perHour calls an hour, an in-process Kafka and Schema Registry, and
+// writes the settings that reach them to path, so that a new user can try
+// the real `run` (or check, plan, checkpoint) from another shell before
+// any Entra app or cluster exists. It serves until ctx ends.
+func Serve(ctx context.Context, path string, days, perHour int, stdout io.Writer) error {
+	start, end := span(days)
 	const token = "demo-token"
 	// Every source the simulator serves on v1.0, each to its default topic.
 	var names, topics []string
@@ -253,4 +237,11 @@ func serveDemo(ctx context.Context, path string, start, end time.Time, perHour i
 	fmt.Fprintf(stdout, "their settings are in %s; from another shell:\n  callstream run --once --env-file %s\nstop with Ctrl-C\n", path, path)
 	<-ctx.Done()
 	return nil
+}
+
+// span is the simulated range: days from a fixed Monday, so that every
+// demo shows the same figures.
+func span(days int) (start, end time.Time) {
+	start = time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
+	return start, start.Add(time.Duration(days) * 24 * time.Hour)
 }

@@ -1,15 +1,15 @@
-package main
+package pipeline
 
 import (
 	"net"
 	"strings"
 )
 
-// rawOps holds the settings of the metrics and health endpoints. The
+// RawOps holds the settings of the metrics and health endpoints. The
 // binary serves nothing unless METRICS_ADDR is set, so that tools and tests
 // running it side by side never fight over a port; the container image sets
 // it to :8080.
-type rawOps struct {
+type RawOps struct {
 	MetricsAddr      string `env:"METRICS_ADDR"`
 	ReadyStallFactor string `env:"READY_STALL_FACTOR, default=3"`
 	Pprof            string `env:"METRICS_PPROF, default=false"`
@@ -27,7 +27,7 @@ type OpsConfig struct {
 	Pprof bool
 }
 
-func (r rawOps) parse(p *problems) OpsConfig {
+func (r RawOps) parse(p *problems) OpsConfig {
 	var c OpsConfig
 	switch addr := strings.TrimSpace(r.MetricsAddr); addr {
 	case "off", "":

@@ -1,9 +1,9 @@
-package main
+package pipeline
 
 import "strings"
 
-// rawCheckpoint holds the checkpoint settings.
-type rawCheckpoint struct {
+// RawCheckpoint holds the checkpoint settings.
+type RawCheckpoint struct {
 	Store string `env:"CHECKPOINT_STORE, default=kafka"`
 	Path  string `env:"CHECKPOINT_PATH, default=callstream-checkpoint.json"`
 	Topic string `env:"CHECKPOINT_TOPIC"`
@@ -19,7 +19,7 @@ type CheckpointConfig struct {
 	Topic string
 }
 
-func (r rawCheckpoint) parse(p *problems) CheckpointConfig {
+func (r RawCheckpoint) parse(p *problems) CheckpointConfig {
 	c := CheckpointConfig{Store: r.Store, Path: r.Path, Topic: strings.TrimSpace(r.Topic)}
 	switch r.Store {
 	case "kafka":
@@ -31,4 +31,15 @@ func (r rawCheckpoint) parse(p *problems) CheckpointConfig {
 		p.add("CHECKPOINT_STORE %q: want kafka (exactly-once) or file (at-least-once)", r.Store)
 	}
 	return c
+}
+
+// Parse converts and validates the checkpoint settings alone: showing or
+// resetting progress in a file must not require Graph or Kafka settings.
+func (r RawCheckpoint) Parse() (CheckpointConfig, error) {
+	var p problems
+	c := r.parse(&p)
+	if len(p) > 0 {
+		return c, &ConfigError{Problems: p}
+	}
+	return c, nil
 }

@@ -1,15 +1,13 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strings"
 
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/checkpoint"
@@ -17,14 +15,29 @@ import (
 	"github.com/callstream/callstream/sources"
 )
 
-// checkpointAccess reads and writes one source's saved state, wherever
+// CheckpointAccess reads and writes one source's saved state, wherever
 // CHECKPOINT_STORE keeps it.
-type checkpointAccess struct {
+type CheckpointAccess struct {
 	where string
 	load  func(ctx context.Context) (checkpoint.State, error)
 	save  func(ctx context.Context, st checkpoint.State) error
 	close func()
 }
+
+// Where says where the state is kept: the file, or the checkpoint topic
+// and the scope in it.
+func (a *CheckpointAccess) Where() string { return a.where }
+
+// Load reads the saved state; none is the zero State.
+func (a *CheckpointAccess) Load(ctx context.Context) (checkpoint.State, error) { return a.load(ctx) }
+
+// Save replaces the saved state with st.
+func (a *CheckpointAccess) Save(ctx context.Context, st checkpoint.State) error {
+	return a.save(ctx, st)
+}
+
+// Close releases the store's client.
+func (a *CheckpointAccess) Close() { a.close() }
 
 // knownSources are the names --source and SOURCES accept, sorted.
 func knownSources() []string {
@@ -33,46 +46,41 @@ func knownSources() []string {
 	return names
 }
 
-// checkSource refuses a --source that is no source of ours: a typo must
+// CheckSource refuses a --source that is no source of ours: a typo must
 // not write a checkpoint nobody reads.
-func checkSource(source string) error {
+func CheckSource(source string) error {
 	if isSource(source) {
 		return nil
 	}
-	return &configError{problems: []string{fmt.Sprintf("--source %q: unknown source; want one of %s", source, strings.Join(knownSources(), ", "))}}
+	return &ConfigError{Problems: []string{fmt.Sprintf("--source %q: unknown source; want one of %s", source, strings.Join(knownSources(), ", "))}}
 }
 
-// openCheckpoint opens source's checkpoint as `run` would: the same store,
+// OpenCheckpoint opens source's checkpoint as Run would: the same store,
 // topic and scope. Opening and loading write nothing: a missing checkpoint
 // topic reads as no progress. For the Kafka store a save creates the
 // checkpoint topic if need be (as run would) and is a transaction with the
 // source's transactional id: it fences a running instance (which then
 // stops with exit code 3) rather than racing it.
-func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, stderr io.Writer) (*checkpointAccess, error) {
-	if err := checkSource(source); err != nil {
+//
+// With CHECKPOINT_STORE=file only the configuration's Checkpoint part is
+// read: the pipeline may be built from it alone.
+func (p *Pipeline) OpenCheckpoint(ctx context.Context, source string) (*CheckpointAccess, error) {
+	if err := CheckSource(source); err != nil {
 		return nil, err
 	}
-	cc, err := loadCheckpointConfig(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	if cc.Store == "file" {
+	cfg, log := p.cfg, p.log
+	if cc := cfg.Checkpoint; cc.Store == "file" {
 		store, err := checkpoint.NewFileStore(cc.Path)
 		if err != nil {
-			return nil, &configError{problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
+			return nil, &ConfigError{Problems: []string{"CHECKPOINT_PATH: " + err.Error()}}
 		}
-		return &checkpointAccess{
+		return &CheckpointAccess{
 			where: cc.Path,
 			load:  func(ctx context.Context) (checkpoint.State, error) { return store.Load(ctx, source) },
 			save:  func(ctx context.Context, st checkpoint.State) error { return store.Save(ctx, source, st) },
 			close: func() {},
 		}, nil
 	}
-	cfg, err := loadConfig(ctx, env)
-	if err != nil {
-		return nil, err
-	}
-	log := newLogger("warn", "", stderr)
 	if !slices.Contains(cfg.Walk.Sources, source) {
 		// A source SOURCES does not walk still gets an id of its own: with
 		// KAFKA_TRANSACTIONAL_ID set and one source, the reset would
@@ -100,7 +108,7 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 		return nil, err
 	}
 	store := kafkaCheckpointStore(cl, cfg, source)
-	acc := &checkpointAccess{
+	acc := &CheckpointAccess{
 		where: fmt.Sprintf("kafka topic %s (scope %s)", topic, ls.topic),
 		load: func(ctx context.Context) (checkpoint.State, error) {
 			if !exists {
@@ -113,7 +121,7 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 	acc.save = func(ctx context.Context, st checkpoint.State) error {
 		if !exists {
 			if err := producer.EnsureCheckpointTopic(ctx, cl, topic, cfg.Kafka.Topic); err != nil {
-				return startupError(err)
+				return StartupError(err)
 			}
 			exists = true
 		}
@@ -121,7 +129,7 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 		pcfg.Logger = slog.New(slog.DiscardHandler)
 		prod, err := producer.New(ctx, pcfg)
 		if err != nil {
-			return startupError(err)
+			return StartupError(err)
 		}
 		defer prod.Close(context.WithoutCancel(ctx))
 		// Claiming the id fenced any running instance; read again so the
@@ -164,7 +172,7 @@ func checkpointTopicExists(ctx context.Context, cl *kgo.Client, topic string) (b
 	case errors.Is(err, producer.ErrTopicMissing):
 		return false, nil
 	case errors.Is(err, producer.ErrNotCompacted):
-		return false, &configError{problems: []string{"CHECKPOINT_TOPIC: " + err.Error()}}
+		return false, &ConfigError{Problems: []string{"CHECKPOINT_TOPIC: " + err.Error()}}
 	default:
 		return false, fmt.Errorf("checkpoint topic %s: %w", topic, err)
 	}

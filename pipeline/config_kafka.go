@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"fmt"
@@ -9,20 +9,20 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/sources"
 )
 
-// rawKafka holds the Kafka settings: where, how securely, how records are
+// RawKafka holds the Kafka settings: where, how securely, how records are
 // written and which topics to check or create; and the Schema Registry's.
-type rawKafka struct {
+type RawKafka struct {
 	Brokers string `env:"KAFKA_BROKERS"`
-	// topics holds each source's topic setting (sources.Source.TopicSetting),
-	// read by readTopics: they come from the registry, not from tags.
-	topics      sourceTopics
+	// Topics holds each source's topic setting (sources.Source.TopicSetting),
+	// filled by the environment's reader: the names come from the sources
+	// registry, not from tags.
+	Topics      SourceTopics
 	ClientID    string `env:"KAFKA_CLIENT_ID, default=callstream"`
 	Preset      string `env:"KAFKA_PRESET"`
 	Compression string `env:"KAFKA_COMPRESSION"`
@@ -48,11 +48,11 @@ type rawKafka struct {
 	DeadLetterTopic  string `env:"KAFKA_DLQ_TOPIC"`
 	TransactionalID  string `env:"KAFKA_TRANSACTIONAL_ID"`
 
-	Registry rawRegistry
+	Registry RawRegistry
 }
 
-// rawRegistry holds the Schema Registry settings.
-type rawRegistry struct {
+// RawRegistry holds the Schema Registry settings.
+type RawRegistry struct {
 	URL          string `env:"SCHEMA_REGISTRY_URL"`
 	Username     string `env:"SCHEMA_REGISTRY_USERNAME"`
 	Password     string `env:"SCHEMA_REGISTRY_PASSWORD"`
@@ -106,26 +106,15 @@ func (c KafkaConfig) TopicFor(source string) string {
 	return c.Topic
 }
 
-// sourceTopics is the value of every source's topic setting, by setting
+// SourceTopics is the value of every source's topic setting, by setting
 // name (absent: unset). Its type marks the field for the help and the
 // list of known settings, which expand it to one setting per source.
-type sourceTopics map[string]string
-
-// readTopics reads every source's topic setting from l.
-func readTopics(l envconfig.Lookuper) sourceTopics {
-	t := sourceTopics{}
-	for _, s := range sources.All() {
-		if v, ok := l.Lookup(s.TopicSetting); ok {
-			t[s.TopicSetting] = v
-		}
-	}
-	return t
-}
+type SourceTopics map[string]string
 
 // parseTopics resolves each source's topic (its setting, else its
 // default) and refuses an empty one or one shared with another source: the
 // first source's setting is the reference the others must differ from.
-func parseTopics(p *problems, raw sourceTopics) (first string, bySource map[string]string) {
+func parseTopics(p *problems, raw SourceTopics) (first string, bySource map[string]string) {
 	bySource = map[string]string{}
 	var earlier []string // settings of the sources before
 	seen := map[string]bool{}
@@ -151,14 +140,14 @@ func parseTopics(p *problems, raw sourceTopics) (first string, bySource map[stri
 	return first, bySource
 }
 
-func (r rawKafka) parse(p *problems) KafkaConfig {
+func (r RawKafka) parse(p *problems) KafkaConfig {
 	var c KafkaConfig
 	for _, b := range strings.Split(r.Brokers, ",") {
 		if b = strings.TrimSpace(b); b != "" {
 			c.Brokers = append(c.Brokers, b)
 		}
 	}
-	c.Topic, c.SourceTopics = parseTopics(p, r.topics)
+	c.Topic, c.SourceTopics = parseTopics(p, r.Topics)
 	c.ClientID = r.ClientID
 
 	switch strings.ToLower(strings.TrimSpace(r.Preset)) {
@@ -222,7 +211,7 @@ func (r rawKafka) parse(p *problems) KafkaConfig {
 	return c
 }
 
-func (r rawKafka) parseTLS(p *problems) *producer.TLS {
+func (r RawKafka) parseTLS(p *problems) *producer.TLS {
 	files := r.TLSCAFile != "" || r.TLSCertFile != "" || r.TLSKeyFile != "" || r.TLSServerName != ""
 	on := files || strings.EqualFold(r.Preset, string(producer.PresetEventHubs))
 	if r.TLS != "" {
@@ -246,7 +235,7 @@ func (r rawKafka) parseTLS(p *problems) *producer.TLS {
 	return t
 }
 
-func (r rawKafka) parseSASL(p *problems, preset producer.Preset) *SASLConfig {
+func (r RawKafka) parseSASL(p *problems, preset producer.Preset) *SASLConfig {
 	mech := strings.TrimSpace(r.SASLMechanism)
 	if preset == producer.PresetEventHubs && mech == "" {
 		// A connection string means PLAIN; without one, Entra ID.
@@ -291,7 +280,15 @@ func (r rawKafka) parseSASL(p *problems, preset producer.Preset) *SASLConfig {
 	return s
 }
 
-func (r rawRegistry) parse(p *problems) producer.Registry {
+// Parse converts and validates the registry settings alone (schema register
+// reads no others), returning each problem found.
+func (r RawRegistry) Parse() (producer.Registry, []string) {
+	var p problems
+	c := r.parse(&p)
+	return c, p
+}
+
+func (r RawRegistry) parse(p *problems) producer.Registry {
 	var c producer.Registry
 	c.URL = parseURL(p, "SCHEMA_REGISTRY_URL", strings.TrimRight(strings.TrimSpace(r.URL), "/"),
 		"SCHEMA_REGISTRY_USERNAME and SCHEMA_REGISTRY_PASSWORD (or SCHEMA_REGISTRY_BEARER_TOKEN)")
@@ -318,9 +315,9 @@ func (r rawRegistry) parse(p *problems) producer.Registry {
 	return c
 }
 
-// producerConfig turns the configuration into the producer's, creating the
+// ProducerConfig turns the configuration into the producer's, creating the
 // Entra ID credential OAUTHBEARER needs. Errors are configuration errors.
-func producerConfig(cfg Config, schema producer.Schema, log *slog.Logger, extra []kgo.Opt) (producer.Config, error) {
+func ProducerConfig(cfg Config, schema producer.Schema, log *slog.Logger, extra []kgo.Opt) (producer.Config, error) {
 	k := cfg.Kafka
 	pc := producer.Config{
 		Brokers:            k.Brokers,
@@ -345,7 +342,7 @@ func producerConfig(cfg Config, schema producer.Schema, log *slog.Logger, extra 
 			ClientOptions: azcore.ClientOptions{Cloud: cfg.Graph.Cloud.Authority},
 		})
 		if err != nil {
-			return pc, &configError{problems: []string{fmt.Sprintf("KAFKA_SASL_MECHANISM OAUTHBEARER: Entra ID credential: %v (set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token file)", err)}}
+			return pc, &ConfigError{Problems: []string{fmt.Sprintf("KAFKA_SASL_MECHANISM OAUTHBEARER: Entra ID credential: %v (set AZURE_TENANT_ID, AZURE_CLIENT_ID and a secret, certificate or federated token file)", err)}}
 		}
 		cred = c
 	}
@@ -358,7 +355,7 @@ func producerConfig(cfg Config, schema producer.Schema, log *slog.Logger, extra 
 			eh.ConnectionString, eh.Credential = k.SASL.Password, nil
 		}
 		if err := eh.Apply(&pc); err != nil {
-			return pc, &configError{problems: []string{"KAFKA_PRESET=eventhubs: " + err.Error()}}
+			return pc, &ConfigError{Problems: []string{"KAFKA_PRESET=eventhubs: " + err.Error()}}
 		}
 		return pc, nil
 	}

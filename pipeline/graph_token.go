@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"context"
@@ -70,25 +70,25 @@ func tokenError(cfg Config, err error) error {
 	case mode == fetch.AuthDefault:
 		// The chain's own error lists every credential it tried, a dozen
 		// lines whose gist is that none is configured here.
-		return &configError{problems: []string{fmt.Sprintf("no Graph credential: set %s (GRAPH_AUTH=secret), or GRAPH_ACCESS_TOKEN (GRAPH_AUTH=token), "+
+		return &ConfigError{Problems: []string{fmt.Sprintf("no Graph credential: set %s (GRAPH_AUTH=secret), or GRAPH_ACCESS_TOKEN (GRAPH_AUTH=token), "+
 			"or run with a workload or managed identity; %s (LOG_LEVEL=debug shows each credential tried)", credentialSettings[fetch.AuthSecret], docs)}}
 	case refused:
 		why := afe.RawResponse.Status
 		if code := entraCode.FindString(err.Error()); code != "" {
 			why = code + ", " + why
 		}
-		return &configError{problems: []string{fmt.Sprintf("GRAPH_AUTH=%s: Entra refused the credential (%s): check %s; %s", mode, why, credentialSettings[mode], docs)}}
+		return &ConfigError{Problems: []string{fmt.Sprintf("GRAPH_AUTH=%s: Entra refused the credential (%s): check %s; %s", mode, why, credentialSettings[mode], docs)}}
 	default:
 		// azcore's errors span lines (request, response, links): one line.
 		return fmt.Errorf("graph token (GRAPH_AUTH=%s): %s", mode, strings.Join(strings.Fields(err.Error()), " "))
 	}
 }
 
-// oneLine is err's text without configError's heading, for check's lines.
+// oneLine is err's text without ConfigError's heading, for check's lines.
 func oneLine(err error) string {
-	var ce *configError
+	var ce *ConfigError
 	if errors.As(err, &ce) {
-		return strings.Join(ce.problems, "; ")
+		return strings.Join(ce.Problems, "; ")
 	}
 	return err.Error()
 }

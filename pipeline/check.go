@@ -1,18 +1,15 @@
-package main
+package pipeline
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,118 +21,54 @@ import (
 	"github.com/callstream/callstream/sources"
 )
 
-var checkHelp = helpDoc{
-	usage: "callstream check [--timeout DURATION]",
-	summary: `Validate the configuration and every connection run needs, as run will use them, and print
-each problem with the setting to fix: a Graph token and a one-minute query of each source's function
-(SOURCES), Kafka (with run's TLS and SASL) and every topic run writes (each source's, the dead-letter
-topic), each source's Schema Registry subject (SCHEMA_SUBJECT_STRATEGY) and that its id resolves to
-this build's schema, and each source's checkpoint in the configured store (CHECKPOINT_STORE). It
-changes nothing: no topic created, no schema registered, no record written, no checkpoint saved.
-Exit 0 only when all is well.`,
-	// check validates every setting run reads, the windows included.
-	sections: allSections,
-	exits:    []int{exitOK, exitFailure, exitConfig},
-	exitNotes: map[int]string{
-		exitOK:      "all is well (--help too)",
-		exitFailure: "a problem was found: each is printed with the setting to fix",
-	},
-}
-
-// checkResult is the outcome of one check: ok with a detail, or a
+// CheckResult is the outcome of one check: ok with a detail, or a
 // problem that names the setting to fix.
-type checkResult struct {
-	name    string
-	ok      bool
-	skipped bool
-	detail  string
+type CheckResult struct {
+	// Name is what was checked: "graph token", "kafka topic", ...
+	Name string
+	OK   bool
+	// Skipped is a check that could not run for a failure reported by
+	// another (no token: no query); it counts as OK.
+	Skipped bool
+	Detail  string
 }
 
-// checkFailed is check's error when a problem was found; the problems are
-// already printed. It maps to exit code 1.
-type checkFailed struct{ n int }
-
-func (e *checkFailed) Error() string {
-	if e.n == 1 {
-		return "check: 1 problem found"
+// Check validates every connection Run needs, as Run will use them, and
+// changes nothing: no topic created, no schema registered, no record
+// written, no checkpoint saved. The independent checks run side by side,
+// each connection bounded by timeout; their results come back in a fixed
+// order.
+func (p *Pipeline) Check(ctx context.Context, timeout time.Duration) []CheckResult {
+	cfg := p.cfg
+	groups := []func(context.Context) []CheckResult{
+		func(ctx context.Context) []CheckResult { return checkGraph(ctx, cfg, timeout) },
+		func(ctx context.Context) []CheckResult { return checkKafka(ctx, cfg, timeout) },
+		func(ctx context.Context) []CheckResult { return checkRegistry(ctx, cfg, timeout) },
+		func(ctx context.Context) []CheckResult { return checkCheckpoint(ctx, cfg, timeout) },
 	}
-	return fmt.Sprintf("check: %d problems found", e.n)
-}
-
-func cmdCheck(ctx context.Context, args []string, stdout, stderr io.Writer, env envconfig.Lookuper) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	timeout := fs.Duration("timeout", 20*time.Second, "how long each connection may take to answer")
-	if err := parseFlags(fs, checkHelp, args, stdout); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return &configError{problems: []string{fmt.Sprintf("check takes no arguments, got %q", fs.Args())}}
-	}
-	cfg, err := loadConfig(ctx, env)
-	if err != nil {
-		// Nothing can be reached with settings that do not parse; the
-		// caller prints every problem and exits 2.
-		fmt.Fprintln(stdout, "FAIL  configuration")
-		return withSettingNotes(err, unknownSettings(env))
-	}
-	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
-	fmt.Fprintln(stdout, "ok    configuration")
-	for _, w := range cfg.Walk.Warnings {
-		fmt.Fprintf(stdout, "warn  %-17s %s\n", "configuration", w)
-	}
-
-	results := runChecks(ctx, cfg, *timeout)
-	failed := 0
-	for _, r := range results {
-		mark := "ok  "
-		switch {
-		case r.skipped:
-			mark = "skip"
-		case !r.ok:
-			mark = "FAIL"
-			failed++
-		}
-		fmt.Fprintf(stdout, "%s  %-17s %s\n", mark, r.name, r.detail)
-	}
-	if failed > 0 {
-		return &checkFailed{n: failed}
-	}
-	fmt.Fprintln(stdout, "all checks passed")
-	return nil
-}
-
-// runChecks runs the independent checks side by side; their results come
-// back in a fixed order.
-func runChecks(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
-	groups := []func(context.Context) []checkResult{
-		func(ctx context.Context) []checkResult { return checkGraph(ctx, cfg, timeout) },
-		func(ctx context.Context) []checkResult { return checkKafka(ctx, cfg, timeout) },
-		func(ctx context.Context) []checkResult { return checkRegistry(ctx, cfg, timeout) },
-		func(ctx context.Context) []checkResult { return checkCheckpoint(ctx, cfg, timeout) },
-	}
-	out := make([][]checkResult, len(groups))
+	out := make([][]CheckResult, len(groups))
 	var wg sync.WaitGroup
 	for i, g := range groups {
 		wg.Go(func() { out[i] = g(ctx) })
 	}
 	wg.Wait()
-	var all []checkResult
+	var all []CheckResult
 	for _, rs := range out {
 		all = append(all, rs...)
 	}
 	return all
 }
 
-func ok(name, format string, args ...any) checkResult {
-	return checkResult{name: name, ok: true, detail: fmt.Sprintf(format, args...)}
+func ok(name, format string, args ...any) CheckResult {
+	return CheckResult{Name: name, OK: true, Detail: fmt.Sprintf(format, args...)}
 }
 
-func fail(name, format string, args ...any) checkResult {
-	return checkResult{name: name, detail: fmt.Sprintf(format, args...)}
+func fail(name, format string, args ...any) CheckResult {
+	return CheckResult{Name: name, Detail: fmt.Sprintf(format, args...)}
 }
 
-func skip(name, format string, args ...any) checkResult {
-	return checkResult{name: name, ok: true, skipped: true, detail: fmt.Sprintf(format, args...)}
+func skip(name, format string, args ...any) CheckResult {
+	return CheckResult{Name: name, OK: true, Skipped: true, Detail: fmt.Sprintf(format, args...)}
 }
 
 // credentialHint names what to fix when no token can be had or Graph
@@ -148,23 +81,23 @@ func credentialHint(cfg Config) string {
 }
 
 // checkGraph gets a token, then asks Graph for one settled minute of calls.
-func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+func checkGraph(ctx context.Context, cfg Config, timeout time.Duration) []CheckResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	tokens, err := tokenSource(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
-		return []checkResult{
+		return []CheckResult{
 			fail("graph token", "%s: %v", credentialHint(cfg), err),
 			skip("graph query", "no token"),
 		}
 	}
 	if _, err := tokens.Token(ctx); err != nil {
-		return []checkResult{
+		return []CheckResult{
 			fail("graph token", "cannot get a token for %s: %s", fetch.ScopeFor(cfg.Graph.BaseURL), oneLine(tokenError(cfg, err))),
 			skip("graph query", "no token"),
 		}
 	}
-	var results []checkResult
+	var results []CheckResult
 	if cfg.Graph.AccessToken != "" {
 		results = append(results, ok("graph token", "GRAPH_ACCESS_TOKEN is set (used as is; it is checked by the query below)"))
 	} else {
@@ -245,7 +178,7 @@ func explainGraph(cfg Config, fn fetch.Function, err error) string {
 // and checks every topic run will write, with the producer's own topic
 // checks, without creating any: each source's data topic and the
 // dead-letter topic.
-func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []CheckResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
@@ -253,22 +186,22 @@ func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	for _, source := range cfg.Walk.Sources {
 		ls, err := laneSetup(cfg, source, quiet, nil)
 		if err != nil {
-			return []checkResult{fail("kafka brokers", "%s", redactError(err.Error())), skip("kafka topic", "no connection")}
+			return []CheckResult{fail("kafka brokers", "%s", redactError(err.Error())), skip("kafka topic", "no connection")}
 		}
 		lanes = append(lanes, ls)
 	}
 	pcfg := lanes[0].producer
 	conn, err := producer.ClientOpts(pcfg, quiet)
 	if err != nil {
-		return []checkResult{fail("kafka brokers", "KAFKA_*: %s", redactError(err.Error())), skip("kafka topic", "no connection")}
+		return []CheckResult{fail("kafka brokers", "KAFKA_*: %s", redactError(err.Error())), skip("kafka topic", "no connection")}
 	}
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(pcfg.Brokers...), kgo.ClientID(pcfg.ClientID)}, conn...)...)
 	if err != nil {
-		return []checkResult{fail("kafka brokers", "KAFKA_BROKERS: %v", err), skip("kafka topic", "no connection")}
+		return []CheckResult{fail("kafka brokers", "KAFKA_BROKERS: %v", err), skip("kafka topic", "no connection")}
 	}
 	defer cl.Close()
 	if err := cl.Ping(ctx); err != nil {
-		return []checkResult{
+		return []CheckResult{
 			fail("kafka brokers", "KAFKA_BROKERS: no broker of %s answered (%v)", strings.Join(pcfg.Brokers, ","), err),
 			skip("kafka topic", "no connection"),
 		}
@@ -276,9 +209,9 @@ func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 	adm := kadm.NewClient(cl)
 	brokers, err := adm.ListBrokers(ctx)
 	if err != nil {
-		return []checkResult{fail("kafka brokers", "KAFKA_BROKERS: metadata request failed (%v)", err), skip("kafka topic", "no metadata")}
+		return []CheckResult{fail("kafka brokers", "KAFKA_BROKERS: metadata request failed (%v)", err), skip("kafka topic", "no metadata")}
 	}
-	results := []checkResult{ok("kafka brokers", "%d broker(s) in the cluster", len(brokers))}
+	results := []CheckResult{ok("kafka brokers", "%d broker(s) in the cluster", len(brokers))}
 	seen := map[string]bool{}
 	for _, ls := range lanes {
 		for _, spec := range ls.producer.TopicSpecs() {
@@ -298,7 +231,7 @@ func checkKafka(ctx context.Context, cfg Config, timeout time.Duration) []checkR
 
 // checkTopic runs the producer's topic check on one topic, never creating
 // it: a missing topic fails unless run would create it.
-func checkTopic(ctx context.Context, cl *kgo.Client, spec producer.TopicSpec, setting string, create bool) checkResult {
+func checkTopic(ctx context.Context, cl *kgo.Client, spec producer.TopicSpec, setting string, create bool) CheckResult {
 	const name = "kafka topic"
 	err := producer.EnsureTopics(ctx, cl, []producer.TopicSpec{spec}, false, slog.New(slog.DiscardHandler))
 	switch {
@@ -330,18 +263,18 @@ func checkTopic(ctx context.Context, cl *kgo.Client, spec producer.TopicSpec, se
 // (SCHEMA_SUBJECT_STRATEGY) without registering anything: absent is fine
 // when run registers it, present must be compatible, and the id the
 // registry gives must resolve to this build's schema.
-func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) []CheckResult {
 	const name = "schema registry"
 	if cfg.Kafka.Registry.URL == "" {
-		return []checkResult{skip(name, "SCHEMA_REGISTRY_URL is not set: values are plain Avro, the schema named in headers")}
+		return []CheckResult{skip(name, "SCHEMA_REGISTRY_URL is not set: values are plain Avro, the schema named in headers")}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	rc, err := cfg.Kafka.Registry.Client()
 	if err != nil {
-		return []checkResult{fail(name, "SCHEMA_REGISTRY_URL: %s", redactError(err.Error()))}
+		return []CheckResult{fail(name, "SCHEMA_REGISTRY_URL: %s", redactError(err.Error()))}
 	}
-	var results []checkResult
+	var results []CheckResult
 	for _, source := range cfg.Walk.Sources {
 		ls, err := laneSetup(cfg, source, slog.New(slog.DiscardHandler), nil)
 		if err != nil {
@@ -353,10 +286,10 @@ func checkRegistry(ctx context.Context, cfg Config, timeout time.Duration) []che
 	return results
 }
 
-func checkSubject(ctx context.Context, cfg Config, rc *sr.Client, ls laneConfig) checkResult {
+func checkSubject(ctx context.Context, cfg Config, rc *sr.Client, ls laneConfig) CheckResult {
 	const name = "schema registry"
 	reg := cfg.Kafka.Registry
-	url := redactURL(reg.URL)
+	url := RedactURL(reg.URL)
 	subject := reg.Subject.Subject(ls.topic, ls.codec.Name())
 	text := ls.codec.Text()
 	s := sr.Schema{Schema: text, Type: sr.TypeAvro}
@@ -381,7 +314,7 @@ func checkSubject(ctx context.Context, cfg Config, rc *sr.Client, ls laneConfig)
 	return ok(name, "subject %s version %d is this build's schema (id %d)", subject, found.Version, found.ID)
 }
 
-func checkCompatible(ctx context.Context, rc *sr.Client, subject string, s sr.Schema, url string) checkResult {
+func checkCompatible(ctx context.Context, rc *sr.Client, subject string, s sr.Schema, url string) CheckResult {
 	const name = "schema registry"
 	latest, err := rc.SchemaByVersion(ctx, subject, -1)
 	var re *sr.ResponseError
@@ -408,42 +341,42 @@ func checkCompatible(ctx context.Context, rc *sr.Client, subject string, s sr.Sc
 // uses, changing nothing. The Kafka store: the checkpoint topic must be
 // compacted if it exists (run creates it otherwise). The file store: the
 // file must load and its directory be writable.
-func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []checkResult {
+func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []CheckResult {
 	const name = "checkpoint"
 	if cfg.Checkpoint.Store == "file" {
-		return []checkResult{checkFileCheckpoint(ctx, cfg)}
+		return []CheckResult{checkFileCheckpoint(ctx, cfg)}
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	quiet := slog.New(slog.DiscardHandler)
 	conn, err := kafkaConnOpts(cfg, quiet, nil)
 	if err != nil {
-		return []checkResult{fail(name, "%s", redactError(err.Error()))}
+		return []CheckResult{fail(name, "%s", redactError(err.Error()))}
 	}
 	cl, err := checkpointClient(cfg, conn)
 	if err != nil {
-		return []checkResult{fail(name, "KAFKA_BROKERS: %v", err)}
+		return []CheckResult{fail(name, "KAFKA_BROKERS: %v", err)}
 	}
 	defer cl.Close()
 	if err := cl.Ping(ctx); err != nil {
 		// Reported once, under kafka brokers.
-		return []checkResult{skip(name, "kafka does not answer: the checkpoint topic cannot be read")}
+		return []CheckResult{skip(name, "kafka does not answer: the checkpoint topic cannot be read")}
 	}
 	topic := checkpointTopic(cfg)
 	spec := producer.TopicSpec{Name: topic, Role: producer.CheckpointTopic, Partitions: 1}
 	err = producer.EnsureTopics(ctx, cl, []producer.TopicSpec{spec}, false, quiet)
 	switch {
 	case errors.Is(err, producer.ErrTopicMissing):
-		return []checkResult{ok(name, "checkpoint topic %s does not exist yet; run creates it (compacted) and starts at START_TIME", topic)}
+		return []CheckResult{ok(name, "checkpoint topic %s does not exist yet; run creates it (compacted) and starts at START_TIME", topic)}
 	case errors.Is(err, producer.ErrNotCompacted):
-		return []checkResult{fail(name, "CHECKPOINT_TOPIC: %v", err)}
+		return []CheckResult{fail(name, "CHECKPOINT_TOPIC: %v", err)}
 	case err != nil:
 		if ctx.Err() != nil {
-			return []checkResult{skip(name, "kafka did not answer (see kafka brokers)")}
+			return []CheckResult{skip(name, "kafka did not answer (see kafka brokers)")}
 		}
-		return []checkResult{fail(name, "CHECKPOINT_TOPIC: %s: %v", topic, err)}
+		return []CheckResult{fail(name, "CHECKPOINT_TOPIC: %s: %v", topic, err)}
 	}
-	var results []checkResult
+	var results []CheckResult
 	for _, source := range cfg.Walk.Sources {
 		store := kafkaCheckpointStore(cl, cfg, source)
 		results = append(results, loadedCheckpoint(ctx, store, source, "CHECKPOINT_TOPIC", "checkpoint topic "+topic))
@@ -454,7 +387,7 @@ func checkCheckpoint(ctx context.Context, cfg Config, timeout time.Duration) []c
 // checkFileCheckpoint reads the file store's checkpoint of each source and
 // makes sure a new one can be written beside it (NewFileStore probes the
 // directory), without touching it.
-func checkFileCheckpoint(ctx context.Context, cfg Config) checkResult {
+func checkFileCheckpoint(ctx context.Context, cfg Config) CheckResult {
 	const name = "checkpoint"
 	store, err := checkpoint.NewFileStore(cfg.Checkpoint.Path)
 	if err != nil {
@@ -463,17 +396,17 @@ func checkFileCheckpoint(ctx context.Context, cfg Config) checkResult {
 	var details []string
 	for _, source := range cfg.Walk.Sources {
 		r := loadedCheckpoint(ctx, store, source, "CHECKPOINT_PATH", cfg.Checkpoint.Path)
-		if !r.ok {
+		if !r.OK {
 			return r
 		}
-		details = append(details, r.detail)
+		details = append(details, r.Detail)
 	}
 	return ok(name, "%s", strings.Join(details, "; "))
 }
 
 // loadedCheckpoint loads one source's checkpoint from store as the walker
 // does at start.
-func loadedCheckpoint(ctx context.Context, store checkpoint.Loader, source, setting, where string) checkResult {
+func loadedCheckpoint(ctx context.Context, store checkpoint.Loader, source, setting, where string) CheckResult {
 	const name = "checkpoint"
 	st, err := store.Load(ctx, source)
 	if err != nil {

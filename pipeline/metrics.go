@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"strconv"
@@ -50,8 +50,8 @@ type walkView struct {
 }
 
 // newMetrics registers callstream's metrics, the Go runtime's and the
-// process's in a new registry.
-func newMetrics(now func() time.Time) *metrics {
+// process's in a new registry; version labels callstream_build_info.
+func newMetrics(now func() time.Time, version string) *metrics {
 	if now == nil {
 		now = time.Now
 	}
