@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -18,14 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/sr"
 	"github.com/twmb/franz-go/pkg/sr/srfake"
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/sources"
 )
 
 var (
@@ -113,6 +110,11 @@ type pipeline struct {
 	start    time.Time
 	end      time.Time
 	cpPath   string
+	// lane is the source the single-source helpers (check, watermark,
+	// liveWatermark, offsets, inFlight, topicIDs, belowWatermarkPublished,
+	// newWindowGate) look at: direct-routing in v1.0 on topic unless only
+	// picked another.
+	lane srcLane
 }
 
 func newPipeline(t *testing.T, sc graphsim.Config) *pipeline {
@@ -132,6 +134,7 @@ func newPipeline(t *testing.T, sc graphsim.Config) *pipeline {
 	cp := filepath.Join(t.TempDir(), "checkpoint.json")
 	return &pipeline{
 		sim: sim, kafka: kc, topic: topic, registry: reg, start: sc.Start, end: sc.End, cpPath: cp,
+		lane: srcLane{src: sources.Default(), version: sources.V1, topic: topic},
 		env: env{
 			"GRAPH_BASE_URL":      srv.URL,
 			"GRAPH_ACCESS_TOKEN":  sc.Token,
@@ -152,144 +155,16 @@ func newPipeline(t *testing.T, sc graphsim.Config) *pipeline {
 	}
 }
 
-// check reads the topic back and compares every record with the
-// simulator: decoded with the .avsc file through a generic decoder (not
-// the package's own row type), keyed by correlationId, Confluent-framed.
-// It returns the number of duplicate records.
+// check reads the lane's topic (direct-routing's, unless only picked
+// another source) back and compares every record with the simulator, field
+// by field (see checkLane). It returns the number of duplicate records.
 func (p *pipeline) check(t *testing.T) (dups int) {
 	t.Helper()
-	avsc, err := os.ReadFile("../../schemas/DirectRoutingLogRow.avsc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := avro.MustParse(string(avsc))
-	want := map[string]graphsim.Row{}
-	for _, r := range p.sim.Rows(p.start, p.end) {
-		if r.Malformed == graphsim.MalformNone { // a malformed row is dead-lettered, never published
-			want[r.ID] = r
-		}
-	}
-	rc, err := sr.NewClient(sr.URLs(p.registry.URL()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	registered, err := rc.SchemaByVersion(context.Background(), p.topic+"-value", -1)
-	if err != nil {
-		t.Fatalf("no schema under %s-value: %v", p.topic, err)
-	}
-	if registered.Schema.Schema != string(avsc) {
-		t.Fatalf("the registered schema is not schemas/DirectRoutingLogRow.avsc")
-	}
-	seen := map[string]int{}
-	for _, rec := range p.kafka.ReadAll(t, p.topic, true) {
-		if len(rec.Value) < 5 || rec.Value[0] != 0 {
-			t.Fatalf("offset %d: value lacks the Confluent header", rec.Offset)
-		}
-		if id := binary.BigEndian.Uint32(rec.Value[1:5]); int(id) != registered.ID {
-			t.Fatalf("offset %d: schema id %d, want %d (%s-value)", rec.Offset, id, registered.ID, p.topic)
-		}
-		var got map[string]any
-		if err := avro.Unmarshal(schema, rec.Value[5:], &got); err != nil {
-			t.Fatalf("offset %d: %v", rec.Offset, err)
-		}
-		rowID, _ := got["id"].(string)
-		sr, ok := want[rowID]
-		if !ok {
-			t.Fatalf("record %q is not a simulated row", rowID)
-		}
-		if string(rec.Key) != sr.CorrelationID {
-			t.Fatalf("record %s keyed %q, want %q", rowID, rec.Key, sr.CorrelationID)
-		}
-		seen[rowID]++
-		if seen[rowID] == 1 {
-			compareRow(t, sr.JSON, got)
-		}
-	}
-	lost := 0
-	for id := range want {
-		switch n := seen[id]; {
-		case n == 0:
-			lost++
-		case n > 1:
-			dups += n - 1
-		}
-	}
-	if lost > 0 {
-		t.Fatalf("%d of %d simulated rows are not on the topic", lost, len(want))
-	}
-	return dups
+	return p.checkLane(t, p.lane)
 }
 
-// compareRow checks a decoded record against the simulator's JSON, field
-// by field, with Graph's conventions applied independently of the schemas
-// package: timestamps at millisecond precision in UTC, the year-1 sentinel
-// as null, unknown properties as raw JSON text.
-func compareRow(t *testing.T, raw []byte, got map[string]any) {
-	t.Helper()
-	var src map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &src); err != nil {
-		t.Fatal(err)
-	}
-	timeFields := map[string]bool{"startDateTime": true, "inviteDateTime": true, "failureDateTime": true, "endDateTime": true}
-	extra := map[string]string{}
-	for k, v := range src {
-		g, known := got[k]
-		if !known {
-			extra[k] = string(v)
-			continue
-		}
-		if string(v) == "null" {
-			if g != nil {
-				t.Fatalf("%s: got %v, want null", k, g)
-			}
-			continue
-		}
-		var want any
-		switch {
-		case timeFields[k]:
-			var s string
-			_ = json.Unmarshal(v, &s)
-			ts, err := time.Parse(time.RFC3339Nano, s)
-			if err != nil {
-				t.Fatalf("%s: simulator sent %s: %v", k, s, err)
-			}
-			if ts.Year() == 1 {
-				want = nil
-			} else {
-				want = ts.UTC().Truncate(time.Millisecond)
-			}
-			if gt, ok := g.(time.Time); ok {
-				g = gt.UTC()
-			}
-		case k == "duration" || k == "finalSipCode" || k == "callEndSubReason":
-			var n int
-			_ = json.Unmarshal(v, &n)
-			want = n
-		default:
-			_ = json.Unmarshal(v, &want)
-		}
-		if fmt.Sprint(g) != fmt.Sprint(want) {
-			t.Fatalf("%s: got %v (%T), want %v", k, g, g, want)
-		}
-	}
-	// A generic decoder names the union branch it took.
-	union, _ := got["additionalProperties"].(map[string]any)
-	ap, _ := union["map"].(map[string]any)
-	if len(ap) != len(extra) {
-		t.Fatalf("additionalProperties %v, want %v", ap, extra)
-	}
-	for k, v := range extra {
-		var a, b any
-		_ = json.Unmarshal([]byte(v), &a)
-		s, _ := ap[k].(string)
-		if err := json.Unmarshal([]byte(s), &b); err != nil || fmt.Sprint(a) != fmt.Sprint(b) {
-			t.Fatalf("additionalProperties[%s] = %q, want %s", k, s, v)
-		}
-	}
-}
-
-// watermark reads the checkpoint the binary wrote, from the file or the
-// Kafka store as configured.
+// watermark reads the checkpoint the binary wrote for the lane's source,
+// from the file or the Kafka store as configured.
 func (p *pipeline) watermark(t *testing.T) time.Time {
 	t.Helper()
 	var store checkpoint.Loader
@@ -300,9 +175,9 @@ func (p *pipeline) watermark(t *testing.T) time.Time {
 		}
 		store = fs
 	} else {
-		store = checkpoint.NewKafkaStore(p.kafka.Client(t), p.topic+".checkpoint", p.topic)
+		store = checkpoint.NewKafkaStore(p.kafka.Client(t), p.topic+".checkpoint", p.lane.topic)
 	}
-	st, err := store.Load(context.Background(), "direct-routing")
+	st, err := store.Load(context.Background(), p.lane.src.Name)
 	if err != nil {
 		t.Fatalf("load checkpoint: %v", err)
 	}
