@@ -18,6 +18,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/schemas"
 )
 
@@ -31,7 +32,8 @@ const (
 )
 
 // windowGate stands between the binary and the simulator and controls the
-// requests for one Direct Routing window: its first page too when whole is
+// requests for one window of the pipeline's lane (direct-routing unless
+// pipeline.only picked another source): its first page too when whole is
 // set, else only the pages after the first ($skip). Holding page 2 of a
 // window read page by page (BACKFILL_CONCURRENCY=1) leaves the process with
 // page 1's rows produced and the window unfinished: a point in the middle
@@ -52,7 +54,7 @@ type windowGate struct {
 // at from, initially in mode, and points the pipeline's GRAPH_BASE_URL at it.
 func newWindowGate(t *testing.T, p *pipeline, from time.Time, whole bool, mode gateMode) *windowGate {
 	t.Helper()
-	g := &windowGate{next: p.sim, target: "getDirectRoutingCalls(fromDateTime=" + from.UTC().Format(time.RFC3339) + ",",
+	g := &windowGate{next: p.sim, target: p.lane.src.Function + "(fromDateTime=" + from.UTC().Format(time.RFC3339) + ",",
 		whole: whole, mode: mode, changed: make(chan struct{})}
 	srv := httptest.NewServer(g)
 	srv.Config.ErrorLog = nil
@@ -143,15 +145,15 @@ func (p *pipeline) liveWatermark(t *testing.T) func() time.Time {
 			if err := json.Unmarshal(b, &f); err != nil {
 				t.Fatalf("checkpoint file: %v", err)
 			}
-			if wm := f.Sources["direct-routing"].Watermark; wm != nil {
+			if wm := f.Sources[p.lane.src.Name].Watermark; wm != nil {
 				return *wm
 			}
 			return p.start
 		}
 	}
-	store := checkpoint.NewKafkaStore(p.kafka.Client(t), p.topic+".checkpoint", p.topic)
+	store := checkpoint.NewKafkaStore(p.kafka.Client(t), p.topic+".checkpoint", p.lane.topic)
 	return func() time.Time {
-		st, err := store.Load(context.Background(), "direct-routing")
+		st, err := store.Load(context.Background(), p.lane.src.Name)
 		if err != nil || st.Watermark.IsZero() {
 			return p.start // the checkpoint topic may not exist yet
 		}
@@ -172,11 +174,11 @@ func (p *pipeline) offsets(t *testing.T, adm *kadm.Client) offsets {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	ends, err := adm.ListEndOffsets(ctx, p.topic)
+	ends, err := adm.ListEndOffsets(ctx, p.lane.topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	stable, err := adm.ListCommittedOffsets(ctx, p.topic)
+	stable, err := adm.ListCommittedOffsets(ctx, p.lane.topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,26 +196,30 @@ func (p *pipeline) inFlight(t *testing.T, adm *kadm.Client, watermark func() tim
 	t.Helper()
 	o := p.offsets(t, adm)
 	if p.env["CHECKPOINT_STORE"] == "file" {
-		return o.hwm > int64(p.sim.Count(p.start, watermark()))
+		n, err := testkit.LogCount(p.sim, p.lane.src, p.start, watermark())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.hwm > int64(n)
 	}
 	return o.open()
 }
 
-// topicIDs reads the Direct Routing topic, read_committed or not, and
-// counts each row id.
+// topicIDs reads the lane's topic, read_committed or not, and counts each
+// row id (the source's IDProperty).
 func (p *pipeline) topicIDs(t *testing.T, committed bool) map[string]int {
 	t.Helper()
-	codec, err := schemas.For("direct-routing", schemas.VersionV1)
+	codec, err := schemas.For(p.lane.src.Name, p.lane.version)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]int{}
-	for _, rec := range p.kafka.ReadAll(t, p.topic, committed) {
+	for _, rec := range p.kafka.ReadAll(t, p.lane.topic, committed) {
 		var v map[string]any
 		if err := avro.Unmarshal(codec.Schema(), rec.Value[5:], &v); err != nil {
 			t.Fatalf("offset %d: %v", rec.Offset, err)
 		}
-		id, _ := v["id"].(string)
+		id, _ := v[p.lane.src.IDProperty].(string)
 		ids[id]++
 	}
 	return ids
@@ -224,7 +230,7 @@ func (p *pipeline) topicIDs(t *testing.T, committed bool) map[string]int {
 func (p *pipeline) belowWatermarkPublished(t *testing.T, watermark time.Time) {
 	t.Helper()
 	onTopic := p.topicIDs(t, true)
-	for _, r := range p.sim.Rows(p.start, watermark) {
+	for _, r := range p.truth(t, p.lane, p.start, watermark) {
 		if onTopic[r.ID] == 0 {
 			t.Fatalf("row %s below the watermark %s is not on the topic", r.ID, watermark)
 		}

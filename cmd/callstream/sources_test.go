@@ -6,17 +6,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hamba/avro/v2"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/callstream/callstream/graphsim"
-	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
-// TestBinaryPstnDirectRoutingAndDeadLetters runs both sources side by side,
-// each to its own topic, over data with malformed rows: every good row is
-// on its source's topic exactly once, every malformed row is on the
+// TestBinaryPstnDirectRoutingAndDeadLetters runs every Log source offered
+// in Graph v1.0 (logSources: direct-routing and pstn) side by side, each
+// to its own topic, over data with malformed rows: every good row is on
+// its source's topic exactly once, keyed and field by field as the
+// simulator served it (checkLane), every malformed row is on the
 // dead-letter topic exactly once with its raw JSON and a reason naming the
 // field, and nothing else is anywhere; each source's final log line counts
 // exactly its dead letters (DESIGN.md invariant 5: each is counted).
@@ -30,57 +31,31 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 		{Function: graphsim.PstnCalls, Kind: graphsim.MalformOutOfRange, Every: 229, Offset: 11},
 	}
 	p := newPipeline(t, sc)
-	pstnTopic := p.kafka.Topic(t, 3, nil)
+	lanes := p.lanes(t, sources.V1)
+	if !containsSource(lanes, "direct-routing") || !containsSource(lanes, "pstn") {
+		t.Fatalf("the v1.0 run does not walk both direct-routing and pstn; it walks %s", p.env["SOURCES"])
+	}
 	dlq := p.kafka.Topic(t, 1, nil)
-	p.env["SOURCES"] = "direct-routing,pstn"
-	p.env["KAFKA_PSTN_TOPIC"] = pstnTopic
 	p.env["KAFKA_DLQ_TOPIC"] = dlq
 	proc := start(t, p.env, "run", "--once")
 	if code := proc.wait(t, 5*time.Minute); code != 0 {
 		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
 	}
 
-	lanes := []struct {
-		source, topic string
-		rows          []graphsim.Row
-	}{
-		{"direct-routing", p.topic, p.sim.Rows(p.start, p.end)},
-		{"pstn", pstnTopic, p.sim.PstnRows(p.start, p.end)},
-	}
 	wantDead := map[string]graphsim.Row{} // by raw JSON
 	deadBySource := map[string]int{}
 	for _, l := range lanes {
-		codec, err := schemas.For(l.source, schemas.VersionV1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		want := map[string]bool{}
-		for _, r := range l.rows {
+		for _, r := range p.truth(t, l, p.start, p.end) {
 			if r.Malformed != graphsim.MalformNone {
-				wantDead[string(r.JSON)] = r
-				deadBySource[l.source]++
-				continue
-			}
-			want[r.ID] = true
-		}
-		got := map[string]int{}
-		for _, rec := range p.kafka.ReadAll(t, l.topic, true) {
-			var v map[string]any
-			if err := avro.Unmarshal(codec.Schema(), rec.Value[5:], &v); err != nil {
-				t.Fatalf("%s: decode: %v", l.source, err)
-			}
-			id, _ := v["id"].(string)
-			if !want[id] {
-				t.Fatalf("%s: record %q is not a good simulated row of this source", l.source, id)
-			}
-			got[id]++
-		}
-		for id := range want {
-			if got[id] != 1 {
-				t.Fatalf("%s: row %s is on the topic %d times", l.source, id, got[id])
+				wantDead[string(served(r, l.version))] = r
+				deadBySource[l.src.Name]++
 			}
 		}
-		t.Logf("%s: %d rows exactly once on %s", l.source, len(want), l.topic)
+		// Every good row once, keyed, field by field; no malformed one.
+		if dups := p.checkLane(t, l); dups != 0 {
+			t.Fatalf("%s: %d duplicate records in a run without a crash", l, dups)
+		}
+		t.Logf("%s: every good row exactly once", l)
 	}
 	if len(wantDead) < 8 {
 		t.Fatalf("only %d malformed rows; the test needs more", len(wantDead))

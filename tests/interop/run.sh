@@ -7,11 +7,14 @@
 # 2. uses the real Kafka broker named by KAFKA_TEST_BROKERS, or starts one with
 #    scripts/kafka-test.sh (and stops it afterwards);
 # 3. starts tests/interop/harness (the Graph simulator and a Schema Registry behind basic
-#    auth) and runs the real callstream binary against them, creating its topic;
-# 4. adds one record in an aborted transaction, then consumes the topic with
+#    auth), which lists every Log source of the registry in every Graph API version it is
+#    offered in (lanes.tsv) with the simulator's truth for it, and runs the real callstream
+#    binary against them once per API version (GRAPH_API_VERSION is one setting for a run),
+#    SOURCES listing that version's sources, each to a topic of its own;
+# 4. adds one record in an aborted transaction to every topic, then consumes every topic with
 #    tests/interop/consume.py (isolation.level=read_committed, AvroDeserializer through the
 #    registry, string keys: what a Kafka Connect sink with AvroConverter reads) and checks
-#    every field of every row against the simulator, and that the aborted record stays unseen.
+#    every field of every row against the simulator, and that the aborted records stay unseen.
 #
 # Prints "interop: N passed, M failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -70,29 +73,51 @@ done
 # shellcheck disable=SC1091 # written by the harness
 set -a && source "$work/env" && set +a
 
-topic=callstream-interop-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
-log "running callstream into topic $topic on $KAFKA_TEST_BROKERS ($INTEROP_ROWS simulated rows)"
-if ! env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
-	GRAPH_BASE_URL="$GRAPH_BASE_URL" GRAPH_ACCESS_TOKEN="$GRAPH_ACCESS_TOKEN" \
-	KAFKA_BROKERS="$KAFKA_TEST_BROKERS" KAFKA_TOPIC="$topic" \
-	KAFKA_CREATE_TOPICS=true KAFKA_TOPIC_PARTITIONS=3 KAFKA_TOPIC_REPLICATION=1 \
-	SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" \
-	SCHEMA_REGISTRY_USERNAME="$SCHEMA_REGISTRY_USERNAME" SCHEMA_REGISTRY_PASSWORD="$SCHEMA_REGISTRY_PASSWORD" \
-	CHECKPOINT_PATH="$work/checkpoint.json" START_TIME="$START_TIME" END_TIME="$END_TIME" \
-	WINDOW=1h SETTLE_DELAY=0s LOG_FORMAT=json LOG_LEVEL=warn \
-	"$work/callstream" run --once >"$work/callstream.log" 2>&1; then
-	cat "$work/callstream.log" >&2
-	log "callstream failed"
-	exit 1
-fi
+# --- one callstream run per Graph API version, a topic per source -------------------------
+run_id=$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')
+: >"$work/topics.tsv"
+mapfile -t versions < <(cut -f1 "$work/lanes.tsv" | awk '!seen[$0]++')
+for version in "${versions[@]}"; do
+	names=()
+	topics=()
+	topic_env=()
+	while IFS=$'\t' read -r v source setting id_prop key_prop truth; do
+		[[ $v == "$version" ]] || continue
+		topic=callstream-interop-$run_id-$source-${version//./}
+		names+=("$source")
+		topics+=("$topic")
+		topic_env+=("$setting=$topic")
+		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$version" "$source" "$topic" "$id_prop" "$key_prop" "$work/$truth" >>"$work/topics.tsv"
+	done <"$work/lanes.tsv"
+	sources_list=$(IFS=,; echo "${names[*]}")
+	log "running callstream (Graph $version, SOURCES=$sources_list) into ${topics[*]} on $KAFKA_TEST_BROKERS"
+	# KAFKA_TOPIC first, so that direct-routing's own topic (in topic_env) overrides it
+	# when the run reads it; otherwise it only names the run's checkpoint topic.
+	if ! env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
+		GRAPH_BASE_URL="$GRAPH_BASE_URL" GRAPH_ACCESS_TOKEN="$GRAPH_ACCESS_TOKEN" GRAPH_API_VERSION="$version" \
+		KAFKA_BROKERS="$KAFKA_TEST_BROKERS" KAFKA_TOPIC="callstream-interop-$run_id-${version//./}" \
+		SOURCES="$sources_list" "${topic_env[@]}" \
+		KAFKA_CREATE_TOPICS=true KAFKA_TOPIC_PARTITIONS=3 KAFKA_TOPIC_REPLICATION=1 \
+		SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL" \
+		SCHEMA_REGISTRY_USERNAME="$SCHEMA_REGISTRY_USERNAME" SCHEMA_REGISTRY_PASSWORD="$SCHEMA_REGISTRY_PASSWORD" \
+		CHECKPOINT_PATH="$work/checkpoint-$version.json" START_TIME="$START_TIME" END_TIME="$END_TIME" \
+		WINDOW=1h SETTLE_DELAY=0s LOG_FORMAT=json LOG_LEVEL=warn \
+		"$work/callstream" run --once >"$work/callstream-$version.log" 2>&1; then
+		cat "$work/callstream-$version.log" >&2
+		log "callstream failed (Graph $version)"
+		exit 1
+	fi
+done
 
-# A record in an aborted transaction, shaped like the others: only isolation.level=read_committed
-# keeps it from the consumer, whose checker would reject its id.
-"$work/harness" -dir "$work" -abort-into "$topic" -brokers "$KAFKA_TEST_BROKERS"
+# A record in an aborted transaction on every topic, shaped like the others: only
+# isolation.level=read_committed keeps it from the consumer, whose checker would reject its id.
+while IFS=$'\t' read -r version source topic _; do
+	"$work/harness" -dir "$work" -abort-into "$topic" -source "$source" -version "$version" -brokers "$KAFKA_TEST_BROKERS"
+done <"$work/topics.tsv"
 
-# --- 4. read it back with Confluent's client ----------------------------------------------
-log "consuming with confluent-kafka $("$venv/bin/python" -c 'import confluent_kafka as c, importlib.metadata as m; print(m.version("confluent-kafka"), "+ fastavro", m.version("fastavro"), "/ librdkafka", c.libversion()[0])')"
+# --- 4. read them back with Confluent's client --------------------------------------------
+log "consuming $(wc -l <"$work/topics.tsv") topics ($INTEROP_ROWS simulated rows) with confluent-kafka $("$venv/bin/python" -c 'import confluent_kafka as c, importlib.metadata as m; print(m.version("confluent-kafka"), "+ fastavro", m.version("fastavro"), "/ librdkafka", c.libversion()[0])')"
 "$venv/bin/python" "$here/consume.py" \
-	--brokers "$KAFKA_TEST_BROKERS" --topic "$topic" \
+	--brokers "$KAFKA_TEST_BROKERS" --topics "$work/topics.tsv" \
 	--registry "$SCHEMA_REGISTRY_URL" --user "$SCHEMA_REGISTRY_USERNAME" --password "$SCHEMA_REGISTRY_PASSWORD" \
-	--truth "$work/truth.jsonl" --expect-aborted
+	--expect-aborted

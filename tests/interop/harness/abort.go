@@ -4,15 +4,19 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
 // abortedID marks the row written in an aborted transaction: a
@@ -20,48 +24,100 @@ import (
 const abortedID = "00000000-0000-0000-0000-0000aborted0"
 
 // writeAborted produces, inside a transaction that is then aborted, one
-// record shaped exactly like callstream's (Confluent framing, schema id
-// schemaID, a real row's Avro body with abortedID as its id), so that the
-// consumer's isolation level is put to the test: read_uncommitted would
-// deliver it and the checker would reject it as not simulated.
-func writeAborted(brokers []string, topic, dir string, schemaID uint32) error {
-	f, err := os.Open(filepath.Join(dir, "truth.jsonl"))
-	if err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	ok := sc.Scan()
-	_ = f.Close()
+// record shaped exactly like callstream's for source in Graph API version
+// version (Confluent framing with the id of the schema registered under
+// <topic>-value, the Avro body of the first row of the source's truth file
+// with abortedID as its id property, its key and callstream.source header),
+// so that the consumer's isolation level is put to the test:
+// read_uncommitted would deliver it and the checker would reject it as not
+// simulated. The registry is the one named in dir's env file.
+func writeAborted(brokers []string, topic, dir, source, version string) error {
+	src, ok := sources.Lookup(source)
 	if !ok {
-		return errors.New("truth.jsonl is empty")
+		return fmt.Errorf("unknown source %q", source)
 	}
-	var row schemas.DirectRoutingLogRow
-	if err := schemas.ParseDirectRoutingRow(sc.Bytes(), &row); err != nil {
-		return err
-	}
-	row.ID = abortedID
-	value, err := row.AppendAvro(binary.BigEndian.AppendUint32([]byte{0}, schemaID))
+	codec, err := schemas.For(source, version)
 	if err != nil {
 		return err
 	}
+	raw, err := firstLine(filepath.Join(dir, truthFile(source, version)))
+	if err != nil {
+		return err
+	}
+	var row map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &row); err != nil {
+		return err
+	}
+	row[src.IDProperty] = json.RawMessage(`"` + abortedID + `"`)
+	if raw, err = json.Marshal(row); err != nil {
+		return err
+	}
+	_, key, body, err := codec.Encode(raw, nil)
+	if err != nil {
+		return fmt.Errorf("encoding the aborted row: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	schemaID, err := registeredID(ctx, dir, topic+"-value")
+	if err != nil {
+		return err
+	}
+	value := append(binary.BigEndian.AppendUint32([]byte{0}, uint32(schemaID)), body...)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic),
 		kgo.TransactionalID(fmt.Sprintf("callstream-interop-aborter-%d", time.Now().UnixNano())))
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 	if err := cl.BeginTransaction(); err != nil {
 		return err
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(row.CorrelationID), Value: value,
-		Headers: []kgo.RecordHeader{{Key: "callstream.source", Value: []byte("direct-routing")}}}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Key: []byte(key), Value: value,
+		Headers: []kgo.RecordHeader{{Key: "callstream.source", Value: []byte(source)}}}).FirstErr(); err != nil {
 		return fmt.Errorf("produce in the transaction: %w", err)
 	}
 	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
 		return fmt.Errorf("abort: %w", err)
 	}
 	return nil
+}
+
+// firstLine returns the first line of the file at path.
+func firstLine(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	if !sc.Scan() {
+		return nil, errors.Join(fmt.Errorf("%s is empty", path), sc.Err())
+	}
+	return sc.Bytes(), nil
+}
+
+// registeredID returns the id of the latest schema under subject in the
+// registry the harness wrote into dir's env file.
+func registeredID(ctx context.Context, dir, subject string) (int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "env"))
+	if err != nil {
+		return 0, err
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	rc, err := sr.NewClient(sr.URLs(env["SCHEMA_REGISTRY_URL"]),
+		sr.BasicAuth(env["SCHEMA_REGISTRY_USERNAME"], env["SCHEMA_REGISTRY_PASSWORD"]))
+	if err != nil {
+		return 0, err
+	}
+	s, err := rc.SchemaByVersion(ctx, subject, -1)
+	if err != nil {
+		return 0, fmt.Errorf("schema of %s: %w", subject, err)
+	}
+	return s.ID, nil
 }

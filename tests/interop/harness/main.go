@@ -6,14 +6,19 @@
 //
 // Files written to -dir:
 //
-//	truth.jsonl  every simulated row in the walked range, one Graph JSON object a line,
-//	             exactly as the simulator serves it (the consumer derives the expected
-//	             Avro values from it on its own)
+//	truth-<source>-<version>.jsonl
+//	             for every Log source of the registry and every Graph API version it is
+//	             offered in: every simulated row of that source in the walked range, one
+//	             Graph JSON object a line, exactly as the simulator serves it in that
+//	             version (the consumer derives the expected Avro values from it on its own)
+//	lanes.tsv    one line per truth file: version, source, the source's topic setting, its
+//	             id property, its key property and the truth file's name, tab-separated
 //	env          NAME=value lines for callstream and the consumer (written last, atomically,
 //	             so its presence means "ready")
 //
-// With -abort-into it instead writes one record shaped like callstream's to a
-// topic inside an aborted transaction (see writeAborted) and exits.
+// With -abort-into it instead writes one record shaped like callstream's for
+// -source in -version to a topic inside an aborted transaction (see
+// writeAborted) and exits.
 //
 // tests/interop/run.sh drives it; see that script.
 package main
@@ -39,6 +44,8 @@ import (
 
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/srcompat"
+	"github.com/callstream/callstream/internal/testkit"
+	"github.com/callstream/callstream/sources"
 )
 
 func main() {
@@ -48,13 +55,14 @@ func main() {
 	perHour := flag.Int("rows-per-hour", 1100, "simulated calls per hour (over 1000 makes Graph page)")
 	abortInto := flag.String("abort-into", "", "instead of serving: write one callstream-shaped record to this topic in an aborted transaction, then exit")
 	brokers := flag.String("brokers", "", "with -abort-into: the Kafka brokers (comma-separated)")
-	schemaID := flag.Uint("schema-id", 1, "with -abort-into: the schema id in the record's framing")
+	source := flag.String("source", sources.Default().Name, "with -abort-into: the source whose record to write (its truth file's first row)")
+	version := flag.String("version", sources.V1, "with -abort-into: the Graph API version of that source")
 	flag.Parse()
 	if *abortInto != "" {
-		if err := writeAborted(strings.Split(*brokers, ","), *abortInto, *dir, uint32(*schemaID)); err != nil {
+		if err := writeAborted(strings.Split(*brokers, ","), *abortInto, *dir, *source, *version); err != nil {
 			log.Fatalf("harness: aborted transaction: %v", err)
 		}
-		log.Printf("harness: wrote one record to %s in an aborted transaction", *abortInto)
+		log.Printf("harness: wrote one %s (%s) record to %s in an aborted transaction", *source, *version, *abortInto)
 		return
 	}
 	if *dir == "" || *hours < 1 || *perHour < 1 {
@@ -97,16 +105,38 @@ func run(dir string, start time.Time, hours, perHour int) error {
 	defer reg.Close()
 	srcompat.Enforce(reg)
 
-	rows := sim.Rows(start, end)
-	if err := writeTruth(filepath.Join(dir, "truth.jsonl"), rows); err != nil {
+	// A truth file per Log source and version, and the list of them.
+	var lanes strings.Builder
+	total := 0
+	for _, src := range sources.All() {
+		if src.Kind != sources.Log {
+			continue // read and checked differently; not covered here yet
+		}
+		rows, err := testkit.LogRows(sim, src, start, end)
+		if err != nil {
+			return err
+		}
+		if len(rows) == 0 {
+			return fmt.Errorf("the simulator holds no %s row from %s to %s", src.Name, start.Format(time.RFC3339), end.Format(time.RFC3339))
+		}
+		for _, v := range src.Versions {
+			name := truthFile(src.Name, v)
+			if err := writeTruth(filepath.Join(dir, name), rows, v); err != nil {
+				return err
+			}
+			fmt.Fprintf(&lanes, "%s\t%s\t%s\t%s\t%s\t%s\n", v, src.Name, src.TopicSetting, src.IDProperty, src.KeyProperty, name)
+			total += len(rows)
+		}
+	}
+	if err := writeAtomic(filepath.Join(dir, "lanes.tsv"), []byte(lanes.String())); err != nil {
 		return err
 	}
 	env := fmt.Sprintf("GRAPH_BASE_URL=http://%s\nGRAPH_ACCESS_TOKEN=%s\nSCHEMA_REGISTRY_URL=%s\nSCHEMA_REGISTRY_USERNAME=%s\nSCHEMA_REGISTRY_PASSWORD=%s\nSTART_TIME=%s\nEND_TIME=%s\nINTEROP_ROWS=%d\n",
-		ln.Addr(), token, reg.URL(), srUser, srPass, start.Format(time.RFC3339), end.Format(time.RFC3339), len(rows))
+		ln.Addr(), token, reg.URL(), srUser, srPass, start.Format(time.RFC3339), end.Format(time.RFC3339), total)
 	if err := writeAtomic(filepath.Join(dir, "env"), []byte(env)); err != nil {
 		return err
 	}
-	log.Printf("harness: graph http://%s, registry %s, %d rows from %s to %s", ln.Addr(), reg.URL(), len(rows), start.Format(time.RFC3339), end.Format(time.RFC3339))
+	log.Printf("harness: graph http://%s, registry %s, %d rows in %d source versions from %s to %s", ln.Addr(), reg.URL(), total, strings.Count(lanes.String(), "\n"), start.Format(time.RFC3339), end.Format(time.RFC3339))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -116,14 +146,22 @@ func run(dir string, start time.Time, hours, perHour int) error {
 	return nil
 }
 
-func writeTruth(path string, rows []graphsim.Row) error {
+// truthFile is the name of the truth file of source in Graph API version
+// version.
+func truthFile(source, version string) string {
+	return "truth-" + source + "-" + version + ".jsonl"
+}
+
+// writeTruth writes rows as the simulator serves them in version, one a
+// line.
+func writeTruth(path string, rows []graphsim.Row, version string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	w := bufio.NewWriter(f)
 	for _, r := range rows {
-		_, _ = w.Write(r.JSON)
+		_, _ = w.Write(testkit.Served(r, version))
 		_ = w.WriteByte('\n')
 	}
 	return errors.Join(w.Flush(), f.Close())
