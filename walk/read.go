@@ -73,7 +73,8 @@ func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched,
 // With more, the settler may leave the window open for the next read to
 // continue (exactly-once: see openTxn); the window is then settled, and
 // counted, when a later read commits.
-func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched, more bool) error {
+func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched, more bool) error {
+	from, to := sp.from, sp.to
 	started := w.cfg.Now().UTC()
 	batch, pctx, err := w.settle.begin(ctx, from, to)
 	if err != nil {
@@ -140,7 +141,8 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 		w.count(func(s *Stats) { s.Failures++ })
 		return w.settle.fail(ctx, batch, from, to, newIDs, ferr)
 	}
-	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan,
+	w.learn(sp, fetched, fst.Pages)
+	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan, history: sp.k > 0,
 		pages: fst.Pages, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
 		newIDs, more)
 }
@@ -149,7 +151,7 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 // settled.
 type windowRead struct {
 	from, to, started        time.Time
-	rescan                   bool
+	rescan, history          bool
 	pages, throttled         int
 	fetched, published, dups int
 	dead                     int
@@ -176,8 +178,13 @@ func (w *Walker) settled(r windowRead) {
 		w.cfg.OnRead(r.rescan, w.cfg.Now().Sub(r.started))
 	}
 	kind := "window"
-	if r.rescan {
+	switch {
+	case r.rescan:
 		kind = "rescan"
+	case r.history:
+		// Sized by the planner: its width is in the from/to and the
+		// next width in HistoryWidth (and the metrics).
+		kind = "history window"
 	}
 	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
 		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,

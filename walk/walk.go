@@ -82,8 +82,12 @@ type Config struct {
 	Start time.Time
 	// End, when set, is where walking stops for good.
 	End time.Time
-	// Window is the width of one window.
+	// Window is the width of one live window, and the unit history
+	// windows are multiples of.
 	Window time.Duration
+	// History sizes windows of history (past their last rescan age) by
+	// rows; the zero value reads them Window wide. See HistoryConfig.
+	History HistoryConfig
 	// SettleDelay keeps windows closer to now than this unread: Graph
 	// publishes rows with a delay.
 	SettleDelay time.Duration
@@ -128,6 +132,9 @@ type Stats struct {
 	Published  int // rows acknowledged by Kafka
 	Duplicates int // rows skipped because their id was already published
 	Late       int // rows first published by a rescan
+	// HistoryWindows counts history windows read (sized by the planner;
+	// among Windows).
+	HistoryWindows int
 	Failures   int // window attempts that failed
 	// DeadLettered counts rows that could not be encoded and went to the
 	// dead-letter topic. Fetched = Published + Duplicates + DeadLettered.
@@ -152,6 +159,8 @@ type Walker struct {
 	state  checkpoint.State
 	seen   *idSet
 	loaded bool
+	// hist sizes history windows (see HistoryConfig).
+	hist historyPlan
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -160,6 +169,9 @@ type Walker struct {
 	progress time.Time // when a read last completed
 	mark     time.Time // copy of state.Watermark
 	failing  int       // windows failed in a row, reset by a walk that succeeds
+	// histWidth is the width of the next history window, 0 before the
+	// planner read one.
+	histWidth time.Duration
 	lastErr  error     // the last of those failures
 }
 
@@ -189,6 +201,9 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 			errs = append(errs, fmt.Errorf("rescan age %s must be positive", a))
 		}
 	}
+	if err := cfg.History.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -206,6 +221,7 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	}
 	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
 		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
+	w.hist = newHistoryPlan(cfg)
 	settle, err := w.newSettler(s)
 	if err != nil {
 		return nil, err
@@ -404,7 +420,7 @@ func (w *Walker) walk(ctx context.Context) error {
 		now := w.cfg.Now().UTC()
 		if i, ok := w.dueRescan(now); ok {
 			win := w.state.Windows[i]
-			if err := w.read(ctx, win.From, win.To, true, nil, false); err != nil {
+			if err := w.read(ctx, span{from: win.From, to: win.To}, true, nil, false); err != nil {
 				return err
 			}
 			continue
@@ -414,7 +430,7 @@ func (w *Walker) walk(ctx context.Context) error {
 		case len(due) == 0:
 			return nil
 		case len(due) == 1 || w.cfg.Concurrency <= 1:
-			if err := w.read(ctx, due[0].from, due[0].to, false, nil, false); err != nil {
+			if err := w.read(ctx, due[0], false, nil, false); err != nil {
 				return err
 			}
 		default:
