@@ -135,7 +135,7 @@ type Stats struct {
 	// HistoryWindows counts history windows read (sized by the planner;
 	// among Windows).
 	HistoryWindows int
-	Failures   int // window attempts that failed
+	Failures       int // window attempts that failed
 	// DeadLettered counts rows that could not be encoded and went to the
 	// dead-letter topic. Fetched = Published + Duplicates + DeadLettered.
 	DeadLettered int
@@ -172,7 +172,7 @@ type Walker struct {
 	// histWidth is the width of the next history window, 0 before the
 	// planner read one.
 	histWidth time.Duration
-	lastErr  error     // the last of those failures
+	lastErr   error // the last of those failures
 }
 
 // New validates cfg and returns a Walker. The checkpoint store decides how
