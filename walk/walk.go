@@ -132,13 +132,13 @@ type Stats struct {
 	Published  int // rows acknowledged by Kafka
 	Duplicates int // rows skipped because their id was already published
 	Late       int // rows first published by a rescan
-	// HistoryWindows counts history windows read (sized by the planner;
-	// among Windows).
-	HistoryWindows int
-	Failures       int // window attempts that failed
+	Failures   int // window attempts that failed
 	// DeadLettered counts rows that could not be encoded and went to the
 	// dead-letter topic. Fetched = Published + Duplicates + DeadLettered.
 	DeadLettered int
+	// HistoryWindows counts history windows read (sized by the planner;
+	// among Windows).
+	HistoryWindows int
 }
 
 // Walker walks one source. It is not safe for concurrent use; run one per
@@ -169,10 +169,10 @@ type Walker struct {
 	progress time.Time // when a read last completed
 	mark     time.Time // copy of state.Watermark
 	failing  int       // windows failed in a row, reset by a walk that succeeds
+	lastErr  error     // the last of those failures
 	// histWidth is the width of the next history window, 0 before the
 	// planner read one.
 	histWidth time.Duration
-	lastErr   error // the last of those failures
 }
 
 // New validates cfg and returns a Walker. The checkpoint store decides how
