@@ -25,6 +25,7 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/graphsim"
+	"github.com/callstream/callstream/walk"
 	"github.com/callstream/callstream/internal/kafkatest"
 )
 
@@ -358,7 +359,10 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 			p := newPipeline(t, faultyGraph(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), 3))
 			p.env["CHECKPOINT_STORE"] = store
 			const kills = 20
-			mid := p.start.Add(3 * time.Hour)
+			// The window after the history planner's one-hour probe: a
+			// large history window (eight hours, nine pages), killed with
+			// its first page's rows in Kafka.
+			mid := p.start.Add(time.Hour)
 			g := newWindowGate(t, p, mid, false, gateHold)
 			first := p.stopMidWindow(t, g, mid, syscall.SIGKILL)
 			<-first.done
@@ -382,8 +386,9 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 				t.Logf("%d aborted records hidden from read_committed", all-committed)
 			case "file":
 				// Duplicates can only come from the window in flight at
-				// each kill, and the first kill left one.
-				if max := kills * 1100 * 2; dups > max || dups == 0 {
+				// each kill — a history window of up to
+				// HISTORY_WINDOW_PAGES pages — and the first kill left one.
+				if max := kills * (walk.DefaultHistoryPages + 1) * 1000; dups > max || dups == 0 {
 					t.Fatalf("%d duplicates after %d kills, want at least one (the first kill was mid-window) and at most what the windows in flight could hold (%d)", dups, kills, max)
 				}
 			}
@@ -434,7 +439,7 @@ func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
 // read_committed once.
 func TestBinaryFencedInstanceStops(t *testing.T) {
 	p := newPipeline(t, faultyGraph(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), 2))
-	mid := p.start.Add(4 * time.Hour)
+	mid := p.start.Add(time.Hour) // the first history window after the planner's probe
 	g := newWindowGate(t, p, mid, false, gateHold)
 	adm := kadm.NewClient(p.kafka.Client(t))
 	wm := p.liveWatermark(t)
@@ -483,8 +488,9 @@ func TestBinaryFencedInstanceStops(t *testing.T) {
 // SIGTERM" (finishes or abandons the window in flight, exits 0; an
 // abandoned window is read again) and DESIGN.md invariants 1 and 6, with
 // both stores. SIGTERM arrives deterministically in the middle of a window
-// — page 1 of the window at 06:00 on the topic, page 2 held back — so the
-// watermark must lie strictly inside the range, at 06:00; every row below
+// — page 1 of the window at 01:00 (the history window after the planner's
+// probe) on the topic, page 2 held back — so the watermark must lie
+// strictly inside the range, at 01:00; every row below
 // it is on the topic; the Kafka store leaves the in-flight rows aborted
 // (read_uncommitted sees them, read_committed does not) and the file store
 // leaves them published and remembers their ids; a restart then
@@ -494,7 +500,7 @@ func TestBinarySIGTERMStopsCleanly(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			p := newPipeline(t, faultyGraph(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), 1))
 			p.env["CHECKPOINT_STORE"] = store
-			mid := p.start.Add(6 * time.Hour)
+			mid := p.start.Add(time.Hour)
 			g := newWindowGate(t, p, mid, false, gateHold)
 			proc := p.stopMidWindow(t, g, mid, syscall.SIGTERM)
 			if code := proc.wait(t, time.Minute); code != 0 {

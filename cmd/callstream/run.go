@@ -276,6 +276,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 		RescanAfter:            cfg.Walk.RescanAfter,
 		PollInterval:           cfg.Walk.PollInterval,
 		Concurrency:            cfg.Walk.Concurrency,
+		History:                historyConfig(cfg.Walk),
 		Logger:                 log,
 	}, fc, prod, stores(topic))
 	if err != nil {
@@ -464,6 +465,19 @@ func tokenSource(cfg Config, log *slog.Logger) (fetch.TokenSource, error) {
 		"authority", cfg.Graph.Cloud.Authority.ActiveDirectoryAuthorityHost, "scope", scope)
 	return ts, nil
 }
+
+// historyConfig sizes history windows by rows, at Graph's page size,
+// unless HISTORY_WINDOW_PAGES=0.
+func historyConfig(c WalkConfig) walk.HistoryConfig {
+	if c.HistoryPages == 0 {
+		return walk.HistoryConfig{}
+	}
+	return walk.HistoryConfig{PageRows: graphPageRows, Pages: c.HistoryPages}
+}
+
+// graphPageRows is how many rows Graph puts in a full page of these
+// functions.
+const graphPageRows = 1000
 
 // graphBudget is the request budget shared by everything reading this
 // tenant, or nil when GRAPH_BUDGET_PER_MINUTE is 0.
