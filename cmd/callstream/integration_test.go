@@ -25,8 +25,8 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/graphsim"
-	"github.com/callstream/callstream/walk"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/walk"
 )
 
 var (
