@@ -418,9 +418,8 @@ func (w *Walker) walk(ctx context.Context) error {
 			return err
 		}
 		now := w.cfg.Now().UTC()
-		if i, ok := w.dueRescan(now); ok {
-			win := w.state.Windows[i]
-			if err := w.read(ctx, span{from: win.From, to: win.To}, true, nil, false); err != nil {
+		if sp, ok := w.dueRescan(now); ok {
+			if err := w.read(ctx, sp, true, nil, false); err != nil {
 				return err
 			}
 			continue

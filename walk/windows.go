@@ -100,23 +100,6 @@ func (w *Walker) windowAt(from, now time.Time) (_, to time.Time, ok bool) {
 	return from, to, true
 }
 
-// dueRescan finds the oldest remembered window that has reached a rescan
-// age it had not reached when it was last read.
-func (w *Walker) dueRescan(now time.Time) (int, bool) {
-	for i, win := range w.state.Windows {
-		if win.To.After(w.state.Watermark) {
-			continue // ids of a partial read of a new window, not a rescan
-		}
-		for _, age := range w.cfg.RescanAfter {
-			at := win.To.Add(age)
-			if !now.Before(at) && win.ReadAt.Before(at) {
-				return i, true
-			}
-		}
-	}
-	return 0, false
-}
-
 // needsRescan reports whether a window read at readAt has a rescan ahead.
 func (w *Walker) needsRescan(to, readAt time.Time) bool {
 	for _, age := range w.cfg.RescanAfter {
