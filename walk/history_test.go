@@ -99,6 +99,10 @@ func TestHistoryWindowsFillPages(t *testing.T) {
 			if float64(reqs) > 1.1*float64(minReq)+20 {
 				t.Errorf("%d requests for %d rows, more than 1.1 × %d + 20", reqs, rows, minReq)
 			}
+			// Every request but the last of each window comes back full.
+			if st.Requests != reqs || st.Requests-st.FullPages > st.Windows {
+				t.Errorf("%d requests (the simulator saw %d), %d full pages, %d windows", st.Requests, reqs, st.FullPages, st.Windows)
+			}
 			if st.HistoryWindows != st.Windows || st.Published != rows {
 				t.Errorf("stats %+v", st)
 			}

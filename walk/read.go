@@ -93,7 +93,11 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
+	full := 0
 	onPage := func(page int, encs []encoded) error {
+		if len(encs) >= w.pageRows() {
+			full++
+		}
 		for i := range encs {
 			fetched++
 			enc, err := encs[i].enc, encs[i].err
@@ -136,6 +140,7 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 		s.Requests += fst.Requests
 		s.Retries += fst.Retries
 		s.Throttled += fst.Throttled
+		s.FullPages += full
 	})
 	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
@@ -143,7 +148,7 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 	}
 	w.learn(sp, fetched, fst.Pages)
 	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan, history: sp.k > 0,
-		pages: fst.Pages, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
+		pages: fst.Pages, requests: fst.Requests, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
 		newIDs, more)
 }
 
@@ -152,7 +157,8 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 type windowRead struct {
 	from, to, started        time.Time
 	rescan, history          bool
-	pages, throttled         int
+	pages, requests          int
+	throttled                int
 	fetched, published, dups int
 	dead                     int
 }
@@ -188,7 +194,7 @@ func (w *Walker) settled(r windowRead) {
 	}
 	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
 		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,
-		"throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
+		"requests", r.requests, "throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
 }
 
 // known reports whether id was published before or earlier in this read.

@@ -76,6 +76,14 @@ func (w *Walker) coalesceRows() int {
 	return pages * rows * 9 / 10
 }
 
+// pageRows is how many rows make a full page.
+func (w *Walker) pageRows() int {
+	if w.cfg.History.PageRows > 0 {
+		return w.cfg.History.PageRows
+	}
+	return graphPageRows
+}
+
 // graphPageRows is Graph's page size, which bounds coalesced rescans when
 // the history planner is off.
 const graphPageRows = 1000

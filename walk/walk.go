@@ -139,6 +139,10 @@ type Stats struct {
 	// HistoryWindows counts history windows read (sized by the planner;
 	// among Windows).
 	HistoryWindows int
+	// FullPages counts pages that came back full (HistoryConfig.PageRows,
+	// or Graph's 1,000 rows): Requests over FullPages is what the budget
+	// spends on partial pages and retries.
+	FullPages int
 }
 
 // Walker walks one source. It is not safe for concurrent use; run one per

@@ -158,6 +158,8 @@ var (
 		"The watermark: every call that started before it was published. Unix time; the configured start while there is none.")
 	descLag = walkDesc("watermark_lag_seconds",
 		"Now minus the watermark. Never below SETTLE_DELAY plus up to one WINDOW when caught up.")
+	descFullPages = walkDesc("pages_full_total",
+		"Graph pages that came back full (1,000 rows): graph requests over full pages is what the request budget spends on partial pages and retries.")
 	descHistoryWindows = walkDesc("history_windows_total",
 		"New windows of history (past their last RESCAN_AFTER age) read in windows sized by rows; among windows_total{kind=\"new\"}.")
 	descHistoryWidth = walkDesc("history_window_seconds",
@@ -168,7 +170,7 @@ var (
 
 func (c walkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFetched, descPublished, descDuplicate, descLate, descDeadLettered,
-		descWindows, descFailures, descPages, descWatermark, descLag, descCheckpointAge, descHistoryWindows, descHistoryWidth} {
+		descWindows, descFailures, descPages, descWatermark, descLag, descCheckpointAge, descHistoryWindows, descHistoryWidth, descFullPages} {
 		ch <- d
 	}
 }
@@ -199,6 +201,7 @@ func (c walkCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWindows, st.Rescans, "rescan")
 		counter(descFailures, st.Failures)
 		counter(descPages, st.Pages)
+		counter(descFullPages, st.FullPages)
 		counter(descHistoryWindows, st.HistoryWindows)
 		gauge(descHistoryWidth, w.HistoryWidth().Seconds())
 		mark := w.Watermark()

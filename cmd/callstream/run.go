@@ -216,7 +216,8 @@ func runWith(ctx context.Context, cfg Config, log *slog.Logger, opts runOptions)
 		addStats(&total, st)
 		attrs := []any{"source", l.source, "topic", l.topic, "watermark", l.walker.Watermark(), "windows", st.Windows,
 			"rescans", st.Rescans, "pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
-			"duplicates", st.Duplicates, "late", st.Late, "dead_lettered", st.DeadLettered}
+			"duplicates", st.Duplicates, "late", st.Late, "dead_lettered", st.DeadLettered,
+			"requests", st.Requests, "full_pages", st.FullPages, "throttled", st.Throttled}
 		switch err := errs[i]; {
 		case err == nil, errors.Is(err, walk.ErrDone):
 			log.Info("caught up", attrs...)
@@ -358,6 +359,8 @@ func addStats(t *walk.Stats, s walk.Stats) {
 	t.Late += s.Late
 	t.Failures += s.Failures
 	t.DeadLettered += s.DeadLettered
+	t.HistoryWindows += s.HistoryWindows
+	t.FullPages += s.FullPages
 }
 
 // transactionalID is stable per tenant, source and topic, so a restarted
