@@ -78,6 +78,10 @@ func (h HistoryConfig) validate() error {
 type historyPlan struct {
 	k     int // next width in Windows
 	known bool
+	// growing is set when k was held back by the growth bound: the
+	// density asks for wider windows, so the windows after the next one,
+	// planned before it is read, keep growing.
+	growing bool
 	// maxK caps k: MaxWidth over Window.
 	maxK int
 	// targetRows is Pages × PageRows.
@@ -109,12 +113,13 @@ func (p *historyPlan) observe(k, rows int) {
 	p.known = true
 	limit := min(p.maxK, k*historyGrowth)
 	if rows == 0 {
-		p.k = limit
+		p.k, p.growing = limit, limit < p.maxK
 		return
 	}
 	perK := float64(rows) / float64(k) // rows per Window
-	kmax := int(float64(p.targetRows) / (perK * historyMargin))
-	kmax = max(1, min(kmax, limit))
+	want := int(float64(p.targetRows) / (perK * historyMargin))
+	p.growing = want > limit && limit < p.maxK
+	kmax := max(1, min(want, limit))
 	// Of the widths from half of kmax up, the one whose pages are fullest
 	// by the estimate: a window of 15.2 pages' rows costs 16 requests,
 	// one of 14.9 costs 15, and the bigger window is not the better one.
@@ -132,6 +137,16 @@ func (p *historyPlan) fill(k int, perK float64) float64 {
 	rows := float64(k) * perK
 	pages := math.Max(1, math.Ceil(rows*historyMargin/float64(p.pageRows)))
 	return rows / pages
+}
+
+// after is the width of the window planned after one of k Windows, before
+// that one is read: wider by the growth bound while the density asks for
+// more, the same otherwise.
+func (p *historyPlan) after(k int) int {
+	if !p.growing {
+		return k
+	}
+	return min(p.maxK, k*historyGrowth)
 }
 
 // historyLimit is the end of the history at now: windows ending at or

@@ -48,6 +48,11 @@ func TestHistoryPlanSizesByRows(t *testing.T) {
 	if p.k != 8 {
 		t.Fatalf("after 4 rows in an hour: %d hours, want 8 (growth bound)", p.k)
 	}
+	// Windows planned before the next is read keep growing while the
+	// density asks for more.
+	if a, b := p.after(8), p.after(64); a != 64 || b != 512 {
+		t.Fatalf("windows after one of 8 hours: %d, then %d hours; want 64, 512", a, b)
+	}
 	// A window that needed 50 pages: the next holds about 16.
 	p.observe(100, 50_000)
 	if rows := p.k * 500; p.k >= 100 || rows > 16000 || rows < 12000 {

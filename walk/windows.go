@@ -32,8 +32,8 @@ func (w *Walker) dueWindows(now time.Time, n int) []span {
 		// rescan that publishes again what the new windows read since.
 		return append(out, sp)
 	}
-	for len(out) < n && len(out) < w.historyRound() {
-		sp, ok := w.historyAt(cur, now, w.hist.k)
+	for k := w.hist.k; len(out) < n && len(out) < w.historyRound(); k = w.hist.after(k) {
+		sp, ok := w.historyAt(cur, now, k)
 		if !ok {
 			break
 		}
