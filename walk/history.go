@@ -78,10 +78,10 @@ func (h HistoryConfig) validate() error {
 type historyPlan struct {
 	k     int // next width in Windows
 	known bool
-	// growing is set when k was held back by the growth bound: the
-	// density asks for wider windows, so the windows after the next one,
-	// planned before it is read, keep growing.
-	growing bool
+	// want is the width the density asks for, beyond the growth bound:
+	// the windows after the next one, planned before it is read, grow
+	// towards it.
+	want int
 	// maxK caps k: MaxWidth over Window.
 	maxK int
 	// targetRows is Pages × PageRows.
@@ -113,13 +113,12 @@ func (p *historyPlan) observe(k, rows int) {
 	p.known = true
 	limit := min(p.maxK, k*historyGrowth)
 	if rows == 0 {
-		p.k, p.growing = limit, limit < p.maxK
+		p.k, p.want = limit, p.maxK
 		return
 	}
 	perK := float64(rows) / float64(k) // rows per Window
-	want := int(float64(p.targetRows) / (perK * historyMargin))
-	p.growing = want > limit && limit < p.maxK
-	kmax := max(1, min(want, limit))
+	p.want = max(1, min(p.maxK, int(float64(p.targetRows)/(perK*historyMargin))))
+	kmax := min(p.want, limit)
 	// Of the widths from half of kmax up, the one whose pages are fullest
 	// by the estimate: a window of 15.2 pages' rows costs 16 requests,
 	// one of 14.9 costs 15, and the bigger window is not the better one.
@@ -140,13 +139,13 @@ func (p *historyPlan) fill(k int, perK float64) float64 {
 }
 
 // after is the width of the window planned after one of k Windows, before
-// that one is read: wider by the growth bound while the density asks for
-// more, the same otherwise.
+// that one is read: wider, by the growth bound at most, while the density
+// asks for more; the same otherwise.
 func (p *historyPlan) after(k int) int {
-	if !p.growing {
+	if p.want <= k {
 		return k
 	}
-	return min(p.maxK, k*historyGrowth)
+	return min(p.want, k*historyGrowth)
 }
 
 // historyLimit is the end of the history at now: windows ending at or

@@ -53,6 +53,12 @@ func TestHistoryPlanSizesByRows(t *testing.T) {
 	if a, b := p.after(8), p.after(64); a != 64 || b != 512 {
 		t.Fatalf("windows after one of 8 hours: %d, then %d hours; want 64, 512", a, b)
 	}
+	// ... and no further than it asks: 83 rows an hour want about 188.
+	p = newHistoryPlan(cfg)
+	p.observe(1, 83)
+	if a, b, c := p.after(8), p.after(64), p.after(188); a != 64 || b < 150 || b > 190 || c != 188 {
+		t.Fatalf("after 83 rows an hour: windows of 8, then %d, %d, %d hours", a, b, c)
+	}
 	// A window that needed 50 pages: the next holds about 16.
 	p.observe(100, 50_000)
 	if rows := p.k * 500; p.k >= 100 || rows > 16000 || rows < 12000 {
@@ -107,6 +113,10 @@ func TestHistoryWindowsFillPages(t *testing.T) {
 			// Every request but the last of each window comes back full.
 			if st.Requests != reqs || st.Requests-st.FullPages > st.Windows {
 				t.Errorf("%d requests (the simulator saw %d), %d full pages, %d windows", st.Requests, reqs, st.FullPages, st.Windows)
+			}
+			// No window holds much more than planned (16 pages).
+			if st.Requests > (DefaultHistoryPages+1)*st.Windows {
+				t.Errorf("%d requests in %d windows: more than %d pages a window", st.Requests, st.Windows, DefaultHistoryPages+1)
 			}
 			if st.HistoryWindows != st.Windows || st.Published != rows {
 				t.Errorf("stats %+v", st)
