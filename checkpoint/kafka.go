@@ -17,9 +17,33 @@ import (
 	"github.com/callstream/callstream/internal/kread"
 )
 
-// MaxIDsPerRecord bounds one id chunk record (about 40 bytes an id in JSON)
-// well below Kafka's default max.message.bytes of 1 MB.
+// MaxIDsPerRecord bounds the ids of one id chunk record. Builds before
+// 2026-12 wrote chunks of up to this many (about 400 KB of GUIDs); Load
+// still reads them.
 const MaxIDsPerRecord = 10000
+
+// MaxChunkBytes bounds one id chunk record as written: the records of the
+// checkpoint go through the data producer, whose batches are 64 KiB by
+// default (KAFKA_BATCH_MAX_BYTES), and a record larger than a batch is
+// refused. A chunk of 10,000 GUIDs was, once a remembered window held
+// more than about 1,600 ids (a busy hour, or adjacent windows coalesced
+// into one).
+const MaxChunkBytes = 48 << 10
+
+// chunkEnd returns where the id chunk starting at ids[start] ends: as many
+// ids as fit MaxChunkBytes of JSON, at most MaxIDsPerRecord, at least one.
+func chunkEnd(ids []string, start int) int {
+	size := 2 // []
+	end := start
+	for end < len(ids) && end-start < MaxIDsPerRecord {
+		size += len(ids[end]) + 3 // quotes and comma; ids need no escaping in practice
+		if size > MaxChunkBytes && end > start {
+			break
+		}
+		end++
+	}
+	return end
+}
 
 // KafkaStore keeps state in a compacted Kafka topic, written inside the
 // caller's transaction together with the rows it describes, so that rows
@@ -29,10 +53,15 @@ const MaxIDsPerRecord = 10000
 //
 //	<prefix>/head            {"watermark": …}
 //	<prefix>/w/<from>        {"from","to","readAt","chunks"}     one per remembered window
-//	<prefix>/w/<from>/<n>    ["id", …]                           that window's ids, ≤ MaxIDsPerRecord each
+//	<prefix>/w/<from>/<n>    ["id", …]                           that window's ids, ≤ MaxChunkBytes each
 //
 // A window leaving the rescan horizon is deleted with tombstones, which
 // compaction then removes, so the topic stays bounded by the horizon.
+// Adjacent windows the walker coalesces (a rescan read them as one span)
+// become the first of them with a later "to": its chunks keep their ids,
+// the others' ids follow in new chunks, and the others' records are
+// deleted. A build that predates coalescing reads such a window as any
+// other, so the records keep version 1.
 //
 // The store does not dial Kafka: it reads with a client it is given and
 // writes by returning records for the caller's transaction (it is a
@@ -236,15 +265,19 @@ func (k *KafkaStore) Stage(source string, st State) ([]*kgo.Record, error) {
 		fromKey := w.From.UnixNano()
 		key := prefix + "/w/" + strconv.FormatInt(fromKey, 10)
 		ov, had := old.windows[fromKey]
-		if had && !ov.to.Equal(w.To) {
-			return nil, fmt.Errorf("checkpoint: window at %s changed its end from %s to %s", w.From, ov.to, w.To)
+		// A window's end only grows: when the walker coalesces adjacent
+		// windows into one (a rescan read them as one span), the first
+		// keeps its key and its ids as a prefix, the others' ids follow in
+		// new chunks, and the others' records are deleted below.
+		if had && w.To.Before(ov.to) {
+			return nil, fmt.Errorf("checkpoint: window at %s moved its end back from %s to %s", w.From, ov.to, w.To)
 		}
 		if had && ov.ids > len(w.IDs) {
 			return nil, fmt.Errorf("checkpoint: window at %s lost ids (%d → %d)", w.From, ov.ids, len(w.IDs))
 		}
 		nv := windowView{to: w.To, readAt: w.ReadAt, chunks: ov.chunks, ids: ov.ids}
-		for start := ov.ids; start < len(w.IDs); start += MaxIDsPerRecord {
-			end := min(start+MaxIDsPerRecord, len(w.IDs))
+		for start, end := ov.ids, 0; start < len(w.IDs); start = end {
+			end = chunkEnd(w.IDs, start)
 			if err := put(key+"/"+strconv.Itoa(nv.chunks), w.IDs[start:end]); err != nil {
 				return nil, err
 			}

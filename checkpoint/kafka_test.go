@@ -323,14 +323,26 @@ func TestKafkaStoreChunks(t *testing.T) {
 		},
 	}
 	recs := e.commitState(t, s, source, st)
-	checkStaged(t, recs, scope, source,
-		"head",
-		"w/5 chunks=3 ids=25000", "w/5/0 ids=10000", "w/5/1 ids=10000", "w/5/2 ids=5000",
-		"w/6 chunks=1 ids=10000", "w/6/0 ids=10000",
-	)
+	chunks := func(n int) (out []string) { // the records of n GUIDs, as Stage cuts them
+		per := (checkpoint.MaxChunkBytes - 2) / 39
+		for i := 0; i*per < n; i++ {
+			out = append(out, fmt.Sprintf("%d", min(per, n-i*per)))
+		}
+		return out
+	}
+	want := []string{"head", fmt.Sprintf("w/5 chunks=%d ids=25000", len(chunks(25000))),
+		fmt.Sprintf("w/6 chunks=%d ids=%d", len(chunks(checkpoint.MaxIDsPerRecord)), checkpoint.MaxIDsPerRecord)}
+	for i, n := range chunks(25000) {
+		want = append(want, fmt.Sprintf("w/5/%d ids=%s", i, n))
+	}
+	for i, n := range chunks(checkpoint.MaxIDsPerRecord) {
+		want = append(want, fmt.Sprintf("w/6/%d ids=%s", i, n))
+	}
+	checkStaged(t, recs, scope, source, want...)
 	for _, r := range recs {
-		if len(r.Value) > 1<<20 {
-			t.Fatalf("record %s has %d bytes, over Kafka's default max.message.bytes", r.Key, len(r.Value))
+		// The producer's default batch, which a record must fit.
+		if len(r.Value) > 64<<10 {
+			t.Fatalf("record %s has %d bytes, over the producer's 64 KiB batch", r.Key, len(r.Value))
 		}
 	}
 	if d := diffState(e.load(t, scope, source), st); d != "" {
@@ -341,20 +353,22 @@ func TestKafkaStoreChunks(t *testing.T) {
 	// the header follows; the unchanged window writes nothing.
 	st.Windows[0].IDs = append(slices.Clone(big), ids(5, 25000, 12000)...)
 	recs = e.commitState(t, s, source, st)
-	checkStaged(t, recs, scope, source,
-		"head",
-		"w/5 chunks=5 ids=37000", "w/5/3 ids=10000", "w/5/4 ids=2000",
-	)
-	var chunk3 []string
+	first := len(chunks(25000))
+	want = []string{"head", fmt.Sprintf("w/5 chunks=%d ids=37000", first+len(chunks(12000)))}
+	for i, n := range chunks(12000) {
+		want = append(want, fmt.Sprintf("w/5/%d ids=%s", first+i, n))
+	}
+	checkStaged(t, recs, scope, source, want...)
+	var chunkN []string
 	for _, r := range recs {
-		if strings.HasSuffix(string(r.Key), "/3") {
-			if err := json.Unmarshal(r.Value, &chunk3); err != nil {
+		if strings.HasSuffix(string(r.Key), fmt.Sprintf("/%d", first)) {
+			if err := json.Unmarshal(r.Value, &chunkN); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if len(chunk3) == 0 || chunk3[0] != st.Windows[0].IDs[25000] {
-		t.Fatalf("chunk 3 does not start with id 25000")
+	if len(chunkN) == 0 || chunkN[0] != st.Windows[0].IDs[25000] {
+		t.Fatalf("chunk %d does not start with id 25000", first)
 	}
 	if d := diffState(e.load(t, scope, source), st); d != "" {
 		t.Fatalf("after appending: %s", d)
@@ -366,7 +380,7 @@ func TestKafkaStoreChunks(t *testing.T) {
 	mustLoad(t, s2, source)
 	st.Windows[1].ReadAt = at(9)
 	recs = e.commitState(t, s2, source, st)
-	checkStaged(t, recs, scope, source, "head", "w/6 chunks=1 ids=10000")
+	checkStaged(t, recs, scope, source, "head", fmt.Sprintf("w/6 chunks=%d ids=10000", len(chunks(checkpoint.MaxIDsPerRecord))))
 	recs, err := s2.Stage(source, st)
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +411,8 @@ func TestKafkaStoreEvict(t *testing.T) {
 	recs := e.commitState(t, s, source, st)
 	checkStaged(t, recs, scope, source,
 		"head",
-		"w/1 tombstone", "w/1/0 tombstone", "w/1/1 tombstone",
+		"w/1 tombstone", "w/1/0 tombstone", "w/1/1 tombstone", "w/1/2 tombstone", "w/1/3 tombstone", "w/1/4 tombstone",
+		"w/1/5 tombstone", "w/1/6 tombstone", "w/1/7 tombstone", // 10,001 GUIDs in chunks of 1,260
 		"w/2 tombstone",
 		"w/4 chunks=1 ids=2", "w/4/0 ids=2",
 	)
@@ -417,8 +432,8 @@ func TestKafkaStoreEvict(t *testing.T) {
 			tomb++
 		}
 	}
-	if tomb != 4 {
-		t.Fatalf("%d tombstones in the topic, want 4", tomb)
+	if tomb != 10 {
+		t.Fatalf("%d tombstones in the topic, want 10", tomb)
 	}
 
 	// A window re-read at the same start after eviction starts afresh.
@@ -565,6 +580,31 @@ func TestKafkaStoreIsolation(t *testing.T) {
 	}
 }
 
+// TestKafkaStoreCoalescedWindows: adjacent windows the walker merged (a
+// rescan read them as one span) become the first with a later end — its
+// chunks kept, the others' ids in new chunks — and the others are deleted;
+// the merged state round-trips.
+func TestKafkaStoreCoalescedWindows(t *testing.T) {
+	e := newKafkaEnv(t)
+	s := e.store(scope)
+	mustLoad(t, s, source)
+	st := checkpoint.State{Watermark: at(4), Windows: []checkpoint.Window{
+		{From: at(1), To: at(2), ReadAt: at(2), IDs: ids(1, 0, 3)},
+		{From: at(2), To: at(3), ReadAt: at(3), IDs: ids(2, 0, 2)},
+		{From: at(3), To: at(4), ReadAt: at(4), IDs: ids(3, 0, 1)},
+	}}
+	e.commitState(t, s, source, st)
+	merged := checkpoint.State{Watermark: at(4), Windows: []checkpoint.Window{
+		{From: at(1), To: at(3), ReadAt: at(5), IDs: append(ids(1, 0, 3), ids(2, 0, 2)...)},
+		st.Windows[2],
+	}}
+	recs := e.commitState(t, s, source, merged)
+	checkStaged(t, recs, scope, source, "head", "w/1 chunks=2 ids=5", "w/1/1 ids=2", "w/2 tombstone", "w/2/0 tombstone")
+	if d := diffState(e.load(t, scope, source), merged); d != "" {
+		t.Fatalf("the coalesced state does not round-trip: %s", d)
+	}
+}
+
 func TestKafkaStoreStageRefusesImpossibleStates(t *testing.T) {
 	e := newKafkaEnv(t)
 	s := e.store(scope)
@@ -580,7 +620,7 @@ func TestKafkaStoreStageRefusesImpossibleStates(t *testing.T) {
 			st.Windows = append(st.Windows, checkpoint.Window{From: at(1).Add(time.Minute), To: at(3), ReadAt: at(3)})
 		}},
 		{"empty window", func(st *checkpoint.State) { st.Windows[0].To = st.Windows[0].From }},
-		{"window end changed", func(st *checkpoint.State) { st.Windows[0].To = at(3) }},
+		{"window end moved back", func(st *checkpoint.State) { st.Windows[0].To = at(1).Add(time.Minute) }},
 		{"ids lost", func(st *checkpoint.State) { st.Windows[0].IDs = st.Windows[0].IDs[:2] }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -32,15 +32,22 @@ const backfillPageSize = 10
 
 func newBackfill(t *testing.T, hours int) *backfill {
 	t.Helper()
+	return newBackfillAt(t, hours, graphsim.DocumentedLimits, fetch.BudgetConfig{})
+}
+
+// newBackfillAt is newBackfill against Graph enforcing limits, with a
+// budget of bc.
+func newBackfillAt(t *testing.T, hours int, limits graphsim.Limits, bc fetch.BudgetConfig) *backfill {
+	t.Helper()
 	bf := &backfill{}
 	start := simStart.Add(-time.Duration(hours) * time.Hour)
 	// 600 rows an hour in pages of 10: 60 pages per window.
 	bf.rig = newCloudRig(t, fetch.Clouds["global"], graphsim.Config{
 		Seed: 9, Start: start, End: simStart, RowsPerHour: 600, PageSize: backfillPageSize,
-		Limits: graphsim.DocumentedLimits,
+		Limits: limits,
 	}, entrasim.Config{})
 	var err error
-	if bf.budget, err = fetch.NewBudget(fetch.BudgetConfig{}); err != nil {
+	if bf.budget, err = fetch.NewBudget(bc); err != nil {
 		t.Fatal(err)
 	}
 	bf.client = bf.rig.client(t, func(c *fetch.Config) { c.Budget = bf.budget })
@@ -130,6 +137,34 @@ func TestBackfillUnderDocumentedLimits(t *testing.T) {
 			t.Errorf("steady rate %.2f pages/min, below 95%% of %d", perMin, limit)
 		}
 		if share > 0.01 {
+			t.Errorf("%.2f%% of requests answered 429, more than 1%%", 100*share)
+		}
+	})
+}
+
+// TestBackfillUnderScaledLimits: Graph's limits at 12× speed (600 a
+// minute per function, graphsim.Limits.Scaled) and a budget matched to
+// them (GRAPH_BUDGET_PER_MINUTE=600, GRAPH_APP_BUDGET_PER_MINUTE=2400), as
+// the budget benchmark runs them: 3,000 pages at no less than 95% of the
+// limit, with at most 1% of requests answered 429.
+func TestBackfillUnderScaledLimits(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const hours, speed = 50, 12
+		limit := fetch.DefaultFunctionBudget * speed
+		bf := newBackfillAt(t, hours, graphsim.DocumentedLimits.Scaled(speed),
+			fetch.BudgetConfig{PerFunction: limit, PerApp: fetch.DefaultAppBudget * speed})
+		start := time.Now()
+		bf.run(t, simStart.Add(-hours*time.Hour), simStart, 4, nil)
+		took := time.Since(start)
+		st := bf.rig.sim.Stats()
+		throttled := st.ByStatus[http.StatusTooManyRequests]
+		pages, perMin := bf.rate(start, start.Add(took+time.Nanosecond), limit)
+		t.Logf("%d pages in %s of fake time: steady rate %.1f pages/min = %.1f%% of %d/min; %d of %d requests answered 429",
+			pages, took, perMin, 100*perMin/float64(limit), limit, throttled, st.Requests)
+		if perMin < 0.95*float64(limit) {
+			t.Errorf("steady rate %.1f pages/min, below 95%% of %d", perMin, limit)
+		}
+		if share := float64(throttled) / float64(st.Requests); share > 0.01 {
 			t.Errorf("%.2f%% of requests answered 429, more than 1%%", 100*share)
 		}
 	})

@@ -19,7 +19,8 @@
 // request (see Malformation).
 //
 // It also enforces Graph's documented request limits over sliding windows
-// (Limits, DocumentedLimits), accepts the tokens a simulated Entra issues
+// (Limits, DocumentedLimits; Limits.Scaled runs them faster for benchmarks
+// against a budget matched to them), accepts the tokens a simulated Entra issues
 // until they expire or are revoked with a claims challenge (AcceptToken,
 // RevokeTokens), refuses tokens issued for another cloud's Graph
 // (Config.Audience), answers with a proxy's HTML page (Fault.HTML) and can
@@ -83,6 +84,13 @@ type Config struct {
 	// minute puts its row exactly on it, so at 60 rows an hour or fewer every
 	// row starts on a whole minute.
 	RowsPerHour int
+
+	// RowsPerDay, when set instead of RowsPerHour, is the density for
+	// tenants quieter than a call an hour or between whole numbers of calls
+	// an hour (100 a day, 2,000 a day): step = 24h/RowsPerDay. The
+	// beta data sets, which scale with RowsPerHour, take RowsPerDay/24
+	// (at least 1).
+	RowsPerDay int
 
 	// PageSize is the number of rows per page; DefaultPageSize if zero.
 	PageSize int
@@ -307,10 +315,22 @@ func New(cfg Config) (*Server, error) {
 	} else if !inNanoRange(cfg.Start) || !inNanoRange(cfg.End) {
 		bad("graphsim: Start and End must lie between years 1678 and 2262")
 	}
-	if cfg.RowsPerHour <= 0 {
+	step := time.Duration(0)
+	switch {
+	case cfg.RowsPerDay != 0 && cfg.RowsPerHour != 0:
+		bad("graphsim: set RowsPerHour or RowsPerDay, not both")
+	case cfg.RowsPerDay < 0:
+		bad("graphsim: RowsPerDay must be positive, got %d", cfg.RowsPerDay)
+	case cfg.RowsPerDay > 0:
+		step = 24 * time.Hour / time.Duration(cfg.RowsPerDay)
+		cfg.RowsPerHour = max(cfg.RowsPerDay/24, 1)
+	case cfg.RowsPerHour <= 0:
 		bad("graphsim: RowsPerHour must be positive, got %d", cfg.RowsPerHour)
-	} else if time.Hour/time.Duration(cfg.RowsPerHour) < minStep {
-		bad("graphsim: RowsPerHour %d spaces rows closer than %v", cfg.RowsPerHour, minStep)
+	default:
+		step = time.Hour / time.Duration(cfg.RowsPerHour)
+	}
+	if step > 0 && step < minStep {
+		bad("graphsim: a density of %d rows an hour (%d a day) spaces rows closer than %v", cfg.RowsPerHour, cfg.RowsPerDay, minStep)
 	}
 	if cfg.PageSize < 0 {
 		bad("graphsim: PageSize must be positive, got %d", cfg.PageSize)
@@ -357,7 +377,7 @@ func New(cfg Config) (*Server, error) {
 		now:        cfg.Now,
 		t0:         cfg.Start.UnixNano(),
 		end:        cfg.End.UnixNano(),
-		step:       int64(time.Hour / time.Duration(cfg.RowsPerHour)),
+		step:       int64(step),
 		dNormal:    int64(cfg.VisibleDelay),
 		dLate:      int64(cfg.LateDelay),
 		lateBlocks: make(map[int]int),

@@ -299,3 +299,65 @@ func TestNetwork(t *testing.T) {
 		t.Fatalf("simulator saw %d requests, want 1", got)
 	}
 }
+
+// TestLimits_Scaled: Graph's limits at 12× speed allow 600 requests per
+// function in any 60 seconds — a sliding window, not a fixed minute — and
+// answer the 601st with 429 and the Retry-After until the oldest request
+// leaves the window, as the documented limits do at 50.
+func TestLimits_Scaled(t *testing.T) {
+	l := graphsim.DocumentedLimits.Scaled(12)
+	if l.PerFunction != 600 || l.PerApp != 2400 || l.PerTenant != 12000 || l.Window != time.Minute {
+		t.Fatalf("DocumentedLimits.Scaled(12) = %+v", l)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		_, c := netSim(t, graphsim.Config{Limits: l, Now: time.Now})
+		// 300 at once, 300 spread over the next 30 s: 600 in the window.
+		for range 300 {
+			if st, _, _, _ := call(t, c, dr, token); st != http.StatusOK {
+				t.Fatalf("status %d within the scaled limit", st)
+			}
+		}
+		for range 300 {
+			time.Sleep(100 * time.Millisecond)
+			if st, _, _, _ := call(t, c, dr, token); st != http.StatusOK {
+				t.Fatalf("status %d within the scaled limit", st)
+			}
+		}
+		// At 30 s: the first 300 leave the window at 60 s.
+		if st, ra, _, _ := call(t, c, dr, token); st != http.StatusTooManyRequests || ra != "30" {
+			t.Fatalf("601st request in 60 s: %d Retry-After %q, want 429 30", st, ra)
+		}
+		time.Sleep(30 * time.Second)
+		// Sliding: at 60 s the first 300 (and the refused one, counted at
+		// 30 s, stays) are out; 299 more fit.
+		for i := range 299 {
+			if st, _, _, _ := call(t, c, dr, token); st != http.StatusOK {
+				t.Fatalf("request %d after the burst left the window: status %d", i+1, st)
+			}
+		}
+		if st, _, _, _ := call(t, c, dr, token); st != http.StatusTooManyRequests {
+			t.Fatalf("status %d with 600 requests in the last 60 s", st)
+		}
+	})
+}
+
+// TestRowsPerDay: densities below one call an hour, or between whole
+// numbers an hour, as the budget benchmark's tenants of 100 and 2,000
+// calls a day.
+func TestRowsPerDay(t *testing.T) {
+	for _, perDay := range []int{100, 2000} {
+		sim, err := graphsim.New(graphsim.Config{Token: token, Start: day0, End: day0.Add(90 * 24 * time.Hour), RowsPerDay: perDay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sim.Len(); got != 90*perDay {
+			t.Errorf("%d a day for 90 days: %d rows, want %d", perDay, got, 90*perDay)
+		}
+		if got := sim.Count(day0.Add(24*time.Hour), day0.Add(48*time.Hour)); got != perDay {
+			t.Errorf("%d a day: %d rows on day 2", perDay, got)
+		}
+	}
+	if _, err := graphsim.New(graphsim.Config{Token: token, Start: day0, End: day0.Add(time.Hour), RowsPerDay: 10, RowsPerHour: 10}); err == nil {
+		t.Error("both RowsPerDay and RowsPerHour accepted")
+	}
+}

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +34,27 @@ type Limits struct {
 // 1,000 requests, per application per tenant 200, per collection 50, each
 // per 60 seconds.
 var DocumentedLimits = Limits{PerFunction: 50, PerApp: 200, PerTenant: 1000, Window: time.Minute}
+
+// Scaled returns l running speed times faster than Graph: every count is
+// multiplied by speed over the same sliding window, so that a test or a
+// benchmark moves speed times as many requests a minute through the same
+// throttling behaviour — the same 60-second window, the same Retry-After
+// arithmetic. DocumentedLimits.Scaled(12) allows 600 requests a minute per
+// function, which callstream matches with GRAPH_BUDGET_PER_MINUTE=600 and
+// GRAPH_APP_BUDGET_PER_MINUTE=2400 (its budget counts over the same kind
+// of window). The counts are scaled rather than the window shrunk because
+// callstream's budget, like Graph, counts over a minute: a window of 5 s
+// with 50 requests would refuse the bursts a 600-a-minute budget sends.
+// It panics on a speed below 1, a bug in the calling test.
+func (l Limits) Scaled(speed int) Limits {
+	if speed < 1 {
+		panic(fmt.Sprintf("graphsim: Limits.Scaled(%d): speed must be at least 1", speed))
+	}
+	l.PerFunction *= speed
+	l.PerApp *= speed
+	l.PerTenant *= speed
+	return l
+}
 
 func (l Limits) validate() error {
 	var errs []error

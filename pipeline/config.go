@@ -103,6 +103,7 @@ type RawWalk struct {
 	RescanAfter  string `env:"RESCAN_AFTER, default=1h,6h,24h,72h"`
 	PollInterval string `env:"POLL_INTERVAL, default=5m"`
 	Concurrency  string `env:"BACKFILL_CONCURRENCY, default=4"`
+	HistoryPages string `env:"HISTORY_WINDOW_PAGES, default=16"`
 	// Sources has no default in its tag: it is the registry's default
 	// source, set by cmd/callstream's loadConfig (and shown by its help from
 	// derivedDefaults).
@@ -120,6 +121,9 @@ type WalkConfig struct {
 	PollInterval time.Duration
 	// Concurrency is how many windows of a backlog are fetched at once.
 	Concurrency int
+	// HistoryPages is how many pages a window of history (past its last
+	// rescan age) is planned to hold; 0 reads history WINDOW wide.
+	HistoryPages int
 	// Sources are the Graph functions walked, each to its own topic with
 	// its own checkpoint, by their sources names.
 	Sources []string
@@ -159,6 +163,7 @@ func (r RawWalk) parse(p *problems) WalkConfig {
 		}
 	}
 	c.Concurrency = parsePositiveInt(p, "BACKFILL_CONCURRENCY", r.Concurrency)
+	c.HistoryPages = parseNonNegativeInt(p, "HISTORY_WINDOW_PAGES", r.HistoryPages)
 	seen := map[string]bool{}
 	for _, src := range strings.Split(r.Sources, ",") {
 		src = strings.TrimSpace(src)

@@ -158,13 +158,19 @@ var (
 		"The watermark: every call that started before it was published. Unix time; the configured start while there is none.")
 	descLag = walkDesc("watermark_lag_seconds",
 		"Now minus the watermark. Never below SETTLE_DELAY plus up to one WINDOW when caught up.")
+	descFullPages = walkDesc("pages_full_total",
+		"Graph pages that came back full (1,000 rows): graph requests over full pages is what the request budget spends on partial pages and retries.")
+	descHistoryWindows = walkDesc("history_windows_total",
+		"New windows of history (past their last RESCAN_AFTER age) read in windows sized by rows; among windows_total{kind=\"new\"}.")
+	descHistoryWidth = walkDesc("history_window_seconds",
+		"Width of the next history window as the planner sized it from the rows the last one held (WINDOW before the first).")
 	descCheckpointAge = walkDesc("checkpoint_age_seconds",
 		"Time since this process last saved the checkpoint (since it started walking, before the first save).")
 )
 
 func (c walkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFetched, descPublished, descDuplicate, descLate, descDeadLettered,
-		descWindows, descFailures, descPages, descWatermark, descLag, descCheckpointAge} {
+		descWindows, descFailures, descPages, descWatermark, descLag, descCheckpointAge, descHistoryWindows, descHistoryWidth, descFullPages} {
 		ch <- d
 	}
 }
@@ -195,6 +201,9 @@ func (c walkCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWindows, st.Rescans, "rescan")
 		counter(descFailures, st.Failures)
 		counter(descPages, st.Pages)
+		counter(descFullPages, st.FullPages)
+		counter(descHistoryWindows, st.HistoryWindows)
+		gauge(descHistoryWidth, w.HistoryWidth().Seconds())
 		mark := w.Watermark()
 		if mark.IsZero() {
 			mark = v.start

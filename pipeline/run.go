@@ -152,7 +152,8 @@ func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (walk.Stats, error)
 		addStats(&total, st)
 		attrs := []any{"source", l.source, "topic", l.topic, "watermark", l.walker.Watermark(), "windows", st.Windows,
 			"rescans", st.Rescans, "pages", st.Pages, "fetched", st.Fetched, "published", st.Published,
-			"duplicates", st.Duplicates, "late", st.Late, "dead_lettered", st.DeadLettered}
+			"duplicates", st.Duplicates, "late", st.Late, "dead_lettered", st.DeadLettered,
+			"requests", st.Requests, "full_pages", st.FullPages, "throttled", st.Throttled}
 		switch err := errs[i]; {
 		case err == nil, errors.Is(err, walk.ErrDone):
 			log.Info("caught up", attrs...)
@@ -212,6 +213,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 		RescanAfter:            cfg.Walk.RescanAfter,
 		PollInterval:           cfg.Walk.PollInterval,
 		Concurrency:            cfg.Walk.Concurrency,
+		History:                historyConfig(cfg.Walk),
 		Logger:                 log,
 	}, fc, prod, stores(topic))
 	if err != nil {
@@ -299,6 +301,8 @@ func addStats(t *walk.Stats, s walk.Stats) {
 	t.Late += s.Late
 	t.Failures += s.Failures
 	t.DeadLettered += s.DeadLettered
+	t.HistoryWindows += s.HistoryWindows
+	t.FullPages += s.FullPages
 }
 
 // transactionalID is stable per tenant, source and topic, so a restarted
@@ -406,6 +410,19 @@ func tokenSource(cfg Config, log *slog.Logger) (fetch.TokenSource, error) {
 		"authority", cfg.Graph.Cloud.Authority.ActiveDirectoryAuthorityHost, "scope", scope)
 	return ts, nil
 }
+
+// historyConfig sizes history windows by rows, at Graph's page size,
+// unless HISTORY_WINDOW_PAGES=0.
+func historyConfig(c WalkConfig) walk.HistoryConfig {
+	if c.HistoryPages == 0 {
+		return walk.HistoryConfig{}
+	}
+	return walk.HistoryConfig{PageRows: graphPageRows, Pages: c.HistoryPages}
+}
+
+// graphPageRows is how many rows Graph puts in a full page of these
+// functions.
+const graphPageRows = 1000
 
 // graphBudget is the request budget shared by everything reading this
 // tenant, or nil when GRAPH_BUDGET_PER_MINUTE is 0.

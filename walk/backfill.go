@@ -60,7 +60,7 @@ func (w *Walker) backfill(ctx context.Context, due []span) error {
 			default:
 			}
 		}
-		err := w.read(ctx, sp.from, sp.to, false, pre, more)
+		err := w.read(ctx, sp, false, pre, more)
 		<-slots
 		if err != nil {
 			return err

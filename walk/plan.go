@@ -37,10 +37,12 @@ type PlannedWindow struct {
 
 // PlannedRescan is a remembered window due to be read again.
 type PlannedRescan struct {
+	// From and To span the remembered windows read again as one: adjacent
+	// windows due at the same age are coalesced.
 	From, To time.Time
-	// ReadAt is when it was last read.
+	// ReadAt is when it was last read (the earliest of the windows').
 	ReadAt time.Time
-	// Age is how long ago the window ended.
+	// Age is how long ago the span ended.
 	Age time.Duration
 	// Step is the RESCAN_AFTER age it has reached since it was last read.
 	Step time.Duration
@@ -70,18 +72,19 @@ func PlanFor(cfg Config, st checkpoint.State, now time.Time, limit int) (Plan, e
 	p := Plan{Watermark: st.Watermark, Cursor: w.cursor()}
 	// The walk reads every due rescan first, each one stamping its window
 	// read at now, which is what takes it off the list.
+	// Adjacent windows due at the same age are one rescan (see
+	// dueRescan), merged into one window as the walk merges them.
 	for {
-		i, ok := w.dueRescan(now)
+		sp, ok := w.dueRescan(now)
 		if !ok {
 			break
 		}
+		i := slices.IndexFunc(w.state.Windows, func(x checkpoint.Window) bool { return x.From.Equal(sp.from) })
+		r := PlannedRescan{From: sp.from, To: sp.to, ReadAt: w.state.Windows[i].ReadAt, Age: now.Sub(sp.to)}
+		r.Step, _ = w.dueAge(w.state.Windows[i], now)
+		w.coalesce(sp.from, sp.to)
 		win := &w.state.Windows[i]
-		r := PlannedRescan{From: win.From, To: win.To, ReadAt: win.ReadAt, Age: now.Sub(win.To)}
-		for _, age := range cfg.RescanAfter {
-			if at := win.To.Add(age); !now.Before(at) && win.ReadAt.Before(at) {
-				r.Step = age
-			}
-		}
+		r.ReadAt = win.ReadAt
 		p.Rescans = append(p.Rescans, r)
 		win.ReadAt = now
 	}

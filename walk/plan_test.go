@@ -27,9 +27,12 @@ func TestPlanMatchesTheWalk(t *testing.T) {
 			// 10:20 with a 15m settle delay: 00:00 to 10:00 are due.
 			{now: day0.Add(10*time.Hour + 20*time.Minute), windows: 10, rescans: 0, firstFrom: day0, lastTo: day0.Add(10 * time.Hour)},
 			// Seven hours on: seven new windows, and the windows read at
-			// 10:20 that reached the age of 6h or 1h since: those ending at
-			// 05:00 (6h at 11:00) to 10:00 (1h at 11:00, 6h at 16:00).
-			{now: day0.Add(17*time.Hour + 20*time.Minute), windows: 7, rescans: 6, firstFrom: day0.Add(10 * time.Hour), lastTo: day0.Add(17 * time.Hour)},
+			// 10:20 that reached the age of 6h or 1h since, coalesced: those
+			// ending at 05:00 to 09:00 reached 6h (its rescan waits for the
+			// 3-hour grid: 12:00 and 15:00, both past) and are one span; the
+			// one ending at 10:00 reached 1h (its 6h is due at 18:00) and is
+			// another.
+			{now: day0.Add(17*time.Hour + 20*time.Minute), windows: 7, rescans: 2, firstFrom: day0.Add(10 * time.Hour), lastTo: day0.Add(17 * time.Hour)},
 			// Nothing new within the same window.
 			{now: day0.Add(17*time.Hour + 30*time.Minute), windows: 0, rescans: 0},
 		}

@@ -73,7 +73,8 @@ func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched,
 // With more, the settler may leave the window open for the next read to
 // continue (exactly-once: see openTxn); the window is then settled, and
 // counted, when a later read commits.
-func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre *prefetched, more bool) error {
+func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched, more bool) error {
+	from, to := sp.from, sp.to
 	started := w.cfg.Now().UTC()
 	batch, pctx, err := w.settle.begin(ctx, from, to)
 	if err != nil {
@@ -95,7 +96,11 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 	fetched, dups, dead := 0, 0, 0
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
+	full := 0
 	onPage := func(page int, encs []encoded) error {
+		if len(encs) >= w.pageRows() {
+			full++
+		}
 		for i := range encs {
 			fetched++
 			enc, err := encs[i].enc, encs[i].err
@@ -148,13 +153,15 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 		s.Requests += fst.Requests
 		s.Retries += fst.Retries
 		s.Throttled += fst.Throttled
+		s.FullPages += full
 	})
 	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
 		return w.settle.fail(ctx, batch, from, to, newIDs, ferr)
 	}
-	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan,
-		pages: fst.Pages, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
+	w.learn(sp, fetched, fst.Pages)
+	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan, history: sp.k > 0,
+		pages: fst.Pages, requests: fst.Requests, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
 		newIDs, more)
 }
 
@@ -162,8 +169,9 @@ func (w *Walker) read(ctx context.Context, from, to time.Time, rescan bool, pre 
 // settled.
 type windowRead struct {
 	from, to, started        time.Time
-	rescan                   bool
-	pages, throttled         int
+	rescan, history          bool
+	pages, requests          int
+	throttled                int
 	fetched, published, dups int
 	dead                     int
 }
@@ -189,12 +197,17 @@ func (w *Walker) settled(r windowRead) {
 		w.cfg.OnRead(r.rescan, w.cfg.Now().Sub(r.started))
 	}
 	kind := "window"
-	if r.rescan {
+	switch {
+	case r.rescan:
 		kind = "rescan"
+	case r.history:
+		// Sized by the planner: its width is in the from/to and the
+		// next width in HistoryWidth (and the metrics).
+		kind = "history window"
 	}
 	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
 		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,
-		"throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
+		"requests", r.requests, "throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
 }
 
 // known reports whether id was published before or earlier in this read.

@@ -22,6 +22,9 @@ func (w *Walker) apply(r windowRead, ids []string) {
 // remember merges ids into the window's record; readAt zero keeps the
 // window's previous read time (a partial read is not a read).
 func (w *Walker) remember(from, to, readAt time.Time, ids []string) {
+	// A coalesced rescan read several remembered windows as one span:
+	// they become one window, which this read's ids then join.
+	w.coalesce(from, to)
 	at := readAt
 	for _, win := range w.state.Windows {
 		if at.IsZero() && win.From.Equal(from) && win.To.Equal(to) {

@@ -91,8 +91,12 @@ type Config struct {
 	Start time.Time
 	// End, when set, is where walking stops for good.
 	End time.Time
-	// Window is the width of one window.
+	// Window is the width of one live window, and the unit history
+	// windows are multiples of.
 	Window time.Duration
+	// History sizes windows of history (past their last rescan age) by
+	// rows; the zero value reads them Window wide. See HistoryConfig.
+	History HistoryConfig
 	// SettleDelay keeps windows closer to now than this unread: Graph
 	// publishes rows with a delay.
 	SettleDelay time.Duration
@@ -141,6 +145,13 @@ type Stats struct {
 	// DeadLettered counts rows that could not be encoded and went to the
 	// dead-letter topic. Fetched = Published + Duplicates + DeadLettered.
 	DeadLettered int
+	// HistoryWindows counts history windows read (sized by the planner;
+	// among Windows).
+	HistoryWindows int
+	// FullPages counts pages that came back full (HistoryConfig.PageRows,
+	// or Graph's 1,000 rows): Requests over FullPages is what the budget
+	// spends on partial pages and retries.
+	FullPages int
 }
 
 // Walker walks one source. It is not safe for concurrent use; run one per
@@ -164,6 +175,8 @@ type Walker struct {
 	// log.
 	agg    *aggIndex
 	loaded bool
+	// hist sizes history windows (see HistoryConfig).
+	hist historyPlan
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -173,6 +186,9 @@ type Walker struct {
 	mark     time.Time // copy of state.Watermark
 	failing  int       // windows failed in a row, reset by a walk that succeeds
 	lastErr  error     // the last of those failures
+	// histWidth is the width of the next history window, 0 before the
+	// planner read one.
+	histWidth time.Duration
 }
 
 // New validates cfg and returns a Walker. The checkpoint store decides how
@@ -202,6 +218,9 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 			errs = append(errs, fmt.Errorf("rescan age %s must be positive", a))
 		}
 	}
+	if err := cfg.History.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -219,6 +238,7 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	}
 	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
 		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
+	w.hist = newHistoryPlan(cfg)
 	settle, err := w.newSettler(s)
 	if err != nil {
 		return nil, err
@@ -419,9 +439,8 @@ func (w *Walker) walk(ctx context.Context) error {
 			return err
 		}
 		now := w.cfg.Now().UTC()
-		if i, ok := w.dueRescan(now); ok {
-			win := w.state.Windows[i]
-			if err := w.read(ctx, win.From, win.To, true, nil, false); err != nil {
+		if sp, ok := w.dueRescan(now); ok {
+			if err := w.read(ctx, sp, true, nil, false); err != nil {
 				return err
 			}
 			continue
@@ -431,7 +450,7 @@ func (w *Walker) walk(ctx context.Context) error {
 		case len(due) == 0:
 			return nil
 		case len(due) == 1 || w.cfg.Concurrency <= 1:
-			if err := w.read(ctx, due[0].from, due[0].to, false, nil, false); err != nil {
+			if err := w.read(ctx, due[0], false, nil, false); err != nil {
 				return err
 			}
 		default:

@@ -8,22 +8,70 @@ import (
 // that fall due meanwhile wait at most that long.
 const maxAhead = 256
 
-type span struct{ from, to time.Time }
+// span is a window of call start times [from, to) to read; k is its
+// width in Windows when the history planner sized it, 0 for a live window
+// or a rescan.
+type span struct {
+	from, to time.Time
+	k        int
+}
 
 // dueWindows lists up to n consecutive new windows that are complete and
-// settled, starting at the cursor.
+// settled, starting at the cursor: history windows as the planner sizes
+// them (at most historyRound of them, so that the next round is planned
+// with what this one learns), then live ones Window wide.
 func (w *Walker) dueWindows(now time.Time, n int) []span {
 	var out []span
 	cur := w.cursor()
+	if sp, ok := w.resumeAt(cur, now); ok {
+		// A window read in part before a stop is read again with the same
+		// bounds, whatever the planner or WINDOW would cut now: its
+		// record holds the ids published so far, which only a read of
+		// the same range merges with (see remember); a different range
+		// would leave them in a record of their own, re-read later as a
+		// rescan that publishes again what the new windows read since.
+		return append(out, sp)
+	}
+	for k := w.hist.k; len(out) < n && len(out) < w.historyRound(); k = w.hist.after(k) {
+		sp, ok := w.historyAt(cur, now, k)
+		if !ok {
+			break
+		}
+		out = append(out, sp)
+		cur = sp.to
+	}
+	if len(out) > 0 {
+		return out
+	}
 	for len(out) < n {
 		from, to, ok := w.windowAt(cur, now)
 		if !ok {
 			break
 		}
-		out = append(out, span{from, to})
+		out = append(out, span{from: from, to: to})
 		cur = to
 	}
 	return out
+}
+
+// resumeAt returns the window a partial read left remembered at cur, if
+// it is due: complete and settled. It is a history window when all of it
+// is history.
+func (w *Walker) resumeAt(cur, now time.Time) (span, bool) {
+	for _, win := range w.state.Windows {
+		if !win.From.Equal(cur) || !win.To.After(w.state.Watermark) {
+			continue
+		}
+		if win.To.After(now.Add(-w.cfg.SettleDelay)) {
+			return span{}, false
+		}
+		sp := span{from: win.From, to: win.To}
+		if w.cfg.History.enabled() && !win.To.After(w.historyLimit(now)) {
+			sp.k = max(int(win.To.Sub(win.From)/w.cfg.Window), 1)
+		}
+		return sp, true
+	}
+	return span{}, false
 }
 
 // cursor is where the next new window starts.
@@ -50,23 +98,6 @@ func (w *Walker) windowAt(from, now time.Time) (_, to time.Time, ok bool) {
 		return from, to, false
 	}
 	return from, to, true
-}
-
-// dueRescan finds the oldest remembered window that has reached a rescan
-// age it had not reached when it was last read.
-func (w *Walker) dueRescan(now time.Time) (int, bool) {
-	for i, win := range w.state.Windows {
-		if win.To.After(w.state.Watermark) {
-			continue // ids of a partial read of a new window, not a rescan
-		}
-		for _, age := range w.cfg.RescanAfter {
-			at := win.To.Add(age)
-			if !now.Before(at) && win.ReadAt.Before(at) {
-				return i, true
-			}
-		}
-	}
-	return 0, false
 }
 
 // needsRescan reports whether a window read at readAt has a rescan ahead.

@@ -19,8 +19,9 @@ import (
 var backfillHelp = helpDoc{
 	usage: "callstream backfill --from TIME --to TIME [--checkpoint PATH] [--progress-every DURATION]",
 	summary: `Walk a historical range of call start times [from, to) into Kafka once, then exit. On a terminal a
-progress bar shows windows, rows, pages, rate and ETA (warnings still print above it); otherwise a
-"backfill progress" log line is written every --progress-every.
+progress bar shows rows, the Graph requests spent (full pages among them, share of
+GRAPH_BUDGET_PER_MINUTE, 429s) and an ETA from the budget (warnings still print above it); otherwise
+a "backfill progress" log line is written every --progress-every.
 
 Resumable: progress is kept in its own checkpoint file, one per range, so running the same command
 again after an interruption continues where it stopped, and a backfill never moves the live
@@ -68,7 +69,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	}
 	cfg = cfg.Backfill(from, to, *cpPath)
 
-	pr := &progress{from: from, to: to, window: cfg.Walk.Window, every: *every, now: time.Now}
+	pr := &progress{from: from, to: to, window: cfg.Walk.Window, limit: cfg.Graph.BudgetPerFunction, every: *every, now: time.Now}
 	var log *slog.Logger
 	if isTerminal(stderr) {
 		// The bar replaces the per-window lines; warnings still show.
@@ -92,7 +93,8 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if err != nil {
 		return err
 	}
-	attrs := []any{"from", from, "to", to, "windows", st.Windows, "rows", st.Fetched, "published", st.Published, "duplicates", st.Duplicates}
+	attrs := []any{"from", from, "to", to, "windows", st.Windows, "rows", st.Fetched, "published", st.Published, "duplicates", st.Duplicates,
+		"requests", st.Requests, "full_pages", st.FullPages, "throttled", st.Throttled}
 	if ctx.Err() != nil {
 		log.Warn("backfill interrupted; run the same command again to resume", attrs...)
 		return nil
@@ -100,8 +102,8 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if pr.bar != nil {
 		// Info lines are hidden behind the bar; the summary is for the
 		// person watching.
-		fmt.Fprintf(stderr, "backfill complete: [%s, %s) %d windows, %d rows: %d published, %d duplicates\n",
-			fmtTime(from), fmtTime(to), st.Windows, st.Fetched, st.Published, st.Duplicates)
+		fmt.Fprintf(stderr, "backfill complete: [%s, %s) %d windows, %d rows: %d published, %d duplicates; %d requests (%d full pages), %d throttled\n",
+			fmtTime(from), fmtTime(to), st.Windows, st.Fetched, st.Published, st.Duplicates, st.Requests, st.FullPages, st.Throttled)
 		return nil
 	}
 	log.Info("backfill complete", attrs...)

@@ -60,16 +60,16 @@ func TestBinaryBadRowWithoutDeadLetterTopicStops(t *testing.T) {
 
 // TestBinaryFileStoreFetchFailsMidWindow guards README "What is
 // guaranteed / Nothing lost" with CHECKPOINT_STORE=file (at-least-once)
-// and DESIGN.md invariant 1: page 2 of the window at 03:00 fails until the
+// and DESIGN.md invariant 1: page 2 of the window at 01:00 fails until the
 // retries are exhausted (after page 1's rows were published), the bounded
-// run gives up with exit 1, the checkpoint stays at 03:00 — not past the
+// run gives up with exit 1, the checkpoint stays at 01:00 — not past the
 // failed window — and a rerun delivers every row, none doubled (the
 // acknowledged ids of the partial read are remembered).
 func TestBinaryFileStoreFetchFailsMidWindow(t *testing.T) {
 	from := time.Date(2026, 8, 2, 0, 0, 0, 0, time.UTC)
 	p := newPipeline(t, graphsim.Config{Seed: 16, Start: from, End: from.Add(6 * time.Hour), RowsPerHour: 300, PageSize: 100})
 	p.env["CHECKPOINT_STORE"] = "file"
-	mid := from.Add(3 * time.Hour)
+	mid := from.Add(time.Hour) // the history window after the planner's probe
 	g := newWindowGate(t, p, mid, false, gateFail)
 	proc := launch(t, with(p.env, env{"BACKFILL_CONCURRENCY": "1", "GRAPH_MAX_ATTEMPTS": "2", "MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")
 	if code := proc.wait(t, 2*time.Minute); code != 1 {
@@ -147,9 +147,9 @@ func rejectProduce(kc *kafkatest.Cluster, on *atomic.Bool) {
 // TestBinaryFileStoreProduceFails guards README "What is guaranteed /
 // Nothing lost" (a window counts as done only when every row of it is
 // acknowledged) with CHECKPOINT_STORE=file, and DESIGN.md invariant 1:
-// once every window before 03:00 is checkpointed, the broker rejects every
+// once every window before 01:00 is checkpointed, the broker rejects every
 // record; the bounded run gives up with exit 1, the checkpoint stays at
-// 03:00 and every row below it is on the topic; a rerun with the broker
+// 01:00 and every row below it is on the topic; a rerun with the broker
 // accepting again delivers every row.
 func TestBinaryFileStoreProduceFails(t *testing.T) {
 	from := time.Date(2026, 8, 3, 0, 0, 0, 0, time.UTC)
@@ -157,7 +157,7 @@ func TestBinaryFileStoreProduceFails(t *testing.T) {
 	p.env["CHECKPOINT_STORE"] = "file"
 	var reject atomic.Bool
 	rejectProduce(p.kafka, &reject)
-	mid := from.Add(3 * time.Hour)
+	mid := from.Add(time.Hour) // the history window after the planner's probe
 	g := newWindowGate(t, p, mid, true, gateHold)
 	wm := p.liveWatermark(t)
 	proc := launch(t, with(p.env, env{"MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")

@@ -178,11 +178,12 @@ var settingHelp = map[string]string{
 
 	"START_TIME":           "RFC 3339 time or a date where the first walk begins when there is no checkpoint (empty: one day back)",
 	"END_TIME":             "RFC 3339 time where walking stops for good (empty: never)",
-	"WINDOW":               "width of one window of call start times (whole seconds, at most 90 days)",
+	"WINDOW":               "width of one live window of call start times (whole seconds, at most 90 days); history past its last rescan is read in windows sized by rows (HISTORY_WINDOW_PAGES)",
 	"SETTLE_DELAY":         "windows closer to now than this are not read yet: Graph publishes rows late",
 	"RESCAN_AFTER":         "ages (after a window's end) at which it is read again for late rows",
 	"POLL_INTERVAL":        "pause between walks once caught up",
 	"BACKFILL_CONCURRENCY": "windows of a backlog fetched at once (publishing stays in window order)",
+	"HISTORY_WINDOW_PAGES": "pages (1,000 rows each) a window of history, past its last RESCAN_AFTER age, is sized to hold; 0 reads history WINDOW wide",
 	"MAX_WINDOW_FAILURES":  "windows failing in a row after which run --once and backfill give up (exit 1, with the cause); a continuous run keeps retrying and /readyz reports not ready",
 
 	"LOG_LEVEL":  "debug, info, warn or error",

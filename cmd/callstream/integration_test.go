@@ -25,6 +25,7 @@ import (
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/sources"
+	"github.com/callstream/callstream/walk"
 )
 
 var (
@@ -257,11 +258,13 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 			p := newPipeline(t, sc)
 			p.only(t, c.src, c.src.Versions[0])
 			p.env["CHECKPOINT_STORE"] = c.store
-			hours := c.days * 24
-			perWindow := (len(p.truth(t, p.lane, p.start, p.end)) + hours - 1) / hours
 			pageSize := cmp.Or(sc.PageSize, graphsim.DefaultPageSize)
-			totalPages := hours * ((perWindow + pageSize - 1) / pageSize)
-			mid := p.start.Add(3 * time.Hour)
+			// The history planner fills pages: at least this many reads.
+			totalPages := (len(p.truth(t, p.lane, p.start, p.end)) + pageSize - 1) / pageSize
+			// The window after the history planner's one-hour probe: a
+			// large history window, killed with its first page's rows in
+			// Kafka.
+			mid := p.start.Add(time.Hour)
 			if n := len(p.truth(t, p.lane, mid, mid.Add(time.Hour))); n <= pageSize {
 				t.Fatalf("the window at %s holds %d rows, one page of %d: no kill could land between its pages", mid, n, pageSize)
 			}
@@ -288,8 +291,9 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 				t.Logf("%d aborted records hidden from read_committed", all-committed)
 			case "file":
 				// Duplicates can only come from the window in flight at
-				// each kill, and the first kill left one.
-				if max := c.kills * perWindow * 2; dups > max || dups == 0 {
+				// each kill — a history window of up to
+				// HISTORY_WINDOW_PAGES pages — and the first kill left one.
+				if max := c.kills * (walk.DefaultHistoryPages + 1) * pageSize; dups > max || dups == 0 {
 					t.Fatalf("%d duplicates after %d kills, want at least one (the first kill was mid-window) and at most what the windows in flight could hold (%d)", dups, c.kills, max)
 				}
 			}
@@ -368,7 +372,7 @@ func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
 // read_committed once.
 func TestBinaryFencedInstanceStops(t *testing.T) {
 	p := newPipeline(t, faultyGraph(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), 2))
-	mid := p.start.Add(4 * time.Hour)
+	mid := p.start.Add(time.Hour) // the first history window after the planner's probe
 	g := newWindowGate(t, p, mid, false, gateHold)
 	adm := kadm.NewClient(p.kafka.Client(t))
 	wm := p.liveWatermark(t)
@@ -417,8 +421,9 @@ func TestBinaryFencedInstanceStops(t *testing.T) {
 // SIGTERM" (finishes or abandons the window in flight, exits 0; an
 // abandoned window is read again) and DESIGN.md invariants 1 and 6, with
 // both stores. SIGTERM arrives deterministically in the middle of a window
-// — page 1 of the window at 06:00 on the topic, page 2 held back — so the
-// watermark must lie strictly inside the range, at 06:00; every row below
+// — page 1 of the window at 01:00 (the history window after the planner's
+// probe) on the topic, page 2 held back — so the watermark must lie
+// strictly inside the range, at 01:00; every row below
 // it is on the topic; the Kafka store leaves the in-flight rows aborted
 // (read_uncommitted sees them, read_committed does not) and the file store
 // leaves them published and remembers their ids; a restart then
@@ -428,7 +433,7 @@ func TestBinarySIGTERMStopsCleanly(t *testing.T) {
 		t.Run(store, func(t *testing.T) {
 			p := newPipeline(t, faultyGraph(time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC), 1))
 			p.env["CHECKPOINT_STORE"] = store
-			mid := p.start.Add(6 * time.Hour)
+			mid := p.start.Add(time.Hour)
 			g := newWindowGate(t, p, mid, false, gateHold)
 			proc := p.stopMidWindow(t, g, mid, syscall.SIGTERM)
 			if code := proc.wait(t, time.Minute); code != 0 {

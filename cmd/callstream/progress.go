@@ -26,6 +26,9 @@ func isTerminal(w io.Writer) bool {
 type progress struct {
 	from, to time.Time
 	window   time.Duration
+	// limit is the request budget per function per minute
+	// (GRAPH_BUDGET_PER_MINUTE); 0 means unpaced.
+	limit int
 	// bar draws on a terminal; nil means log lines instead.
 	bar   *termWriter
 	every time.Duration
@@ -77,10 +80,28 @@ func (p *progress) watch(ctx context.Context, w *walk.Walker) {
 	}
 }
 
-// numbers derives the figures both report forms show.
-func (p *progress) numbers(s progressSnapshot) (done, total int, frac, rate float64, eta time.Duration) {
+// figures are what both report forms show.
+type figures struct {
+	done, total int // windows of WINDOW covered, and in the range
+	frac        float64
+	rate        float64 // rows a second
+	// share is the requests a minute this process sent over the budget;
+	// -1 when unpaced or nothing was sent yet.
+	share float64
+	eta   time.Duration
+}
+
+// numbers derives the figures. The ETA comes from the budget: Graph's
+// limit, not the machine, bounds a backfill, so the requests still to
+// send — the requests so far, in proportion to the range still to walk —
+// over the budget a minute. A history window is sized by rows, so requests
+// follow rows, not time, and the estimate holds across quiet and busy
+// stretches alike. Unpaced (GRAPH_BUDGET_PER_MINUTE=0), it is the clock's
+// estimate.
+func (p *progress) numbers(s progressSnapshot) figures {
+	var f figures
 	span := p.to.Sub(p.from)
-	total = int((span + p.window - 1) / p.window)
+	f.total = int((span + p.window - 1) / p.window)
 	mark := s.mark
 	if mark.IsZero() || mark.Before(p.from) {
 		mark = p.from
@@ -88,39 +109,65 @@ func (p *progress) numbers(s progressSnapshot) (done, total int, frac, rate floa
 	if mark.After(p.to) {
 		mark = p.to
 	}
-	done = int((mark.Sub(p.from) + p.window - 1) / p.window)
-	frac = float64(mark.Sub(p.from)) / float64(span)
+	f.done = int((mark.Sub(p.from) + p.window - 1) / p.window)
+	f.frac = float64(mark.Sub(p.from)) / float64(span)
+	f.share = -1
 	if secs := s.elapsed.Seconds(); secs > 0 {
-		rate = float64(s.stats.Fetched) / secs
+		f.rate = float64(s.stats.Fetched) / secs
+		if p.limit > 0 && s.stats.Requests > 0 {
+			f.share = float64(s.stats.Requests) / s.elapsed.Minutes() / float64(p.limit)
+		}
 	}
-	eta = -1
+	f.eta = -1
 	start := s.resumed
 	if start.IsZero() {
 		start = p.from
 	}
-	if covered := mark.Sub(start); covered > 0 && s.elapsed > 0 {
-		eta = time.Duration(float64(p.to.Sub(mark)) / float64(covered) * float64(s.elapsed))
+	covered := mark.Sub(start)
+	switch {
+	case covered <= 0 || s.elapsed <= 0:
+	case p.limit > 0 && s.stats.Requests > 0:
+		left := float64(s.stats.Requests) * float64(p.to.Sub(mark)) / float64(covered)
+		f.eta = time.Duration(left / float64(p.limit) * float64(time.Minute))
+	default:
+		f.eta = time.Duration(float64(p.to.Sub(mark)) / float64(covered) * float64(s.elapsed))
 	}
-	return done, total, frac, rate, eta
+	return f
 }
 
 // barLine renders the terminal bar, e.g.
 //
-//	[########------------]  40%  96/240 windows  1.2M rows  1.3k pages  8.1k rows/s  ETA 3m12s
+//	[########------------]  40%  1.2M rows  1.3k requests  1.2k full pages  98% of 50/min  0 throttled  ETA 3m12s
 func (p *progress) barLine(s progressSnapshot) string {
 	const width = 24
-	done, total, frac, rate, eta := p.numbers(s)
-	filled := int(frac * width)
+	f := p.numbers(s)
+	filled := int(f.frac * width)
 	bar := strings.Repeat("#", filled) + strings.Repeat("-", width-filled)
-	return fmt.Sprintf("[%s] %3.0f%%  %d/%d windows  %s rows  %s pages  %s rows/s  ETA %s",
-		bar, frac*100, done, total, humanCount(float64(s.stats.Fetched)), humanCount(float64(s.stats.Pages)), humanCount(rate), fmtETA(eta))
+	budget := "unpaced"
+	if p.limit > 0 {
+		budget = fmt.Sprintf("%s of %d/min", fmtShare(f.share), p.limit)
+	}
+	return fmt.Sprintf("[%s] %3.0f%%  %s rows  %s requests  %s full pages  %s  %d throttled  ETA %s",
+		bar, f.frac*100, humanCount(float64(s.stats.Fetched)), humanCount(float64(s.stats.Requests)),
+		humanCount(float64(s.stats.FullPages)), budget, s.stats.Throttled, fmtETA(f.eta))
 }
 
 func (p *progress) logLine(s progressSnapshot) {
-	done, total, frac, rate, eta := p.numbers(s)
-	p.log.Info("backfill progress", "percent", fmt.Sprintf("%.1f", frac*100), "windows", done, "windows_total", total,
+	f := p.numbers(s)
+	p.log.Info("backfill progress", "percent", fmt.Sprintf("%.1f", f.frac*100), "windows", f.done, "windows_total", f.total,
 		"rows", s.stats.Fetched, "published", s.stats.Published, "pages", s.stats.Pages,
-		"rows_per_second", fmt.Sprintf("%.0f", rate), "eta", fmtETA(eta))
+		"requests", s.stats.Requests, "full_pages", s.stats.FullPages, "throttled", s.stats.Throttled,
+		"budget_per_minute", p.limit, "budget_share", fmtShare(f.share),
+		"rows_per_second", fmt.Sprintf("%.0f", f.rate), "eta", fmtETA(f.eta))
+}
+
+// fmtShare prints a share of the budget as a percentage, "--" when there
+// is none.
+func fmtShare(x float64) string {
+	if x < 0 {
+		return "--"
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
 }
 
 func fmtETA(d time.Duration) string {
