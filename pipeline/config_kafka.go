@@ -111,6 +111,15 @@ func (c KafkaConfig) TopicFor(source string) string {
 // list of known settings, which expand it to one setting per source.
 type SourceTopics map[string]string
 
+// For is src's topic: its setting when set, else its default, trimmed.
+func (t SourceTopics) For(src sources.Source) string {
+	v, ok := t[src.TopicSetting]
+	if !ok {
+		v = src.DefaultTopic
+	}
+	return strings.TrimSpace(v)
+}
+
 // parseTopics resolves each source's topic (its setting, else its
 // default) and refuses an empty one or one shared with another source: the
 // first source's setting is the reference the others must differ from.
@@ -119,11 +128,7 @@ func parseTopics(p *problems, raw SourceTopics) (first string, bySource map[stri
 	var earlier []string // settings of the sources before
 	seen := map[string]bool{}
 	for i, s := range sources.All() {
-		v, ok := raw[s.TopicSetting]
-		if !ok {
-			v = s.DefaultTopic
-		}
-		v = strings.TrimSpace(v)
+		v := raw.For(s)
 		switch {
 		case i == 0 && v == "":
 			p.add("%s is empty", s.TopicSetting)

@@ -78,9 +78,9 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		if level == "debug" || level == "info" {
 			level = "warn"
 		}
-		log = newLogger(level, "text", pr.bar)
+		log = app.NewLogger(level, "text", pr.bar)
 	} else {
-		log = newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
+		log = app.NewLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	}
 	pr.log = log
 	if horizon := slices.Max(append([]time.Duration{0}, cfg.Walk.RescanAfter...)); to.After(time.Now().Add(-horizon)) {

@@ -72,7 +72,7 @@ func openCheckpoint(ctx context.Context, env envconfig.Lookuper, source string, 
 			return nil, err
 		}
 	}
-	p, err := app.New(ctx, cfg, app.Options{Logger: newLogger("warn", "", stderr), Version: version})
+	p, err := app.New(ctx, cfg, app.Options{Logger: app.NewLogger("warn", "", stderr), Version: version})
 	if err != nil {
 		return nil, err
 	}

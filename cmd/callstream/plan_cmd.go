@@ -43,7 +43,7 @@ func cmdPlan(ctx context.Context, args []string, stdout, stderr io.Writer, env e
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
+	log := app.NewLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	now := time.Now().UTC()
 	p, err := app.New(ctx, cfg, app.Options{Logger: log, Version: version})
 	if err != nil {

@@ -50,7 +50,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer, env en
 		return withSettingNotes(err, unknownSettings(env))
 	}
 	cfg.Walk.Warnings = append(cfg.Walk.Warnings, unknownSettings(env)...)
-	log := newLogger(cfg.Log.Level, cfg.Log.Format, stderr)
+	log := app.NewLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	startSetting := "START_TIME"
 	if *start != "" {
 		startSetting = "--start"

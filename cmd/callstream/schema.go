@@ -92,10 +92,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		p.add("SCHEMA_REGISTRY_URL is required to register the schema")
 	}
 	src, _ := sources.Lookup(*source) // sourceSchema has refused any other
-	topic := src.DefaultTopic
-	if v, ok := raw.topics[src.TopicSetting]; ok {
-		topic = strings.TrimSpace(v)
-	}
+	topic := raw.topics.For(src)
 	if topic == "" {
 		p.add("the topic of source %s is empty (%s)", *source, src.TopicSetting)
 	}
@@ -103,7 +100,7 @@ func cmdSchema(ctx context.Context, args []string, stdout, stderr io.Writer, env
 		return &configError{Problems: p}
 	}
 	reg.LookupOnly = false // registering is the point
-	log := newLogger("warn", "", stderr)
+	log := app.NewLogger("warn", "", stderr)
 	id, subject, err := producer.ResolveSchema(ctx, reg, topic, schema, log)
 	if err != nil {
 		return app.StartupError(err)

@@ -1,4 +1,4 @@
-package main
+package pipeline
 
 import (
 	"io"
@@ -17,9 +17,11 @@ func durationsAsText(_ []string, a slog.Attr) slog.Attr {
 	return a
 }
 
-// newLogger logs at level ("debug", "info", "warn" or "error") in format
-// ("json", "text", or "" for text on a terminal and JSON otherwise).
-func newLogger(level, format string, w io.Writer) *slog.Logger {
+// NewLogger returns the process logger, at level ("debug", "info", "warn"
+// or "error") in format ("json", "text", or "" for text on a terminal and
+// JSON otherwise). Every command logs through it, so durations read the
+// same in all of them.
+func NewLogger(level, format string, w io.Writer) *slog.Logger {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationsAsText}
