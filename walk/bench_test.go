@@ -3,7 +3,6 @@ package walk
 import (
 	"context"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 )
@@ -53,13 +53,8 @@ func BenchmarkWalk(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			const perHour = 5000
 			end := day0.Add(time.Duration(b.N) * 24 * time.Hour)
-			sim, err := graphsim.New(graphsim.Config{Seed: 1, Start: day0, End: end, RowsPerHour: perHour, Token: "tok"})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := httptest.NewServer(sim)
-			b.Cleanup(srv.Close)
-			fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok")})
+			_, srvURL := testkit.Graph(b, graphsim.Config{Seed: 1, Start: day0, End: end, RowsPerHour: perHour, Token: "tok"})
+			fc, err := fetch.New(fetch.Config{BaseURL: srvURL, Tokens: fetch.StaticToken("tok")})
 			if err != nil {
 				b.Fatal(err)
 			}

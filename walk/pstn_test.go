@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"math/big"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
@@ -60,13 +60,8 @@ func TestPstnAndDirectRoutingSideBySide(t *testing.T) {
 func sideBySide(t *testing.T, version string, exactlyOnce bool) {
 	day0 := time.Date(2026, 1, 5, 0, 0, 0, 0, time.UTC)
 	end := day0.Add(2 * time.Hour)
-	sim, err := graphsim.New(graphsim.Config{Token: "tok", Seed: 9, Start: day0, End: end, RowsPerHour: 600})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, APIVersion: version, Tokens: fetch.StaticToken("tok"),
+	sim, srvURL := testkit.Graph(t, graphsim.Config{Token: "tok", Seed: 9, Start: day0, End: end, RowsPerHour: 600})
+	fc, err := fetch.New(fetch.Config{BaseURL: srvURL, APIVersion: version, Tokens: fetch.StaticToken("tok"),
 		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)

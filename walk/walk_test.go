@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -40,13 +40,8 @@ func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func simulatedGraph(t *testing.T, sc graphsim.Config) (*graphsim.Server, *fetch.Client) {
 	t.Helper()
 	sc.Token = "tok"
-	sim, err := graphsim.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
-	fc, err := fetch.New(fetch.Config{BaseURL: srv.URL, Tokens: fetch.StaticToken("tok"),
+	sim, srvURL := testkit.Graph(t, sc)
+	fc, err := fetch.New(fetch.Config{BaseURL: srvURL, Tokens: fetch.StaticToken("tok"),
 		Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		t.Fatal(err)

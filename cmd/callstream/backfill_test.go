@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"github.com/callstream/callstream/walk"
 	"math/rand/v2"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/callstream/callstream/walk"
 
 	"github.com/callstream/callstream/checkpoint"
 )
@@ -38,33 +39,33 @@ func TestBinaryBackfillResumesAfterKill(t *testing.T) {
 	deadline := time.Now().Add(2 * time.Minute)
 	for p.sim.Stats().Pages < target {
 		select {
-		case <-first.done:
-			t.Fatalf("the backfill ended before the kill; output:\n%s", first.out)
+		case <-first.Done():
+			t.Fatalf("the backfill ended before the kill; output:\n%s", first.Out)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no progress; output:\n%s", first.out)
+			t.Fatalf("no progress; output:\n%s", first.Out)
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := first.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	<-first.done
+	<-first.Done()
 	killedAt := loadWatermark(t, cpPath)
 	if !killedAt.After(p.start) || !killedAt.Before(p.end) {
 		t.Fatalf("after the kill the backfill checkpoint is at %s, want inside (%s, %s)", killedAt, p.start, p.end)
 	}
 
 	second := launch(t, p.env, nil, args...)
-	if code := second.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, second.out)
+	if code := second.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, second.Out)
 	}
-	resumed := second.logLine(t, "resuming from checkpoint", time.Second)
+	resumed := second.LogLine(t, "resuming from checkpoint", time.Second)
 	if resumed["watermark"] != killedAt.Format(time.RFC3339) {
 		t.Errorf("resumed from %v, want %s", resumed["watermark"], killedAt)
 	}
-	done := second.logLine(t, "backfill complete", time.Second)
+	done := second.LogLine(t, "backfill complete", time.Second)
 	// History windows are sized by rows (a one-hour probe, then windows
 	// of up to HISTORY_WINDOW_PAGES pages): at least one, at most the
 	// hours left.
@@ -81,7 +82,7 @@ func TestBinaryBackfillResumesAfterKill(t *testing.T) {
 		t.Error("the backfill wrote the live run's checkpoint")
 	}
 	progressLines := 0
-	for _, line := range strings.Split(second.out.String(), "\n") {
+	for _, line := range strings.Split(second.Out.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "backfill progress" {
 			progressLines++
@@ -93,7 +94,7 @@ func TestBinaryBackfillResumesAfterKill(t *testing.T) {
 		}
 	}
 	if progressLines == 0 {
-		t.Errorf("no progress log lines; output:\n%s", second.out)
+		t.Errorf("no progress log lines; output:\n%s", second.Out)
 	}
 	dups := p.check(t)
 	if max := (walk.DefaultHistoryPages + 1) * 1000; dups > max {
@@ -104,10 +105,10 @@ func TestBinaryBackfillResumesAfterKill(t *testing.T) {
 	// Once complete, the same command has nothing to do.
 	records := len(p.kafka.ReadAll(t, p.topic, true))
 	third := launch(t, p.env, nil, args...)
-	if code := third.wait(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, third.out)
+	if code := third.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, third.Out)
 	}
-	if got := third.logLine(t, "backfill complete", time.Second)["windows"]; got != float64(0) {
+	if got := third.LogLine(t, "backfill complete", time.Second)["windows"]; got != float64(0) {
 		t.Errorf("a finished backfill walked %v windows again", got)
 	}
 	if n := len(p.kafka.ReadAll(t, p.topic, true)); n != records {
@@ -147,12 +148,12 @@ func TestBinaryBackfillRefusesBadRanges(t *testing.T) {
 				delete(e, "KAFKA_BROKERS")
 			}
 			proc := launch(t, e, nil, tc.args...)
-			if code := proc.wait(t, 30*time.Second); code != 2 {
-				t.Fatalf("exit %d, want 2; output:\n%s", code, proc.out)
+			if code := proc.Wait(t, 30*time.Second); code != 2 {
+				t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 			}
 			for _, w := range tc.want {
-				if !strings.Contains(proc.out.String(), w) {
-					t.Errorf("output does not say %q:\n%s", w, proc.out)
+				if !strings.Contains(proc.Out.String(), w) {
+					t.Errorf("output does not say %q:\n%s", w, proc.Out)
 				}
 			}
 		})

@@ -27,8 +27,8 @@ func TestBinaryBetaLogSources(t *testing.T) {
 		}
 	}
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
 	for _, l := range lanes {
 		t.Run(l.src.Name, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -56,11 +55,9 @@ func newWindowGate(t *testing.T, p *pipeline, from time.Time, whole bool, mode g
 	t.Helper()
 	g := &windowGate{next: p.sim, target: p.lane.src.Function + "(fromDateTime=" + from.UTC().Format(time.RFC3339) + ",",
 		whole: whole, mode: mode, changed: make(chan struct{})}
-	srv := httptest.NewServer(g)
-	srv.Config.ErrorLog = nil
-	t.Cleanup(srv.Close)
+	graphURL := testkit.Serve(t, g)
 	t.Cleanup(func() { g.set(gatePass) }) // never leave requests parked
-	p.env["GRAPH_BASE_URL"] = srv.URL
+	p.env["GRAPH_BASE_URL"] = graphURL
 	return g
 }
 

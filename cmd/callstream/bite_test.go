@@ -34,10 +34,10 @@ func TestBinaryBadRowWithoutDeadLetterTopicStops(t *testing.T) {
 				t.Fatalf("row %d is not a malformed row of the window at %s: %+v", badIndex, badFrom, bad)
 			}
 			proc := launch(t, p.env, nil, "run", "--once")
-			if code := proc.wait(t, 2*time.Minute); code != 1 {
-				t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+			if code := proc.Wait(t, 2*time.Minute); code != 1 {
+				t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 			}
-			out := proc.out.String()
+			out := proc.Out.String()
 			if !strings.Contains(out, bad.MalformedField) || !strings.Contains(out, "KAFKA_DLQ_TOPIC") {
 				t.Errorf("the error names neither the bad field %q nor KAFKA_DLQ_TOPIC:\n%s", bad.MalformedField, out)
 			}
@@ -71,12 +71,12 @@ func TestBinaryFileStoreFetchFailsMidWindow(t *testing.T) {
 	p.env["CHECKPOINT_STORE"] = "file"
 	mid := from.Add(time.Hour) // the history window after the planner's probe
 	g := newWindowGate(t, p, mid, false, gateFail)
-	proc := launch(t, with(p.env, env{"BACKFILL_CONCURRENCY": "1", "GRAPH_MAX_ATTEMPTS": "2", "MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")
-	if code := proc.wait(t, 2*time.Minute); code != 1 {
-		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	proc := launch(t, p.env.With(env{"BACKFILL_CONCURRENCY": "1", "GRAPH_MAX_ATTEMPTS": "2", "MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")
+	if code := proc.Wait(t, 2*time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if !strings.Contains(proc.out.String(), "500") {
-		t.Errorf("the cause is not printed:\n%s", proc.out)
+	if !strings.Contains(proc.Out.String(), "500") {
+		t.Errorf("the cause is not printed:\n%s", proc.Out)
 	}
 	if wm := p.watermark(t); !wm.Equal(mid) {
 		t.Fatalf("watermark %s after page 2 of the window at %s failed, want %s", wm, mid, mid)
@@ -93,8 +93,8 @@ func TestBinaryFileStoreFetchFailsMidWindow(t *testing.T) {
 
 	g.set(gatePass)
 	again := start(t, p.env, "run", "--once")
-	if code := again.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("rerun exit %d; output:\n%s", code, again.stderr)
+	if code := again.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("rerun exit %d; output:\n%s", code, again.Out)
 	}
 	if dups := p.check(t); dups != 0 {
 		t.Fatalf("%d duplicates: the acknowledged rows of the partial read were published again", dups)
@@ -160,15 +160,15 @@ func TestBinaryFileStoreProduceFails(t *testing.T) {
 	mid := from.Add(time.Hour) // the history window after the planner's probe
 	g := newWindowGate(t, p, mid, true, gateHold)
 	wm := p.liveWatermark(t)
-	proc := launch(t, with(p.env, env{"MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")
-	waitUntil(t, "the walk held at "+mid.Format(time.RFC3339), proc.done, proc.out, func() bool { return wm().Equal(mid) })
+	proc := launch(t, p.env.With(env{"MAX_WINDOW_FAILURES": "1"}), nil, "run", "--once")
+	waitUntil(t, "the walk held at "+mid.Format(time.RFC3339), proc.Done(), proc.Out, func() bool { return wm().Equal(mid) })
 	reject.Store(true)
 	g.set(gatePass)
-	if code := proc.wait(t, 2*time.Minute); code != 1 {
-		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, 2*time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if !strings.Contains(proc.out.String(), "INVALID_RECORD") {
-		t.Errorf("the broker's refusal is not printed:\n%s", proc.out)
+	if !strings.Contains(proc.Out.String(), "INVALID_RECORD") {
+		t.Errorf("the broker's refusal is not printed:\n%s", proc.Out)
 	}
 	if got := p.watermark(t); !got.Equal(mid) {
 		t.Fatalf("watermark %s after the broker refused the window at %s, want %s", got, mid, mid)
@@ -177,8 +177,8 @@ func TestBinaryFileStoreProduceFails(t *testing.T) {
 
 	reject.Store(false)
 	again := start(t, p.env, "run", "--once")
-	if code := again.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("rerun exit %d; output:\n%s", code, again.stderr)
+	if code := again.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("rerun exit %d; output:\n%s", code, again.Out)
 	}
 	dups := p.check(t)
 	if got := p.watermark(t); !got.Equal(p.end) {
@@ -221,8 +221,8 @@ func TestBinaryProducesWithAcksAll(t *testing.T) {
 				return nil, nil, false
 			})
 			proc := start(t, p.env, "run", "--once")
-			if code := proc.wait(t, 2*time.Minute); code != 0 {
-				t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+			if code := proc.Wait(t, 2*time.Minute); code != 0 {
+				t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 			}
 			n := requests.Load()
 			if n == 0 {

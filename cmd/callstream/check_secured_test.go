@@ -51,23 +51,23 @@ func TestBinaryCheckUsesRunsSecurityAndStore(t *testing.T) {
 	p.env["CHECKPOINT_STORE"] = "kafka"
 	p.env["START_TIME"] = end.Add(-2 * time.Hour).Format(time.RFC3339)
 	p.env["END_TIME"] = end.Format(time.RFC3339)
-	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+	if code := launch(t, p.env, nil, "run", "--once").Wait(t, 2*time.Minute); code != 0 {
 		t.Fatal("run --once through the secured cluster failed")
 	}
 	check := launch(t, p.env, nil, "check")
-	if code := check.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("check: exit %d\n%s", code, check.out)
+	if code := check.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("check: exit %d\n%s", code, check.Out)
 	}
-	out := check.out.String()
+	out := check.Out.String()
 	for _, source := range []string{"direct-routing", "pstn"} {
 		want := "checkpoint topic " + p.env["KAFKA_TOPIC"] + ".checkpoint: " + source + ": watermark " + fmtTime(end)
 		if !strings.Contains(out, want) {
 			t.Errorf("check does not report %q:\n%s", want, out)
 		}
 	}
-	wrong := with(p.env, env{"KAFKA_SASL_PASSWORD": "not-the-password"})
+	wrong := p.env.With(env{"KAFKA_SASL_PASSWORD": "not-the-password"})
 	bad := launch(t, wrong, nil, "check", "--timeout", "20s")
-	if code := bad.wait(t, 2*time.Minute); code == 0 || !strings.Contains(bad.out.String(), "FAIL") {
-		t.Fatalf("check with a wrong SASL password: exit %d\n%s", code, bad.out)
+	if code := bad.Wait(t, 2*time.Minute); code == 0 || !strings.Contains(bad.Out.String(), "FAIL") {
+		t.Fatalf("check with a wrong SASL password: exit %d\n%s", code, bad.Out)
 	}
 }

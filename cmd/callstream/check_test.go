@@ -75,10 +75,10 @@ func TestBinaryCheck(t *testing.T) {
 				e[k] = v
 			}
 			proc := launch(t, e, nil, "check", "--timeout", "4s")
-			if code := proc.wait(t, time.Minute); code != tc.code {
-				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.code, proc.out)
+			if code := proc.Wait(t, time.Minute); code != tc.code {
+				t.Fatalf("exit %d, want %d; output:\n%s", code, tc.code, proc.Out)
 			}
-			out := proc.out.String()
+			out := proc.Out.String()
 			for _, want := range tc.problems {
 				if !strings.Contains(out, want) {
 					t.Errorf("the output does not name %q:\n%s", want, out)
@@ -118,11 +118,11 @@ func TestBinaryCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc := launch(t, p.env, nil, "check")
-	if code := proc.wait(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
-	if !strings.Contains(proc.out.String(), "is this build's schema") {
-		t.Errorf("the registered schema is not recognised:\n%s", proc.out)
+	if !strings.Contains(proc.Out.String(), "is this build's schema") {
+		t.Errorf("the registered schema is not recognised:\n%s", proc.Out)
 	}
 }
 

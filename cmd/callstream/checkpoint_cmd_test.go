@@ -19,13 +19,13 @@ func TestBinaryCheckpointShowAndReset(t *testing.T) {
 	// The file store, whose path show reports; the Kafka store is shown by
 	// TestBinaryCheckpointShowKafka.
 	p.env["CHECKPOINT_STORE"] = "file"
-	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+	if code := launch(t, p.env, nil, "run", "--once").Wait(t, 2*time.Minute); code != 0 {
 		t.Fatal("first run failed")
 	}
 
 	show := launch(t, p.env, nil, "checkpoint", "show", "--json")
-	if code := show.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("show: exit %d\n%s", code, show.out)
+	if code := show.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("show: exit %d\n%s", code, show.Out)
 	}
 	var got struct {
 		Path      string
@@ -33,15 +33,15 @@ func TestBinaryCheckpointShowAndReset(t *testing.T) {
 		Windows   int `json:"rememberedWindows"`
 		IDs       int `json:"rememberedIds"`
 	}
-	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
-		t.Fatalf("%v:\n%s", err, show.out)
+	if err := json.Unmarshal([]byte(show.Out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.Out)
 	}
 	if !got.Watermark.Equal(end) || got.Windows != 12 || got.IDs != p.sim.Count(start, end) || got.Path != p.cpPath {
 		t.Fatalf("show says %+v; want watermark %s, 12 windows, %d ids", got, end, p.sim.Count(start, end))
 	}
 	text := launch(t, p.env, nil, "checkpoint", "show")
-	if code := text.wait(t, 30*time.Second); code != 0 || !strings.Contains(text.out.String(), "watermark  "+end.Format(time.RFC3339)) {
-		t.Fatalf("show (text): exit %d\n%s", code, text.out)
+	if code := text.Wait(t, 30*time.Second); code != 0 || !strings.Contains(text.Out.String(), "watermark  "+end.Format(time.RFC3339)) {
+		t.Fatalf("show (text): exit %d\n%s", code, text.Out)
 	}
 
 	// Back into the middle of a window: snapped to its start.
@@ -49,17 +49,17 @@ func TestBinaryCheckpointShowAndReset(t *testing.T) {
 	resetTo := end.Add(-4 * time.Hour)
 	args := []string{"checkpoint", "reset", "--to", asked.Format(time.RFC3339)}
 	refused := launch(t, p.env, strings.NewReader("no\n"), args...)
-	if code := refused.wait(t, 30*time.Second); code != 1 || !strings.Contains(refused.out.String(), "not confirmed") {
-		t.Fatalf("unconfirmed reset: exit %d, want 1\n%s", code, refused.out)
+	if code := refused.Wait(t, 30*time.Second); code != 1 || !strings.Contains(refused.Out.String(), "not confirmed") {
+		t.Fatalf("unconfirmed reset: exit %d, want 1\n%s", code, refused.Out)
 	}
 	if wm := loadWatermark(t, p.cpPath); !wm.Equal(end) {
 		t.Fatalf("an unconfirmed reset moved the watermark to %s", wm)
 	}
 	done := launch(t, p.env, strings.NewReader("yes\n"), args...)
-	if code := done.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("confirmed reset: exit %d\n%s", code, done.out)
+	if code := done.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("confirmed reset: exit %d\n%s", code, done.Out)
 	}
-	out := done.out.String()
+	out := done.Out.String()
 	for _, want := range []string{"resetting to its start, " + resetTo.Format(time.RFC3339), "4 remembered windows are forgotten", "read again"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the reset does not say %q:\n%s", want, out)
@@ -71,12 +71,12 @@ func TestBinaryCheckpointShowAndReset(t *testing.T) {
 
 	// Forward needs --forward.
 	fwd := launch(t, p.env, nil, "checkpoint", "reset", "--to", end.Add(time.Hour).Format(time.RFC3339), "--yes")
-	if code := fwd.wait(t, 30*time.Second); code != 2 || !strings.Contains(fwd.out.String(), "--forward") || !strings.Contains(fwd.out.String(), "will NOT be read") {
-		t.Fatalf("forward reset without --forward: exit %d, want 2\n%s", code, fwd.out)
+	if code := fwd.Wait(t, 30*time.Second); code != 2 || !strings.Contains(fwd.Out.String(), "--forward") || !strings.Contains(fwd.Out.String(), "will NOT be read") {
+		t.Fatalf("forward reset without --forward: exit %d, want 2\n%s", code, fwd.Out)
 	}
 
 	// Walk again: the rows from the reset point on are published again.
-	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+	if code := launch(t, p.env, nil, "run", "--once").Wait(t, 2*time.Minute); code != 0 {
 		t.Fatal("second run failed")
 	}
 	dups := p.check(t) // fails on any lost row
@@ -92,28 +92,28 @@ func TestBinaryCheckpointShowKafka(t *testing.T) {
 	end := start.Add(12 * time.Hour)
 	p := newPipeline(t, graphsim.Config{Seed: 9, Start: start, End: end, RowsPerHour: 200, PageSize: 50})
 	p.env["START_TIME"], p.env["END_TIME"] = start.Format(time.RFC3339), end.Format(time.RFC3339)
-	if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+	if code := launch(t, p.env, nil, "run", "--once").Wait(t, 2*time.Minute); code != 0 {
 		t.Fatal("first run failed")
 	}
 	show := launch(t, p.env, nil, "checkpoint", "show", "--json")
-	if code := show.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("show: exit %d\n%s", code, show.out)
+	if code := show.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("show: exit %d\n%s", code, show.Out)
 	}
 	var got struct {
 		Path      string
 		Watermark time.Time
 		IDs       int `json:"rememberedIds"`
 	}
-	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
-		t.Fatalf("%v:\n%s", err, show.out)
+	if err := json.Unmarshal([]byte(show.Out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.Out)
 	}
 	if !got.Watermark.Equal(end) || got.IDs != p.sim.Count(start, end) || !strings.Contains(got.Path, "kafka topic") {
 		t.Fatalf("show says %+v; want watermark %s and %d ids from the Kafka store", got, end, p.sim.Count(start, end))
 	}
 	to := end.Add(-2 * time.Hour)
 	reset := launch(t, p.env, nil, "checkpoint", "reset", "--to", to.Format(time.RFC3339), "--yes")
-	if code := reset.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("reset: exit %d\n%s", code, reset.out)
+	if code := reset.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("reset: exit %d\n%s", code, reset.Out)
 	}
 	if wm := p.watermark(t); !wm.Equal(to) {
 		t.Fatalf("after the reset the Kafka checkpoint is at %s, want %s", wm, to)

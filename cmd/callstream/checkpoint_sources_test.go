@@ -45,15 +45,15 @@ func rowsIn(p *pipeline, source string, from, to time.Time) int {
 func showWatermark(t *testing.T, e env, source string) time.Time {
 	t.Helper()
 	show := launch(t, e, nil, "checkpoint", "show", "--source", source, "--json")
-	if code := show.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("show --source %s: exit %d\n%s", source, code, show.out)
+	if code := show.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("show --source %s: exit %d\n%s", source, code, show.Out)
 	}
 	var got struct {
 		Source    string
 		Watermark *time.Time
 	}
-	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
-		t.Fatalf("%v:\n%s", err, show.out)
+	if err := json.Unmarshal([]byte(show.Out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.Out)
 	}
 	if got.Source != source {
 		t.Fatalf("show --source %s shows source %q", source, got.Source)
@@ -74,9 +74,9 @@ func TestBinaryCheckpointCommandsPerSource(t *testing.T) {
 			t.Run(store+"/"+source, func(t *testing.T) {
 				p, topic := sourcePipeline(t, store, source)
 				reached := p.start.Add(2 * time.Hour)
-				first := with(p.env, env{"END_TIME": reached.Format(time.RFC3339)})
-				if run := launch(t, first, nil, "run", "--once"); run.wait(t, 2*time.Minute) != 0 {
-					t.Fatalf("first run failed:\n%s", run.out)
+				first := p.env.With(env{"END_TIME": reached.Format(time.RFC3339)})
+				if run := launch(t, first, nil, "run", "--once"); run.Wait(t, 2*time.Minute) != 0 {
+					t.Fatalf("first run failed:\n%s", run.Out)
 				}
 				if wm := showWatermark(t, p.env, source); !wm.Equal(reached) {
 					t.Fatalf("show --source %s: watermark %s, want %s where the run got to", source, wm, reached)
@@ -84,18 +84,18 @@ func TestBinaryCheckpointCommandsPerSource(t *testing.T) {
 
 				to := p.start.Add(4 * time.Hour)
 				reset := launch(t, p.env, nil, "checkpoint", "reset", "--source", source, "--to", to.Format(time.RFC3339), "--forward", "--yes")
-				if code := reset.wait(t, 30*time.Second); code != 0 {
-					t.Fatalf("reset: exit %d\n%s", code, reset.out)
+				if code := reset.Wait(t, 30*time.Second); code != 0 {
+					t.Fatalf("reset: exit %d\n%s", code, reset.Out)
 				}
 				if wm := showWatermark(t, p.env, source); !wm.Equal(to) {
 					t.Fatalf("after reset --to %s, show says %s", to, wm)
 				}
 
 				run := launch(t, p.env, nil, "run", "--once")
-				if code := run.wait(t, 2*time.Minute); code != 0 {
-					t.Fatalf("second run: exit %d\n%s", code, run.out)
+				if code := run.Wait(t, 2*time.Minute); code != 0 {
+					t.Fatalf("second run: exit %d\n%s", code, run.Out)
 				}
-				if wm, _ := run.logLine(t, "resuming from checkpoint", time.Second)["watermark"].(string); wm != to.Format(time.RFC3339) {
+				if wm, _ := run.LogLine(t, "resuming from checkpoint", time.Second)["watermark"].(string); wm != to.Format(time.RFC3339) {
 					t.Errorf("the second run resumed from %q, want %s", wm, to)
 				}
 				// The reset skipped [reached, to): nothing of it is read.
@@ -118,8 +118,8 @@ func TestBinaryCheckpointUnknownSource(t *testing.T) {
 	for _, store := range []string{"file", "kafka"} {
 		t.Run(store, func(t *testing.T) {
 			p, _ := sourcePipeline(t, store, "direct-routing")
-			if run := launch(t, p.env, nil, "run", "--once"); run.wait(t, 2*time.Minute) != 0 {
-				t.Fatalf("run failed:\n%s", run.out)
+			if run := launch(t, p.env, nil, "run", "--once"); run.Wait(t, 2*time.Minute) != 0 {
+				t.Fatalf("run failed:\n%s", run.Out)
 			}
 			file, _ := os.ReadFile(p.cpPath) // none under the Kafka store
 			topics := topicNames(t, p)
@@ -137,10 +137,10 @@ func TestBinaryCheckpointUnknownSource(t *testing.T) {
 				{"checkpoint", "reset", "--source", "directrouting", "--to", p.end.Add(time.Hour).Format(time.RFC3339), "--forward", "--yes"},
 			} {
 				proc := launch(t, p.env, nil, args...)
-				if code := proc.wait(t, 30*time.Second); code != 2 {
-					t.Fatalf("%v: exit %d, want 2\n%s", args, code, proc.out)
+				if code := proc.Wait(t, 30*time.Second); code != 2 {
+					t.Fatalf("%v: exit %d, want 2\n%s", args, code, proc.Out)
 				}
-				out := proc.out.String()
+				out := proc.Out.String()
 				if !strings.Contains(out, `--source "directrouting"`) || !strings.Contains(out, "direct-routing, pstn") {
 					t.Errorf("%v: the refusal does not name --source and the valid sources:\n%s", args, out)
 				}
@@ -168,10 +168,10 @@ func TestBinaryCheckpointShowOnFreshCluster(t *testing.T) {
 	for _, source := range []string{"direct-routing", "pstn"} {
 		for _, args := range [][]string{{"checkpoint", "show", "--source", source}, {"checkpoint", "show", "--source", source, "--json"}} {
 			show := launch(t, p.env, nil, args...)
-			if code := show.wait(t, 30*time.Second); code != 0 {
-				t.Fatalf("%v: exit %d\n%s", args, code, show.out)
+			if code := show.Wait(t, 30*time.Second); code != 0 {
+				t.Fatalf("%v: exit %d\n%s", args, code, show.Out)
 			}
-			if out := show.out.String(); len(args) == 4 && !strings.Contains(out, "nothing published yet") {
+			if out := show.Out.String(); len(args) == 4 && !strings.Contains(out, "nothing published yet") {
 				t.Errorf("%v does not say nothing was published:\n%s", args, out)
 			}
 		}
@@ -185,8 +185,8 @@ func TestBinaryCheckpointShowOnFreshCluster(t *testing.T) {
 
 	to := p.start.Add(3 * time.Hour)
 	reset := launch(t, p.env, nil, "checkpoint", "reset", "--source", "pstn", "--to", to.Format(time.RFC3339), "--forward", "--yes")
-	if code := reset.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("reset on a fresh cluster: exit %d\n%s", code, reset.out)
+	if code := reset.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("reset on a fresh cluster: exit %d\n%s", code, reset.Out)
 	}
 	if !slices.Contains(topicNames(t, p), p.topic+".checkpoint") {
 		t.Errorf("reset did not create %s.checkpoint, run's checkpoint topic", p.topic)

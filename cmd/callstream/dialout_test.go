@@ -152,10 +152,10 @@ func (d *dialoutRun) same(t *testing.T, key string, body []byte, row graphsim.Di
 func (d *dialoutRun) run(t *testing.T) string {
 	t.Helper()
 	proc := start(t, d.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
-	return proc.stderr.String()
+	return proc.Out.String()
 }
 
 // TestBinaryDialoutUpserts walks pstn-dialout three times through the
@@ -303,19 +303,19 @@ func (d *dialoutRun) killLoop(t *testing.T, kills, totalPages int) {
 		deadline := time.Now().Add(2 * time.Minute)
 		for d.sim.Stats().Pages < target {
 			select {
-			case <-proc.done:
-				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.stderr)
+			case <-proc.Done():
+				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.Out)
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("kill %d: no progress; output:\n%s", i, proc.stderr)
+				t.Fatalf("kill %d: no progress; output:\n%s", i, proc.Out)
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if err := proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := proc.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-proc.done
+		<-proc.Done()
 	}
 	d.run(t)
 }

@@ -234,10 +234,10 @@ func TestBinaryIncompatibleSchemaStopsStartupWithTheRegistrysMessage(t *testing.
 	// without a default, which BACKWARD compatibility forbids.
 	p.registry.SeedSchema(p.topic+"-value", 1, 11, sr.Schema{Schema: `{"type":"record","name":"DirectRoutingLogRow","namespace":"microsoft.graph.callRecords","fields":[{"name":"id","type":"string"}]}`})
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, time.Minute); code != 2 {
-		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, time.Minute); code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 	}
-	out := proc.stderr.String()
+	out := proc.Out.String()
 	for _, want := range []string{p.topic + "-value", "incompatible", "correlationId", "oldSchemaVersion: 1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output does not carry %q:\n%s", want, out)
@@ -256,10 +256,10 @@ func TestBinaryAutoRegisterOff(t *testing.T) {
 		p := newPipeline(t, sourceGraph(time.Date(2026, 5, 2, 0, 0, 0, 0, time.UTC)))
 		p.env["SCHEMA_AUTO_REGISTER"] = "false"
 		proc := start(t, p.env, "run", "--once")
-		if code := proc.wait(t, time.Minute); code != 2 {
-			t.Fatalf("exit %d, want 2; output:\n%s", code, proc.stderr)
+		if code := proc.Wait(t, time.Minute); code != 2 {
+			t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 		}
-		out := proc.stderr.String()
+		out := proc.Out.String()
 		for _, want := range []string{p.topic + "-value", "not registered", "not found", "SCHEMA_AUTO_REGISTER"} {
 			if !strings.Contains(out, want) {
 				t.Errorf("output does not carry %q:\n%s", want, out)
@@ -274,8 +274,8 @@ func TestBinaryAutoRegisterOff(t *testing.T) {
 		p.env["SCHEMA_AUTO_REGISTER"] = "false"
 		p.registry.SeedSchema(p.topic+"-value", 1, 77, sr.Schema{Schema: schemas.DirectRoutingSchemaText()})
 		proc := start(t, p.env, "run", "--once")
-		if code := proc.wait(t, 2*time.Minute); code != 0 {
-			t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+		if code := proc.Wait(t, 2*time.Minute); code != 0 {
+			t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 		}
 		if dups := p.check(t); dups != 0 { // check verifies every record carries id 77
 			t.Fatalf("%d duplicates", dups)
@@ -307,10 +307,10 @@ func TestBinarySecuredRegistryStrategyAndProvisioning(t *testing.T) {
 	p.env["SCHEMA_REGISTRY_PASSWORD"] = "sr-secret"
 	p.env["SCHEMA_SUBJECT_STRATEGY"] = "topic-record"
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
-	if strings.Contains(proc.stderr.String(), "sr-secret") {
+	if strings.Contains(proc.Out.String(), "sr-secret") {
 		t.Error("the registry secret appears in the logs")
 	}
 	subject := topic + "-" + schemas.DirectRoutingSchemaName
@@ -382,15 +382,15 @@ func TestBinarySchemaCommand(t *testing.T) {
 		srcompat.Enforce(reg)
 		e := env{"SCHEMA_REGISTRY_URL": reg.URL(), "SCHEMA_REGISTRY_BEARER_TOKEN": "sr-token", "KAFKA_TOPIC": "calls", "SCHEMA_SUBJECT_STRATEGY": "record"}
 		proc := start(t, e, "schema", "register")
-		if code := proc.wait(t, 30*time.Second); code != 0 {
-			t.Fatalf("exit %d: %s", code, proc.stderr)
+		if code := proc.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d: %s", code, proc.Out)
 		}
 		got, ok := reg.GetSchema(schemas.DirectRoutingSchemaName, 1)
 		if !ok || got.Schema.Schema != schemas.DirectRoutingSchemaText() {
 			t.Fatalf("subject %s holds %+v", schemas.DirectRoutingSchemaName, got)
 		}
-		if !strings.Contains(proc.stderr.String(), "schema id") {
-			t.Errorf("output %q does not report the id", proc.stderr)
+		if !strings.Contains(proc.Out.String(), "schema id") {
+			t.Errorf("output %q does not report the id", proc.Out)
 		}
 	})
 	t.Run("register-incompatible-exits-2", func(t *testing.T) {
@@ -399,17 +399,17 @@ func TestBinarySchemaCommand(t *testing.T) {
 		srcompat.Enforce(reg)
 		reg.SeedSchema("calls-value", 1, 3, sr.Schema{Schema: `{"type":"record","name":"DirectRoutingLogRow","namespace":"microsoft.graph.callRecords","fields":[{"name":"id","type":"long"}]}`})
 		proc := start(t, env{"SCHEMA_REGISTRY_URL": reg.URL(), "KAFKA_TOPIC": "calls"}, "schema", "register", "--source", "direct-routing")
-		if code := proc.wait(t, 30*time.Second); code != 2 {
-			t.Fatalf("exit %d, want 2: %s", code, proc.stderr)
+		if code := proc.Wait(t, 30*time.Second); code != 2 {
+			t.Fatalf("exit %d, want 2: %s", code, proc.Out)
 		}
-		if !strings.Contains(proc.stderr.String(), "incompatible") || !strings.Contains(proc.stderr.String(), "calls-value") {
-			t.Errorf("message %q lacks the registry's verdict", proc.stderr)
+		if !strings.Contains(proc.Out.String(), "incompatible") || !strings.Contains(proc.Out.String(), "calls-value") {
+			t.Errorf("message %q lacks the registry's verdict", proc.Out)
 		}
 	})
 	t.Run("register-needs-a-registry", func(t *testing.T) {
 		proc := start(t, env{}, "schema", "register")
-		if code := proc.wait(t, 30*time.Second); code != 2 || !strings.Contains(proc.stderr.String(), "SCHEMA_REGISTRY_URL") {
-			t.Fatalf("exit %d: %s", code, proc.stderr)
+		if code := proc.Wait(t, 30*time.Second); code != 2 || !strings.Contains(proc.Out.String(), "SCHEMA_REGISTRY_URL") {
+			t.Fatalf("exit %d: %s", code, proc.Out)
 		}
 	})
 }

@@ -88,7 +88,7 @@ func TestBinaryHelp(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := exec.Command(callstreamBinary(t), tc.args...)
-			cmd.Env = env{}.list()
+			cmd.Env = env{}.List()
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			if err := cmd.Run(); err != nil {

@@ -107,10 +107,10 @@ func TestBinaryFutureCheckpointIsRefused(t *testing.T) {
 			}
 			for _, args := range runs {
 				run := launch(t, p.env, nil, args...)
-				if code := run.wait(t, 2*time.Minute); code == 0 {
-					t.Fatalf("%v: exit 0 from a checkpoint in 2099:\n%s", args, run.out)
+				if code := run.Wait(t, 2*time.Minute); code == 0 {
+					t.Fatalf("%v: exit 0 from a checkpoint in 2099:\n%s", args, run.Out)
 				}
-				out := run.out.String()
+				out := run.Out.String()
 				for _, want := range []string{"2099-01-01T00:00:00Z is in the future", "callstream checkpoint reset --source direct-routing --to"} {
 					if !strings.Contains(out, want) {
 						t.Errorf("%v does not say %q:\n%s", args, want, out)
@@ -120,26 +120,26 @@ func TestBinaryFutureCheckpointIsRefused(t *testing.T) {
 			assertNothingPublished(t, p)
 
 			show := launch(t, p.env, nil, "checkpoint", "show")
-			if code := show.wait(t, time.Minute); code != 0 {
-				t.Fatalf("show: exit %d\n%s", code, show.out)
+			if code := show.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("show: exit %d\n%s", code, show.Out)
 			}
-			text := show.out.String()
+			text := show.Out.String()
 			if !strings.Contains(text, "watermark  2099-01-01T00:00:00Z: IN THE FUTURE, invalid") || !strings.Contains(text, "INVALID") ||
 				strings.Contains(text, "ago)") || strings.Contains(text, "(-") {
 				t.Errorf("show does not flag the future watermark (or prints a negative age):\n%s", text)
 			}
 			showJSON := launch(t, p.env, nil, "checkpoint", "show", "--json")
-			if code := showJSON.wait(t, time.Minute); code != 0 {
-				t.Fatalf("show --json: exit %d\n%s", code, showJSON.out)
+			if code := showJSON.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("show --json: exit %d\n%s", code, showJSON.Out)
 			}
 			var js struct{ Invalid string }
-			if err := json.Unmarshal([]byte(showJSON.out.String()), &js); err != nil || !strings.Contains(js.Invalid, "in the future") {
-				t.Errorf("show --json has no invalid field (%v):\n%s", err, showJSON.out)
+			if err := json.Unmarshal([]byte(showJSON.Out.String()), &js); err != nil || !strings.Contains(js.Invalid, "in the future") {
+				t.Errorf("show --json has no invalid field (%v):\n%s", err, showJSON.Out)
 			}
 
 			fwd := launch(t, p.env, nil, "checkpoint", "reset", "--to", "2062-01-05", "--forward", "--yes")
-			if code := fwd.wait(t, time.Minute); code != 2 || !strings.Contains(fwd.out.String(), "--to") || !strings.Contains(fwd.out.String(), "in the future") {
-				t.Fatalf("reset --to 2062-01-05 --forward: exit %d, want 2 naming --to\n%s", code, fwd.out)
+			if code := fwd.Wait(t, time.Minute); code != 2 || !strings.Contains(fwd.Out.String(), "--to") || !strings.Contains(fwd.Out.String(), "in the future") {
+				t.Fatalf("reset --to 2062-01-05 --forward: exit %d, want 2 naming --to\n%s", code, fwd.Out)
 			}
 			if wm := p.watermark(t); !wm.Equal(year2099) {
 				t.Fatalf("a refused reset moved the watermark to %s", wm)
@@ -148,10 +148,10 @@ func TestBinaryFutureCheckpointIsRefused(t *testing.T) {
 			// The repair the error names: back to the start, then a run
 			// publishes every row once.
 			fix := launch(t, p.env, nil, "checkpoint", "reset", "--source", "direct-routing", "--to", p.start.Format(time.RFC3339), "--yes")
-			if code := fix.wait(t, time.Minute); code != 0 {
-				t.Fatalf("repair reset: exit %d\n%s", code, fix.out)
+			if code := fix.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("repair reset: exit %d\n%s", code, fix.Out)
 			}
-			if code := launch(t, p.env, nil, "run", "--once").wait(t, 2*time.Minute); code != 0 {
+			if code := launch(t, p.env, nil, "run", "--once").Wait(t, 2*time.Minute); code != 0 {
 				t.Fatal("run after the repair failed")
 			}
 			if dups := p.check(t); dups != 0 {
@@ -174,10 +174,10 @@ func TestBinaryCheckFailsOnFutureCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	check := launch(t, p.env, nil, "check", "--timeout", "10s")
-	if code := check.wait(t, time.Minute); code != 1 {
-		t.Fatalf("check: exit %d, want 1\n%s", code, check.out)
+	if code := check.Wait(t, time.Minute); code != 1 {
+		t.Fatalf("check: exit %d, want 1\n%s", code, check.Out)
 	}
-	if out := check.out.String(); !strings.Contains(out, "FAIL") || !strings.Contains(out, "in the future") || strings.Contains(out, "all checks passed") {
+	if out := check.Out.String(); !strings.Contains(out, "FAIL") || !strings.Contains(out, "in the future") || strings.Contains(out, "all checks passed") {
 		t.Fatalf("check does not fail on the future watermark:\n%s", out)
 	}
 }
@@ -192,9 +192,9 @@ func TestBinaryUnwritableCheckpointRefusedBeforePublishing(t *testing.T) {
 	p.env["CHECKPOINT_PATH"] = filepath.Join(testkit.UnwritableDir(t), "callstream-checkpoint.json")
 	for _, args := range [][]string{{"run", "--once"}, {"backfill", "--from", p.start.Format(time.RFC3339), "--to", p.end.Format(time.RFC3339)}} {
 		proc := launch(t, p.env, nil, args...)
-		if code := proc.wait(t, 2*time.Minute); code != 2 || !strings.Contains(proc.out.String(), "CHECKPOINT_PATH") ||
-			!strings.Contains(proc.out.String(), "not writable") {
-			t.Fatalf("%v: exit %d, want 2 naming CHECKPOINT_PATH as not writable\n%s", args, code, proc.out)
+		if code := proc.Wait(t, 2*time.Minute); code != 2 || !strings.Contains(proc.Out.String(), "CHECKPOINT_PATH") ||
+			!strings.Contains(proc.Out.String(), "not writable") {
+			t.Fatalf("%v: exit %d, want 2 naming CHECKPOINT_PATH as not writable\n%s", args, code, proc.Out)
 		}
 	}
 	assertNothingPublished(t, p)
@@ -217,10 +217,10 @@ func TestBinaryCheckpointWithTrailingGarbageIsCorrupt(t *testing.T) {
 				t.Fatal(err)
 			}
 			proc := launch(t, p.env, nil, "run", "--once")
-			if code := proc.wait(t, 2*time.Minute); code == 0 {
-				t.Fatalf("run --once accepted a checkpoint with trailing data:\n%s", proc.out)
+			if code := proc.Wait(t, 2*time.Minute); code == 0 {
+				t.Fatalf("run --once accepted a checkpoint with trailing data:\n%s", proc.Out)
 			}
-			if out := proc.out.String(); !strings.Contains(out, "checkpoint "+p.cpPath+" is corrupt") {
+			if out := proc.Out.String(); !strings.Contains(out, "checkpoint "+p.cpPath+" is corrupt") {
 				t.Fatalf("the error does not name %s as corrupt:\n%s", p.cpPath, out)
 			}
 			if b, _ := os.ReadFile(p.cpPath); string(b) != body {

@@ -23,6 +23,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/callstream/callstream/graphsim"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/schemas"
 )
 
@@ -69,12 +70,12 @@ func topicNames(t *testing.T, p *pipeline) []string {
 func TestCheckVerifiesEverySourcesTopic(t *testing.T) {
 	p := hostilePipeline(t)
 	t.Run("missing pstn topic", func(t *testing.T) {
-		e := with(p.env, env{"SOURCES": "pstn", "KAFKA_PSTN_TOPIC": "no-such-pstn-topic"})
+		e := p.env.With(env{"SOURCES": "pstn", "KAFKA_PSTN_TOPIC": "no-such-pstn-topic"})
 		proc := launch(t, e, nil, "check", "--timeout", "5s")
-		if code := proc.wait(t, time.Minute); code != 1 {
-			t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+		if code := proc.Wait(t, time.Minute); code != 1 {
+			t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 		}
-		out := proc.out.String()
+		out := proc.Out.String()
 		if !strings.Contains(out, "FAIL  kafka topic       KAFKA_PSTN_TOPIC: data topic no-such-pstn-topic") {
 			t.Errorf("the missing PSTN topic is not named:\n%s", out)
 		}
@@ -83,12 +84,12 @@ func TestCheckVerifiesEverySourcesTopic(t *testing.T) {
 		}
 	})
 	t.Run("missing dead-letter topic", func(t *testing.T) {
-		e := with(p.env, env{"KAFKA_DLQ_TOPIC": "no-such-dlq"})
+		e := p.env.With(env{"KAFKA_DLQ_TOPIC": "no-such-dlq"})
 		proc := launch(t, e, nil, "check", "--timeout", "5s")
-		if code := proc.wait(t, time.Minute); code != 1 {
-			t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+		if code := proc.Wait(t, time.Minute); code != 1 {
+			t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 		}
-		if out := proc.out.String(); !strings.Contains(out, "FAIL  kafka topic       KAFKA_DLQ_TOPIC: dead-letter topic no-such-dlq") {
+		if out := proc.Out.String(); !strings.Contains(out, "FAIL  kafka topic       KAFKA_DLQ_TOPIC: dead-letter topic no-such-dlq") {
 			t.Errorf("the missing dead-letter topic is not named:\n%s", out)
 		}
 	})
@@ -105,10 +106,10 @@ func TestCheckKafkaStoreIsReadOnly(t *testing.T) {
 	}
 	before := topicNames(t, p)
 	proc := launch(t, p.env, nil, "check", "--timeout", "5s")
-	if code := proc.wait(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d, want 0 (the file checkpoint is not used); output:\n%s", code, proc.out)
+	if code := proc.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("exit %d, want 0 (the file checkpoint is not used); output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "ok    checkpoint        checkpoint topic "+p.topic+".checkpoint does not exist yet") {
+	if out := proc.Out.String(); !strings.Contains(out, "ok    checkpoint        checkpoint topic "+p.topic+".checkpoint does not exist yet") {
 		t.Errorf("check does not report the Kafka checkpoint:\n%s", out)
 	}
 	if after := topicNames(t, p); !slices.Equal(before, after) {
@@ -116,11 +117,11 @@ func TestCheckKafkaStoreIsReadOnly(t *testing.T) {
 	}
 
 	deleting := p.kafka.Topic(t, 1, nil)
-	proc = launch(t, with(p.env, env{"CHECKPOINT_TOPIC": deleting}), nil, "check", "--timeout", "5s")
-	if code := proc.wait(t, time.Minute); code != 1 {
-		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	proc = launch(t, p.env.With(env{"CHECKPOINT_TOPIC": deleting}), nil, "check", "--timeout", "5s")
+	if code := proc.Wait(t, time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "FAIL  checkpoint        CHECKPOINT_TOPIC: ") || !strings.Contains(out, "not compacted") {
+	if out := proc.Out.String(); !strings.Contains(out, "FAIL  checkpoint        CHECKPOINT_TOPIC: ") || !strings.Contains(out, "not compacted") {
 		t.Errorf("a delete-policy checkpoint topic is not refused:\n%s", out)
 	}
 }
@@ -130,10 +131,8 @@ func TestCheckKafkaStoreIsReadOnly(t *testing.T) {
 func hostileGraphs(t *testing.T) map[string]string {
 	t.Helper()
 	serve := func(h http.HandlerFunc) string {
-		srv := httptest.NewServer(h)
-		srv.Config.ErrorLog = nil
-		t.Cleanup(srv.Close)
-		return srv.URL
+		graphURL := testkit.Serve(t, h)
+		return graphURL
 	}
 	slow := make(chan struct{})
 	t.Cleanup(func() { close(slow) })
@@ -173,14 +172,14 @@ func TestBoundedRunGivesUp(t *testing.T) {
 	for name, graph := range hostileGraphs(t) {
 		for _, cmd := range [][]string{{"run", "--once"}, {"backfill", "--from", p.start.Format(time.RFC3339), "--to", p.end.Format(time.RFC3339)}} {
 			t.Run(name+"/"+cmd[0], func(t *testing.T) {
-				e := with(p.env, env{"GRAPH_BASE_URL": graph, "GRAPH_MAX_ATTEMPTS": "1", "MAX_WINDOW_FAILURES": "2",
+				e := p.env.With(env{"GRAPH_BASE_URL": graph, "GRAPH_MAX_ATTEMPTS": "1", "MAX_WINDOW_FAILURES": "2",
 					"GRAPH_REQUEST_TIMEOUT": "1s", "CHECKPOINT_STORE": "file"})
 				began := time.Now()
 				proc := launch(t, e, nil, cmd...)
-				if code := proc.wait(t, 20*time.Second); code != 1 {
-					t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+				if code := proc.Wait(t, 20*time.Second); code != 1 {
+					t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 				}
-				out := proc.out.String()
+				out := proc.Out.String()
 				if !strings.Contains(out, "gave up after 2 consecutive window failures") {
 					t.Errorf("the cause is not printed:\n%s", out)
 				}
@@ -195,12 +194,12 @@ func TestBoundedRunGivesUp(t *testing.T) {
 // retrying the connection for ever.
 func TestBoundedRunGivesUpOnKafka(t *testing.T) {
 	p := hostilePipeline(t)
-	e := with(p.env, env{"KAFKA_BROKERS": closedAddr(t), "CHECKPOINT_STORE": "file", "MAX_WINDOW_FAILURES": "2"})
+	e := p.env.With(env{"KAFKA_BROKERS": closedAddr(t), "CHECKPOINT_STORE": "file", "MAX_WINDOW_FAILURES": "2"})
 	proc := launch(t, e, nil, "run", "--once")
-	if code := proc.wait(t, 20*time.Second); code != 1 {
-		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, 20*time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "connect to kafka: gave up after 2 attempts") {
+	if out := proc.Out.String(); !strings.Contains(out, "connect to kafka: gave up after 2 attempts") {
 		t.Errorf("the cause is not printed:\n%s", out)
 	}
 }
@@ -216,10 +215,10 @@ func TestContinuousRunNotReadyWhileFailing(t *testing.T) {
 	}))
 	srv.Config.ErrorLog = nil
 	t.Cleanup(srv.Close)
-	e := with(p.env, env{"GRAPH_BASE_URL": srv.URL, "GRAPH_MAX_ATTEMPTS": "1", "MAX_WINDOW_FAILURES": "1",
+	e := p.env.With(env{"GRAPH_BASE_URL": srv.URL, "GRAPH_MAX_ATTEMPTS": "1", "MAX_WINDOW_FAILURES": "1",
 		"CHECKPOINT_STORE": "file", "METRICS_ADDR": "127.0.0.1:0"})
 	proc := launch(t, e, nil, "run")
-	addr := proc.opsAddr(t)
+	addr := opsAddr(t, proc)
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		code, body := get(t, addr, "/readyz")
@@ -233,16 +232,16 @@ func TestContinuousRunNotReadyWhileFailing(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/readyz never reported the failing walk; last %d:\n%s\noutput:\n%s", code, body, proc.out)
+			t.Fatalf("/readyz never reported the failing walk; last %d:\n%s\noutput:\n%s", code, body, proc.Out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	select {
-	case <-proc.done:
-		t.Fatalf("a continuous run gave up; output:\n%s", proc.out)
+	case <-proc.Done():
+		t.Fatalf("a continuous run gave up; output:\n%s", proc.Out)
 	default:
 	}
-	proc.stop(t)
+	proc.Stop(t)
 }
 
 // TestSecretsInURLsAreNeverPrinted: URL settings with a password in them
@@ -268,10 +267,10 @@ func TestSecretsInURLsAreNeverPrinted(t *testing.T) {
 			t.Run(name+"/"+cmd[0], func(t *testing.T) {
 				e := with(env{"GRAPH_ACCESS_TOKEN": "t", "KAFKA_BROKERS": "127.0.0.1:1", "LOG_FORMAT": "json"}, change)
 				proc := launch(t, e, nil, cmd...)
-				if code := proc.wait(t, 20*time.Second); code != 2 {
-					t.Fatalf("exit %d, want 2; output:\n%s", code, proc.out)
+				if code := proc.Wait(t, 20*time.Second); code != 2 {
+					t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 				}
-				out := proc.out.String()
+				out := proc.Out.String()
 				if !strings.Contains(out, setting(change)) {
 					t.Errorf("the setting is not named:\n%s", out)
 				}
@@ -325,12 +324,12 @@ func changingIDs(t *testing.T, upstream string) string {
 // record), and check reports it.
 func TestRegistryWithChangingIDs(t *testing.T) {
 	p := hostilePipeline(t)
-	e := with(p.env, env{"SCHEMA_REGISTRY_URL": changingIDs(t, p.registry.URL()), "CHECKPOINT_STORE": "file"})
+	e := p.env.With(env{"SCHEMA_REGISTRY_URL": changingIDs(t, p.registry.URL()), "CHECKPOINT_STORE": "file"})
 	proc := launch(t, e, nil, "run", "--once")
-	if code := proc.wait(t, time.Minute); code != 2 {
-		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, time.Minute); code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "schema id does not resolve to the schema") {
+	if out := proc.Out.String(); !strings.Contains(out, "schema id does not resolve to the schema") {
 		t.Errorf("the cause is not printed:\n%s", out)
 	}
 	if recs := p.kafka.ReadAll(t, p.topic, false); len(recs) != 0 {
@@ -345,10 +344,10 @@ func TestRegistryWithChangingIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	proc = launch(t, e, nil, "check", "--timeout", "5s")
-	if code := proc.wait(t, time.Minute); code != 1 {
-		t.Fatalf("check exit %d, want 1; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, time.Minute); code != 1 {
+		t.Fatalf("check exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "FAIL  schema registry") || !strings.Contains(out, "does not resolve it") {
+	if out := proc.Out.String(); !strings.Contains(out, "FAIL  schema registry") || !strings.Contains(out, "does not resolve it") {
 		t.Errorf("check does not report the unresolved id:\n%s", out)
 	}
 }
@@ -359,9 +358,9 @@ func TestRegistryWithChangingIDs(t *testing.T) {
 // finishes its headers: the ops server waits for it (up to 3 s) on close.
 func TestSecondSignalExitsAtOnce(t *testing.T) {
 	p := hostilePipeline(t)
-	proc := launch(t, with(p.env, env{"METRICS_ADDR": "127.0.0.1:0", "CHECKPOINT_STORE": "file", "END_TIME": ""}), nil, "run")
-	addr := proc.opsAddr(t)
-	proc.logLine(t, "walking", 30*time.Second)
+	proc := launch(t, p.env.With(env{"METRICS_ADDR": "127.0.0.1:0", "CHECKPOINT_STORE": "file", "END_TIME": ""}), nil, "run")
+	addr := opsAddr(t, proc)
+	proc.LogLine(t, "walking", 30*time.Second)
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -371,24 +370,24 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if err := proc.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := proc.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	proc.logLine(t, "stopped by signal; the window in flight was abandoned and will be read again", 10*time.Second) // the clean stop has begun
+	proc.LogLine(t, "stopped by signal; the window in flight was abandoned and will be read again", 10*time.Second) // the clean stop has begun
 	// Signals of one kind do not queue: the second must come after the
 	// first was taken.
 	time.Sleep(200 * time.Millisecond)
-	if err := proc.cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := proc.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	began := time.Now()
-	if code := proc.wait(t, 10*time.Second); code != 130 {
-		t.Fatalf("exit %d (%v), want %d; output:\n%s", code, proc.cmd.ProcessState, 130, proc.out)
+	if code := proc.Wait(t, 10*time.Second); code != 130 {
+		t.Fatalf("exit %d (%v), want %d; output:\n%s", code, proc.Cmd.ProcessState, 130, proc.Out)
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("the second signal took %s to end the process", took)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "second signal") {
+	if out := proc.Out.String(); !strings.Contains(out, "second signal") {
 		t.Errorf("the early exit is not explained:\n%s", out)
 	}
 }
@@ -399,33 +398,33 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 func TestStartTimeEdges(t *testing.T) {
 	p := hostilePipeline(t)
 	t.Run("year one", func(t *testing.T) {
-		proc := launch(t, with(p.env, env{"START_TIME": "0001-01-01T00:00:00Z", "END_TIME": ""}), nil, "run", "--once")
-		if code := proc.wait(t, 20*time.Second); code != 2 {
-			t.Fatalf("exit %d, want 2; output:\n%s", code, proc.out)
+		proc := launch(t, p.env.With(env{"START_TIME": "0001-01-01T00:00:00Z", "END_TIME": ""}), nil, "run", "--once")
+		if code := proc.Wait(t, 20*time.Second); code != 2 {
+			t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 		}
-		if out := proc.out.String(); !strings.Contains(out, "START_TIME 0001-01-01T00:00:00Z: before 2018-01-01") {
+		if out := proc.Out.String(); !strings.Contains(out, "START_TIME 0001-01-01T00:00:00Z: before 2018-01-01") {
 			t.Errorf("START_TIME is not named:\n%s", out)
 		}
 	})
 	t.Run("future", func(t *testing.T) {
 		future := time.Now().UTC().Add(48 * time.Hour).Truncate(time.Hour).Format(time.RFC3339)
-		e := with(p.env, env{"START_TIME": future, "END_TIME": "", "CHECKPOINT_STORE": "file"})
+		e := p.env.With(env{"START_TIME": future, "END_TIME": "", "CHECKPOINT_STORE": "file"})
 		proc := launch(t, e, nil, "run", "--once")
-		if code := proc.wait(t, 30*time.Second); code != 0 {
-			t.Fatalf("exit %d, want 0; output:\n%s", code, proc.out)
+		if code := proc.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d, want 0; output:\n%s", code, proc.Out)
 		}
-		if msg := findLog(proc.out.String(), "START_TIME "+future+" is in the future"); msg == "" {
-			t.Errorf("no warning about the future START_TIME:\n%s", proc.out)
+		if msg := findLog(proc.Out.String(), "START_TIME "+future+" is in the future"); msg == "" {
+			t.Errorf("no warning about the future START_TIME:\n%s", proc.Out)
 		}
 	})
 	t.Run("no settle delay nor rescans", func(t *testing.T) {
-		e := with(p.env, env{"SETTLE_DELAY": "0s", "RESCAN_AFTER": ",", "CHECKPOINT_STORE": "file"})
+		e := p.env.With(env{"SETTLE_DELAY": "0s", "RESCAN_AFTER": ",", "CHECKPOINT_STORE": "file"})
 		proc := launch(t, e, nil, "run", "--once")
-		if code := proc.wait(t, 30*time.Second); code != 0 {
-			t.Fatalf("exit %d, want 0; output:\n%s", code, proc.out)
+		if code := proc.Wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("exit %d, want 0; output:\n%s", code, proc.Out)
 		}
-		if msg := findLog(proc.out.String(), "SETTLE_DELAY=0s with an empty RESCAN_AFTER"); msg == "" {
-			t.Errorf("no warning about late rows:\n%s", proc.out)
+		if msg := findLog(proc.Out.String(), "SETTLE_DELAY=0s with an empty RESCAN_AFTER"); msg == "" {
+			t.Errorf("no warning about late rows:\n%s", proc.Out)
 		}
 	})
 }

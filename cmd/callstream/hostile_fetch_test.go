@@ -23,7 +23,7 @@ func hostileRun(t *testing.T, h *graphsim.Hostile, extra env) (code int, out str
 	p := newPipeline(t, graphsim.Config{Seed: 12, Start: start, End: end.Add(2 * time.Hour), RowsPerHour: 100, PageSize: 50})
 	p.env["CHECKPOINT_STORE"] = "file"
 	p.env["END_TIME"] = end.Format(time.RFC3339)
-	if code := launch(t, p.env, nil, "run", "--once").wait(t, time.Minute); code != 0 {
+	if code := launch(t, p.env, nil, "run", "--once").Wait(t, time.Minute); code != 0 {
 		t.Fatal("the first run, against the simulator, failed")
 	}
 	before := watermarkOf(t, p.env)
@@ -34,21 +34,19 @@ func hostileRun(t *testing.T, h *graphsim.Hostile, extra env) (code int, out str
 			h.Rows = append(h.Rows, json.RawMessage(r.JSON))
 		}
 	}
-	srv := httptest.NewServer(h)
-	srv.Config.ErrorLog = nil
-	t.Cleanup(srv.Close)
-	p.env["GRAPH_BASE_URL"] = srv.URL
+	graphURL := testkit.Serve(t, h)
+	p.env["GRAPH_BASE_URL"] = graphURL
 	p.env["END_TIME"] = end.Add(2 * time.Hour).Format(time.RFC3339)
 	p.env["GRAPH_MAX_ATTEMPTS"] = "1"
 	for k, v := range extra {
 		p.env[k] = v
 	}
 	run := launch(t, p.env, nil, "run", "--once")
-	peak := testkit.WatchPeakRSS(run.cmd.Process.Pid)
-	code = run.wait(t, 30*time.Second)
+	peak := testkit.WatchPeakRSS(run.Cmd.Process.Pid)
+	code = run.Wait(t, 30*time.Second)
 	maxRSS = peak()
 	after := watermarkOf(t, p.env)
-	out = run.out.String()
+	out = run.Out.String()
 	if strings.Contains(out, p.env["GRAPH_ACCESS_TOKEN"]) {
 		t.Fatalf("the output carries the token:\n%s", out)
 	}
@@ -59,12 +57,12 @@ func hostileRun(t *testing.T, h *graphsim.Hostile, extra env) (code int, out str
 func watermarkOf(t *testing.T, e env) time.Time {
 	t.Helper()
 	show := launch(t, e, nil, "checkpoint", "show", "--json")
-	if code := show.wait(t, 30*time.Second); code != 0 {
-		t.Fatalf("checkpoint show: exit %d\n%s", code, show.out)
+	if code := show.Wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("checkpoint show: exit %d\n%s", code, show.Out)
 	}
 	var got struct{ Watermark time.Time }
-	if err := json.Unmarshal([]byte(show.out.String()), &got); err != nil {
-		t.Fatalf("%v:\n%s", err, show.out)
+	if err := json.Unmarshal([]byte(show.Out.String()), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, show.Out)
 	}
 	return got.Watermark
 }

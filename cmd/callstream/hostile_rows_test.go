@@ -79,8 +79,8 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	p.env["GRAPH_BASE_URL"] = srv.URL
 	p.env["KAFKA_DLQ_TOPIC"] = dlq
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
 
 	codec, err := schemas.For("direct-routing", schemas.VersionV1)
@@ -147,10 +147,10 @@ func TestBinaryHostileRowsReachTheDeadLetterTopic(t *testing.T) {
 	if len(seen) != 4 {
 		t.Fatalf("dead letters found for %d of the 4 hostile rows", len(seen))
 	}
-	if got := caughtUp(t, proc.stderr.String(), "direct-routing")["dead_lettered"]; got != float64(len(dead)) {
+	if got := caughtUp(t, proc.Out.String(), "direct-routing")["dead_lettered"]; got != float64(len(dead)) {
 		t.Errorf("the run counts %v dead letters, the dead-letter topic holds %d", got, len(dead))
 	}
-	if strings.Contains(proc.stderr.String(), "aaaaaaaaaaaaaaaa") {
+	if strings.Contains(proc.Out.String(), "aaaaaaaaaaaaaaaa") {
 		t.Errorf("the log repeats the huge row's value")
 	}
 }

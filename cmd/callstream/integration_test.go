@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,84 +18,25 @@ import (
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// callstreamBinary builds the real callstream command once per test run.
-func callstreamBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "callstream-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "callstream")
-		// go test puts its own toolchain's bin first on PATH, so "go" is
-		// the go running this test.
-		cmd := exec.Command("go", "build", "-o", binPath, ".")
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+// callstreamBinary is the real callstream command, built once per test
+// run by the shared test kit.
+func callstreamBinary(t testing.TB) string { return testkit.Binary(t, "./cmd/callstream") }
 
 // env is a process environment for the binary.
-type env map[string]string
+type env = testkit.Env
 
-func (e env) list() []string {
-	l := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	for k, v := range e {
-		l = append(l, k+"="+v)
-	}
-	return l
-}
+// proc is a running callstream process (the shared test kit's).
+type proc = testkit.Proc
 
-// proc is a running callstream process.
-type proc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	done   chan struct{}
-	err    error
-}
-
+// start starts the binary with e and args.
 func start(t *testing.T, e env, args ...string) *proc {
 	t.Helper()
-	p := &proc{stderr: &bytes.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(callstreamBinary(t), args...)
-	p.cmd.Env = e.list()
-	p.cmd.Stderr = p.stderr
-	p.cmd.Stdout = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	return p
-}
-
-func (p *proc) wait(t *testing.T, timeout time.Duration) int {
-	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("callstream did not finish within %s; output:\n%s", timeout, p.stderr)
-	}
-	return p.cmd.ProcessState.ExitCode()
+	return testkit.Start(t, callstreamBinary(t), e, nil, args...)
 }
 
 type pipeline struct {
@@ -123,13 +58,7 @@ type pipeline struct {
 func newPipeline(t *testing.T, sc graphsim.Config) *pipeline {
 	t.Helper()
 	sc.Token = "s3cret-token"
-	sim, err := graphsim.New(sc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	srv.Config.ErrorLog = nil
-	t.Cleanup(srv.Close)
+	sim, srvURL := testkit.Graph(t, sc)
 	kc := kafkatest.New(t)
 	topic := kc.Topic(t, 3, nil)
 	reg := srfake.New()
@@ -139,7 +68,7 @@ func newPipeline(t *testing.T, sc graphsim.Config) *pipeline {
 		sim: sim, kafka: kc, topic: topic, registry: reg, start: sc.Start, end: sc.End, cpPath: cp,
 		lane: srcLane{src: sources.Default(), version: sources.V1, topic: topic},
 		env: env{
-			"GRAPH_BASE_URL":      srv.URL,
+			"GRAPH_BASE_URL":      srvURL,
 			"GRAPH_ACCESS_TOKEN":  sc.Token,
 			"KAFKA_BROKERS":       strings.Join(kc.Brokers, ","),
 			"KAFKA_TOPIC":         topic,
@@ -202,8 +131,8 @@ func faultyGraph(start time.Time, days int) graphsim.Config {
 func TestBinaryDeliversEveryRowExactlyOnce(t *testing.T) {
 	p := newPipeline(t, faultyGraph(time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC), 3))
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
 	if dups := p.check(t); dups != 0 {
 		t.Fatalf("%d duplicate records without any crash", dups)
@@ -216,7 +145,7 @@ func TestBinaryDeliversEveryRowExactlyOnce(t *testing.T) {
 		t.Fatalf("checkpoint watermark %s, want %s", wm, p.end)
 	}
 	// The token must not leak into logs.
-	if strings.Contains(proc.stderr.String(), "s3cret-token") {
+	if strings.Contains(proc.Out.String(), "s3cret-token") {
 		t.Fatal("the bearer token appears in the logs")
 	}
 }
@@ -270,7 +199,7 @@ func TestBinarySurvivesSIGKILL(t *testing.T) {
 			}
 			g := newWindowGate(t, p, mid, false, gateHold)
 			first := p.stopMidWindow(t, g, mid, syscall.SIGKILL)
-			<-first.done
+			<-first.Done()
 			g.set(gatePass)
 			dups := p.killAndRestart(t, c.kills-1, totalPages)
 			if wm := p.watermark(t); !wm.Equal(p.end) {
@@ -342,23 +271,23 @@ func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
 		deadline := time.Now().Add(2 * time.Minute)
 		for p.sim.Stats().Pages < target {
 			select {
-			case <-proc.done:
-				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.stderr)
+			case <-proc.Done():
+				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.Out)
 			default:
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("kill %d: no progress; output:\n%s", i, proc.stderr)
+				t.Fatalf("kill %d: no progress; output:\n%s", i, proc.Out)
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if err := proc.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		if err := proc.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		<-proc.done
+		<-proc.Done()
 	}
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d after restart; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d after restart; output:\n%s", code, proc.Out)
 	}
 	return p.check(t)
 }
@@ -376,24 +305,24 @@ func TestBinaryFencedInstanceStops(t *testing.T) {
 	g := newWindowGate(t, p, mid, false, gateHold)
 	adm := kadm.NewClient(p.kafka.Client(t))
 	wm := p.liveWatermark(t)
-	older := launch(t, with(p.env, env{"BACKFILL_CONCURRENCY": "1"}), nil, "run", "--once")
-	waitUntil(t, "the older instance held in the window at "+mid.Format(time.RFC3339)+" with an open transaction", older.done, older.out,
+	older := launch(t, p.env.With(env{"BACKFILL_CONCURRENCY": "1"}), nil, "run", "--once")
+	waitUntil(t, "the older instance held in the window at "+mid.Format(time.RFC3339)+" with an open transaction", older.Done(), older.Out,
 		func() bool { return wm().Equal(mid) && p.offsets(t, adm).open() })
 	// Same environment, so the same transactional id: the newer instance
 	// fences the older one when it starts, before it asks Graph for the
 	// window at mid; only then may the older one go on.
 	newer := launch(t, p.env, nil, "run", "--once")
-	waitUntil(t, "the newer instance asked for the window at "+mid.Format(time.RFC3339), newer.done, newer.out,
+	waitUntil(t, "the newer instance asked for the window at "+mid.Format(time.RFC3339), newer.Done(), newer.Out,
 		func() bool { return g.firstPages.Load() >= 2 })
 	g.set(gatePass)
-	if code := older.wait(t, 2*time.Minute); code != exitFenced {
-		t.Fatalf("older instance exited %d, want %d (fenced); output:\n%s", code, exitFenced, older.out)
+	if code := older.Wait(t, 2*time.Minute); code != exitFenced {
+		t.Fatalf("older instance exited %d, want %d (fenced); output:\n%s", code, exitFenced, older.Out)
 	}
-	if !strings.Contains(older.out.String(), "fenced") {
-		t.Fatalf("the older instance does not say it was fenced:\n%s", older.out)
+	if !strings.Contains(older.Out.String(), "fenced") {
+		t.Fatalf("the older instance does not say it was fenced:\n%s", older.Out)
 	}
-	if code := newer.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("newer instance exited %d; output:\n%s", code, newer.out)
+	if code := newer.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("newer instance exited %d; output:\n%s", code, newer.Out)
 	}
 	// Whatever the older instance wrote after it was fenced was aborted:
 	// read_committed readers see every row exactly once ...
@@ -436,8 +365,8 @@ func TestBinarySIGTERMStopsCleanly(t *testing.T) {
 			mid := p.start.Add(time.Hour)
 			g := newWindowGate(t, p, mid, false, gateHold)
 			proc := p.stopMidWindow(t, g, mid, syscall.SIGTERM)
-			if code := proc.wait(t, time.Minute); code != 0 {
-				t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, proc.out)
+			if code := proc.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, proc.Out)
 			}
 			wm := p.watermark(t)
 			if !wm.Equal(mid) || !wm.After(p.start) || !wm.Before(p.end) {
@@ -464,8 +393,8 @@ func TestBinarySIGTERMStopsCleanly(t *testing.T) {
 			// A restart reads the abandoned window again: nothing lost.
 			g.set(gatePass)
 			again := start(t, p.env, "run", "--once")
-			if code := again.wait(t, 5*time.Minute); code != 0 {
-				t.Fatalf("exit %d; output:\n%s", code, again.stderr)
+			if code := again.Wait(t, 5*time.Minute); code != 0 {
+				t.Fatalf("exit %d; output:\n%s", code, again.Out)
 			}
 			// The file store remembers the acknowledged ids of the
 			// abandoned window on a clean stop (walk's partial read), so
@@ -486,10 +415,10 @@ func (p *pipeline) stopMidWindow(t *testing.T, g *windowGate, mid time.Time, sig
 	t.Helper()
 	adm := kadm.NewClient(p.kafka.Client(t))
 	wm := p.liveWatermark(t)
-	proc := launch(t, with(p.env, env{"BACKFILL_CONCURRENCY": "1"}), nil, "run", "--once")
-	waitUntil(t, "the walk held in the window at "+mid.Format(time.RFC3339)+" with rows of it on the topic", proc.done, proc.out,
+	proc := launch(t, p.env.With(env{"BACKFILL_CONCURRENCY": "1"}), nil, "run", "--once")
+	waitUntil(t, "the walk held in the window at "+mid.Format(time.RFC3339)+" with rows of it on the topic", proc.Done(), proc.Out,
 		func() bool { return wm().Equal(mid) && p.inFlight(t, adm, wm) })
-	if err := proc.cmd.Process.Signal(sig); err != nil {
+	if err := proc.Cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	return proc
@@ -504,10 +433,10 @@ func TestBinaryBadConfigExits2WithEveryProblem(t *testing.T) {
 		"RESCAN_AFTER":      "1h,-5m",
 		"CHECKPOINT_STORE":  "s3",
 	}, "run", "--once")
-	if code := proc.wait(t, 30*time.Second); code != 2 {
-		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 30*time.Second); code != 2 {
+		t.Fatalf("exit %d, want 2; output:\n%s", code, proc.Out)
 	}
-	out := proc.stderr.String()
+	out := proc.Out.String()
 	for _, name := range []string{"GRAPH_CLOUD", "GRAPH_API_VERSION", "WINDOW", "START_TIME", "RESCAN_AFTER", "CHECKPOINT_STORE", "KAFKA_BROKERS"} {
 		if !strings.Contains(out, name) {
 			t.Errorf("the error does not name %s:\n%s", name, out)

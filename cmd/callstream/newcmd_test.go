@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,44 +10,18 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// runBinary runs bin with e and args and returns its stdout, stderr and
-// exit code.
-func runBinary(t *testing.T, bin string, e env, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = e.list()
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
-		_ = cmd.Process.Kill()
-		<-done
-		t.Fatalf("callstream %v did not finish; stderr:\n%s", args, errb.String())
-	}
-	return out.String(), errb.String(), cmd.ProcessState.ExitCode()
-}
+	"github.com/callstream/callstream/internal/testkit"
+)
 
 // TestBinaryVersionShowsTheStamps builds the binary with the stamps the
 // Dockerfile and the Makefile pass and checks that version, version --json
 // and --version print them.
 func TestBinaryVersionShowsTheStamps(t *testing.T) {
 	const commit, date = "feedfacecafebeef0000111122223333deadbeef", "2026-02-03T04:05:06Z"
-	bin := filepath.Join(t.TempDir(), "callstream")
-	build := exec.Command("go", "build", "-buildvcs=false", "-ldflags",
-		"-X main.version=v9.8.7 -X main.commit="+commit+" -X main.date="+date, "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testkit.Binary(t, "./cmd/callstream", "-X main.version=v9.8.7", "-X main.commit="+commit, "-X main.date="+date)
 	for _, args := range [][]string{{"version"}, {"--version"}} {
-		out, errOut, code := runBinary(t, bin, env{}, args...)
+		out, errOut, code := testkit.Run(t, bin, env{}, args...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
 		}
@@ -57,13 +30,13 @@ func TestBinaryVersionShowsTheStamps(t *testing.T) {
 			t.Errorf("%v printed:\n%s\nwant callstream v9.8.7, the commit and the build date", args, out)
 		}
 	}
-	out, _, _ := runBinary(t, bin, env{}, "version", "--json")
+	out, _, _ := testkit.Run(t, bin, env{}, "version", "--json")
 	var v buildVersion
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Commit != commit || v.BuildDate != date || v.Version != "v9.8.7" {
 		t.Errorf("version --json: %v %+v", err, v)
 	}
 	// Without stamps nor VCS information, the fields say so.
-	out, _, _ = runBinary(t, callstreamBinary(t), env{}, "version", "--json")
+	out, _, _ = testkit.Run(t, callstreamBinary(t), env{}, "version", "--json")
 	if err := json.Unmarshal([]byte(out), &v); err != nil || v.Commit == "" || v.BuildDate == "" || v.Version != "dev" {
 		t.Errorf("unstamped version --json: %v %+v", err, v)
 	}
@@ -117,7 +90,7 @@ func TestBinaryConfigRedactsSecrets(t *testing.T) {
 		code int
 	}{{"valid", valid, 0}, {"every secret", e, 2}, {"invalid", bad, 2}} {
 		for _, args := range [][]string{{"config"}, {"config", "--json"}} {
-			out, errOut, code := runBinary(t, callstreamBinary(t), tc.e, args...)
+			out, errOut, code := testkit.Run(t, callstreamBinary(t), tc.e, args...)
 			if code != tc.code {
 				t.Fatalf("%s %v: exit %d, want %d\n%s%s", tc.name, args, code, tc.code, out, errOut)
 			}
@@ -202,7 +175,7 @@ func TestBinaryEnvFile(t *testing.T) {
 		return m
 	}
 	for _, args := range [][]string{{"--env-file", good, "config", "--json"}, {"config", "--json", "--env-file=" + good}} {
-		out, errOut, code := runBinary(t, callstreamBinary(t), env{"KAFKA_TOPIC": "from-env"}, args...)
+		out, errOut, code := testkit.Run(t, callstreamBinary(t), env{"KAFKA_TOPIC": "from-env"}, args...)
 		if code != 0 {
 			t.Fatalf("%v: exit %d\n%s", args, code, errOut)
 		}
@@ -217,11 +190,11 @@ func TestBinaryEnvFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("KAFKA_BROKERS=x:1\nthis line has s3cr3t-no-equals\nWINDOW=\"unterminated\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut, code := runBinary(t, callstreamBinary(t), env{}, "--env-file", bad, "config")
+	_, errOut, code := testkit.Run(t, callstreamBinary(t), env{}, "--env-file", bad, "config")
 	if code != 2 || !strings.Contains(errOut, bad+":2") || !strings.Contains(errOut, bad+":3") || strings.Contains(errOut, "s3cr3t") {
 		t.Errorf("bad env file: exit %d, stderr:\n%s\nwant 2 naming %s:2 and :3, without the line's text", code, errOut, bad)
 	}
-	_, errOut, code = runBinary(t, callstreamBinary(t), env{}, "--env-file", filepath.Join(dir, "missing.env"), "config")
+	_, errOut, code = testkit.Run(t, callstreamBinary(t), env{}, "--env-file", filepath.Join(dir, "missing.env"), "config")
 	if code != 2 || !strings.Contains(errOut, "missing.env") {
 		t.Errorf("missing env file: exit %d\n%s", code, errOut)
 	}
@@ -231,7 +204,7 @@ func TestBinaryEnvFile(t *testing.T) {
 // command of the table and its flags, and bash's parses.
 func TestBinaryCompletion(t *testing.T) {
 	for _, sh := range []string{"bash", "zsh", "fish"} {
-		out, errOut, code := runBinary(t, callstreamBinary(t), env{}, "completion", sh)
+		out, errOut, code := testkit.Run(t, callstreamBinary(t), env{}, "completion", sh)
 		if code != 0 {
 			t.Fatalf("completion %s: exit %d\n%s", sh, code, errOut)
 		}
@@ -255,7 +228,7 @@ func TestBinaryCompletion(t *testing.T) {
 			t.Error("bash is not installed: the script cannot be checked")
 		}
 	}
-	if _, _, code := runBinary(t, callstreamBinary(t), env{}, "completion", "powershell"); code != 2 {
+	if _, _, code := testkit.Run(t, callstreamBinary(t), env{}, "completion", "powershell"); code != 2 {
 		t.Errorf("completion powershell: exit %d, want 2", code)
 	}
 }
@@ -269,7 +242,7 @@ func TestCommandTable(t *testing.T) {
 		if c.name == "checkpoint" {
 			args = append(args, "show")
 		}
-		out, errOut, code := runBinary(t, callstreamBinary(t), env{}, append(args, "--help")...)
+		out, errOut, code := testkit.Run(t, callstreamBinary(t), env{}, append(args, "--help")...)
 		if code != 0 || !strings.Contains(out, "Exit codes") {
 			t.Errorf("%s --help: exit %d, want 0 and the exit codes\n%s%s", c.name, code, out, errOut)
 		}
@@ -310,10 +283,10 @@ func TestBinaryJSONLogDurations(t *testing.T) {
 	p := recentPipeline(t)
 	p.env["CHECKPOINT_STORE"] = "file"
 	proc := launch(t, p.env, nil, "run", "--once")
-	if code := proc.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("exit %d\n%s", code, proc.out)
+	if code := proc.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("exit %d\n%s", code, proc.Out)
 	}
-	rec := proc.logLine(t, "walking", time.Second)
+	rec := proc.LogLine(t, "walking", time.Second)
 	if rec["window"] != "1h0m0s" || rec["settle_delay"] != "0s" {
 		t.Errorf("walking: window %#v, settle_delay %#v; want the strings 1h0m0s and 0s", rec["window"], rec["settle_delay"])
 	}

@@ -1,119 +1,33 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os/exec"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/callstream/callstream/internal/testkit"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
 
-// lockedBuffer is an output buffer that the test may read while the process
-// still writes to it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// liveProc is a callstream process whose output can be read while it runs.
-type liveProc struct {
-	cmd  *exec.Cmd
-	out  *lockedBuffer // stdout and stderr
-	done chan struct{}
-}
+// liveProc is a callstream process whose output can be read while it
+// runs (the shared test kit's).
+type liveProc = testkit.Proc
 
 // launch starts the binary with e and args; stdin, when not nil, feeds it.
 func launch(t *testing.T, e env, stdin io.Reader, args ...string) *liveProc {
 	t.Helper()
-	p := &liveProc{out: &lockedBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(callstreamBinary(t), args...)
-	p.cmd.Env = e.list()
-	p.cmd.Stdout, p.cmd.Stderr, p.cmd.Stdin = p.out, p.out, stdin
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	return p
+	return testkit.Start(t, callstreamBinary(t), e, stdin, args...)
 }
 
-// wait returns the exit code, failing the test after timeout.
-func (p *liveProc) wait(t *testing.T, timeout time.Duration) int {
+// opsAddr waits for p's metrics server and returns its address.
+func opsAddr(t *testing.T, p *liveProc) string {
 	t.Helper()
-	select {
-	case <-p.done:
-	case <-time.After(timeout):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		t.Fatalf("callstream did not finish within %s; output:\n%s", timeout, p.out)
-	}
-	return p.cmd.ProcessState.ExitCode()
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (p *liveProc) stop(t *testing.T) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := p.wait(t, time.Minute); code != 0 {
-		t.Fatalf("exit %d after SIGTERM, want 0; output:\n%s", code, p.out)
-	}
-}
-
-// logLine finds the first JSON log line with message msg, waiting up to
-// timeout for it.
-func (p *liveProc) logLine(t *testing.T, msg string, timeout time.Duration) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		sc := bufio.NewScanner(strings.NewReader(p.out.String()))
-		sc.Buffer(nil, 1<<20)
-		for sc.Scan() {
-			var rec map[string]any
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec["msg"] == msg {
-				return rec
-			}
-		}
-		select {
-		case <-p.done:
-			t.Fatalf("callstream exited before logging %q; output:\n%s", msg, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q log line within %s; output:\n%s", msg, timeout, p.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// opsAddr waits for the metrics server and returns its address.
-func (p *liveProc) opsAddr(t *testing.T) string {
-	t.Helper()
-	addr, _ := p.logLine(t, "serving metrics and health", 30*time.Second)["addr"].(string)
+	addr, _ := p.LogLine(t, "serving metrics and health", 30*time.Second)["addr"].(string)
 	if addr == "" {
 		t.Fatal("the metrics log line has no address")
 	}

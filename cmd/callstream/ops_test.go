@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +21,7 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/internal/testkit"
 )
 
 // TestBinaryMetricsAddUp scrapes /metrics over and over while the real
@@ -57,7 +57,7 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
 	p.env["METRICS_PPROF"] = "true"
 	proc := launch(t, p.env, nil, "run")
-	addr := proc.opsAddr(t)
+	addr := opsAddr(t, proc)
 	if code, body := get(t, addr, "/debug/pprof/goroutine?debug=1"); code != http.StatusOK || !strings.Contains(body, "goroutine profile:") {
 		t.Errorf("METRICS_PPROF=true: /debug/pprof/goroutine answered %d:\n%.200s", code, body)
 	}
@@ -95,8 +95,8 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 			}
 		}
 		select {
-		case <-proc.done:
-			t.Fatalf("callstream exited; output:\n%s", proc.out)
+		case <-proc.Done():
+			t.Fatalf("callstream exited; output:\n%s", proc.Out)
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -172,7 +172,7 @@ func TestBinaryMetricsAddUp(t *testing.T) {
 	if code, body := get(t, addr, "/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz %d: %s", code, body)
 	}
-	proc.stop(t)
+	proc.Stop(t)
 }
 
 // gate stands in front of the simulator: while closed, requests wait.
@@ -225,14 +225,12 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 	})
 	// Put a gate between the walker and the simulator.
 	g := newGate(p.sim)
-	srv := httptest.NewServer(g)
-	srv.Config.ErrorLog = nil
-	t.Cleanup(srv.Close)
+	graphURL := testkit.Serve(t, g)
 	t.Cleanup(func() { defer func() { _ = recover() }(); g.release() }) // never leave requests parked
 	const window, poll, factor = 2 * time.Second, time.Second, 5
 	limit := factor * poll
 	delete(p.env, "END_TIME")
-	p.env["GRAPH_BASE_URL"] = srv.URL
+	p.env["GRAPH_BASE_URL"] = graphURL
 	p.env["START_TIME"] = now.Add(-20 * time.Second).Truncate(window).Format(time.RFC3339)
 	p.env["WINDOW"] = window.String()
 	p.env["POLL_INTERVAL"] = poll.String()
@@ -240,7 +238,7 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 	p.env["RESCAN_AFTER"] = "1h"
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
 	proc := launch(t, p.env, nil, "run")
-	addr := proc.opsAddr(t)
+	addr := opsAddr(t, proc)
 	if code, _ := get(t, addr, "/debug/pprof/"); code != http.StatusNotFound {
 		t.Errorf("profiles served (%d) without METRICS_PPROF", code)
 	}
@@ -254,7 +252,7 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 				return time.Since(began), body
 			}
 			if time.Since(began) > within {
-				t.Fatalf("/readyz still %d after %s, want %d:\n%s\noutput:\n%s", code, within, want, body, proc.out)
+				t.Fatalf("/readyz still %d after %s, want %d:\n%s\noutput:\n%s", code, within, want, body, proc.Out)
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -262,9 +260,9 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 	waitReady(http.StatusOK, time.Minute)
 	// Stay ready while the walker keeps up with windows coming due: every
 	// probe answers 200 until three more windows are published.
-	published := func() int { return strings.Count(proc.out.String(), `"msg":"window published"`) }
+	published := func() int { return strings.Count(proc.Out.String(), `"msg":"window published"`) }
 	before := published()
-	waitUntil(t, "three more windows published", proc.done, proc.out, func() bool {
+	waitUntil(t, "three more windows published", proc.Done(), proc.Out, func() bool {
 		if code, body := get(t, addr, "/readyz"); code != http.StatusOK {
 			t.Fatalf("/readyz %d while Graph answers:\n%s", code, body)
 		}
@@ -296,11 +294,11 @@ func TestBinaryReadyzFollowsAStalledGraph(t *testing.T) {
 	g.release()
 	took, _ = waitReady(http.StatusOK, time.Minute)
 	t.Logf("ready again %s after Graph answered", took.Round(time.Millisecond))
-	proc.stop(t)
+	proc.Stop(t)
 
 	// The transitions are logged, once each.
 	var notReady, ready int
-	for _, line := range strings.Split(proc.out.String(), "\n") {
+	for _, line := range strings.Split(proc.Out.String(), "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) != nil {
 			continue
@@ -344,10 +342,10 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 	p.env["LOG_LEVEL"] = "debug"
 	p.env["METRICS_ADDR"] = "127.0.0.1:0"
 	proc := launch(t, p.env, nil, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
-	logs := proc.out.String()
+	logs := proc.Out.String()
 	// One line per window and source: WINDOW-wide, or sized by rows for
 	// history ("history window published").
 	if n := strings.Count(logs, `window published"`); n < 2 || n > 48 {
@@ -403,13 +401,7 @@ func TestBinaryLogsHoldNoPersonalData(t *testing.T) {
 // really used.
 func TestBinaryLogsHoldNoSecrets(t *testing.T) {
 	from := time.Date(2026, 6, 2, 0, 0, 0, 0, time.UTC)
-	sim, err := graphsim.New(graphsim.Config{Seed: 21, Start: from, End: from.Add(3 * time.Hour), RowsPerHour: 100, Token: "s3cret-token-7f3a"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sim)
-	srv.Config.ErrorLog = nil
-	t.Cleanup(srv.Close)
+	_, srvURL := testkit.Graph(t, graphsim.Config{Seed: 21, Start: from, End: from.Add(3 * time.Hour), RowsPerHour: 100, Token: "s3cret-token-7f3a"})
 	secrets := map[string]string{
 		"KAFKA_SASL_PASSWORD":               "kafka-pw-5e1d7c9b",
 		"SCHEMA_REGISTRY_PASSWORD":          "registry-pw-0a2f44e1",
@@ -421,7 +413,7 @@ func TestBinaryLogsHoldNoSecrets(t *testing.T) {
 	reg := srfake.New(srfake.WithAuth("Basic " + base64.StdEncoding.EncodeToString([]byte("sr-key:"+secrets["SCHEMA_REGISTRY_PASSWORD"]))))
 	t.Cleanup(reg.Close)
 	e := env{
-		"GRAPH_BASE_URL": srv.URL, "GRAPH_AUTH": "token", "GRAPH_BUDGET_PER_MINUTE": "0",
+		"GRAPH_BASE_URL": srvURL, "GRAPH_AUTH": "token", "GRAPH_BUDGET_PER_MINUTE": "0",
 		"KAFKA_BROKERS": strings.Join(kc.Brokers, ","), "KAFKA_TOPIC": "secrets.calls", "KAFKA_CREATE_TOPICS": "true",
 		"KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "svc",
 		"SCHEMA_REGISTRY_URL": reg.URL(), "SCHEMA_REGISTRY_USERNAME": "sr-key",
@@ -435,13 +427,13 @@ func TestBinaryLogsHoldNoSecrets(t *testing.T) {
 	var out strings.Builder
 	for _, args := range [][]string{{"run", "--once"}, {"check"}} {
 		proc := launch(t, e, nil, args...)
-		code := proc.wait(t, 2*time.Minute)
-		out.WriteString(proc.out.String())
+		code := proc.Wait(t, 2*time.Minute)
+		out.WriteString(proc.Out.String())
 		if code != 0 {
-			t.Fatalf("%s exit %d; output:\n%s", args[0], code, proc.out)
+			t.Fatalf("%s exit %d; output:\n%s", args[0], code, proc.Out)
 		}
-		if args[0] == "run" && !strings.Contains(proc.out.String(), `"msg":"caught up"`) {
-			t.Fatalf("the run did not finish its walk:\n%s", proc.out)
+		if args[0] == "run" && !strings.Contains(proc.Out.String(), `"msg":"caught up"`) {
+			t.Fatalf("the run did not finish its walk:\n%s", proc.Out)
 		}
 	}
 	logs := out.String()

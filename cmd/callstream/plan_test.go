@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/internal/testkit"
 	app "github.com/callstream/callstream/pipeline"
 )
 
@@ -27,7 +28,7 @@ type planDoc struct {
 
 func runPlan(t *testing.T, p *pipeline, args ...string) planDoc {
 	t.Helper()
-	out, errOut, code := runBinary(t, callstreamBinary(t), p.env, append([]string{"plan", "--json"}, args...)...)
+	out, errOut, code := testkit.Run(t, callstreamBinary(t), p.env, append([]string{"plan", "--json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("plan: exit %d\n%s%s", code, out, errOut)
 	}
@@ -60,10 +61,10 @@ func checkpointEnds(t *testing.T, p *pipeline) map[int32]int64 {
 func runOnceCounts(t *testing.T, p *pipeline) (windows, rescans int) {
 	t.Helper()
 	proc := launch(t, p.env, nil, "run", "--once")
-	if code := proc.wait(t, 2*time.Minute); code != 0 {
-		t.Fatalf("run --once: exit %d\n%s", code, proc.out)
+	if code := proc.Wait(t, 2*time.Minute); code != 0 {
+		t.Fatalf("run --once: exit %d\n%s", code, proc.Out)
 	}
-	rec := proc.logLine(t, "caught up", time.Second)
+	rec := proc.LogLine(t, "caught up", time.Second)
 	w, _ := rec["windows"].(float64)
 	r, _ := rec["rescans"].(float64)
 	return int(w), int(r)

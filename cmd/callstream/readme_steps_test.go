@@ -51,7 +51,7 @@ func TestReadmeStepsToARun(t *testing.T) {
 		case strings.HasSuffix(step, "&"):
 			args := commandArgs(t, strings.TrimSpace(strings.TrimSuffix(step, "&")))
 			bg = exec.Command(bin, args...)
-			bg.Dir, bg.Env = dir, env{}.list()
+			bg.Dir, bg.Env = dir, env{}.List()
 			bg.Stdout, bg.Stderr = &bgOut, &bgOut
 			if err := bg.Start(); err != nil {
 				t.Fatal(err)
@@ -62,7 +62,7 @@ func TestReadmeStepsToARun(t *testing.T) {
 			continue
 		}
 		cmd := exec.Command(bin, commandArgs(t, step)...)
-		cmd.Dir, cmd.Env = dir, env{}.list()
+		cmd.Dir, cmd.Env = dir, env{}.List()
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("README step %q: %v\n%s", step, err, out)

@@ -21,10 +21,10 @@ func TestBinaryStartIgnoredByCheckpointWarns(t *testing.T) {
 			p := hostilePipeline(t)
 			p.env["CHECKPOINT_STORE"] = store
 			first := launch(t, p.env, nil, "run", "--once")
-			if code := first.wait(t, time.Minute); code != 0 {
-				t.Fatalf("first run: exit %d\n%s", code, first.out)
+			if code := first.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("first run: exit %d\n%s", code, first.Out)
 			}
-			if msg := findLog(first.out.String(), "START_TIME"); msg != "" {
+			if msg := findLog(first.Out.String(), "START_TIME"); msg != "" {
 				t.Errorf("the first run, which starts at START_TIME, warns: %s", msg)
 			}
 			start := p.start.Format(time.RFC3339)
@@ -34,13 +34,13 @@ func TestBinaryStartIgnoredByCheckpointWarns(t *testing.T) {
 					args = append(args, "--start", tc.flag)
 				}
 				proc := launch(t, p.env, nil, args...)
-				if code := proc.wait(t, time.Minute); code != 0 {
-					t.Fatalf("%v: exit %d\n%s", args, code, proc.out)
+				if code := proc.Wait(t, time.Minute); code != 0 {
+					t.Fatalf("%v: exit %d\n%s", args, code, proc.Out)
 				}
-				msg := findLog(proc.out.String(), tc.setting+" "+start+" is ignored for direct-routing")
+				msg := findLog(proc.Out.String(), tc.setting+" "+start+" is ignored for direct-routing")
 				if msg == "" || !strings.Contains(msg, "resumes from "+p.end.Format(time.RFC3339)) ||
 					!strings.Contains(msg, "callstream checkpoint reset --source direct-routing --to "+start) {
-					t.Errorf("%v: no warning that the checkpoint wins over %s, with the way to move it:\n%s", args, tc.setting, proc.out)
+					t.Errorf("%v: no warning that the checkpoint wins over %s, with the way to move it:\n%s", args, tc.setting, proc.Out)
 				}
 			}
 		})
@@ -65,25 +65,25 @@ func TestBinaryTimesAcceptDates(t *testing.T) {
 	}
 	for _, tc := range dates {
 		t.Run(tc.name, func(t *testing.T) {
-			e := with(p.env, tc.env)
+			e := p.env.With(tc.env)
 			e["KAFKA_TOPIC"] = p.kafka.Topic(t, 1, nil)
 			e["CHECKPOINT_PATH"] = t.TempDir() + "/cp.json"
 			proc := launch(t, e, nil, append([]string{"run", "--once"}, tc.args...)...)
-			if code := proc.wait(t, time.Minute); code != 0 {
-				t.Fatalf("exit %d, want 0\n%s", code, proc.out)
+			if code := proc.Wait(t, time.Minute); code != 0 {
+				t.Fatalf("exit %d, want 0\n%s", code, proc.Out)
 			}
 			if got, want := len(p.kafka.ReadAll(t, e["KAFKA_TOPIC"], true)), p.sim.Count(day, today); got != want {
 				t.Errorf("%d records, want the %d rows of %s", got, want, day.Format(time.DateOnly))
 			}
-			if wm, _ := proc.logLine(t, "caught up", time.Second)["watermark"].(string); wm != today.Format(time.RFC3339) {
+			if wm, _ := proc.LogLine(t, "caught up", time.Second)["watermark"].(string); wm != today.Format(time.RFC3339) {
 				t.Errorf("caught up at %q, want %s", wm, today.Format(time.RFC3339))
 			}
 		})
 	}
 	t.Run("year one", func(t *testing.T) {
-		proc := launch(t, with(p.env, env{"START_TIME": "0001-01-01", "END_TIME": ""}), nil, "run", "--once")
-		if code := proc.wait(t, 20*time.Second); code != 2 || !strings.Contains(proc.out.String(), "START_TIME 0001-01-01: before 2018-01-01") {
-			t.Fatalf("exit %d, want 2 naming START_TIME:\n%s", code, proc.out)
+		proc := launch(t, p.env.With(env{"START_TIME": "0001-01-01", "END_TIME": ""}), nil, "run", "--once")
+		if code := proc.Wait(t, 20*time.Second); code != 2 || !strings.Contains(proc.Out.String(), "START_TIME 0001-01-01: before 2018-01-01") {
+			t.Fatalf("exit %d, want 2 naming START_TIME:\n%s", code, proc.Out)
 		}
 	})
 }
@@ -94,42 +94,42 @@ func TestBinaryTimesAcceptDates(t *testing.T) {
 // is named with that error (exit 2). Other variables are left alone.
 func TestBinaryUnknownSettingsWarned(t *testing.T) {
 	p := hostilePipeline(t)
-	e := with(p.env, env{"KAFKA_TOPICS": "typo", "CHECKPOINT_STORE": "file", "AZURE_AUTHORITY_HOST": "x",
+	e := p.env.With(env{"KAFKA_TOPICS": "typo", "CHECKPOINT_STORE": "file", "AZURE_AUTHORITY_HOST": "x",
 		"KAFKA_TEST_BROKERS": "x", "EDITOR": "vi"})
 	const want = "KAFKA_TOPICS is not a callstream setting and is ignored; did you mean KAFKA_TOPIC?"
 	run := launch(t, e, nil, "run", "--once")
-	if code := run.wait(t, time.Minute); code != 0 {
-		t.Fatalf("run: exit %d\n%s", code, run.out)
+	if code := run.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, run.Out)
 	}
-	if findLog(run.out.String(), want) == "" {
-		t.Errorf("run does not warn about KAFKA_TOPICS:\n%s", run.out)
+	if findLog(run.Out.String(), want) == "" {
+		t.Errorf("run does not warn about KAFKA_TOPICS:\n%s", run.Out)
 	}
 	backfill := launch(t, e, nil, "backfill", "--from", p.start.Format(time.RFC3339), "--to", p.end.Format(time.RFC3339))
-	if code := backfill.wait(t, time.Minute); code != 0 {
-		t.Fatalf("backfill: exit %d\n%s", code, backfill.out)
+	if code := backfill.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("backfill: exit %d\n%s", code, backfill.Out)
 	}
-	if findLog(backfill.out.String(), want) == "" {
-		t.Errorf("backfill does not warn about KAFKA_TOPICS:\n%s", backfill.out)
+	if findLog(backfill.Out.String(), want) == "" {
+		t.Errorf("backfill does not warn about KAFKA_TOPICS:\n%s", backfill.Out)
 	}
 	check := launch(t, e, nil, "check", "--timeout", "5s")
-	if code := check.wait(t, time.Minute); code != 0 {
-		t.Fatalf("check: exit %d\n%s", code, check.out)
+	if code := check.Wait(t, time.Minute); code != 0 {
+		t.Fatalf("check: exit %d\n%s", code, check.Out)
 	}
-	out := check.out.String()
+	out := check.Out.String()
 	if !strings.Contains(out, "warn  configuration     "+want) {
 		t.Errorf("check does not print a warn line about KAFKA_TOPICS:\n%s", out)
 	}
 	for _, s := range []string{"AZURE_AUTHORITY_HOST", "KAFKA_TEST_BROKERS", "EDITOR"} {
-		if strings.Contains(out+run.out.String(), s) {
+		if strings.Contains(out+run.Out.String(), s) {
 			t.Errorf("%s is warned about:\n%s", s, out)
 		}
 	}
 
-	bad := with(p.env, env{"KAFKA_BROKERS": "", "KAFKA_BROKER": p.env["KAFKA_BROKERS"]})
+	bad := p.env.With(env{"KAFKA_BROKERS": "", "KAFKA_BROKER": p.env["KAFKA_BROKERS"]})
 	delete(bad, "KAFKA_BROKERS")
 	proc := launch(t, bad, nil, "run", "--once")
-	if code := proc.wait(t, 20*time.Second); code != 2 || !strings.Contains(proc.out.String(), "did you mean KAFKA_BROKERS?") {
-		t.Errorf("exit %d, want 2 naming KAFKA_BROKERS as the near miss:\n%s", code, proc.out)
+	if code := proc.Wait(t, 20*time.Second); code != 2 || !strings.Contains(proc.Out.String(), "did you mean KAFKA_BROKERS?") {
+		t.Errorf("exit %d, want 2 naming KAFKA_BROKERS as the near miss:\n%s", code, proc.Out)
 	}
 }
 

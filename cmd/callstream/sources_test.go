@@ -38,8 +38,8 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 	dlq := p.kafka.Topic(t, 1, nil)
 	p.env["KAFKA_DLQ_TOPIC"] = dlq
 	proc := start(t, p.env, "run", "--once")
-	if code := proc.wait(t, 5*time.Minute); code != 0 {
-		t.Fatalf("exit %d; output:\n%s", code, proc.stderr)
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
 	}
 
 	wantDead := map[string]graphsim.Row{} // by raw JSON
@@ -79,7 +79,7 @@ func TestBinaryPstnDirectRoutingAndDeadLetters(t *testing.T) {
 		}
 	}
 	for source, want := range deadBySource {
-		if got := caughtUp(t, proc.stderr.String(), source)["dead_lettered"]; got != float64(want) {
+		if got := caughtUp(t, proc.Out.String(), source)["dead_lettered"]; got != float64(want) {
 			t.Errorf("%s: the run counts %v dead letters, want %d", source, got, want)
 		}
 	}

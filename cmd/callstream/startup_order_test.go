@@ -19,13 +19,13 @@ import (
 // no topic is created and no schema registered.
 func TestBinaryNoCredentialWritesNothing(t *testing.T) {
 	p := hostilePipeline(t)
-	e := with(p.env, env{"GRAPH_ACCESS_TOKEN": "", "KAFKA_CREATE_TOPICS": "true", "KAFKA_TOPIC": "created-by-run",
+	e := p.env.With(env{"GRAPH_ACCESS_TOKEN": "", "KAFKA_CREATE_TOPICS": "true", "KAFKA_TOPIC": "created-by-run",
 		"KAFKA_DLQ_TOPIC": "dead-letters-created-by-run", "LOG_LEVEL": "warn"})
 	delete(e, "GRAPH_ACCESS_TOKEN")
 	before := topicNames(t, p)
 	proc := launch(t, e, nil, "run", "--once")
-	code := proc.wait(t, time.Minute)
-	out := proc.out.String()
+	code := proc.Wait(t, time.Minute)
+	out := proc.Out.String()
 	if code != 2 {
 		t.Fatalf("exit %d, want 2; output:\n%s", code, out)
 	}
@@ -56,13 +56,13 @@ func TestBinaryUnusableCheckpointWritesNothing(t *testing.T) {
 	if err := os.WriteFile(p.cpPath, []byte("{not a checkpoint"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := with(p.env, env{"CHECKPOINT_STORE": "file", "KAFKA_CREATE_TOPICS": "true", "KAFKA_TOPIC": "created-by-run"})
+	e := p.env.With(env{"CHECKPOINT_STORE": "file", "KAFKA_CREATE_TOPICS": "true", "KAFKA_TOPIC": "created-by-run"})
 	before := topicNames(t, p)
 	proc := launch(t, e, nil, "run", "--once")
-	if code := proc.wait(t, time.Minute); code != 1 {
-		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.out)
+	if code := proc.Wait(t, time.Minute); code != 1 {
+		t.Fatalf("exit %d, want 1; output:\n%s", code, proc.Out)
 	}
-	if out := proc.out.String(); !strings.Contains(out, "load checkpoint") {
+	if out := proc.Out.String(); !strings.Contains(out, "load checkpoint") {
 		t.Errorf("the cause is not said:\n%s", out)
 	}
 	if after := topicNames(t, p); !slices.Equal(before, after) {
