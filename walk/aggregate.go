@@ -54,12 +54,16 @@ const aggEntryLen = len(aggEntryPrefix) + 2*16 + 2*8
 // aggregateConfig returns cfg for an aggregate source: windows of one UTC
 // day, starting at the midnight at or before Start, and ending at the
 // midnight at or after End, so that every day the range touches is read
-// whole. A log source's cfg is returned as it is.
+// whole, and never sized by rows (history) or merged (rescans). A log
+// source's cfg is returned as it is.
 func aggregateConfig(cfg Config) Config {
 	if !cfg.Source.Aggregate {
 		return cfg
 	}
 	cfg.Window = aggDay
+	// A report aggregates over the range asked: a window wider than a day
+	// would sum days into one row. Days are never sized by rows.
+	cfg.History = HistoryConfig{}
 	if !cfg.Start.IsZero() {
 		cfg.Start = cfg.Start.UTC().Truncate(aggDay)
 	}

@@ -35,9 +35,14 @@ func (w *Walker) rescanQuantum(age time.Duration) time.Duration {
 	return max(w.cfg.Window, age/2)
 }
 
-// rescanAt is when the rescan at age of a window ending at to is due.
+// rescanAt is when the rescan at age of a window ending at to is due. An
+// aggregate's days are never merged (a span of days would be summed into
+// one row), so they have nothing to wait for.
 func (w *Walker) rescanAt(to time.Time, age time.Duration) time.Time {
 	at := to.Add(age)
+	if w.cfg.Source.Aggregate {
+		return at
+	}
 	q := w.rescanQuantum(age)
 	if r := time.Duration(at.UnixNano() % int64(q)); r > 0 {
 		at = at.Add(q - r)
@@ -112,7 +117,7 @@ func (w *Walker) dueRescan(now time.Time) (span, bool) {
 		rows := len(win.IDs)
 		for _, next := range ws[i+1:] {
 			a, ok := w.dueAge(next, now)
-			if !ok || a != age || !next.From.Equal(sp.to) ||
+			if w.cfg.Source.Aggregate || !ok || a != age || !next.From.Equal(sp.to) ||
 				rows+len(next.IDs) > w.coalesceRows() || next.To.Sub(sp.from) > w.maxSpan() {
 				break
 			}
