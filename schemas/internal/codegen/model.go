@@ -132,41 +132,36 @@ type avscField struct {
 	Doc  string          `json:"doc"`
 }
 
-// kind is how one field is parsed, stored, written and mirrored. New
-// kinds (nested records, arrays of records, maps of records) are added
-// here: a kind names its Go type, the parse helper and the append helper,
-// and which store array backs its pointer.
+// kind is how one field is parsed, stored, written and read: its Go type
+// in the row struct and the schemas runtime's fieldKind constant, whose
+// code (schemas/record.go) does the work. New kinds (nested records,
+// arrays of records, maps of records) are added here and there.
 type kind struct {
-	goType    string // the row struct's field type
-	hambaType string // the mirror's field type
-	store     string // rowStore array: strs, times, ints, longs, bools, floats, decs; "" when none
-	storeType string
-	parse     string // template for the setField case; see setCase
-	appendFn  string // append helper
-	decode    string // template for the mirror → row copy; "" for a plain copy
+	goType string // the row struct's field type
+	rt     string // the fieldKind constant
 }
 
 var kinds = map[string]kind{
-	"string":           {goType: "string", hambaType: "string", appendFn: "appendString"},
-	"opt string":       {goType: "*string", hambaType: "*string", store: "strs", storeType: "string", parse: "optString", appendFn: "appendOptString"},
-	"opt timestamp":    {goType: "*time.Time", hambaType: "*time.Time", store: "times", storeType: "time.Time", parse: "optTime", appendFn: "appendOptTime"},
-	"opt int":          {goType: "*int32", hambaType: "*int32", store: "ints", storeType: "int32", parse: "optInt", appendFn: "appendOptInt"},
-	"opt long":         {goType: "*int64", hambaType: "*int64", store: "longs", storeType: "int64", parse: "optLong", appendFn: "appendOptLong"},
-	"opt boolean":      {goType: "*bool", hambaType: "*bool", store: "bools", storeType: "bool", parse: "optBool", appendFn: "appendOptBool"},
-	"opt double":       {goType: "*float64", hambaType: "*float64", store: "floats", storeType: "float64", parse: "optDouble", appendFn: "appendOptDouble"},
-	"opt decimal":      {goType: "*Decimal", hambaType: "[]byte", store: "decs", storeType: "Decimal", parse: "optDecimal", appendFn: "appendOptDecimal", decode: "decimal"},
-	"opt string array": {goType: "[]string", hambaType: "*[]string", parse: "optStrings", appendFn: "appendOptStrings", decode: "slice"},
-	"opt map":          {goType: "map[string]string", hambaType: "*map[string]string", appendFn: "appendOptMap", decode: "map"},
-	// Arrays of named records are hand-written helpers for now, keyed by
+	"string":           {"string", "kString"},
+	"opt string":       {"*string", "kOptString"},
+	"opt timestamp":    {"*time.Time", "kOptTime"},
+	"opt int":          {"*int32", "kOptInt"},
+	"opt long":         {"*int64", "kOptLong"},
+	"opt boolean":      {"*bool", "kOptBool"},
+	"opt double":       {"*float64", "kOptDouble"},
+	"opt decimal":      {"*Decimal", "kOptDecimal"},
+	"opt string array": {"[]string", "kOptStrings"},
+	"opt map":          {"map[string]string", "kUnknown"},
+	// Arrays of named records have hand-written kinds for now, keyed by
 	// the record's name; see recordArrays.
 }
 
 // recordArrays maps the name of a record used as array items to its
-// hand-written Go type and helpers. Call records will need these generated
+// hand-written Go type and kind. Call records will need these generated
 // (recursively, from the item record's own fields); the table is where a
 // generated record kind will plug in.
-var recordArrays = map[string]struct{ goType, parse, appendFn string }{
-	"AdministrativeUnitInfo": {"AdministrativeUnitInfo", "optUnitInfos", "appendOptUnitInfos"},
+var recordArrays = map[string]kind{
+	"AdministrativeUnitInfo": {"[]AdministrativeUnitInfo", "kOptUnitInfos"},
 }
 
 // field is one schema field with everything the templates need.
@@ -176,8 +171,7 @@ type field struct {
 	Doc      string
 	Kind     kind
 	KindName string
-	Index    int  // JSON property index (duplicate bit); -1 for the unknown map
-	Slot     int  // index into the store array
+	Index    int  // JSON property index; -1 for the unknown map
 	Required bool // a non-union type
 	Identity bool
 }
@@ -190,14 +184,7 @@ type source struct {
 	Fields    []*field          // every field, in first-seen order
 	ByName    map[string]*field // by property name
 	Order     [][]*field        // per version: the fields in schema order
-	Known     []int             // per version: the count of JSON properties it defines
-	Stores    []storeArray      // the store arrays, in a fixed order
 	JSONCount int               // number of JSON-named fields
-}
-
-type storeArray struct {
-	Name, Type string
-	Len        int
 }
 
 // loadSource reads the annotation at path and the .avsc files it names
@@ -244,7 +231,6 @@ func loadSource(path string) (*source, error) {
 			order = append(order, f)
 		}
 		s.Order = append(s.Order, order)
-		s.Known = append(s.Known, s.JSONCount)
 		// Every field of this version must have an index below its count,
 		// and every earlier field must still be here: the parser tells the
 		// versions apart by count alone.
@@ -260,19 +246,6 @@ func loadSource(path string) (*source, error) {
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, name := range []string{"strs", "times", "ints", "longs", "bools", "floats", "decs"} {
-		n, typ := 0, ""
-		for _, f := range s.Fields {
-			if f.Kind.store == name {
-				f.Slot = n
-				n++
-				typ = f.Kind.storeType
-			}
-		}
-		if n > 0 {
-			s.Stores = append(s.Stores, storeArray{name, typ, n})
-		}
 	}
 	return s, nil
 }
@@ -295,7 +268,7 @@ func (s *source) fieldFor(af avscField) (*field, error) {
 		if !ok {
 			return nil, fmt.Errorf("array of record %s: no codec for that record yet", itemRecord)
 		}
-		f.Kind = kind{goType: "[]" + ra.goType, hambaType: "*[]" + ra.goType, parse: ra.parse, appendFn: ra.appendFn, decode: "slice"}
+		f.Kind = ra
 	} else {
 		f.Kind = kinds[kindName]
 	}
