@@ -259,15 +259,20 @@ func (p *rowParser) property(name, val string, plain bool) *RowError {
 	f := &d.fields[pos]
 	ptr, slot := unsafe.Add(p.row, f.off), unsafe.Add(p.st, f.slot)
 	var rerr *RowError
+	// The common kinds first, with predictable branches (as in appendRow).
+	if f.kind == kOptString {
+		*(**string)(ptr), rerr = optString((*string)(slot), name, val, plain)
+		return rerr
+	}
+	if f.kind == kOptTime {
+		*(**time.Time)(ptr), rerr = optTime((*time.Time)(slot), name, val, plain)
+		return rerr
+	}
 	switch f.kind {
 	case kString:
 		*(*string)(ptr), rerr = requiredString(name, val, plain)
-	case kOptString:
-		*(**string)(ptr), rerr = optString((*string)(slot), name, val, plain)
 	case kOptKeyString:
 		*(**string)(ptr), rerr = optKeyString((*string)(slot), name, val, plain)
-	case kOptTime:
-		*(**time.Time)(ptr), rerr = optTime((*time.Time)(slot), name, val, plain)
 	case kOptInt:
 		*(**int32)(ptr), rerr = optInt((*int32)(slot), name, val)
 	case kOptLong:
@@ -294,15 +299,25 @@ func (d *recordDesc) appendRow(dst []byte, row unsafe.Pointer, ver int) []byte {
 	for i := range fields {
 		f := &fields[i]
 		ptr := unsafe.Add(row, f.off)
-		switch f.kind {
-		case kString:
-			dst = appendString(dst, *(*string)(ptr))
-		case kOptString, kOptKeyString:
+		// The common kinds are tested first, with predictable branches:
+		// cheaper for them than the switch's indirect jump.
+		if f.kind == kOptString || f.kind == kOptKeyString {
 			dst = appendOptString(dst, *(**string)(ptr))
-		case kOptTime:
+			continue
+		}
+		if f.kind == kOptTime {
 			dst = appendOptTime(dst, *(**time.Time)(ptr))
-		case kOptInt:
+			continue
+		}
+		if f.kind == kOptInt {
 			dst = appendOptInt(dst, *(**int32)(ptr))
+			continue
+		}
+		if f.kind == kString {
+			dst = appendString(dst, *(*string)(ptr))
+			continue
+		}
+		switch f.kind {
 		case kOptLong:
 			dst = appendOptLong(dst, *(**int64)(ptr))
 		case kOptBool:
