@@ -44,82 +44,153 @@ func WideBetaSchemaText() string { return wideBetaSchemaText }
 func WideBetaSchema() avro.Schema { return wideBetaSchema }
 
 // WideRow is a test-only row type generated from
-// testdata/codegen/WideRow.avsc: more than 64 fields, of every supported
+// testdata/codegen/WideRow.avsc: more than 128 fields, of every supported
 // kind.
 //
 // Generated from WideRow.codec.json; the fields follow the schema's.
 type WideRow struct {
 	// Row id; required.
-	ID   string     `avro:"id"`
-	F01t *time.Time `avro:"f01t"`
-	F02i *int32     `avro:"f02i"`
-	F03l *int64     `avro:"f03l"`
-	F04b *bool      `avro:"f04b"`
-	F05d *float64   `avro:"f05d"`
-	F06m *Decimal   `avro:"f06m"`
-	F07a []string   `avro:"f07a"`
-	F08s *string    `avro:"f08s"`
-	F09t *time.Time `avro:"f09t"`
-	F10i *int32     `avro:"f10i"`
-	F11l *int64     `avro:"f11l"`
-	F12b *bool      `avro:"f12b"`
-	F13d *float64   `avro:"f13d"`
-	F14m *Decimal   `avro:"f14m"`
-	F15a []string   `avro:"f15a"`
-	F16s *string    `avro:"f16s"`
-	F17t *time.Time `avro:"f17t"`
-	F18i *int32     `avro:"f18i"`
-	F19l *int64     `avro:"f19l"`
-	F20b *bool      `avro:"f20b"`
-	F21d *float64   `avro:"f21d"`
-	F22m *Decimal   `avro:"f22m"`
-	F23a []string   `avro:"f23a"`
-	F24s *string    `avro:"f24s"`
-	F25t *time.Time `avro:"f25t"`
-	F26i *int32     `avro:"f26i"`
-	F27l *int64     `avro:"f27l"`
-	F28b *bool      `avro:"f28b"`
-	F29d *float64   `avro:"f29d"`
-	F30m *Decimal   `avro:"f30m"`
-	F31a []string   `avro:"f31a"`
-	F32s *string    `avro:"f32s"`
-	F33t *time.Time `avro:"f33t"`
-	F34i *int32     `avro:"f34i"`
-	F35l *int64     `avro:"f35l"`
-	F36b *bool      `avro:"f36b"`
-	F37d *float64   `avro:"f37d"`
-	F38m *Decimal   `avro:"f38m"`
-	F39a []string   `avro:"f39a"`
-	F40s *string    `avro:"f40s"`
-	F41t *time.Time `avro:"f41t"`
-	F42i *int32     `avro:"f42i"`
-	F43l *int64     `avro:"f43l"`
-	F44b *bool      `avro:"f44b"`
-	F45d *float64   `avro:"f45d"`
-	F46m *Decimal   `avro:"f46m"`
-	F47a []string   `avro:"f47a"`
-	F48s *string    `avro:"f48s"`
-	F49t *time.Time `avro:"f49t"`
-	F50i *int32     `avro:"f50i"`
-	F51l *int64     `avro:"f51l"`
-	F52b *bool      `avro:"f52b"`
-	F53d *float64   `avro:"f53d"`
-	F54m *Decimal   `avro:"f54m"`
-	F55a []string   `avro:"f55a"`
-	F56s *string    `avro:"f56s"`
-	F57t *time.Time `avro:"f57t"`
-	F58i *int32     `avro:"f58i"`
-	F59l *int64     `avro:"f59l"`
-	F60b *bool      `avro:"f60b"`
-	F61d *float64   `avro:"f61d"`
-	F62m *Decimal   `avro:"f62m"`
-	F63a []string   `avro:"f63a"`
-	F64s *string    `avro:"f64s"`
-	F65t *time.Time `avro:"f65t"`
-	F66i *int32     `avro:"f66i"`
-	F67l *int64     `avro:"f67l"`
-	F68b *bool      `avro:"f68b"`
-	F69d *float64   `avro:"f69d"`
+	ID    string     `avro:"id"`
+	F01t  *time.Time `avro:"f01t"`
+	F02i  *int32     `avro:"f02i"`
+	F03l  *int64     `avro:"f03l"`
+	F04b  *bool      `avro:"f04b"`
+	F05d  *float64   `avro:"f05d"`
+	F06m  *Decimal   `avro:"f06m"`
+	F07a  []string   `avro:"f07a"`
+	F08s  *string    `avro:"f08s"`
+	F09t  *time.Time `avro:"f09t"`
+	F10i  *int32     `avro:"f10i"`
+	F11l  *int64     `avro:"f11l"`
+	F12b  *bool      `avro:"f12b"`
+	F13d  *float64   `avro:"f13d"`
+	F14m  *Decimal   `avro:"f14m"`
+	F15a  []string   `avro:"f15a"`
+	F16s  *string    `avro:"f16s"`
+	F17t  *time.Time `avro:"f17t"`
+	F18i  *int32     `avro:"f18i"`
+	F19l  *int64     `avro:"f19l"`
+	F20b  *bool      `avro:"f20b"`
+	F21d  *float64   `avro:"f21d"`
+	F22m  *Decimal   `avro:"f22m"`
+	F23a  []string   `avro:"f23a"`
+	F24s  *string    `avro:"f24s"`
+	F25t  *time.Time `avro:"f25t"`
+	F26i  *int32     `avro:"f26i"`
+	F27l  *int64     `avro:"f27l"`
+	F28b  *bool      `avro:"f28b"`
+	F29d  *float64   `avro:"f29d"`
+	F30m  *Decimal   `avro:"f30m"`
+	F31a  []string   `avro:"f31a"`
+	F32s  *string    `avro:"f32s"`
+	F33t  *time.Time `avro:"f33t"`
+	F34i  *int32     `avro:"f34i"`
+	F35l  *int64     `avro:"f35l"`
+	F36b  *bool      `avro:"f36b"`
+	F37d  *float64   `avro:"f37d"`
+	F38m  *Decimal   `avro:"f38m"`
+	F39a  []string   `avro:"f39a"`
+	F40s  *string    `avro:"f40s"`
+	F41t  *time.Time `avro:"f41t"`
+	F42i  *int32     `avro:"f42i"`
+	F43l  *int64     `avro:"f43l"`
+	F44b  *bool      `avro:"f44b"`
+	F45d  *float64   `avro:"f45d"`
+	F46m  *Decimal   `avro:"f46m"`
+	F47a  []string   `avro:"f47a"`
+	F48s  *string    `avro:"f48s"`
+	F49t  *time.Time `avro:"f49t"`
+	F50i  *int32     `avro:"f50i"`
+	F51l  *int64     `avro:"f51l"`
+	F52b  *bool      `avro:"f52b"`
+	F53d  *float64   `avro:"f53d"`
+	F54m  *Decimal   `avro:"f54m"`
+	F55a  []string   `avro:"f55a"`
+	F56s  *string    `avro:"f56s"`
+	F57t  *time.Time `avro:"f57t"`
+	F58i  *int32     `avro:"f58i"`
+	F59l  *int64     `avro:"f59l"`
+	F60b  *bool      `avro:"f60b"`
+	F61d  *float64   `avro:"f61d"`
+	F62m  *Decimal   `avro:"f62m"`
+	F63a  []string   `avro:"f63a"`
+	F64s  *string    `avro:"f64s"`
+	F65t  *time.Time `avro:"f65t"`
+	F66i  *int32     `avro:"f66i"`
+	F67l  *int64     `avro:"f67l"`
+	F68b  *bool      `avro:"f68b"`
+	F69d  *float64   `avro:"f69d"`
+	F070a []string   `avro:"f070a"`
+	F071s *string    `avro:"f071s"`
+	F072t *time.Time `avro:"f072t"`
+	F073i *int32     `avro:"f073i"`
+	F074l *int64     `avro:"f074l"`
+	F075b *bool      `avro:"f075b"`
+	F076d *float64   `avro:"f076d"`
+	F077m *Decimal   `avro:"f077m"`
+	F078a []string   `avro:"f078a"`
+	F079s *string    `avro:"f079s"`
+	F080t *time.Time `avro:"f080t"`
+	F081i *int32     `avro:"f081i"`
+	F082l *int64     `avro:"f082l"`
+	F083b *bool      `avro:"f083b"`
+	F084d *float64   `avro:"f084d"`
+	F085m *Decimal   `avro:"f085m"`
+	F086a []string   `avro:"f086a"`
+	F087s *string    `avro:"f087s"`
+	F088t *time.Time `avro:"f088t"`
+	F089i *int32     `avro:"f089i"`
+	F090l *int64     `avro:"f090l"`
+	F091b *bool      `avro:"f091b"`
+	F092d *float64   `avro:"f092d"`
+	F093m *Decimal   `avro:"f093m"`
+	F094a []string   `avro:"f094a"`
+	F095s *string    `avro:"f095s"`
+	F096t *time.Time `avro:"f096t"`
+	F097i *int32     `avro:"f097i"`
+	F098l *int64     `avro:"f098l"`
+	F099b *bool      `avro:"f099b"`
+	F100d *float64   `avro:"f100d"`
+	F101m *Decimal   `avro:"f101m"`
+	F102a []string   `avro:"f102a"`
+	F103s *string    `avro:"f103s"`
+	F104t *time.Time `avro:"f104t"`
+	F105i *int32     `avro:"f105i"`
+	F106l *int64     `avro:"f106l"`
+	F107b *bool      `avro:"f107b"`
+	F108d *float64   `avro:"f108d"`
+	F109m *Decimal   `avro:"f109m"`
+	F110a []string   `avro:"f110a"`
+	F111s *string    `avro:"f111s"`
+	F112t *time.Time `avro:"f112t"`
+	F113i *int32     `avro:"f113i"`
+	F114l *int64     `avro:"f114l"`
+	F115b *bool      `avro:"f115b"`
+	F116d *float64   `avro:"f116d"`
+	F117m *Decimal   `avro:"f117m"`
+	F118a []string   `avro:"f118a"`
+	F119s *string    `avro:"f119s"`
+	F120t *time.Time `avro:"f120t"`
+	F121i *int32     `avro:"f121i"`
+	F122l *int64     `avro:"f122l"`
+	F123b *bool      `avro:"f123b"`
+	F124d *float64   `avro:"f124d"`
+	F125m *Decimal   `avro:"f125m"`
+	F126a []string   `avro:"f126a"`
+	F127s *string    `avro:"f127s"`
+	F128t *time.Time `avro:"f128t"`
+	F129i *int32     `avro:"f129i"`
+	F130l *int64     `avro:"f130l"`
+	F131b *bool      `avro:"f131b"`
+	F132d *float64   `avro:"f132d"`
+	F133m *Decimal   `avro:"f133m"`
+	F134a []string   `avro:"f134a"`
+	F135s *string    `avro:"f135s"`
+	F136t *time.Time `avro:"f136t"`
+	F137i *int32     `avro:"f137i"`
+	F138l *int64     `avro:"f138l"`
+	F139b *bool      `avro:"f139b"`
+	F140d *float64   `avro:"f140d"`
 	// Record key when present.
 	GroupKey *string                  `avro:"groupKey"`
 	B01t     *time.Time               `avro:"b01t"`
@@ -261,6 +332,77 @@ var wideCodec = newRowCodec[WideRow](sourceCodec{
 	{"f67l", kOptLong, 0},
 	{"f68b", kOptBool, 0},
 	{"f69d", kOptDouble, 0},
+	{"f070a", kOptStrings, 0},
+	{"f071s", kOptString, 0},
+	{"f072t", kOptTime, 0},
+	{"f073i", kOptInt, 0},
+	{"f074l", kOptLong, 0},
+	{"f075b", kOptBool, 0},
+	{"f076d", kOptDouble, 0},
+	{"f077m", kOptDecimal, 0},
+	{"f078a", kOptStrings, 0},
+	{"f079s", kOptString, 0},
+	{"f080t", kOptTime, 0},
+	{"f081i", kOptInt, 0},
+	{"f082l", kOptLong, 0},
+	{"f083b", kOptBool, 0},
+	{"f084d", kOptDouble, 0},
+	{"f085m", kOptDecimal, 0},
+	{"f086a", kOptStrings, 0},
+	{"f087s", kOptString, 0},
+	{"f088t", kOptTime, 0},
+	{"f089i", kOptInt, 0},
+	{"f090l", kOptLong, 0},
+	{"f091b", kOptBool, 0},
+	{"f092d", kOptDouble, 0},
+	{"f093m", kOptDecimal, 0},
+	{"f094a", kOptStrings, 0},
+	{"f095s", kOptString, 0},
+	{"f096t", kOptTime, 0},
+	{"f097i", kOptInt, 0},
+	{"f098l", kOptLong, 0},
+	{"f099b", kOptBool, 0},
+	{"f100d", kOptDouble, 0},
+	{"f101m", kOptDecimal, 0},
+	{"f102a", kOptStrings, 0},
+	{"f103s", kOptString, 0},
+	{"f104t", kOptTime, 0},
+	{"f105i", kOptInt, 0},
+	{"f106l", kOptLong, 0},
+	{"f107b", kOptBool, 0},
+	{"f108d", kOptDouble, 0},
+	{"f109m", kOptDecimal, 0},
+	{"f110a", kOptStrings, 0},
+	{"f111s", kOptString, 0},
+	{"f112t", kOptTime, 0},
+	{"f113i", kOptInt, 0},
+	{"f114l", kOptLong, 0},
+	{"f115b", kOptBool, 0},
+	{"f116d", kOptDouble, 0},
+	{"f117m", kOptDecimal, 0},
+	{"f118a", kOptStrings, 0},
+	{"f119s", kOptString, 0},
+	{"f120t", kOptTime, 0},
+	{"f121i", kOptInt, 0},
+	{"f122l", kOptLong, 0},
+	{"f123b", kOptBool, 0},
+	{"f124d", kOptDouble, 0},
+	{"f125m", kOptDecimal, 0},
+	{"f126a", kOptStrings, 0},
+	{"f127s", kOptString, 0},
+	{"f128t", kOptTime, 0},
+	{"f129i", kOptInt, 0},
+	{"f130l", kOptLong, 0},
+	{"f131b", kOptBool, 0},
+	{"f132d", kOptDouble, 0},
+	{"f133m", kOptDecimal, 0},
+	{"f134a", kOptStrings, 0},
+	{"f135s", kOptString, 0},
+	{"f136t", kOptTime, 0},
+	{"f137i", kOptInt, 0},
+	{"f138l", kOptLong, 0},
+	{"f139b", kOptBool, 0},
+	{"f140d", kOptDouble, 0},
 	{"groupKey", kOptKeyString, 0},
 	{"b01t", kOptTime, 1},
 	{"b02i", kOptInt, 1},
@@ -272,7 +414,7 @@ var wideCodec = newRowCodec[WideRow](sourceCodec{
 
 // widePropertySet numbers WideRow's Graph property names, for the parsers'
 // lookups (see propertySet).
-var widePropertySet = propertySet{id: widePropertySetID, count: 76}
+var widePropertySet = propertySet{id: widePropertySetID, count: 147}
 
 func widePropertySetID(name string) int {
 	switch name {
@@ -296,138 +438,280 @@ func widePropertySetID(name string) int {
 		return 8
 	case "f06m":
 		return 9
-	case "f07a":
+	case "f070a":
 		return 10
-	case "f08s":
+	case "f071s":
 		return 11
-	case "f09t":
+	case "f072t":
 		return 12
-	case "f10i":
+	case "f073i":
 		return 13
-	case "f11l":
+	case "f074l":
 		return 14
-	case "f12b":
+	case "f075b":
 		return 15
-	case "f13d":
+	case "f076d":
 		return 16
-	case "f14m":
+	case "f077m":
 		return 17
-	case "f15a":
+	case "f078a":
 		return 18
-	case "f16s":
+	case "f079s":
 		return 19
-	case "f17t":
+	case "f07a":
 		return 20
-	case "f18i":
+	case "f080t":
 		return 21
-	case "f19l":
+	case "f081i":
 		return 22
-	case "f20b":
+	case "f082l":
 		return 23
-	case "f21d":
+	case "f083b":
 		return 24
-	case "f22m":
+	case "f084d":
 		return 25
-	case "f23a":
+	case "f085m":
 		return 26
-	case "f24s":
+	case "f086a":
 		return 27
-	case "f25t":
+	case "f087s":
 		return 28
-	case "f26i":
+	case "f088t":
 		return 29
-	case "f27l":
+	case "f089i":
 		return 30
-	case "f28b":
+	case "f08s":
 		return 31
-	case "f29d":
+	case "f090l":
 		return 32
-	case "f30m":
+	case "f091b":
 		return 33
-	case "f31a":
+	case "f092d":
 		return 34
-	case "f32s":
+	case "f093m":
 		return 35
-	case "f33t":
+	case "f094a":
 		return 36
-	case "f34i":
+	case "f095s":
 		return 37
-	case "f35l":
+	case "f096t":
 		return 38
-	case "f36b":
+	case "f097i":
 		return 39
-	case "f37d":
+	case "f098l":
 		return 40
-	case "f38m":
+	case "f099b":
 		return 41
-	case "f39a":
+	case "f09t":
 		return 42
-	case "f40s":
+	case "f100d":
 		return 43
-	case "f41t":
+	case "f101m":
 		return 44
-	case "f42i":
+	case "f102a":
 		return 45
-	case "f43l":
+	case "f103s":
 		return 46
-	case "f44b":
+	case "f104t":
 		return 47
-	case "f45d":
+	case "f105i":
 		return 48
-	case "f46m":
+	case "f106l":
 		return 49
-	case "f47a":
+	case "f107b":
 		return 50
-	case "f48s":
+	case "f108d":
 		return 51
-	case "f49t":
+	case "f109m":
 		return 52
-	case "f50i":
+	case "f10i":
 		return 53
-	case "f51l":
+	case "f110a":
 		return 54
-	case "f52b":
+	case "f111s":
 		return 55
-	case "f53d":
+	case "f112t":
 		return 56
-	case "f54m":
+	case "f113i":
 		return 57
-	case "f55a":
+	case "f114l":
 		return 58
-	case "f56s":
+	case "f115b":
 		return 59
-	case "f57t":
+	case "f116d":
 		return 60
-	case "f58i":
+	case "f117m":
 		return 61
-	case "f59l":
+	case "f118a":
 		return 62
-	case "f60b":
+	case "f119s":
 		return 63
-	case "f61d":
+	case "f11l":
 		return 64
-	case "f62m":
+	case "f120t":
 		return 65
-	case "f63a":
+	case "f121i":
 		return 66
-	case "f64s":
+	case "f122l":
 		return 67
-	case "f65t":
+	case "f123b":
 		return 68
-	case "f66i":
+	case "f124d":
 		return 69
-	case "f67l":
+	case "f125m":
 		return 70
-	case "f68b":
+	case "f126a":
 		return 71
-	case "f69d":
+	case "f127s":
 		return 72
-	case "groupKey":
+	case "f128t":
 		return 73
-	case "id":
+	case "f129i":
 		return 74
-	case "units":
+	case "f12b":
 		return 75
+	case "f130l":
+		return 76
+	case "f131b":
+		return 77
+	case "f132d":
+		return 78
+	case "f133m":
+		return 79
+	case "f134a":
+		return 80
+	case "f135s":
+		return 81
+	case "f136t":
+		return 82
+	case "f137i":
+		return 83
+	case "f138l":
+		return 84
+	case "f139b":
+		return 85
+	case "f13d":
+		return 86
+	case "f140d":
+		return 87
+	case "f14m":
+		return 88
+	case "f15a":
+		return 89
+	case "f16s":
+		return 90
+	case "f17t":
+		return 91
+	case "f18i":
+		return 92
+	case "f19l":
+		return 93
+	case "f20b":
+		return 94
+	case "f21d":
+		return 95
+	case "f22m":
+		return 96
+	case "f23a":
+		return 97
+	case "f24s":
+		return 98
+	case "f25t":
+		return 99
+	case "f26i":
+		return 100
+	case "f27l":
+		return 101
+	case "f28b":
+		return 102
+	case "f29d":
+		return 103
+	case "f30m":
+		return 104
+	case "f31a":
+		return 105
+	case "f32s":
+		return 106
+	case "f33t":
+		return 107
+	case "f34i":
+		return 108
+	case "f35l":
+		return 109
+	case "f36b":
+		return 110
+	case "f37d":
+		return 111
+	case "f38m":
+		return 112
+	case "f39a":
+		return 113
+	case "f40s":
+		return 114
+	case "f41t":
+		return 115
+	case "f42i":
+		return 116
+	case "f43l":
+		return 117
+	case "f44b":
+		return 118
+	case "f45d":
+		return 119
+	case "f46m":
+		return 120
+	case "f47a":
+		return 121
+	case "f48s":
+		return 122
+	case "f49t":
+		return 123
+	case "f50i":
+		return 124
+	case "f51l":
+		return 125
+	case "f52b":
+		return 126
+	case "f53d":
+		return 127
+	case "f54m":
+		return 128
+	case "f55a":
+		return 129
+	case "f56s":
+		return 130
+	case "f57t":
+		return 131
+	case "f58i":
+		return 132
+	case "f59l":
+		return 133
+	case "f60b":
+		return 134
+	case "f61d":
+		return 135
+	case "f62m":
+		return 136
+	case "f63a":
+		return 137
+	case "f64s":
+		return 138
+	case "f65t":
+		return 139
+	case "f66i":
+		return 140
+	case "f67l":
+		return 141
+	case "f68b":
+		return 142
+	case "f69d":
+		return 143
+	case "groupKey":
+		return 144
+	case "id":
+		return 145
+	case "units":
+		return 146
 	}
 	return -1
 }

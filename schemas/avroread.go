@@ -27,6 +27,9 @@ func (d *recordDesc) decode(data []byte, ver int, row unsafe.Pointer) error {
 		r.field = f.name
 		ptr, slot := unsafe.Add(row, f.off), unsafe.Add(st, f.slot)
 		if f.kind != kString && !r.union() {
+			if r.err != nil {
+				break
+			}
 			continue // null: the zero row's nil
 		}
 		switch f.kind {

@@ -1,16 +1,21 @@
 // Package codegen generates package schemas' row codecs from the .avsc
-// files: for each source, the Go row type, the Graph JSON → row parser, the
-// row → Avro writer, the hamba mirror used for decoding, and the codec's
-// table entry. Its input is a source's .avsc files (one per Graph API
-// version) plus a small annotation, <Record>.codec.json, saying what the
-// schema cannot: which properties identify a row, which one keys it, and
-// the Go names. There is no per-source Go code.
+// files: for each source, the Go row type with its doc comments, its Key
+// method, the exported one-line Parse/AppendAvro/Decode wrappers, and its
+// codec with a field table — the fields in schema order, each with its
+// kind (schemas' fieldKind) and the version that added it. Its input is a
+// source's .avsc files (one per Graph API version) plus a small
+// annotation, <Record>.codec.json, saying what the schema cannot: which
+// properties identify a row, which one keys it, and the Go names. There is
+// no per-source Go code.
 //
-// The generated code is built on schemas' hand-written zero-allocation
-// primitives (walkObject over jsonscan members, requiredString, optString,
-// optTime, optInt, optDecimal, appendOptString, ...): generating only the
-// per-field glue keeps one implementation of each rule, and makes the glue
-// exactly as fast as the hand-written glue it replaced.
+// The generated code holds no per-field logic: the schemas runtime
+// (record.go, avroread.go) parses, writes and reads every row type by its
+// table, over schemas' hand-written zero-allocation primitives
+// (walkObject over jsonscan members, requiredString, optString, optTime,
+// optDecimal, appendOptString, ...), so each rule has one implementation
+// whatever the number of sources and fields. The one generated lookup is
+// the switch from property name to number that every production source
+// shares (codecs_gen.go): measured, it beats a map and a perfect hash.
 //
 // Adding a source's codec (the source itself is first an entry in the
 // sources registry, package sources, whose Name, Record, IDProperty,
@@ -23,8 +28,9 @@
 //     ones are the examples): source name, identifier prefix, exported
 //     names, versions, identity/id/key properties, any Go name overrides.
 //  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
-//     type, Parse/Decode functions, AppendAvro methods and the codec entry;
-//     codecs_gen.go lists it, so For finds it. The table-driven tests
+//     type, Parse/Decode functions, AppendAvro methods and the codec with
+//     its field table; codecs_gen.go lists it, so For finds it, and adds
+//     its property names to the shared switch. The table-driven tests
 //     (TestAppendMatchesHamba, FuzzAllSources,
 //     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
 //     knows its seed row files.
@@ -46,15 +52,14 @@
 //
 // Nested records (call records: sessions → segments → endpoints → media →
 // streams) are the next step, and the structure is ready for them: a
-// record type becomes a source-like unit of its own (its fields, its store,
-// its parser with its own seen set, its append function), emitted by the
-// same emit code with the record's name as prefix; a field of record type
-// (or array of records, or map of records) then gets a kind whose parse
-// calls the nested parser on the value's text (jsonscan.Object, as
-// walkObject does for a row) and whose append calls the nested writer.
-// recordArrays is the seam: today it maps AdministrativeUnitInfo to the
-// hand-written optUnitInfos / appendOptUnitInfos; a generated record kind
-// replaces that entry.
+// record type gets a field table of its own (resolved like a row's: its
+// fields, its store, its seen set), and a field of record type (or array
+// of records, or map of records) a kind whose parse runs the record's
+// table over the value's text (jsonscan.Object, as walkObject does for a
+// row) and whose write and read run it over the Avro bytes. recordArrays
+// is the seam: today it maps AdministrativeUnitInfo to the hand-written
+// kOptUnitInfos (optUnitInfos / appendOptUnitInfos); a table-driven
+// record kind replaces that entry.
 package codegen
 
 import (
@@ -70,7 +75,7 @@ import (
 type Annotation struct {
 	// Source is the source's name as the SOURCES setting spells it.
 	Source string `json:"source"`
-	// Prefix names the unexported generated identifiers (drParser, ...).
+	// Prefix names the unexported generated identifiers (drCodec, ...).
 	Prefix string `json:"prefix"`
 	// SchemaFunc names the exported schema accessors: <SchemaFunc>SchemaName,
 	// <SchemaFunc><Suffix>SchemaText(), <SchemaFunc><Suffix>Schema().
