@@ -274,9 +274,9 @@ func (p *rowParser) property(name, val string, plain bool) *RowError {
 	case kOptKeyString:
 		*(**string)(ptr), rerr = optKeyString((*string)(slot), name, val, plain)
 	case kOptInt:
-		*(**int32)(ptr), rerr = optInt((*int32)(slot), name, val)
+		*(**int32)(ptr), rerr = optInteger((*int32)(slot), name, val)
 	case kOptLong:
-		*(**int64)(ptr), rerr = optLong((*int64)(slot), name, val)
+		*(**int64)(ptr), rerr = optInteger((*int64)(slot), name, val)
 	case kOptBool:
 		*(**bool)(ptr), rerr = optBool((*bool)(slot), name, val)
 	case kOptDouble:
