@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -105,6 +107,43 @@ func TestDecodeRejectsHostileRecords(t *testing.T) {
 		}
 		if row.ID != "old" {
 			t.Errorf("%s: the failed decode changed the row", tc.name)
+		}
+	}
+}
+
+// TestFieldTableMustMatchStruct checks that a field table that does not
+// describe its row struct fails when the codec is built, never on a row:
+// the table carries no offsets, so resolveRecord is what ties it to the
+// struct.
+func TestFieldTableMustMatchStruct(t *testing.T) {
+	type row struct {
+		ID    string            `avro:"id"`
+		N     *int32            `avro:"n"`
+		Props map[string]string `avro:"additionalProperties"`
+	}
+	ok := []recordField{{"id", kString, 0}, {"n", kOptInt, 0}, {"additionalProperties", kUnknown, 0}}
+	props := propertySet{id: func(name string) int { return slices.Index([]string{"id", "n", "m"}, name) }, count: 3}
+	resolve := func(table []recordField, id string) (err any) {
+		defer func() { err = recover() }()
+		resolveRecord(reflect.TypeFor[row](), table, 1, id, props)
+		return nil
+	}
+	if err := resolve(ok, "id"); err != nil {
+		t.Fatalf("a matching table: %v", err)
+	}
+	for name, tc := range map[string]struct {
+		table []recordField
+		id    string
+	}{
+		"wrong kind":           {[]recordField{{"id", kString, 0}, {"n", kOptLong, 0}, {"additionalProperties", kUnknown, 0}}, "id"},
+		"unknown field":        {[]recordField{{"id", kString, 0}, {"m", kOptInt, 0}, {"additionalProperties", kUnknown, 0}}, "id"},
+		"missing field":        {[]recordField{{"id", kString, 0}, {"additionalProperties", kUnknown, 0}}, "id"},
+		"no unknown map":       {[]recordField{{"id", kString, 0}, {"n", kOptInt, 0}}, "id"},
+		"version out of range": {[]recordField{{"id", kString, 0}, {"n", kOptInt, 1}, {"additionalProperties", kUnknown, 0}}, "id"},
+		"id not a string":      {ok, "n"},
+	} {
+		if err := resolve(tc.table, tc.id); err == nil {
+			t.Errorf("%s: resolveRecord accepted the table", name)
 		}
 	}
 }
