@@ -75,6 +75,7 @@ type recordDesc struct {
 	typeName string
 	fields   []field   // every field, in the last version's schema order
 	versions [][]field // by version index: the fields its schema has, in order
+	beyond   [][]field // by version index: the fields it lacks
 	props    propertySet
 	byID     []int32 // by property id in props: the field's position, or -1
 	required []int   // positions of the required fields
@@ -170,13 +171,16 @@ func resolveRecord(rt reflect.Type, table []recordField, versions int, idField s
 		}
 	}
 	for ver := range versions {
-		var vf []field
+		var vf, beyond []field
 		for _, f := range d.fields {
 			if int(f.since) <= ver {
 				vf = append(vf, f)
+			} else {
+				beyond = append(beyond, f)
 			}
 		}
 		d.versions = append(d.versions, vf)
+		d.beyond = append(d.beyond, beyond)
 	}
 	d.seenLen = (len(d.fields) + 63) / 64
 	return d
@@ -340,11 +344,8 @@ func (d *recordDesc) appendRow(dst []byte, row unsafe.Pointer, ver int) []byte {
 // setBeyond names a property of row that version ver's schema lacks but
 // row holds, or returns "".
 func (d *recordDesc) setBeyond(row unsafe.Pointer, ver int) string {
-	for i := range d.fields {
-		f := &d.fields[i]
-		if int(f.since) <= ver {
-			continue
-		}
+	for i := range d.beyond[ver] {
+		f := &d.beyond[ver][i]
 		ptr := unsafe.Add(row, f.off)
 		set := false
 		switch f.kind {
@@ -352,9 +353,7 @@ func (d *recordDesc) setBeyond(row unsafe.Pointer, ver int) string {
 			set = *(*[]string)(ptr) != nil
 		case kOptUnitInfos:
 			set = *(*[]AdministrativeUnitInfo)(ptr) != nil
-		case kString, kUnknown:
-			// Every version has them.
-		default: // a pointer
+		default: // a pointer: every version has the string and map fields
 			set = *(*unsafe.Pointer)(ptr) != nil
 		}
 		if set {
