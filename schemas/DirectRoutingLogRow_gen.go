@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -47,13 +45,6 @@ func DirectRoutingBetaSchemaText() string { return directRoutingBetaSchemaText }
 // DirectRoutingBetaSchema returns the parsed beta Avro schema for
 // DirectRoutingLogRow. The value is shared; callers must not modify it.
 func DirectRoutingBetaSchema() avro.Schema { return directRoutingBetaSchema }
-
-// drSchemas holds the schema of each version, by version index.
-var drSchemas = [...]avro.Schema{directRoutingSchema, directRoutingBetaSchema}
-
-// drKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var drKnown = [...]int{21, 25}
 
 // DirectRoutingLogRow is one Direct Routing call as returned by Microsoft
 // Graph getDirectRoutingCalls, shaped like the DirectRoutingLogRow Avro
@@ -141,196 +132,20 @@ func (r *DirectRoutingLogRow) Key() string {
 	return r.CorrelationID
 }
 
-func (r *DirectRoutingLogRow) idAndKey() (string, string) { return r.ID, r.Key() }
-
-func (r *DirectRoutingLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *DirectRoutingLogRow) codec() *sourceCodec { return &drCodec }
-
-// drFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func drFieldIndex(name string) int {
-	switch name {
-	case "id":
-		return 0
-	case "correlationId":
-		return 1
-	case "userId":
-		return 2
-	case "userPrincipalName":
-		return 3
-	case "userDisplayName":
-		return 4
-	case "startDateTime":
-		return 5
-	case "inviteDateTime":
-		return 6
-	case "failureDateTime":
-		return 7
-	case "endDateTime":
-		return 8
-	case "duration":
-		return 9
-	case "callType":
-		return 10
-	case "successfulCall":
-		return 11
-	case "callerNumber":
-		return 12
-	case "calleeNumber":
-		return 13
-	case "mediaPathLocation":
-		return 14
-	case "signalingLocation":
-		return 15
-	case "finalSipCode":
-		return 16
-	case "callEndSubReason":
-		return 17
-	case "finalSipCodePhrase":
-		return 18
-	case "trunkFullyQualifiedDomainName":
-		return 19
-	case "mediaBypassEnabled":
-		return 20
-	case "userCountryCode":
-		return 21
-	case "otherPartyCountryCode":
-		return 22
-	case "transferorCorrelationId":
-		return 23
-	case "administrativeUnitInfos":
-		return 24
-	}
-	return -1
-}
-
-// drStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type drStore struct {
-	strs  [13]string
-	times [4]time.Time
-	ints  [3]int32
-	bools [2]bool
-}
-
-// drParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type drParser struct {
-	row   *DirectRoutingLogRow
-	st    *drStore
-	seen  uint64
-	known int
-}
-
-// parseDirectRoutingLogRow parses in into row with the properties of version
-// ver, st backing the row's pointer fields. It returns *RowError, not error,
-// so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is
-// filled rather than replaced.
-func parseDirectRoutingLogRow(in rowInput, row *DirectRoutingLogRow, st *drStore, ver int) *RowError {
-	p := drParser{row: row, st: st, known: drKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	if p.seen&(1<<0) == 0 {
-		return &RowError{Field: "id", Reason: "required property is missing"}
-	}
-	if p.seen&(1<<1) == 0 {
-		return &RowError{Field: "correlationId", Reason: "required property is missing"}
-	}
-	return nil
-}
-
-func (p *drParser) property(name, val string, plain bool) *RowError {
-	idx := drFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	bit := uint64(1) << idx
-	if p.seen&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // id
-		row.ID, rerr = requiredString(name, val, plain)
-	case 1: // correlationId
-		row.CorrelationID, rerr = requiredString(name, val, plain)
-	case 2: // userId
-		row.UserID, rerr = optString(&st.strs[0], name, val, plain)
-	case 3: // userPrincipalName
-		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
-	case 4: // userDisplayName
-		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
-	case 5: // startDateTime
-		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 6: // inviteDateTime
-		row.InviteDateTime, rerr = optTime(&st.times[1], name, val, plain)
-	case 7: // failureDateTime
-		row.FailureDateTime, rerr = optTime(&st.times[2], name, val, plain)
-	case 8: // endDateTime
-		row.EndDateTime, rerr = optTime(&st.times[3], name, val, plain)
-	case 9: // duration
-		row.Duration, rerr = optInt(&st.ints[0], name, val)
-	case 10: // callType
-		row.CallType, rerr = optString(&st.strs[3], name, val, plain)
-	case 11: // successfulCall
-		row.SuccessfulCall, rerr = optBool(&st.bools[0], name, val)
-	case 12: // callerNumber
-		row.CallerNumber, rerr = optString(&st.strs[4], name, val, plain)
-	case 13: // calleeNumber
-		row.CalleeNumber, rerr = optString(&st.strs[5], name, val, plain)
-	case 14: // mediaPathLocation
-		row.MediaPathLocation, rerr = optString(&st.strs[6], name, val, plain)
-	case 15: // signalingLocation
-		row.SignalingLocation, rerr = optString(&st.strs[7], name, val, plain)
-	case 16: // finalSipCode
-		row.FinalSipCode, rerr = optInt(&st.ints[1], name, val)
-	case 17: // callEndSubReason
-		row.CallEndSubReason, rerr = optInt(&st.ints[2], name, val)
-	case 18: // finalSipCodePhrase
-		row.FinalSipCodePhrase, rerr = optString(&st.strs[8], name, val, plain)
-	case 19: // trunkFullyQualifiedDomainName
-		row.TrunkFullyQualifiedDomainName, rerr = optString(&st.strs[9], name, val, plain)
-	case 20: // mediaBypassEnabled
-		row.MediaBypassEnabled, rerr = optBool(&st.bools[1], name, val)
-	case 21: // userCountryCode
-		row.UserCountryCode, rerr = optString(&st.strs[10], name, val, plain)
-	case 22: // otherPartyCountryCode
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[11], name, val, plain)
-	case 23: // transferorCorrelationId
-		row.TransferorCorrelationID, rerr = optString(&st.strs[12], name, val, plain)
-	case 24: // administrativeUnitInfos
-		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for DirectRoutingLogRow field index %d", idx))
-	}
-	return rerr
-}
-
 // ParseDirectRoutingRow parses one element of the "value" array of a Graph
 // v1.0 direct-routing response into row, by the rules in the package
 // documentation. row is reset first, so one value can be reused across rows;
 // on error it is left zero. Every failure is a *RowError.
-func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error { return drParse(raw, row, 0) }
+func ParseDirectRoutingRow(raw []byte, row *DirectRoutingLogRow) error {
+	return drCodec.parseRow(raw, 0, row)
+}
 
 // ParseDirectRoutingRowBeta parses one element of the "value" array of a
 // Graph beta direct-routing response into row, by the rules in the package
 // documentation. row is reset first, so one value can be reused across rows;
 // on error it is left zero. Every failure is a *RowError.
 func ParseDirectRoutingRowBeta(raw []byte, row *DirectRoutingLogRow) error {
-	return drParse(raw, row, 1)
-}
-
-func drParse(raw []byte, row *DirectRoutingLogRow, ver int) error {
-	*row = DirectRoutingLogRow{}
-	if rerr := parseDirectRoutingLogRow(rowInput{raw: raw}, row, new(drStore), ver); rerr != nil {
-		*row = DirectRoutingLogRow{}
-		return rerr
-	}
-	return nil
+	return drCodec.parseRow(raw, 1, row)
 }
 
 // AppendAvro appends the Avro binary encoding of r with the v1.0 schema
@@ -341,10 +156,7 @@ func drParse(raw []byte, row *DirectRoutingLogRow, ver int) error {
 // silent loss of that field: use AppendAvroBeta. It is safe
 // for concurrent use.
 func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
-	if name := r.setBeyond(drKnown[0]); name != "" {
-		return dst, fmt.Errorf("encode avro row: beta-only property %s is set; encode with AppendAvroBeta", name)
-	}
-	return r.appendAvro(dst, 0), nil
+	return drCodec.appendAvro(r, 0, dst)
 }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
@@ -354,90 +166,7 @@ func (r *DirectRoutingLogRow) AppendAvro(dst []byte) ([]byte, error) {
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
 func (r *DirectRoutingLogRow) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 1), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *DirectRoutingLogRow) setBeyond(known int) string {
-	switch {
-	case known <= 21 && r.UserCountryCode != nil:
-		return "userCountryCode"
-	case known <= 22 && r.OtherPartyCountryCode != nil:
-		return "otherPartyCountryCode"
-	case known <= 23 && r.TransferorCorrelationID != nil:
-		return "transferorCorrelationId"
-	case known <= 24 && r.AdministrativeUnitInfos != nil:
-		return "administrativeUnitInfos"
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *DirectRoutingLogRow) appendAvro(dst []byte, ver int) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendString(dst, r.CorrelationID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptTime(dst, r.StartDateTime)
-	dst = appendOptTime(dst, r.InviteDateTime)
-	dst = appendOptTime(dst, r.FailureDateTime)
-	dst = appendOptTime(dst, r.EndDateTime)
-	dst = appendOptInt(dst, r.Duration)
-	dst = appendOptString(dst, r.CallType)
-	dst = appendOptBool(dst, r.SuccessfulCall)
-	dst = appendOptString(dst, r.CallerNumber)
-	dst = appendOptString(dst, r.CalleeNumber)
-	dst = appendOptString(dst, r.MediaPathLocation)
-	dst = appendOptString(dst, r.SignalingLocation)
-	dst = appendOptInt(dst, r.FinalSipCode)
-	dst = appendOptInt(dst, r.CallEndSubReason)
-	dst = appendOptString(dst, r.FinalSipCodePhrase)
-	dst = appendOptString(dst, r.TrunkFullyQualifiedDomainName)
-	dst = appendOptBool(dst, r.MediaBypassEnabled)
-	if ver >= 1 {
-		dst = appendOptString(dst, r.UserCountryCode)
-		dst = appendOptString(dst, r.OtherPartyCountryCode)
-		dst = appendOptString(dst, r.TransferorCorrelationID)
-		dst = appendOptUnitInfos(dst, r.AdministrativeUnitInfos)
-	}
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// drAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type drAvro struct {
-	ID                            string                    `avro:"id"`
-	CorrelationID                 string                    `avro:"correlationId"`
-	UserID                        *string                   `avro:"userId"`
-	UserPrincipalName             *string                   `avro:"userPrincipalName"`
-	UserDisplayName               *string                   `avro:"userDisplayName"`
-	StartDateTime                 *time.Time                `avro:"startDateTime"`
-	InviteDateTime                *time.Time                `avro:"inviteDateTime"`
-	FailureDateTime               *time.Time                `avro:"failureDateTime"`
-	EndDateTime                   *time.Time                `avro:"endDateTime"`
-	Duration                      *int32                    `avro:"duration"`
-	CallType                      *string                   `avro:"callType"`
-	SuccessfulCall                *bool                     `avro:"successfulCall"`
-	CallerNumber                  *string                   `avro:"callerNumber"`
-	CalleeNumber                  *string                   `avro:"calleeNumber"`
-	MediaPathLocation             *string                   `avro:"mediaPathLocation"`
-	SignalingLocation             *string                   `avro:"signalingLocation"`
-	FinalSipCode                  *int32                    `avro:"finalSipCode"`
-	CallEndSubReason              *int32                    `avro:"callEndSubReason"`
-	FinalSipCodePhrase            *string                   `avro:"finalSipCodePhrase"`
-	TrunkFullyQualifiedDomainName *string                   `avro:"trunkFullyQualifiedDomainName"`
-	MediaBypassEnabled            *bool                     `avro:"mediaBypassEnabled"`
-	UserCountryCode               *string                   `avro:"userCountryCode"`
-	OtherPartyCountryCode         *string                   `avro:"otherPartyCountryCode"`
-	TransferorCorrelationID       *string                   `avro:"transferorCorrelationId"`
-	AdministrativeUnitInfos       *[]AdministrativeUnitInfo `avro:"administrativeUnitInfos"`
-	AdditionalProperties          *map[string]string        `avro:"additionalProperties"`
+	return drCodec.appendAvro(r, 1, dst)
 }
 
 // DecodeDirectRoutingRow decodes one Avro binary DirectRoutingLogRow written
@@ -445,7 +174,7 @@ type drAvro struct {
 // replacing its contents. data must hold exactly one record: truncated input
 // and trailing bytes are errors.
 func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
-	return drDecode(data, 0, row)
+	return drCodec.decodeRow(data, 0, row)
 }
 
 // DecodeDirectRoutingRowBeta decodes one Avro binary DirectRoutingLogRow
@@ -453,115 +182,45 @@ func DecodeDirectRoutingRow(data []byte, row *DirectRoutingLogRow) error {
 // row, replacing its contents. data must hold exactly one record: truncated
 // input and trailing bytes are errors.
 func DecodeDirectRoutingRowBeta(data []byte, row *DirectRoutingLogRow) error {
-	return drDecode(data, 1, row)
+	return drCodec.decodeRow(data, 1, row)
 }
 
-func drDecode(data []byte, ver int, row *DirectRoutingLogRow) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a drAvro
-	if err := decodeExact(data, drSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := DirectRoutingLogRow{
-		ID:                            a.ID,
-		CorrelationID:                 a.CorrelationID,
-		UserID:                        a.UserID,
-		UserPrincipalName:             a.UserPrincipalName,
-		UserDisplayName:               a.UserDisplayName,
-		StartDateTime:                 a.StartDateTime,
-		InviteDateTime:                a.InviteDateTime,
-		FailureDateTime:               a.FailureDateTime,
-		EndDateTime:                   a.EndDateTime,
-		Duration:                      a.Duration,
-		CallType:                      a.CallType,
-		SuccessfulCall:                a.SuccessfulCall,
-		CallerNumber:                  a.CallerNumber,
-		CalleeNumber:                  a.CalleeNumber,
-		MediaPathLocation:             a.MediaPathLocation,
-		SignalingLocation:             a.SignalingLocation,
-		FinalSipCode:                  a.FinalSipCode,
-		CallEndSubReason:              a.CallEndSubReason,
-		FinalSipCodePhrase:            a.FinalSipCodePhrase,
-		TrunkFullyQualifiedDomainName: a.TrunkFullyQualifiedDomainName,
-		MediaBypassEnabled:            a.MediaBypassEnabled,
-		UserCountryCode:               a.UserCountryCode,
-		OtherPartyCountryCode:         a.OtherPartyCountryCode,
-		TransferorCorrelationID:       a.TransferorCorrelationID,
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	if a.AdministrativeUnitInfos != nil {
-		out.AdministrativeUnitInfos = *a.AdministrativeUnitInfos
-		if out.AdministrativeUnitInfos == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.AdministrativeUnitInfos = []AdministrativeUnitInfo{}
-		}
-	}
-	*row = out
-	return nil
-}
-
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *DirectRoutingLogRow) hamba() *drAvro {
-	m := &drAvro{
-		ID:                            r.ID,
-		CorrelationID:                 r.CorrelationID,
-		UserID:                        r.UserID,
-		UserPrincipalName:             r.UserPrincipalName,
-		UserDisplayName:               r.UserDisplayName,
-		StartDateTime:                 r.StartDateTime,
-		InviteDateTime:                r.InviteDateTime,
-		FailureDateTime:               r.FailureDateTime,
-		EndDateTime:                   r.EndDateTime,
-		Duration:                      r.Duration,
-		CallType:                      r.CallType,
-		SuccessfulCall:                r.SuccessfulCall,
-		CallerNumber:                  r.CallerNumber,
-		CalleeNumber:                  r.CalleeNumber,
-		MediaPathLocation:             r.MediaPathLocation,
-		SignalingLocation:             r.SignalingLocation,
-		FinalSipCode:                  r.FinalSipCode,
-		CallEndSubReason:              r.CallEndSubReason,
-		FinalSipCodePhrase:            r.FinalSipCodePhrase,
-		TrunkFullyQualifiedDomainName: r.TrunkFullyQualifiedDomainName,
-		MediaBypassEnabled:            r.MediaBypassEnabled,
-		UserCountryCode:               r.UserCountryCode,
-		OtherPartyCountryCode:         r.OtherPartyCountryCode,
-		TransferorCorrelationID:       r.TransferorCorrelationID,
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	if r.AdministrativeUnitInfos != nil {
-		m.AdministrativeUnitInfos = &r.AdministrativeUnitInfos
-	}
-	return m
-}
-
-var drScratchPool = sync.Pool{New: func() any { return new(parseScratch[DirectRoutingLogRow, drStore]) }}
-
-// drCodec is the direct-routing source's entry in sourceCodecs.
-var drCodec = sourceCodec{
+// drCodec is the direct-routing source's codec: its versions, its id property
+// and its fields in the last version's schema order, each with its kind and
+// the version that added it. The runtime (record.go) parses, writes and reads
+// rows by this table.
+var drCodec = newRowCodec[DirectRoutingLogRow](sourceCodec{
 	source: "direct-routing",
 	name:   DirectRoutingSchemaName,
 	versions: []codecVersion{
-		{version: "v1.0", text: directRoutingSchemaText, schema: directRoutingSchema, known: 21},
-		{version: "beta", text: directRoutingBetaSchemaText, schema: directRoutingBetaSchema, known: 25},
+		{version: "v1.0", suffix: "", text: directRoutingSchemaText, schema: directRoutingSchema},
+		{version: "beta", suffix: "Beta", text: directRoutingBetaSchemaText, schema: directRoutingBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&drScratchPool, parseDirectRoutingLogRow, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(DirectRoutingLogRow)
-		return row, drDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(DirectRoutingLogRow)
-		return row, drParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*DirectRoutingLogRow).appendAvro(dst, ver) },
-	hamba:     func(row any) any { return row.(*DirectRoutingLogRow).hamba() },
-}
+}, "id", graphProperties, []recordField{
+	{"id", kString, 0},
+	{"correlationId", kString, 0},
+	{"userId", kOptString, 0},
+	{"userPrincipalName", kOptString, 0},
+	{"userDisplayName", kOptString, 0},
+	{"startDateTime", kOptTime, 0},
+	{"inviteDateTime", kOptTime, 0},
+	{"failureDateTime", kOptTime, 0},
+	{"endDateTime", kOptTime, 0},
+	{"duration", kOptInt, 0},
+	{"callType", kOptString, 0},
+	{"successfulCall", kOptBool, 0},
+	{"callerNumber", kOptString, 0},
+	{"calleeNumber", kOptString, 0},
+	{"mediaPathLocation", kOptString, 0},
+	{"signalingLocation", kOptString, 0},
+	{"finalSipCode", kOptInt, 0},
+	{"callEndSubReason", kOptInt, 0},
+	{"finalSipCodePhrase", kOptString, 0},
+	{"trunkFullyQualifiedDomainName", kOptString, 0},
+	{"mediaBypassEnabled", kOptBool, 0},
+	{"userCountryCode", kOptString, 1},
+	{"otherPartyCountryCode", kOptString, 1},
+	{"transferorCorrelationId", kOptString, 1},
+	{"administrativeUnitInfos", kOptUnitInfos, 1},
+	{"additionalProperties", kUnknown, 0},
+})

@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -35,13 +33,6 @@ func PstnBlockedUsersBetaSchemaText() string { return pstnBlockedUsersBetaSchema
 // PstnBlockedUsersBetaSchema returns the parsed beta Avro schema for
 // PstnBlockedUsersLogRow. The value is shared; callers must not modify it.
 func PstnBlockedUsersBetaSchema() avro.Schema { return pstnBlockedUsersBetaSchema }
-
-// pbuSchemas holds the schema of each version, by version index.
-var pbuSchemas = [...]avro.Schema{pstnBlockedUsersBetaSchema}
-
-// pbuKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var pbuKnown = [...]int{8}
 
 // PstnBlockedUsersLogRow is one block or unblock of a user's PSTN calling, as
 // returned by Microsoft Graph getPstnBlockedUsersLog (beta only), shaped like
@@ -92,117 +83,12 @@ func (r *PstnBlockedUsersLogRow) Key() string {
 	return r.RemediationID
 }
 
-func (r *PstnBlockedUsersLogRow) idAndKey() (string, string) { return r.RemediationID, r.Key() }
-
-func (r *PstnBlockedUsersLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *PstnBlockedUsersLogRow) codec() *sourceCodec { return &pbuCodec }
-
-// pbuFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func pbuFieldIndex(name string) int {
-	switch name {
-	case "remediationId":
-		return 0
-	case "userId":
-		return 1
-	case "userPrincipalName":
-		return 2
-	case "userDisplayName":
-		return 3
-	case "blockDateTime":
-		return 4
-	case "userTelephoneNumber":
-		return 5
-	case "userBlockMode":
-		return 6
-	case "blockReason":
-		return 7
-	}
-	return -1
-}
-
-// pbuStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type pbuStore struct {
-	strs  [6]string
-	times [1]time.Time
-}
-
-// pbuParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type pbuParser struct {
-	row   *PstnBlockedUsersLogRow
-	st    *pbuStore
-	seen  uint64
-	known int
-}
-
-// parsePstnBlockedUsersLogRow parses in into row with the properties of
-// version ver, st backing the row's pointer fields. It returns *RowError, not
-// error, so a wrapper cannot leak a typed nil. A non-nil unknown-properties
-// map is filled rather than replaced.
-func parsePstnBlockedUsersLogRow(in rowInput, row *PstnBlockedUsersLogRow, st *pbuStore, ver int) *RowError {
-	p := pbuParser{row: row, st: st, known: pbuKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	if p.seen&(1<<0) == 0 {
-		return &RowError{Field: "remediationId", Reason: "required property is missing"}
-	}
-	return nil
-}
-
-func (p *pbuParser) property(name, val string, plain bool) *RowError {
-	idx := pbuFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	bit := uint64(1) << idx
-	if p.seen&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // remediationId
-		row.RemediationID, rerr = requiredString(name, val, plain)
-	case 1: // userId
-		row.UserID, rerr = optKeyString(&st.strs[0], name, val, plain)
-	case 2: // userPrincipalName
-		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
-	case 3: // userDisplayName
-		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
-	case 4: // blockDateTime
-		row.BlockDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 5: // userTelephoneNumber
-		row.UserTelephoneNumber, rerr = optString(&st.strs[3], name, val, plain)
-	case 6: // userBlockMode
-		row.UserBlockMode, rerr = optString(&st.strs[4], name, val, plain)
-	case 7: // blockReason
-		row.BlockReason, rerr = optString(&st.strs[5], name, val, plain)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for PstnBlockedUsersLogRow field index %d", idx))
-	}
-	return rerr
-}
-
 // ParsePstnBlockedUsersRowBeta parses one element of the "value" array of a
 // Graph beta pstn-blocked-users response into row, by the rules in the
 // package documentation. row is reset first, so one value can be reused
 // across rows; on error it is left zero. Every failure is a *RowError.
 func ParsePstnBlockedUsersRowBeta(raw []byte, row *PstnBlockedUsersLogRow) error {
-	return pbuParse(raw, row, 0)
-}
-
-func pbuParse(raw []byte, row *PstnBlockedUsersLogRow, ver int) error {
-	*row = PstnBlockedUsersLogRow{}
-	if rerr := parsePstnBlockedUsersLogRow(rowInput{raw: raw}, row, new(pbuStore), ver); rerr != nil {
-		*row = PstnBlockedUsersLogRow{}
-		return rerr
-	}
-	return nil
+	return pbuCodec.parseRow(raw, 0, row)
 }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
@@ -212,46 +98,7 @@ func pbuParse(raw []byte, row *PstnBlockedUsersLogRow, ver int) error {
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
 func (r *PstnBlockedUsersLogRow) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 0), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *PstnBlockedUsersLogRow) setBeyond(known int) string {
-	switch {
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *PstnBlockedUsersLogRow) appendAvro(dst []byte, ver int) []byte {
-	dst = appendString(dst, r.RemediationID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptTime(dst, r.BlockDateTime)
-	dst = appendOptString(dst, r.UserTelephoneNumber)
-	dst = appendOptString(dst, r.UserBlockMode)
-	dst = appendOptString(dst, r.BlockReason)
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// pbuAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type pbuAvro struct {
-	RemediationID        string             `avro:"remediationId"`
-	UserID               *string            `avro:"userId"`
-	UserPrincipalName    *string            `avro:"userPrincipalName"`
-	UserDisplayName      *string            `avro:"userDisplayName"`
-	BlockDateTime        *time.Time         `avro:"blockDateTime"`
-	UserTelephoneNumber  *string            `avro:"userTelephoneNumber"`
-	UserBlockMode        *string            `avro:"userBlockMode"`
-	BlockReason          *string            `avro:"blockReason"`
-	AdditionalProperties *map[string]string `avro:"additionalProperties"`
+	return pbuCodec.appendAvro(r, 0, dst)
 }
 
 // DecodePstnBlockedUsersRowBeta decodes one Avro binary
@@ -259,72 +106,27 @@ type pbuAvro struct {
 // without framing) into row, replacing its contents. data must hold exactly
 // one record: truncated input and trailing bytes are errors.
 func DecodePstnBlockedUsersRowBeta(data []byte, row *PstnBlockedUsersLogRow) error {
-	return pbuDecode(data, 0, row)
+	return pbuCodec.decodeRow(data, 0, row)
 }
 
-func pbuDecode(data []byte, ver int, row *PstnBlockedUsersLogRow) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a pbuAvro
-	if err := decodeExact(data, pbuSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := PstnBlockedUsersLogRow{
-		RemediationID:       a.RemediationID,
-		UserID:              a.UserID,
-		UserPrincipalName:   a.UserPrincipalName,
-		UserDisplayName:     a.UserDisplayName,
-		BlockDateTime:       a.BlockDateTime,
-		UserTelephoneNumber: a.UserTelephoneNumber,
-		UserBlockMode:       a.UserBlockMode,
-		BlockReason:         a.BlockReason,
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	*row = out
-	return nil
-}
-
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *PstnBlockedUsersLogRow) hamba() *pbuAvro {
-	m := &pbuAvro{
-		RemediationID:       r.RemediationID,
-		UserID:              r.UserID,
-		UserPrincipalName:   r.UserPrincipalName,
-		UserDisplayName:     r.UserDisplayName,
-		BlockDateTime:       r.BlockDateTime,
-		UserTelephoneNumber: r.UserTelephoneNumber,
-		UserBlockMode:       r.UserBlockMode,
-		BlockReason:         r.BlockReason,
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	return m
-}
-
-var pbuScratchPool = sync.Pool{New: func() any { return new(parseScratch[PstnBlockedUsersLogRow, pbuStore]) }}
-
-// pbuCodec is the pstn-blocked-users source's entry in sourceCodecs.
-var pbuCodec = sourceCodec{
+// pbuCodec is the pstn-blocked-users source's codec: its versions, its id
+// property and its fields in the last version's schema order, each with its
+// kind and the version that added it. The runtime (record.go) parses, writes
+// and reads rows by this table.
+var pbuCodec = newRowCodec[PstnBlockedUsersLogRow](sourceCodec{
 	source: "pstn-blocked-users",
 	name:   PstnBlockedUsersSchemaName,
 	versions: []codecVersion{
-		{version: "beta", text: pstnBlockedUsersBetaSchemaText, schema: pstnBlockedUsersBetaSchema, known: 8},
+		{version: "beta", suffix: "Beta", text: pstnBlockedUsersBetaSchemaText, schema: pstnBlockedUsersBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&pbuScratchPool, parsePstnBlockedUsersLogRow, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(PstnBlockedUsersLogRow)
-		return row, pbuDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(PstnBlockedUsersLogRow)
-		return row, pbuParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*PstnBlockedUsersLogRow).appendAvro(dst, ver) },
-	hamba:     func(row any) any { return row.(*PstnBlockedUsersLogRow).hamba() },
-}
+}, "remediationId", graphProperties, []recordField{
+	{"remediationId", kString, 0},
+	{"userId", kOptKeyString, 0},
+	{"userPrincipalName", kOptString, 0},
+	{"userDisplayName", kOptString, 0},
+	{"blockDateTime", kOptTime, 0},
+	{"userTelephoneNumber", kOptString, 0},
+	{"userBlockMode", kOptString, 0},
+	{"blockReason", kOptString, 0},
+	{"additionalProperties", kUnknown, 0},
+})

@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -45,13 +43,6 @@ func PstnBetaSchemaText() string { return pstnBetaSchemaText }
 // PstnBetaSchema returns the parsed beta Avro schema for PstnCallLogRow. The
 // value is shared; callers must not modify it.
 func PstnBetaSchema() avro.Schema { return pstnBetaSchema }
-
-// pstnSchemas holds the schema of each version, by version index.
-var pstnSchemas = [...]avro.Schema{pstnSchema, pstnBetaSchema}
-
-// pstnKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var pstnKnown = [...]int{23, 29}
 
 // PstnCallLogRow is one PSTN call (Calling Plan, Operator Connect or audio
 // conferencing) as returned by Microsoft Graph getPstnCalls, shaped like the
@@ -148,207 +139,18 @@ func (r *PstnCallLogRow) Key() string {
 	return r.ID
 }
 
-func (r *PstnCallLogRow) idAndKey() (string, string) { return r.ID, r.Key() }
-
-func (r *PstnCallLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *PstnCallLogRow) codec() *sourceCodec { return &pstnCodec }
-
-// pstnFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func pstnFieldIndex(name string) int {
-	switch name {
-	case "id":
-		return 0
-	case "callId":
-		return 1
-	case "userId":
-		return 2
-	case "userPrincipalName":
-		return 3
-	case "userDisplayName":
-		return 4
-	case "startDateTime":
-		return 5
-	case "endDateTime":
-		return 6
-	case "duration":
-		return 7
-	case "charge":
-		return 8
-	case "callType":
-		return 9
-	case "currency":
-		return 10
-	case "calleeNumber":
-		return 11
-	case "usageCountryCode":
-		return 12
-	case "tenantCountryCode":
-		return 13
-	case "connectionCharge":
-		return 14
-	case "callerNumber":
-		return 15
-	case "destinationContext":
-		return 16
-	case "destinationName":
-		return 17
-	case "conferenceId":
-		return 18
-	case "licenseCapability":
-		return 19
-	case "inventoryType":
-		return 20
-	case "operator":
-		return 21
-	case "callDurationSource":
-		return 22
-	case "otherPartyCountryCode":
-		return 23
-	case "clientLocalIpV4Address":
-		return 24
-	case "clientLocalIpV6Address":
-		return 25
-	case "clientPublicIpV4Address":
-		return 26
-	case "clientPublicIpV6Address":
-		return 27
-	case "administrativeUnitInfos":
-		return 28
-	}
-	return -1
-}
-
-// pstnStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type pstnStore struct {
-	strs  [22]string
-	times [2]time.Time
-	ints  [1]int32
-	decs  [2]Decimal
-}
-
-// pstnParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type pstnParser struct {
-	row   *PstnCallLogRow
-	st    *pstnStore
-	seen  uint64
-	known int
-}
-
-// parsePstnCallLogRow parses in into row with the properties of version ver,
-// st backing the row's pointer fields. It returns *RowError, not error, so a
-// wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled
-// rather than replaced.
-func parsePstnCallLogRow(in rowInput, row *PstnCallLogRow, st *pstnStore, ver int) *RowError {
-	p := pstnParser{row: row, st: st, known: pstnKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	if p.seen&(1<<0) == 0 {
-		return &RowError{Field: "id", Reason: "required property is missing"}
-	}
-	return nil
-}
-
-func (p *pstnParser) property(name, val string, plain bool) *RowError {
-	idx := pstnFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	bit := uint64(1) << idx
-	if p.seen&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // id
-		row.ID, rerr = requiredString(name, val, plain)
-	case 1: // callId
-		row.CallID, rerr = optKeyString(&st.strs[0], name, val, plain)
-	case 2: // userId
-		row.UserID, rerr = optString(&st.strs[1], name, val, plain)
-	case 3: // userPrincipalName
-		row.UserPrincipalName, rerr = optString(&st.strs[2], name, val, plain)
-	case 4: // userDisplayName
-		row.UserDisplayName, rerr = optString(&st.strs[3], name, val, plain)
-	case 5: // startDateTime
-		row.StartDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 6: // endDateTime
-		row.EndDateTime, rerr = optTime(&st.times[1], name, val, plain)
-	case 7: // duration
-		row.Duration, rerr = optInt(&st.ints[0], name, val)
-	case 8: // charge
-		row.Charge, rerr = optDecimal(&st.decs[0], name, val)
-	case 9: // callType
-		row.CallType, rerr = optString(&st.strs[4], name, val, plain)
-	case 10: // currency
-		row.Currency, rerr = optString(&st.strs[5], name, val, plain)
-	case 11: // calleeNumber
-		row.CalleeNumber, rerr = optString(&st.strs[6], name, val, plain)
-	case 12: // usageCountryCode
-		row.UsageCountryCode, rerr = optString(&st.strs[7], name, val, plain)
-	case 13: // tenantCountryCode
-		row.TenantCountryCode, rerr = optString(&st.strs[8], name, val, plain)
-	case 14: // connectionCharge
-		row.ConnectionCharge, rerr = optDecimal(&st.decs[1], name, val)
-	case 15: // callerNumber
-		row.CallerNumber, rerr = optString(&st.strs[9], name, val, plain)
-	case 16: // destinationContext
-		row.DestinationContext, rerr = optString(&st.strs[10], name, val, plain)
-	case 17: // destinationName
-		row.DestinationName, rerr = optString(&st.strs[11], name, val, plain)
-	case 18: // conferenceId
-		row.ConferenceID, rerr = optString(&st.strs[12], name, val, plain)
-	case 19: // licenseCapability
-		row.LicenseCapability, rerr = optString(&st.strs[13], name, val, plain)
-	case 20: // inventoryType
-		row.InventoryType, rerr = optString(&st.strs[14], name, val, plain)
-	case 21: // operator
-		row.Operator, rerr = optString(&st.strs[15], name, val, plain)
-	case 22: // callDurationSource
-		row.CallDurationSource, rerr = optString(&st.strs[16], name, val, plain)
-	case 23: // otherPartyCountryCode
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[17], name, val, plain)
-	case 24: // clientLocalIpV4Address
-		row.ClientLocalIPv4Address, rerr = optString(&st.strs[18], name, val, plain)
-	case 25: // clientLocalIpV6Address
-		row.ClientLocalIPv6Address, rerr = optString(&st.strs[19], name, val, plain)
-	case 26: // clientPublicIpV4Address
-		row.ClientPublicIPv4Address, rerr = optString(&st.strs[20], name, val, plain)
-	case 27: // clientPublicIpV6Address
-		row.ClientPublicIPv6Address, rerr = optString(&st.strs[21], name, val, plain)
-	case 28: // administrativeUnitInfos
-		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for PstnCallLogRow field index %d", idx))
-	}
-	return rerr
-}
-
 // ParsePstnCallRow parses one element of the "value" array of a Graph v1.0
 // pstn response into row, by the rules in the package documentation. row is
 // reset first, so one value can be reused across rows; on error it is left
 // zero. Every failure is a *RowError.
-func ParsePstnCallRow(raw []byte, row *PstnCallLogRow) error { return pstnParse(raw, row, 0) }
+func ParsePstnCallRow(raw []byte, row *PstnCallLogRow) error { return pstnCodec.parseRow(raw, 0, row) }
 
 // ParsePstnCallRowBeta parses one element of the "value" array of a Graph
 // beta pstn response into row, by the rules in the package documentation. row
 // is reset first, so one value can be reused across rows; on error it is left
 // zero. Every failure is a *RowError.
-func ParsePstnCallRowBeta(raw []byte, row *PstnCallLogRow) error { return pstnParse(raw, row, 1) }
-
-func pstnParse(raw []byte, row *PstnCallLogRow, ver int) error {
-	*row = PstnCallLogRow{}
-	if rerr := parsePstnCallLogRow(rowInput{raw: raw}, row, new(pstnStore), ver); rerr != nil {
-		*row = PstnCallLogRow{}
-		return rerr
-	}
-	return nil
+func ParsePstnCallRowBeta(raw []byte, row *PstnCallLogRow) error {
+	return pstnCodec.parseRow(raw, 1, row)
 }
 
 // AppendAvro appends the Avro binary encoding of r with the v1.0 schema
@@ -359,10 +161,7 @@ func pstnParse(raw []byte, row *PstnCallLogRow, ver int) error {
 // silent loss of that field: use AppendAvroBeta. It is safe
 // for concurrent use.
 func (r *PstnCallLogRow) AppendAvro(dst []byte) ([]byte, error) {
-	if name := r.setBeyond(pstnKnown[0]); name != "" {
-		return dst, fmt.Errorf("encode avro row: beta-only property %s is set; encode with AppendAvroBeta", name)
-	}
-	return r.appendAvro(dst, 0), nil
+	return pstnCodec.appendAvro(r, 0, dst)
 }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
@@ -371,246 +170,65 @@ func (r *PstnCallLogRow) AppendAvro(dst []byte) ([]byte, error) {
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
 func (r *PstnCallLogRow) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 1), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *PstnCallLogRow) setBeyond(known int) string {
-	switch {
-	case known <= 23 && r.OtherPartyCountryCode != nil:
-		return "otherPartyCountryCode"
-	case known <= 24 && r.ClientLocalIPv4Address != nil:
-		return "clientLocalIpV4Address"
-	case known <= 25 && r.ClientLocalIPv6Address != nil:
-		return "clientLocalIpV6Address"
-	case known <= 26 && r.ClientPublicIPv4Address != nil:
-		return "clientPublicIpV4Address"
-	case known <= 27 && r.ClientPublicIPv6Address != nil:
-		return "clientPublicIpV6Address"
-	case known <= 28 && r.AdministrativeUnitInfos != nil:
-		return "administrativeUnitInfos"
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *PstnCallLogRow) appendAvro(dst []byte, ver int) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendOptString(dst, r.CallID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptTime(dst, r.StartDateTime)
-	dst = appendOptTime(dst, r.EndDateTime)
-	dst = appendOptInt(dst, r.Duration)
-	dst = appendOptDecimal(dst, r.Charge)
-	dst = appendOptString(dst, r.CallType)
-	dst = appendOptString(dst, r.Currency)
-	dst = appendOptString(dst, r.CalleeNumber)
-	dst = appendOptString(dst, r.UsageCountryCode)
-	dst = appendOptString(dst, r.TenantCountryCode)
-	dst = appendOptDecimal(dst, r.ConnectionCharge)
-	dst = appendOptString(dst, r.CallerNumber)
-	dst = appendOptString(dst, r.DestinationContext)
-	dst = appendOptString(dst, r.DestinationName)
-	dst = appendOptString(dst, r.ConferenceID)
-	dst = appendOptString(dst, r.LicenseCapability)
-	dst = appendOptString(dst, r.InventoryType)
-	dst = appendOptString(dst, r.Operator)
-	dst = appendOptString(dst, r.CallDurationSource)
-	if ver >= 1 {
-		dst = appendOptString(dst, r.OtherPartyCountryCode)
-		dst = appendOptString(dst, r.ClientLocalIPv4Address)
-		dst = appendOptString(dst, r.ClientLocalIPv6Address)
-		dst = appendOptString(dst, r.ClientPublicIPv4Address)
-		dst = appendOptString(dst, r.ClientPublicIPv6Address)
-		dst = appendOptUnitInfos(dst, r.AdministrativeUnitInfos)
-	}
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// pstnAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type pstnAvro struct {
-	ID                      string                    `avro:"id"`
-	CallID                  *string                   `avro:"callId"`
-	UserID                  *string                   `avro:"userId"`
-	UserPrincipalName       *string                   `avro:"userPrincipalName"`
-	UserDisplayName         *string                   `avro:"userDisplayName"`
-	StartDateTime           *time.Time                `avro:"startDateTime"`
-	EndDateTime             *time.Time                `avro:"endDateTime"`
-	Duration                *int32                    `avro:"duration"`
-	Charge                  []byte                    `avro:"charge"`
-	CallType                *string                   `avro:"callType"`
-	Currency                *string                   `avro:"currency"`
-	CalleeNumber            *string                   `avro:"calleeNumber"`
-	UsageCountryCode        *string                   `avro:"usageCountryCode"`
-	TenantCountryCode       *string                   `avro:"tenantCountryCode"`
-	ConnectionCharge        []byte                    `avro:"connectionCharge"`
-	CallerNumber            *string                   `avro:"callerNumber"`
-	DestinationContext      *string                   `avro:"destinationContext"`
-	DestinationName         *string                   `avro:"destinationName"`
-	ConferenceID            *string                   `avro:"conferenceId"`
-	LicenseCapability       *string                   `avro:"licenseCapability"`
-	InventoryType           *string                   `avro:"inventoryType"`
-	Operator                *string                   `avro:"operator"`
-	CallDurationSource      *string                   `avro:"callDurationSource"`
-	OtherPartyCountryCode   *string                   `avro:"otherPartyCountryCode"`
-	ClientLocalIPv4Address  *string                   `avro:"clientLocalIpV4Address"`
-	ClientLocalIPv6Address  *string                   `avro:"clientLocalIpV6Address"`
-	ClientPublicIPv4Address *string                   `avro:"clientPublicIpV4Address"`
-	ClientPublicIPv6Address *string                   `avro:"clientPublicIpV6Address"`
-	AdministrativeUnitInfos *[]AdministrativeUnitInfo `avro:"administrativeUnitInfos"`
-	AdditionalProperties    *map[string]string        `avro:"additionalProperties"`
+	return pstnCodec.appendAvro(r, 1, dst)
 }
 
 // DecodePstnCallRow decodes one Avro binary PstnCallLogRow written with the
 // v1.0 schema (as by AppendAvro, without framing) into row, replacing its
 // contents. data must hold exactly one record: truncated input and trailing
 // bytes are errors.
-func DecodePstnCallRow(data []byte, row *PstnCallLogRow) error { return pstnDecode(data, 0, row) }
+func DecodePstnCallRow(data []byte, row *PstnCallLogRow) error {
+	return pstnCodec.decodeRow(data, 0, row)
+}
 
 // DecodePstnCallRowBeta decodes one Avro binary PstnCallLogRow written with
 // the beta schema (as by AppendAvroBeta, without framing) into row, replacing
 // its contents. data must hold exactly one record: truncated input and
 // trailing bytes are errors.
-func DecodePstnCallRowBeta(data []byte, row *PstnCallLogRow) error { return pstnDecode(data, 1, row) }
-
-func pstnDecode(data []byte, ver int, row *PstnCallLogRow) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a pstnAvro
-	if err := decodeExact(data, pstnSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := PstnCallLogRow{
-		ID:                      a.ID,
-		CallID:                  a.CallID,
-		UserID:                  a.UserID,
-		UserPrincipalName:       a.UserPrincipalName,
-		UserDisplayName:         a.UserDisplayName,
-		StartDateTime:           a.StartDateTime,
-		EndDateTime:             a.EndDateTime,
-		Duration:                a.Duration,
-		CallType:                a.CallType,
-		Currency:                a.Currency,
-		CalleeNumber:            a.CalleeNumber,
-		UsageCountryCode:        a.UsageCountryCode,
-		TenantCountryCode:       a.TenantCountryCode,
-		CallerNumber:            a.CallerNumber,
-		DestinationContext:      a.DestinationContext,
-		DestinationName:         a.DestinationName,
-		ConferenceID:            a.ConferenceID,
-		LicenseCapability:       a.LicenseCapability,
-		InventoryType:           a.InventoryType,
-		Operator:                a.Operator,
-		CallDurationSource:      a.CallDurationSource,
-		OtherPartyCountryCode:   a.OtherPartyCountryCode,
-		ClientLocalIPv4Address:  a.ClientLocalIPv4Address,
-		ClientLocalIPv6Address:  a.ClientLocalIPv6Address,
-		ClientPublicIPv4Address: a.ClientPublicIPv4Address,
-		ClientPublicIPv6Address: a.ClientPublicIPv6Address,
-	}
-	if a.Charge != nil {
-		d, err := decimalFromAvroBytes(a.Charge)
-		if err != nil {
-			return fmt.Errorf("decode avro row: charge: %w", err)
-		}
-		out.Charge = &d
-	}
-	if a.ConnectionCharge != nil {
-		d, err := decimalFromAvroBytes(a.ConnectionCharge)
-		if err != nil {
-			return fmt.Errorf("decode avro row: connectionCharge: %w", err)
-		}
-		out.ConnectionCharge = &d
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	if a.AdministrativeUnitInfos != nil {
-		out.AdministrativeUnitInfos = *a.AdministrativeUnitInfos
-		if out.AdministrativeUnitInfos == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.AdministrativeUnitInfos = []AdministrativeUnitInfo{}
-		}
-	}
-	*row = out
-	return nil
+func DecodePstnCallRowBeta(data []byte, row *PstnCallLogRow) error {
+	return pstnCodec.decodeRow(data, 1, row)
 }
 
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *PstnCallLogRow) hamba() *pstnAvro {
-	m := &pstnAvro{
-		ID:                      r.ID,
-		CallID:                  r.CallID,
-		UserID:                  r.UserID,
-		UserPrincipalName:       r.UserPrincipalName,
-		UserDisplayName:         r.UserDisplayName,
-		StartDateTime:           r.StartDateTime,
-		EndDateTime:             r.EndDateTime,
-		Duration:                r.Duration,
-		CallType:                r.CallType,
-		Currency:                r.Currency,
-		CalleeNumber:            r.CalleeNumber,
-		UsageCountryCode:        r.UsageCountryCode,
-		TenantCountryCode:       r.TenantCountryCode,
-		CallerNumber:            r.CallerNumber,
-		DestinationContext:      r.DestinationContext,
-		DestinationName:         r.DestinationName,
-		ConferenceID:            r.ConferenceID,
-		LicenseCapability:       r.LicenseCapability,
-		InventoryType:           r.InventoryType,
-		Operator:                r.Operator,
-		CallDurationSource:      r.CallDurationSource,
-		OtherPartyCountryCode:   r.OtherPartyCountryCode,
-		ClientLocalIPv4Address:  r.ClientLocalIPv4Address,
-		ClientLocalIPv6Address:  r.ClientLocalIPv6Address,
-		ClientPublicIPv4Address: r.ClientPublicIPv4Address,
-		ClientPublicIPv6Address: r.ClientPublicIPv6Address,
-	}
-	if r.Charge != nil {
-		m.Charge = r.Charge.appendAvroBytes(nil)
-	}
-	if r.ConnectionCharge != nil {
-		m.ConnectionCharge = r.ConnectionCharge.appendAvroBytes(nil)
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	if r.AdministrativeUnitInfos != nil {
-		m.AdministrativeUnitInfos = &r.AdministrativeUnitInfos
-	}
-	return m
-}
-
-var pstnScratchPool = sync.Pool{New: func() any { return new(parseScratch[PstnCallLogRow, pstnStore]) }}
-
-// pstnCodec is the pstn source's entry in sourceCodecs.
-var pstnCodec = sourceCodec{
+// pstnCodec is the pstn source's codec: its versions, its id property and its
+// fields in the last version's schema order, each with its kind and the
+// version that added it. The runtime (record.go) parses, writes and reads
+// rows by this table.
+var pstnCodec = newRowCodec[PstnCallLogRow](sourceCodec{
 	source: "pstn",
 	name:   PstnSchemaName,
 	versions: []codecVersion{
-		{version: "v1.0", text: pstnSchemaText, schema: pstnSchema, known: 23},
-		{version: "beta", text: pstnBetaSchemaText, schema: pstnBetaSchema, known: 29},
+		{version: "v1.0", suffix: "", text: pstnSchemaText, schema: pstnSchema},
+		{version: "beta", suffix: "Beta", text: pstnBetaSchemaText, schema: pstnBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&pstnScratchPool, parsePstnCallLogRow, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(PstnCallLogRow)
-		return row, pstnDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(PstnCallLogRow)
-		return row, pstnParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*PstnCallLogRow).appendAvro(dst, ver) },
-	hamba:     func(row any) any { return row.(*PstnCallLogRow).hamba() },
-}
+}, "id", graphProperties, []recordField{
+	{"id", kString, 0},
+	{"callId", kOptKeyString, 0},
+	{"userId", kOptString, 0},
+	{"userPrincipalName", kOptString, 0},
+	{"userDisplayName", kOptString, 0},
+	{"startDateTime", kOptTime, 0},
+	{"endDateTime", kOptTime, 0},
+	{"duration", kOptInt, 0},
+	{"charge", kOptDecimal, 0},
+	{"callType", kOptString, 0},
+	{"currency", kOptString, 0},
+	{"calleeNumber", kOptString, 0},
+	{"usageCountryCode", kOptString, 0},
+	{"tenantCountryCode", kOptString, 0},
+	{"connectionCharge", kOptDecimal, 0},
+	{"callerNumber", kOptString, 0},
+	{"destinationContext", kOptString, 0},
+	{"destinationName", kOptString, 0},
+	{"conferenceId", kOptString, 0},
+	{"licenseCapability", kOptString, 0},
+	{"inventoryType", kOptString, 0},
+	{"operator", kOptString, 0},
+	{"callDurationSource", kOptString, 0},
+	{"otherPartyCountryCode", kOptString, 1},
+	{"clientLocalIpV4Address", kOptString, 1},
+	{"clientLocalIpV6Address", kOptString, 1},
+	{"clientPublicIpV4Address", kOptString, 1},
+	{"clientPublicIpV6Address", kOptString, 1},
+	{"administrativeUnitInfos", kOptUnitInfos, 1},
+	{"additionalProperties", kUnknown, 0},
+})

@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 
 	"github.com/hamba/avro/v2"
 )
@@ -35,13 +33,6 @@ func PstnDialoutBetaSchemaText() string { return pstnDialoutBetaSchemaText }
 // PstnOnlineMeetingDialoutReport. The value is shared; callers must not
 // modify it.
 func PstnDialoutBetaSchema() avro.Schema { return pstnDialoutBetaSchema }
-
-// dialoutSchemas holds the schema of each version, by version index.
-var dialoutSchemas = [...]avro.Schema{pstnDialoutBetaSchema}
-
-// dialoutKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var dialoutKnown = [...]int{9}
 
 // PstnOnlineMeetingDialoutReport is one row of the audio-conferencing
 // dial-out report, as returned by Microsoft Graph
@@ -103,120 +94,12 @@ func (r *PstnOnlineMeetingDialoutReport) Key() string {
 	return string(append(b, ']'))
 }
 
-// idAndKey returns no id: an aggregate row has none (see Key).
-func (r *PstnOnlineMeetingDialoutReport) idAndKey() (string, string) { return "", r.Key() }
-
-func (r *PstnOnlineMeetingDialoutReport) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *PstnOnlineMeetingDialoutReport) codec() *sourceCodec { return &dialoutCodec }
-
-// dialoutFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func dialoutFieldIndex(name string) int {
-	switch name {
-	case "userId":
-		return 0
-	case "userPrincipalName":
-		return 1
-	case "userDisplayName":
-		return 2
-	case "usageLocation":
-		return 3
-	case "destinationContext":
-		return 4
-	case "currency":
-		return 5
-	case "totalCalls":
-		return 6
-	case "totalCallSeconds":
-		return 7
-	case "totalCallCharge":
-		return 8
-	}
-	return -1
-}
-
-// dialoutStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type dialoutStore struct {
-	strs [6]string
-	ints [2]int32
-	decs [1]Decimal
-}
-
-// dialoutParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type dialoutParser struct {
-	row   *PstnOnlineMeetingDialoutReport
-	st    *dialoutStore
-	seen  uint64
-	known int
-}
-
-// parsePstnOnlineMeetingDialoutReport parses in into row with the properties
-// of version ver, st backing the row's pointer fields. It returns *RowError,
-// not error, so a wrapper cannot leak a typed nil. A non-nil
-// unknown-properties map is filled rather than replaced.
-func parsePstnOnlineMeetingDialoutReport(in rowInput, row *PstnOnlineMeetingDialoutReport, st *dialoutStore, ver int) *RowError {
-	p := dialoutParser{row: row, st: st, known: dialoutKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	return nil
-}
-
-func (p *dialoutParser) property(name, val string, plain bool) *RowError {
-	idx := dialoutFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	bit := uint64(1) << idx
-	if p.seen&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // userId
-		row.UserID, rerr = optKeyString(&st.strs[0], name, val, plain)
-	case 1: // userPrincipalName
-		row.UserPrincipalName, rerr = optString(&st.strs[1], name, val, plain)
-	case 2: // userDisplayName
-		row.UserDisplayName, rerr = optString(&st.strs[2], name, val, plain)
-	case 3: // usageLocation
-		row.UsageLocation, rerr = optKeyString(&st.strs[3], name, val, plain)
-	case 4: // destinationContext
-		row.DestinationContext, rerr = optKeyString(&st.strs[4], name, val, plain)
-	case 5: // currency
-		row.Currency, rerr = optKeyString(&st.strs[5], name, val, plain)
-	case 6: // totalCalls
-		row.TotalCalls, rerr = optInt(&st.ints[0], name, val)
-	case 7: // totalCallSeconds
-		row.TotalCallSeconds, rerr = optInt(&st.ints[1], name, val)
-	case 8: // totalCallCharge
-		row.TotalCallCharge, rerr = optDecimal(&st.decs[0], name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for PstnOnlineMeetingDialoutReport field index %d", idx))
-	}
-	return rerr
-}
-
 // ParsePstnDialoutRowBeta parses one element of the "value" array of a Graph
 // beta pstn-dialout response into row, by the rules in the package
 // documentation. row is reset first, so one value can be reused across rows;
 // on error it is left zero. Every failure is a *RowError.
 func ParsePstnDialoutRowBeta(raw []byte, row *PstnOnlineMeetingDialoutReport) error {
-	return dialoutParse(raw, row, 0)
-}
-
-func dialoutParse(raw []byte, row *PstnOnlineMeetingDialoutReport, ver int) error {
-	*row = PstnOnlineMeetingDialoutReport{}
-	if rerr := parsePstnOnlineMeetingDialoutReport(rowInput{raw: raw}, row, new(dialoutStore), ver); rerr != nil {
-		*row = PstnOnlineMeetingDialoutReport{}
-		return rerr
-	}
-	return nil
+	return dialoutCodec.parseRow(raw, 0, row)
 }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
@@ -225,48 +108,7 @@ func dialoutParse(raw []byte, row *PstnOnlineMeetingDialoutReport, ver int) erro
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
 func (r *PstnOnlineMeetingDialoutReport) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 0), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *PstnOnlineMeetingDialoutReport) setBeyond(known int) string {
-	switch {
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *PstnOnlineMeetingDialoutReport) appendAvro(dst []byte, ver int) []byte {
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptString(dst, r.UsageLocation)
-	dst = appendOptString(dst, r.DestinationContext)
-	dst = appendOptString(dst, r.Currency)
-	dst = appendOptInt(dst, r.TotalCalls)
-	dst = appendOptInt(dst, r.TotalCallSeconds)
-	dst = appendOptDecimal(dst, r.TotalCallCharge)
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// dialoutAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type dialoutAvro struct {
-	UserID               *string            `avro:"userId"`
-	UserPrincipalName    *string            `avro:"userPrincipalName"`
-	UserDisplayName      *string            `avro:"userDisplayName"`
-	UsageLocation        *string            `avro:"usageLocation"`
-	DestinationContext   *string            `avro:"destinationContext"`
-	Currency             *string            `avro:"currency"`
-	TotalCalls           *int32             `avro:"totalCalls"`
-	TotalCallSeconds     *int32             `avro:"totalCallSeconds"`
-	TotalCallCharge      []byte             `avro:"totalCallCharge"`
-	AdditionalProperties *map[string]string `avro:"additionalProperties"`
+	return dialoutCodec.appendAvro(r, 0, dst)
 }
 
 // DecodePstnDialoutRowBeta decodes one Avro binary
@@ -275,85 +117,29 @@ type dialoutAvro struct {
 // must hold exactly one record: truncated input and trailing bytes are
 // errors.
 func DecodePstnDialoutRowBeta(data []byte, row *PstnOnlineMeetingDialoutReport) error {
-	return dialoutDecode(data, 0, row)
+	return dialoutCodec.decodeRow(data, 0, row)
 }
 
-func dialoutDecode(data []byte, ver int, row *PstnOnlineMeetingDialoutReport) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a dialoutAvro
-	if err := decodeExact(data, dialoutSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := PstnOnlineMeetingDialoutReport{
-		UserID:             a.UserID,
-		UserPrincipalName:  a.UserPrincipalName,
-		UserDisplayName:    a.UserDisplayName,
-		UsageLocation:      a.UsageLocation,
-		DestinationContext: a.DestinationContext,
-		Currency:           a.Currency,
-		TotalCalls:         a.TotalCalls,
-		TotalCallSeconds:   a.TotalCallSeconds,
-	}
-	if a.TotalCallCharge != nil {
-		d, err := decimalFromAvroBytes(a.TotalCallCharge)
-		if err != nil {
-			return fmt.Errorf("decode avro row: totalCallCharge: %w", err)
-		}
-		out.TotalCallCharge = &d
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	*row = out
-	return nil
-}
-
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *PstnOnlineMeetingDialoutReport) hamba() *dialoutAvro {
-	m := &dialoutAvro{
-		UserID:             r.UserID,
-		UserPrincipalName:  r.UserPrincipalName,
-		UserDisplayName:    r.UserDisplayName,
-		UsageLocation:      r.UsageLocation,
-		DestinationContext: r.DestinationContext,
-		Currency:           r.Currency,
-		TotalCalls:         r.TotalCalls,
-		TotalCallSeconds:   r.TotalCallSeconds,
-	}
-	if r.TotalCallCharge != nil {
-		m.TotalCallCharge = r.TotalCallCharge.appendAvroBytes(nil)
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	return m
-}
-
-var dialoutScratchPool = sync.Pool{New: func() any { return new(parseScratch[PstnOnlineMeetingDialoutReport, dialoutStore]) }}
-
-// dialoutCodec is the pstn-dialout source's entry in sourceCodecs.
-var dialoutCodec = sourceCodec{
+// dialoutCodec is the pstn-dialout source's codec: its versions, its id
+// property and its fields in the last version's schema order, each with its
+// kind and the version that added it. The runtime (record.go) parses, writes
+// and reads rows by this table.
+var dialoutCodec = newRowCodec[PstnOnlineMeetingDialoutReport](sourceCodec{
 	source:    "pstn-dialout",
 	name:      PstnDialoutSchemaName,
 	aggregate: true,
 	versions: []codecVersion{
-		{version: "beta", text: pstnDialoutBetaSchemaText, schema: pstnDialoutBetaSchema, known: 9},
+		{version: "beta", suffix: "Beta", text: pstnDialoutBetaSchemaText, schema: pstnDialoutBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&dialoutScratchPool, parsePstnOnlineMeetingDialoutReport, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(PstnOnlineMeetingDialoutReport)
-		return row, dialoutDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(PstnOnlineMeetingDialoutReport)
-		return row, dialoutParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte {
-		return row.(*PstnOnlineMeetingDialoutReport).appendAvro(dst, ver)
-	},
-	hamba: func(row any) any { return row.(*PstnOnlineMeetingDialoutReport).hamba() },
-}
+}, "", graphProperties, []recordField{
+	{"userId", kOptKeyString, 0},
+	{"userPrincipalName", kOptString, 0},
+	{"userDisplayName", kOptString, 0},
+	{"usageLocation", kOptKeyString, 0},
+	{"destinationContext", kOptKeyString, 0},
+	{"currency", kOptKeyString, 0},
+	{"totalCalls", kOptInt, 0},
+	{"totalCallSeconds", kOptInt, 0},
+	{"totalCallCharge", kOptDecimal, 0},
+	{"additionalProperties", kUnknown, 0},
+})

@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -33,13 +31,6 @@ func SmsBetaSchemaText() string { return smsBetaSchemaText }
 // SmsBetaSchema returns the parsed beta Avro schema for SmsLogRow. The value
 // is shared; callers must not modify it.
 func SmsBetaSchema() avro.Schema { return smsBetaSchema }
-
-// smsSchemas holds the schema of each version, by version index.
-var smsSchemas = [...]avro.Schema{smsBetaSchema}
-
-// smsKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var smsKnown = [...]int{19}
 
 // SmsLogRow is one SMS sent or received by a Teams user, as returned by
 // Microsoft Graph getSmsLog (beta only), shaped like the SmsLogRow Avro
@@ -112,340 +103,54 @@ func (r *SmsLogRow) Key() string {
 	return r.ID
 }
 
-func (r *SmsLogRow) idAndKey() (string, string) { return r.ID, r.Key() }
-
-func (r *SmsLogRow) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *SmsLogRow) codec() *sourceCodec { return &smsCodec }
-
-// smsFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func smsFieldIndex(name string) int {
-	switch name {
-	case "id":
-		return 0
-	case "smsId":
-		return 1
-	case "userId":
-		return 2
-	case "userPrincipalName":
-		return 3
-	case "userDisplayName":
-		return 4
-	case "userCountryCode":
-		return 5
-	case "tenantCountryCode":
-		return 6
-	case "sourceNumber":
-		return 7
-	case "destinationNumber":
-		return 8
-	case "sentDateTime":
-		return 9
-	case "callCharge":
-		return 10
-	case "currency":
-		return 11
-	case "smsType":
-		return 12
-	case "destinationContext":
-		return 13
-	case "destinationName":
-		return 14
-	case "otherPartyCountryCode":
-		return 15
-	case "licenseCapability":
-		return 16
-	case "smsUnits":
-		return 17
-	case "administrativeUnitInfos":
-		return 18
-	}
-	return -1
-}
-
-// smsStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type smsStore struct {
-	strs  [14]string
-	times [1]time.Time
-	ints  [1]int32
-	decs  [1]Decimal
-}
-
-// smsParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type smsParser struct {
-	row   *SmsLogRow
-	st    *smsStore
-	seen  uint64
-	known int
-}
-
-// parseSmsLogRow parses in into row with the properties of version ver, st
-// backing the row's pointer fields. It returns *RowError, not error, so a
-// wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled
-// rather than replaced.
-func parseSmsLogRow(in rowInput, row *SmsLogRow, st *smsStore, ver int) *RowError {
-	p := smsParser{row: row, st: st, known: smsKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	if p.seen&(1<<0) == 0 {
-		return &RowError{Field: "id", Reason: "required property is missing"}
-	}
-	return nil
-}
-
-func (p *smsParser) property(name, val string, plain bool) *RowError {
-	idx := smsFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	bit := uint64(1) << idx
-	if p.seen&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // id
-		row.ID, rerr = requiredString(name, val, plain)
-	case 1: // smsId
-		row.SmsID, rerr = optString(&st.strs[0], name, val, plain)
-	case 2: // userId
-		row.UserID, rerr = optKeyString(&st.strs[1], name, val, plain)
-	case 3: // userPrincipalName
-		row.UserPrincipalName, rerr = optString(&st.strs[2], name, val, plain)
-	case 4: // userDisplayName
-		row.UserDisplayName, rerr = optString(&st.strs[3], name, val, plain)
-	case 5: // userCountryCode
-		row.UserCountryCode, rerr = optString(&st.strs[4], name, val, plain)
-	case 6: // tenantCountryCode
-		row.TenantCountryCode, rerr = optString(&st.strs[5], name, val, plain)
-	case 7: // sourceNumber
-		row.SourceNumber, rerr = optString(&st.strs[6], name, val, plain)
-	case 8: // destinationNumber
-		row.DestinationNumber, rerr = optString(&st.strs[7], name, val, plain)
-	case 9: // sentDateTime
-		row.SentDateTime, rerr = optTime(&st.times[0], name, val, plain)
-	case 10: // callCharge
-		row.CallCharge, rerr = optDecimal(&st.decs[0], name, val)
-	case 11: // currency
-		row.Currency, rerr = optString(&st.strs[8], name, val, plain)
-	case 12: // smsType
-		row.SmsType, rerr = optString(&st.strs[9], name, val, plain)
-	case 13: // destinationContext
-		row.DestinationContext, rerr = optString(&st.strs[10], name, val, plain)
-	case 14: // destinationName
-		row.DestinationName, rerr = optString(&st.strs[11], name, val, plain)
-	case 15: // otherPartyCountryCode
-		row.OtherPartyCountryCode, rerr = optString(&st.strs[12], name, val, plain)
-	case 16: // licenseCapability
-		row.LicenseCapability, rerr = optString(&st.strs[13], name, val, plain)
-	case 17: // smsUnits
-		row.SmsUnits, rerr = optInt(&st.ints[0], name, val)
-	case 18: // administrativeUnitInfos
-		row.AdministrativeUnitInfos, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for SmsLogRow field index %d", idx))
-	}
-	return rerr
-}
-
 // ParseSmsRowBeta parses one element of the "value" array of a Graph beta sms
 // response into row, by the rules in the package documentation. row is reset
 // first, so one value can be reused across rows; on error it is left zero.
 // Every failure is a *RowError.
-func ParseSmsRowBeta(raw []byte, row *SmsLogRow) error { return smsParse(raw, row, 0) }
-
-func smsParse(raw []byte, row *SmsLogRow, ver int) error {
-	*row = SmsLogRow{}
-	if rerr := parseSmsLogRow(rowInput{raw: raw}, row, new(smsStore), ver); rerr != nil {
-		*row = SmsLogRow{}
-		return rerr
-	}
-	return nil
-}
+func ParseSmsRowBeta(raw []byte, row *SmsLogRow) error { return smsCodec.parseRow(raw, 0, row) }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
 // (SmsBetaSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
-func (r *SmsLogRow) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 0), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *SmsLogRow) setBeyond(known int) string {
-	switch {
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *SmsLogRow) appendAvro(dst []byte, ver int) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendOptString(dst, r.SmsID)
-	dst = appendOptString(dst, r.UserID)
-	dst = appendOptString(dst, r.UserPrincipalName)
-	dst = appendOptString(dst, r.UserDisplayName)
-	dst = appendOptString(dst, r.UserCountryCode)
-	dst = appendOptString(dst, r.TenantCountryCode)
-	dst = appendOptString(dst, r.SourceNumber)
-	dst = appendOptString(dst, r.DestinationNumber)
-	dst = appendOptTime(dst, r.SentDateTime)
-	dst = appendOptDecimal(dst, r.CallCharge)
-	dst = appendOptString(dst, r.Currency)
-	dst = appendOptString(dst, r.SmsType)
-	dst = appendOptString(dst, r.DestinationContext)
-	dst = appendOptString(dst, r.DestinationName)
-	dst = appendOptString(dst, r.OtherPartyCountryCode)
-	dst = appendOptString(dst, r.LicenseCapability)
-	dst = appendOptInt(dst, r.SmsUnits)
-	dst = appendOptUnitInfos(dst, r.AdministrativeUnitInfos)
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// smsAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type smsAvro struct {
-	ID                      string                    `avro:"id"`
-	SmsID                   *string                   `avro:"smsId"`
-	UserID                  *string                   `avro:"userId"`
-	UserPrincipalName       *string                   `avro:"userPrincipalName"`
-	UserDisplayName         *string                   `avro:"userDisplayName"`
-	UserCountryCode         *string                   `avro:"userCountryCode"`
-	TenantCountryCode       *string                   `avro:"tenantCountryCode"`
-	SourceNumber            *string                   `avro:"sourceNumber"`
-	DestinationNumber       *string                   `avro:"destinationNumber"`
-	SentDateTime            *time.Time                `avro:"sentDateTime"`
-	CallCharge              []byte                    `avro:"callCharge"`
-	Currency                *string                   `avro:"currency"`
-	SmsType                 *string                   `avro:"smsType"`
-	DestinationContext      *string                   `avro:"destinationContext"`
-	DestinationName         *string                   `avro:"destinationName"`
-	OtherPartyCountryCode   *string                   `avro:"otherPartyCountryCode"`
-	LicenseCapability       *string                   `avro:"licenseCapability"`
-	SmsUnits                *int32                    `avro:"smsUnits"`
-	AdministrativeUnitInfos *[]AdministrativeUnitInfo `avro:"administrativeUnitInfos"`
-	AdditionalProperties    *map[string]string        `avro:"additionalProperties"`
-}
+func (r *SmsLogRow) AppendAvroBeta(dst []byte) ([]byte, error) { return smsCodec.appendAvro(r, 0, dst) }
 
 // DecodeSmsRowBeta decodes one Avro binary SmsLogRow written with the beta
 // schema (as by AppendAvroBeta, without framing) into row, replacing its
 // contents. data must hold exactly one record: truncated input and trailing
 // bytes are errors.
-func DecodeSmsRowBeta(data []byte, row *SmsLogRow) error { return smsDecode(data, 0, row) }
+func DecodeSmsRowBeta(data []byte, row *SmsLogRow) error { return smsCodec.decodeRow(data, 0, row) }
 
-func smsDecode(data []byte, ver int, row *SmsLogRow) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a smsAvro
-	if err := decodeExact(data, smsSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := SmsLogRow{
-		ID:                    a.ID,
-		SmsID:                 a.SmsID,
-		UserID:                a.UserID,
-		UserPrincipalName:     a.UserPrincipalName,
-		UserDisplayName:       a.UserDisplayName,
-		UserCountryCode:       a.UserCountryCode,
-		TenantCountryCode:     a.TenantCountryCode,
-		SourceNumber:          a.SourceNumber,
-		DestinationNumber:     a.DestinationNumber,
-		SentDateTime:          a.SentDateTime,
-		Currency:              a.Currency,
-		SmsType:               a.SmsType,
-		DestinationContext:    a.DestinationContext,
-		DestinationName:       a.DestinationName,
-		OtherPartyCountryCode: a.OtherPartyCountryCode,
-		LicenseCapability:     a.LicenseCapability,
-		SmsUnits:              a.SmsUnits,
-	}
-	if a.CallCharge != nil {
-		d, err := decimalFromAvroBytes(a.CallCharge)
-		if err != nil {
-			return fmt.Errorf("decode avro row: callCharge: %w", err)
-		}
-		out.CallCharge = &d
-	}
-	if a.AdministrativeUnitInfos != nil {
-		out.AdministrativeUnitInfos = *a.AdministrativeUnitInfos
-		if out.AdministrativeUnitInfos == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.AdministrativeUnitInfos = []AdministrativeUnitInfo{}
-		}
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	*row = out
-	return nil
-}
-
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *SmsLogRow) hamba() *smsAvro {
-	m := &smsAvro{
-		ID:                    r.ID,
-		SmsID:                 r.SmsID,
-		UserID:                r.UserID,
-		UserPrincipalName:     r.UserPrincipalName,
-		UserDisplayName:       r.UserDisplayName,
-		UserCountryCode:       r.UserCountryCode,
-		TenantCountryCode:     r.TenantCountryCode,
-		SourceNumber:          r.SourceNumber,
-		DestinationNumber:     r.DestinationNumber,
-		SentDateTime:          r.SentDateTime,
-		Currency:              r.Currency,
-		SmsType:               r.SmsType,
-		DestinationContext:    r.DestinationContext,
-		DestinationName:       r.DestinationName,
-		OtherPartyCountryCode: r.OtherPartyCountryCode,
-		LicenseCapability:     r.LicenseCapability,
-		SmsUnits:              r.SmsUnits,
-	}
-	if r.CallCharge != nil {
-		m.CallCharge = r.CallCharge.appendAvroBytes(nil)
-	}
-	if r.AdministrativeUnitInfos != nil {
-		m.AdministrativeUnitInfos = &r.AdministrativeUnitInfos
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	return m
-}
-
-var smsScratchPool = sync.Pool{New: func() any { return new(parseScratch[SmsLogRow, smsStore]) }}
-
-// smsCodec is the sms source's entry in sourceCodecs.
-var smsCodec = sourceCodec{
+// smsCodec is the sms source's codec: its versions, its id property and its
+// fields in the last version's schema order, each with its kind and the
+// version that added it. The runtime (record.go) parses, writes and reads
+// rows by this table.
+var smsCodec = newRowCodec[SmsLogRow](sourceCodec{
 	source: "sms",
 	name:   SmsSchemaName,
 	versions: []codecVersion{
-		{version: "beta", text: smsBetaSchemaText, schema: smsBetaSchema, known: 19},
+		{version: "beta", suffix: "Beta", text: smsBetaSchemaText, schema: smsBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&smsScratchPool, parseSmsLogRow, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(SmsLogRow)
-		return row, smsDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(SmsLogRow)
-		return row, smsParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*SmsLogRow).appendAvro(dst, ver) },
-	hamba:     func(row any) any { return row.(*SmsLogRow).hamba() },
-}
+}, "id", graphProperties, []recordField{
+	{"id", kString, 0},
+	{"smsId", kOptString, 0},
+	{"userId", kOptKeyString, 0},
+	{"userPrincipalName", kOptString, 0},
+	{"userDisplayName", kOptString, 0},
+	{"userCountryCode", kOptString, 0},
+	{"tenantCountryCode", kOptString, 0},
+	{"sourceNumber", kOptString, 0},
+	{"destinationNumber", kOptString, 0},
+	{"sentDateTime", kOptTime, 0},
+	{"callCharge", kOptDecimal, 0},
+	{"currency", kOptString, 0},
+	{"smsType", kOptString, 0},
+	{"destinationContext", kOptString, 0},
+	{"destinationName", kOptString, 0},
+	{"otherPartyCountryCode", kOptString, 0},
+	{"licenseCapability", kOptString, 0},
+	{"smsUnits", kOptInt, 0},
+	{"administrativeUnitInfos", kOptUnitInfos, 0},
+	{"additionalProperties", kUnknown, 0},
+})

@@ -4,8 +4,6 @@ package schemas
 
 import (
 	_ "embed"
-	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hamba/avro/v2"
@@ -45,90 +43,154 @@ func WideBetaSchemaText() string { return wideBetaSchemaText }
 // is shared; callers must not modify it.
 func WideBetaSchema() avro.Schema { return wideBetaSchema }
 
-// wideSchemas holds the schema of each version, by version index.
-var wideSchemas = [...]avro.Schema{wideSchema, wideBetaSchema}
-
-// wideKnown holds, by version index, how many JSON properties the
-// version's schema defines: those with a lower field index.
-var wideKnown = [...]int{71, 76}
-
 // WideRow is a test-only row type generated from
-// testdata/codegen/WideRow.avsc: more than 64 fields, of every supported
+// testdata/codegen/WideRow.avsc: more than 128 fields, of every supported
 // kind.
 //
 // Generated from WideRow.codec.json; the fields follow the schema's.
 type WideRow struct {
 	// Row id; required.
-	ID   string     `avro:"id"`
-	F01t *time.Time `avro:"f01t"`
-	F02i *int32     `avro:"f02i"`
-	F03l *int64     `avro:"f03l"`
-	F04b *bool      `avro:"f04b"`
-	F05d *float64   `avro:"f05d"`
-	F06m *Decimal   `avro:"f06m"`
-	F07a []string   `avro:"f07a"`
-	F08s *string    `avro:"f08s"`
-	F09t *time.Time `avro:"f09t"`
-	F10i *int32     `avro:"f10i"`
-	F11l *int64     `avro:"f11l"`
-	F12b *bool      `avro:"f12b"`
-	F13d *float64   `avro:"f13d"`
-	F14m *Decimal   `avro:"f14m"`
-	F15a []string   `avro:"f15a"`
-	F16s *string    `avro:"f16s"`
-	F17t *time.Time `avro:"f17t"`
-	F18i *int32     `avro:"f18i"`
-	F19l *int64     `avro:"f19l"`
-	F20b *bool      `avro:"f20b"`
-	F21d *float64   `avro:"f21d"`
-	F22m *Decimal   `avro:"f22m"`
-	F23a []string   `avro:"f23a"`
-	F24s *string    `avro:"f24s"`
-	F25t *time.Time `avro:"f25t"`
-	F26i *int32     `avro:"f26i"`
-	F27l *int64     `avro:"f27l"`
-	F28b *bool      `avro:"f28b"`
-	F29d *float64   `avro:"f29d"`
-	F30m *Decimal   `avro:"f30m"`
-	F31a []string   `avro:"f31a"`
-	F32s *string    `avro:"f32s"`
-	F33t *time.Time `avro:"f33t"`
-	F34i *int32     `avro:"f34i"`
-	F35l *int64     `avro:"f35l"`
-	F36b *bool      `avro:"f36b"`
-	F37d *float64   `avro:"f37d"`
-	F38m *Decimal   `avro:"f38m"`
-	F39a []string   `avro:"f39a"`
-	F40s *string    `avro:"f40s"`
-	F41t *time.Time `avro:"f41t"`
-	F42i *int32     `avro:"f42i"`
-	F43l *int64     `avro:"f43l"`
-	F44b *bool      `avro:"f44b"`
-	F45d *float64   `avro:"f45d"`
-	F46m *Decimal   `avro:"f46m"`
-	F47a []string   `avro:"f47a"`
-	F48s *string    `avro:"f48s"`
-	F49t *time.Time `avro:"f49t"`
-	F50i *int32     `avro:"f50i"`
-	F51l *int64     `avro:"f51l"`
-	F52b *bool      `avro:"f52b"`
-	F53d *float64   `avro:"f53d"`
-	F54m *Decimal   `avro:"f54m"`
-	F55a []string   `avro:"f55a"`
-	F56s *string    `avro:"f56s"`
-	F57t *time.Time `avro:"f57t"`
-	F58i *int32     `avro:"f58i"`
-	F59l *int64     `avro:"f59l"`
-	F60b *bool      `avro:"f60b"`
-	F61d *float64   `avro:"f61d"`
-	F62m *Decimal   `avro:"f62m"`
-	F63a []string   `avro:"f63a"`
-	F64s *string    `avro:"f64s"`
-	F65t *time.Time `avro:"f65t"`
-	F66i *int32     `avro:"f66i"`
-	F67l *int64     `avro:"f67l"`
-	F68b *bool      `avro:"f68b"`
-	F69d *float64   `avro:"f69d"`
+	ID    string     `avro:"id"`
+	F01t  *time.Time `avro:"f01t"`
+	F02i  *int32     `avro:"f02i"`
+	F03l  *int64     `avro:"f03l"`
+	F04b  *bool      `avro:"f04b"`
+	F05d  *float64   `avro:"f05d"`
+	F06m  *Decimal   `avro:"f06m"`
+	F07a  []string   `avro:"f07a"`
+	F08s  *string    `avro:"f08s"`
+	F09t  *time.Time `avro:"f09t"`
+	F10i  *int32     `avro:"f10i"`
+	F11l  *int64     `avro:"f11l"`
+	F12b  *bool      `avro:"f12b"`
+	F13d  *float64   `avro:"f13d"`
+	F14m  *Decimal   `avro:"f14m"`
+	F15a  []string   `avro:"f15a"`
+	F16s  *string    `avro:"f16s"`
+	F17t  *time.Time `avro:"f17t"`
+	F18i  *int32     `avro:"f18i"`
+	F19l  *int64     `avro:"f19l"`
+	F20b  *bool      `avro:"f20b"`
+	F21d  *float64   `avro:"f21d"`
+	F22m  *Decimal   `avro:"f22m"`
+	F23a  []string   `avro:"f23a"`
+	F24s  *string    `avro:"f24s"`
+	F25t  *time.Time `avro:"f25t"`
+	F26i  *int32     `avro:"f26i"`
+	F27l  *int64     `avro:"f27l"`
+	F28b  *bool      `avro:"f28b"`
+	F29d  *float64   `avro:"f29d"`
+	F30m  *Decimal   `avro:"f30m"`
+	F31a  []string   `avro:"f31a"`
+	F32s  *string    `avro:"f32s"`
+	F33t  *time.Time `avro:"f33t"`
+	F34i  *int32     `avro:"f34i"`
+	F35l  *int64     `avro:"f35l"`
+	F36b  *bool      `avro:"f36b"`
+	F37d  *float64   `avro:"f37d"`
+	F38m  *Decimal   `avro:"f38m"`
+	F39a  []string   `avro:"f39a"`
+	F40s  *string    `avro:"f40s"`
+	F41t  *time.Time `avro:"f41t"`
+	F42i  *int32     `avro:"f42i"`
+	F43l  *int64     `avro:"f43l"`
+	F44b  *bool      `avro:"f44b"`
+	F45d  *float64   `avro:"f45d"`
+	F46m  *Decimal   `avro:"f46m"`
+	F47a  []string   `avro:"f47a"`
+	F48s  *string    `avro:"f48s"`
+	F49t  *time.Time `avro:"f49t"`
+	F50i  *int32     `avro:"f50i"`
+	F51l  *int64     `avro:"f51l"`
+	F52b  *bool      `avro:"f52b"`
+	F53d  *float64   `avro:"f53d"`
+	F54m  *Decimal   `avro:"f54m"`
+	F55a  []string   `avro:"f55a"`
+	F56s  *string    `avro:"f56s"`
+	F57t  *time.Time `avro:"f57t"`
+	F58i  *int32     `avro:"f58i"`
+	F59l  *int64     `avro:"f59l"`
+	F60b  *bool      `avro:"f60b"`
+	F61d  *float64   `avro:"f61d"`
+	F62m  *Decimal   `avro:"f62m"`
+	F63a  []string   `avro:"f63a"`
+	F64s  *string    `avro:"f64s"`
+	F65t  *time.Time `avro:"f65t"`
+	F66i  *int32     `avro:"f66i"`
+	F67l  *int64     `avro:"f67l"`
+	F68b  *bool      `avro:"f68b"`
+	F69d  *float64   `avro:"f69d"`
+	F070a []string   `avro:"f070a"`
+	F071s *string    `avro:"f071s"`
+	F072t *time.Time `avro:"f072t"`
+	F073i *int32     `avro:"f073i"`
+	F074l *int64     `avro:"f074l"`
+	F075b *bool      `avro:"f075b"`
+	F076d *float64   `avro:"f076d"`
+	F077m *Decimal   `avro:"f077m"`
+	F078a []string   `avro:"f078a"`
+	F079s *string    `avro:"f079s"`
+	F080t *time.Time `avro:"f080t"`
+	F081i *int32     `avro:"f081i"`
+	F082l *int64     `avro:"f082l"`
+	F083b *bool      `avro:"f083b"`
+	F084d *float64   `avro:"f084d"`
+	F085m *Decimal   `avro:"f085m"`
+	F086a []string   `avro:"f086a"`
+	F087s *string    `avro:"f087s"`
+	F088t *time.Time `avro:"f088t"`
+	F089i *int32     `avro:"f089i"`
+	F090l *int64     `avro:"f090l"`
+	F091b *bool      `avro:"f091b"`
+	F092d *float64   `avro:"f092d"`
+	F093m *Decimal   `avro:"f093m"`
+	F094a []string   `avro:"f094a"`
+	F095s *string    `avro:"f095s"`
+	F096t *time.Time `avro:"f096t"`
+	F097i *int32     `avro:"f097i"`
+	F098l *int64     `avro:"f098l"`
+	F099b *bool      `avro:"f099b"`
+	F100d *float64   `avro:"f100d"`
+	F101m *Decimal   `avro:"f101m"`
+	F102a []string   `avro:"f102a"`
+	F103s *string    `avro:"f103s"`
+	F104t *time.Time `avro:"f104t"`
+	F105i *int32     `avro:"f105i"`
+	F106l *int64     `avro:"f106l"`
+	F107b *bool      `avro:"f107b"`
+	F108d *float64   `avro:"f108d"`
+	F109m *Decimal   `avro:"f109m"`
+	F110a []string   `avro:"f110a"`
+	F111s *string    `avro:"f111s"`
+	F112t *time.Time `avro:"f112t"`
+	F113i *int32     `avro:"f113i"`
+	F114l *int64     `avro:"f114l"`
+	F115b *bool      `avro:"f115b"`
+	F116d *float64   `avro:"f116d"`
+	F117m *Decimal   `avro:"f117m"`
+	F118a []string   `avro:"f118a"`
+	F119s *string    `avro:"f119s"`
+	F120t *time.Time `avro:"f120t"`
+	F121i *int32     `avro:"f121i"`
+	F122l *int64     `avro:"f122l"`
+	F123b *bool      `avro:"f123b"`
+	F124d *float64   `avro:"f124d"`
+	F125m *Decimal   `avro:"f125m"`
+	F126a []string   `avro:"f126a"`
+	F127s *string    `avro:"f127s"`
+	F128t *time.Time `avro:"f128t"`
+	F129i *int32     `avro:"f129i"`
+	F130l *int64     `avro:"f130l"`
+	F131b *bool      `avro:"f131b"`
+	F132d *float64   `avro:"f132d"`
+	F133m *Decimal   `avro:"f133m"`
+	F134a []string   `avro:"f134a"`
+	F135s *string    `avro:"f135s"`
+	F136t *time.Time `avro:"f136t"`
+	F137i *int32     `avro:"f137i"`
+	F138l *int64     `avro:"f138l"`
+	F139b *bool      `avro:"f139b"`
+	F140d *float64   `avro:"f140d"`
 	// Record key when present.
 	GroupKey *string                  `avro:"groupKey"`
 	B01t     *time.Time               `avro:"b01t"`
@@ -148,399 +210,17 @@ func (r *WideRow) Key() string {
 	return r.ID
 }
 
-func (r *WideRow) idAndKey() (string, string) { return r.ID, r.Key() }
-
-func (r *WideRow) unknown() *map[string]string { return &r.AdditionalProperties }
-
-func (r *WideRow) codec() *sourceCodec { return &wideCodec }
-
-// wideFieldIndex maps a Graph property name to its field index, or -1
-// for a property no version defines. Matching is exact.
-func wideFieldIndex(name string) int {
-	switch name {
-	case "id":
-		return 0
-	case "f01t":
-		return 1
-	case "f02i":
-		return 2
-	case "f03l":
-		return 3
-	case "f04b":
-		return 4
-	case "f05d":
-		return 5
-	case "f06m":
-		return 6
-	case "f07a":
-		return 7
-	case "f08s":
-		return 8
-	case "f09t":
-		return 9
-	case "f10i":
-		return 10
-	case "f11l":
-		return 11
-	case "f12b":
-		return 12
-	case "f13d":
-		return 13
-	case "f14m":
-		return 14
-	case "f15a":
-		return 15
-	case "f16s":
-		return 16
-	case "f17t":
-		return 17
-	case "f18i":
-		return 18
-	case "f19l":
-		return 19
-	case "f20b":
-		return 20
-	case "f21d":
-		return 21
-	case "f22m":
-		return 22
-	case "f23a":
-		return 23
-	case "f24s":
-		return 24
-	case "f25t":
-		return 25
-	case "f26i":
-		return 26
-	case "f27l":
-		return 27
-	case "f28b":
-		return 28
-	case "f29d":
-		return 29
-	case "f30m":
-		return 30
-	case "f31a":
-		return 31
-	case "f32s":
-		return 32
-	case "f33t":
-		return 33
-	case "f34i":
-		return 34
-	case "f35l":
-		return 35
-	case "f36b":
-		return 36
-	case "f37d":
-		return 37
-	case "f38m":
-		return 38
-	case "f39a":
-		return 39
-	case "f40s":
-		return 40
-	case "f41t":
-		return 41
-	case "f42i":
-		return 42
-	case "f43l":
-		return 43
-	case "f44b":
-		return 44
-	case "f45d":
-		return 45
-	case "f46m":
-		return 46
-	case "f47a":
-		return 47
-	case "f48s":
-		return 48
-	case "f49t":
-		return 49
-	case "f50i":
-		return 50
-	case "f51l":
-		return 51
-	case "f52b":
-		return 52
-	case "f53d":
-		return 53
-	case "f54m":
-		return 54
-	case "f55a":
-		return 55
-	case "f56s":
-		return 56
-	case "f57t":
-		return 57
-	case "f58i":
-		return 58
-	case "f59l":
-		return 59
-	case "f60b":
-		return 60
-	case "f61d":
-		return 61
-	case "f62m":
-		return 62
-	case "f63a":
-		return 63
-	case "f64s":
-		return 64
-	case "f65t":
-		return 65
-	case "f66i":
-		return 66
-	case "f67l":
-		return 67
-	case "f68b":
-		return 68
-	case "f69d":
-		return 69
-	case "groupKey":
-		return 70
-	case "b01t":
-		return 71
-	case "b02i":
-		return 72
-	case "b03l":
-		return 73
-	case "b04b":
-		return 74
-	case "units":
-		return 75
-	}
-	return -1
-}
-
-// wideStore backs every pointer field of one parsed row, so a row costs one
-// allocation for its nullable values instead of one per field.
-type wideStore struct {
-	strs   [9]string
-	times  [10]time.Time
-	ints   [10]int32
-	longs  [10]int64
-	bools  [10]bool
-	floats [9]float64
-	decs   [8]Decimal
-}
-
-// wideParser stores the properties of one row; seen has a bit per field index,
-// for duplicate detection.
-type wideParser struct {
-	row   *WideRow
-	st    *wideStore
-	seen  [2]uint64
-	known int
-}
-
-// parseWideRow parses in into row with the properties of version ver, st
-// backing the row's pointer fields. It returns *RowError, not error, so a
-// wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled
-// rather than replaced.
-func parseWideRow(in rowInput, row *WideRow, st *wideStore, ver int) *RowError {
-	p := wideParser{row: row, st: st, known: wideKnown[ver]}
-	if rerr := walkObject(in, p.property); rerr != nil {
-		return rerr
-	}
-	if p.seen[0]&(1<<0) == 0 {
-		return &RowError{Field: "id", Reason: "required property is missing"}
-	}
-	return nil
-}
-
-func (p *wideParser) property(name, val string, plain bool) *RowError {
-	idx := wideFieldIndex(name)
-	if idx < 0 || idx >= p.known {
-		return addUnknown(&p.row.AdditionalProperties, name, val)
-	}
-	w, bit := idx>>6, uint64(1)<<(idx&63)
-	if p.seen[w]&bit != 0 {
-		return &RowError{Field: name, Reason: "duplicate property"}
-	}
-	p.seen[w] |= bit
-	row, st := p.row, p.st
-	var rerr *RowError
-	switch idx {
-	case 0: // id
-		row.ID, rerr = requiredString(name, val, plain)
-	case 1: // f01t
-		row.F01t, rerr = optTime(&st.times[0], name, val, plain)
-	case 2: // f02i
-		row.F02i, rerr = optInt(&st.ints[0], name, val)
-	case 3: // f03l
-		row.F03l, rerr = optLong(&st.longs[0], name, val)
-	case 4: // f04b
-		row.F04b, rerr = optBool(&st.bools[0], name, val)
-	case 5: // f05d
-		row.F05d, rerr = optDouble(&st.floats[0], name, val)
-	case 6: // f06m
-		row.F06m, rerr = optDecimal(&st.decs[0], name, val)
-	case 7: // f07a
-		row.F07a, rerr = optStrings(name, val)
-	case 8: // f08s
-		row.F08s, rerr = optString(&st.strs[0], name, val, plain)
-	case 9: // f09t
-		row.F09t, rerr = optTime(&st.times[1], name, val, plain)
-	case 10: // f10i
-		row.F10i, rerr = optInt(&st.ints[1], name, val)
-	case 11: // f11l
-		row.F11l, rerr = optLong(&st.longs[1], name, val)
-	case 12: // f12b
-		row.F12b, rerr = optBool(&st.bools[1], name, val)
-	case 13: // f13d
-		row.F13d, rerr = optDouble(&st.floats[1], name, val)
-	case 14: // f14m
-		row.F14m, rerr = optDecimal(&st.decs[1], name, val)
-	case 15: // f15a
-		row.F15a, rerr = optStrings(name, val)
-	case 16: // f16s
-		row.F16s, rerr = optString(&st.strs[1], name, val, plain)
-	case 17: // f17t
-		row.F17t, rerr = optTime(&st.times[2], name, val, plain)
-	case 18: // f18i
-		row.F18i, rerr = optInt(&st.ints[2], name, val)
-	case 19: // f19l
-		row.F19l, rerr = optLong(&st.longs[2], name, val)
-	case 20: // f20b
-		row.F20b, rerr = optBool(&st.bools[2], name, val)
-	case 21: // f21d
-		row.F21d, rerr = optDouble(&st.floats[2], name, val)
-	case 22: // f22m
-		row.F22m, rerr = optDecimal(&st.decs[2], name, val)
-	case 23: // f23a
-		row.F23a, rerr = optStrings(name, val)
-	case 24: // f24s
-		row.F24s, rerr = optString(&st.strs[2], name, val, plain)
-	case 25: // f25t
-		row.F25t, rerr = optTime(&st.times[3], name, val, plain)
-	case 26: // f26i
-		row.F26i, rerr = optInt(&st.ints[3], name, val)
-	case 27: // f27l
-		row.F27l, rerr = optLong(&st.longs[3], name, val)
-	case 28: // f28b
-		row.F28b, rerr = optBool(&st.bools[3], name, val)
-	case 29: // f29d
-		row.F29d, rerr = optDouble(&st.floats[3], name, val)
-	case 30: // f30m
-		row.F30m, rerr = optDecimal(&st.decs[3], name, val)
-	case 31: // f31a
-		row.F31a, rerr = optStrings(name, val)
-	case 32: // f32s
-		row.F32s, rerr = optString(&st.strs[3], name, val, plain)
-	case 33: // f33t
-		row.F33t, rerr = optTime(&st.times[4], name, val, plain)
-	case 34: // f34i
-		row.F34i, rerr = optInt(&st.ints[4], name, val)
-	case 35: // f35l
-		row.F35l, rerr = optLong(&st.longs[4], name, val)
-	case 36: // f36b
-		row.F36b, rerr = optBool(&st.bools[4], name, val)
-	case 37: // f37d
-		row.F37d, rerr = optDouble(&st.floats[4], name, val)
-	case 38: // f38m
-		row.F38m, rerr = optDecimal(&st.decs[4], name, val)
-	case 39: // f39a
-		row.F39a, rerr = optStrings(name, val)
-	case 40: // f40s
-		row.F40s, rerr = optString(&st.strs[4], name, val, plain)
-	case 41: // f41t
-		row.F41t, rerr = optTime(&st.times[5], name, val, plain)
-	case 42: // f42i
-		row.F42i, rerr = optInt(&st.ints[5], name, val)
-	case 43: // f43l
-		row.F43l, rerr = optLong(&st.longs[5], name, val)
-	case 44: // f44b
-		row.F44b, rerr = optBool(&st.bools[5], name, val)
-	case 45: // f45d
-		row.F45d, rerr = optDouble(&st.floats[5], name, val)
-	case 46: // f46m
-		row.F46m, rerr = optDecimal(&st.decs[5], name, val)
-	case 47: // f47a
-		row.F47a, rerr = optStrings(name, val)
-	case 48: // f48s
-		row.F48s, rerr = optString(&st.strs[5], name, val, plain)
-	case 49: // f49t
-		row.F49t, rerr = optTime(&st.times[6], name, val, plain)
-	case 50: // f50i
-		row.F50i, rerr = optInt(&st.ints[6], name, val)
-	case 51: // f51l
-		row.F51l, rerr = optLong(&st.longs[6], name, val)
-	case 52: // f52b
-		row.F52b, rerr = optBool(&st.bools[6], name, val)
-	case 53: // f53d
-		row.F53d, rerr = optDouble(&st.floats[6], name, val)
-	case 54: // f54m
-		row.F54m, rerr = optDecimal(&st.decs[6], name, val)
-	case 55: // f55a
-		row.F55a, rerr = optStrings(name, val)
-	case 56: // f56s
-		row.F56s, rerr = optString(&st.strs[6], name, val, plain)
-	case 57: // f57t
-		row.F57t, rerr = optTime(&st.times[7], name, val, plain)
-	case 58: // f58i
-		row.F58i, rerr = optInt(&st.ints[7], name, val)
-	case 59: // f59l
-		row.F59l, rerr = optLong(&st.longs[7], name, val)
-	case 60: // f60b
-		row.F60b, rerr = optBool(&st.bools[7], name, val)
-	case 61: // f61d
-		row.F61d, rerr = optDouble(&st.floats[7], name, val)
-	case 62: // f62m
-		row.F62m, rerr = optDecimal(&st.decs[7], name, val)
-	case 63: // f63a
-		row.F63a, rerr = optStrings(name, val)
-	case 64: // f64s
-		row.F64s, rerr = optString(&st.strs[7], name, val, plain)
-	case 65: // f65t
-		row.F65t, rerr = optTime(&st.times[8], name, val, plain)
-	case 66: // f66i
-		row.F66i, rerr = optInt(&st.ints[8], name, val)
-	case 67: // f67l
-		row.F67l, rerr = optLong(&st.longs[8], name, val)
-	case 68: // f68b
-		row.F68b, rerr = optBool(&st.bools[8], name, val)
-	case 69: // f69d
-		row.F69d, rerr = optDouble(&st.floats[8], name, val)
-	case 70: // groupKey
-		row.GroupKey, rerr = optKeyString(&st.strs[8], name, val, plain)
-	case 71: // b01t
-		row.B01t, rerr = optTime(&st.times[9], name, val, plain)
-	case 72: // b02i
-		row.B02i, rerr = optInt(&st.ints[9], name, val)
-	case 73: // b03l
-		row.B03l, rerr = optLong(&st.longs[9], name, val)
-	case 74: // b04b
-		row.B04b, rerr = optBool(&st.bools[9], name, val)
-	case 75: // units
-		row.Units, rerr = optUnitInfos(&row.AdditionalProperties, name, val)
-	default:
-		panic(fmt.Sprintf("schemas: no setter for WideRow field index %d", idx))
-	}
-	return rerr
-}
-
 // ParseWideRow parses one element of the "value" array of a Graph v1.0
 // wide-test response into row, by the rules in the package documentation. row
 // is reset first, so one value can be reused across rows; on error it is left
 // zero. Every failure is a *RowError.
-func ParseWideRow(raw []byte, row *WideRow) error { return wideParse(raw, row, 0) }
+func ParseWideRow(raw []byte, row *WideRow) error { return wideCodec.parseRow(raw, 0, row) }
 
 // ParseWideRowBeta parses one element of the "value" array of a Graph beta
 // wide-test response into row, by the rules in the package documentation. row
 // is reset first, so one value can be reused across rows; on error it is left
 // zero. Every failure is a *RowError.
-func ParseWideRowBeta(raw []byte, row *WideRow) error { return wideParse(raw, row, 1) }
-
-func wideParse(raw []byte, row *WideRow, ver int) error {
-	*row = WideRow{}
-	if rerr := parseWideRow(rowInput{raw: raw}, row, new(wideStore), ver); rerr != nil {
-		*row = WideRow{}
-		return rerr
-	}
-	return nil
-}
+func ParseWideRowBeta(raw []byte, row *WideRow) error { return wideCodec.parseRow(raw, 1, row) }
 
 // AppendAvro appends the Avro binary encoding of r with the v1.0 schema
 // (WideSchema; no framing) to dst and returns the extended slice.
@@ -549,557 +229,489 @@ func wideParse(raw []byte, row *WideRow, ver int) error {
 // with a field set that the v1.0 schema lacks is an error rather than a
 // silent loss of that field: use AppendAvroBeta. It is safe
 // for concurrent use.
-func (r *WideRow) AppendAvro(dst []byte) ([]byte, error) {
-	if name := r.setBeyond(wideKnown[0]); name != "" {
-		return dst, fmt.Errorf("encode avro row: beta-only property %s is set; encode with AppendAvroBeta", name)
-	}
-	return r.appendAvro(dst, 0), nil
-}
+func (r *WideRow) AppendAvro(dst []byte) ([]byte, error) { return wideCodec.appendAvro(r, 0, dst) }
 
 // AppendAvroBeta appends the Avro binary encoding of r with the beta schema
 // (WideBetaSchema; no framing) to dst and returns the extended slice.
 // Timestamps are truncated to milliseconds (toward the past); map
 // entries are written in Go map iteration order, as hamba does. It is safe
 // for concurrent use.
-func (r *WideRow) AppendAvroBeta(dst []byte) ([]byte, error) {
-	return r.appendAvro(dst, 1), nil
-}
-
-// setBeyond names a property with field index known or above that r
-// holds, or returns "".
-func (r *WideRow) setBeyond(known int) string {
-	switch {
-	case known <= 71 && r.B01t != nil:
-		return "b01t"
-	case known <= 72 && r.B02i != nil:
-		return "b02i"
-	case known <= 73 && r.B03l != nil:
-		return "b03l"
-	case known <= 74 && r.B04b != nil:
-		return "b04b"
-	case known <= 75 && r.Units != nil:
-		return "units"
-	}
-	return ""
-}
-
-// appendAvro writes r in the field order of version ver's schema.
-func (r *WideRow) appendAvro(dst []byte, ver int) []byte {
-	dst = appendString(dst, r.ID)
-	dst = appendOptTime(dst, r.F01t)
-	dst = appendOptInt(dst, r.F02i)
-	dst = appendOptLong(dst, r.F03l)
-	dst = appendOptBool(dst, r.F04b)
-	dst = appendOptDouble(dst, r.F05d)
-	dst = appendOptDecimal(dst, r.F06m)
-	dst = appendOptStrings(dst, r.F07a)
-	dst = appendOptString(dst, r.F08s)
-	dst = appendOptTime(dst, r.F09t)
-	dst = appendOptInt(dst, r.F10i)
-	dst = appendOptLong(dst, r.F11l)
-	dst = appendOptBool(dst, r.F12b)
-	dst = appendOptDouble(dst, r.F13d)
-	dst = appendOptDecimal(dst, r.F14m)
-	dst = appendOptStrings(dst, r.F15a)
-	dst = appendOptString(dst, r.F16s)
-	dst = appendOptTime(dst, r.F17t)
-	dst = appendOptInt(dst, r.F18i)
-	dst = appendOptLong(dst, r.F19l)
-	dst = appendOptBool(dst, r.F20b)
-	dst = appendOptDouble(dst, r.F21d)
-	dst = appendOptDecimal(dst, r.F22m)
-	dst = appendOptStrings(dst, r.F23a)
-	dst = appendOptString(dst, r.F24s)
-	dst = appendOptTime(dst, r.F25t)
-	dst = appendOptInt(dst, r.F26i)
-	dst = appendOptLong(dst, r.F27l)
-	dst = appendOptBool(dst, r.F28b)
-	dst = appendOptDouble(dst, r.F29d)
-	dst = appendOptDecimal(dst, r.F30m)
-	dst = appendOptStrings(dst, r.F31a)
-	dst = appendOptString(dst, r.F32s)
-	dst = appendOptTime(dst, r.F33t)
-	dst = appendOptInt(dst, r.F34i)
-	dst = appendOptLong(dst, r.F35l)
-	dst = appendOptBool(dst, r.F36b)
-	dst = appendOptDouble(dst, r.F37d)
-	dst = appendOptDecimal(dst, r.F38m)
-	dst = appendOptStrings(dst, r.F39a)
-	dst = appendOptString(dst, r.F40s)
-	dst = appendOptTime(dst, r.F41t)
-	dst = appendOptInt(dst, r.F42i)
-	dst = appendOptLong(dst, r.F43l)
-	dst = appendOptBool(dst, r.F44b)
-	dst = appendOptDouble(dst, r.F45d)
-	dst = appendOptDecimal(dst, r.F46m)
-	dst = appendOptStrings(dst, r.F47a)
-	dst = appendOptString(dst, r.F48s)
-	dst = appendOptTime(dst, r.F49t)
-	dst = appendOptInt(dst, r.F50i)
-	dst = appendOptLong(dst, r.F51l)
-	dst = appendOptBool(dst, r.F52b)
-	dst = appendOptDouble(dst, r.F53d)
-	dst = appendOptDecimal(dst, r.F54m)
-	dst = appendOptStrings(dst, r.F55a)
-	dst = appendOptString(dst, r.F56s)
-	dst = appendOptTime(dst, r.F57t)
-	dst = appendOptInt(dst, r.F58i)
-	dst = appendOptLong(dst, r.F59l)
-	dst = appendOptBool(dst, r.F60b)
-	dst = appendOptDouble(dst, r.F61d)
-	dst = appendOptDecimal(dst, r.F62m)
-	dst = appendOptStrings(dst, r.F63a)
-	dst = appendOptString(dst, r.F64s)
-	dst = appendOptTime(dst, r.F65t)
-	dst = appendOptInt(dst, r.F66i)
-	dst = appendOptLong(dst, r.F67l)
-	dst = appendOptBool(dst, r.F68b)
-	dst = appendOptDouble(dst, r.F69d)
-	dst = appendOptString(dst, r.GroupKey)
-	if ver >= 1 {
-		dst = appendOptTime(dst, r.B01t)
-		dst = appendOptInt(dst, r.B02i)
-		dst = appendOptLong(dst, r.B03l)
-		dst = appendOptBool(dst, r.B04b)
-		dst = appendOptUnitInfos(dst, r.Units)
-	}
-	dst = appendOptMap(dst, r.AdditionalProperties)
-	return dst
-}
-
-// wideAvro is the shape hamba decodes (and, in tests, encodes as the
-// oracle) for every version: hamba v2.31 resolves a nullable union by
-// pointer, so slices and maps are pointers here, and decimals are their
-// raw Avro bytes (its *big.Rat path corrupts memory for nullable
-// decimals).
-type wideAvro struct {
-	ID                   string                    `avro:"id"`
-	F01t                 *time.Time                `avro:"f01t"`
-	F02i                 *int32                    `avro:"f02i"`
-	F03l                 *int64                    `avro:"f03l"`
-	F04b                 *bool                     `avro:"f04b"`
-	F05d                 *float64                  `avro:"f05d"`
-	F06m                 []byte                    `avro:"f06m"`
-	F07a                 *[]string                 `avro:"f07a"`
-	F08s                 *string                   `avro:"f08s"`
-	F09t                 *time.Time                `avro:"f09t"`
-	F10i                 *int32                    `avro:"f10i"`
-	F11l                 *int64                    `avro:"f11l"`
-	F12b                 *bool                     `avro:"f12b"`
-	F13d                 *float64                  `avro:"f13d"`
-	F14m                 []byte                    `avro:"f14m"`
-	F15a                 *[]string                 `avro:"f15a"`
-	F16s                 *string                   `avro:"f16s"`
-	F17t                 *time.Time                `avro:"f17t"`
-	F18i                 *int32                    `avro:"f18i"`
-	F19l                 *int64                    `avro:"f19l"`
-	F20b                 *bool                     `avro:"f20b"`
-	F21d                 *float64                  `avro:"f21d"`
-	F22m                 []byte                    `avro:"f22m"`
-	F23a                 *[]string                 `avro:"f23a"`
-	F24s                 *string                   `avro:"f24s"`
-	F25t                 *time.Time                `avro:"f25t"`
-	F26i                 *int32                    `avro:"f26i"`
-	F27l                 *int64                    `avro:"f27l"`
-	F28b                 *bool                     `avro:"f28b"`
-	F29d                 *float64                  `avro:"f29d"`
-	F30m                 []byte                    `avro:"f30m"`
-	F31a                 *[]string                 `avro:"f31a"`
-	F32s                 *string                   `avro:"f32s"`
-	F33t                 *time.Time                `avro:"f33t"`
-	F34i                 *int32                    `avro:"f34i"`
-	F35l                 *int64                    `avro:"f35l"`
-	F36b                 *bool                     `avro:"f36b"`
-	F37d                 *float64                  `avro:"f37d"`
-	F38m                 []byte                    `avro:"f38m"`
-	F39a                 *[]string                 `avro:"f39a"`
-	F40s                 *string                   `avro:"f40s"`
-	F41t                 *time.Time                `avro:"f41t"`
-	F42i                 *int32                    `avro:"f42i"`
-	F43l                 *int64                    `avro:"f43l"`
-	F44b                 *bool                     `avro:"f44b"`
-	F45d                 *float64                  `avro:"f45d"`
-	F46m                 []byte                    `avro:"f46m"`
-	F47a                 *[]string                 `avro:"f47a"`
-	F48s                 *string                   `avro:"f48s"`
-	F49t                 *time.Time                `avro:"f49t"`
-	F50i                 *int32                    `avro:"f50i"`
-	F51l                 *int64                    `avro:"f51l"`
-	F52b                 *bool                     `avro:"f52b"`
-	F53d                 *float64                  `avro:"f53d"`
-	F54m                 []byte                    `avro:"f54m"`
-	F55a                 *[]string                 `avro:"f55a"`
-	F56s                 *string                   `avro:"f56s"`
-	F57t                 *time.Time                `avro:"f57t"`
-	F58i                 *int32                    `avro:"f58i"`
-	F59l                 *int64                    `avro:"f59l"`
-	F60b                 *bool                     `avro:"f60b"`
-	F61d                 *float64                  `avro:"f61d"`
-	F62m                 []byte                    `avro:"f62m"`
-	F63a                 *[]string                 `avro:"f63a"`
-	F64s                 *string                   `avro:"f64s"`
-	F65t                 *time.Time                `avro:"f65t"`
-	F66i                 *int32                    `avro:"f66i"`
-	F67l                 *int64                    `avro:"f67l"`
-	F68b                 *bool                     `avro:"f68b"`
-	F69d                 *float64                  `avro:"f69d"`
-	GroupKey             *string                   `avro:"groupKey"`
-	B01t                 *time.Time                `avro:"b01t"`
-	B02i                 *int32                    `avro:"b02i"`
-	B03l                 *int64                    `avro:"b03l"`
-	B04b                 *bool                     `avro:"b04b"`
-	Units                *[]AdministrativeUnitInfo `avro:"units"`
-	AdditionalProperties *map[string]string        `avro:"additionalProperties"`
-}
+func (r *WideRow) AppendAvroBeta(dst []byte) ([]byte, error) { return wideCodec.appendAvro(r, 1, dst) }
 
 // DecodeWideRow decodes one Avro binary WideRow written with the v1.0 schema
 // (as by AppendAvro, without framing) into row, replacing its contents. data
 // must hold exactly one record: truncated input and trailing bytes are
 // errors.
-func DecodeWideRow(data []byte, row *WideRow) error { return wideDecode(data, 0, row) }
+func DecodeWideRow(data []byte, row *WideRow) error { return wideCodec.decodeRow(data, 0, row) }
 
 // DecodeWideRowBeta decodes one Avro binary WideRow written with the beta
 // schema (as by AppendAvroBeta, without framing) into row, replacing its
 // contents. data must hold exactly one record: truncated input and trailing
 // bytes are errors.
-func DecodeWideRowBeta(data []byte, row *WideRow) error { return wideDecode(data, 1, row) }
+func DecodeWideRowBeta(data []byte, row *WideRow) error { return wideCodec.decodeRow(data, 1, row) }
 
-func wideDecode(data []byte, ver int, row *WideRow) error {
-	// Decode into a fresh mirror: hamba writes through non-nil pointers and
-	// merges into non-nil maps, which would alias or mix in the old row.
-	var a wideAvro
-	if err := decodeExact(data, wideSchemas[ver], &a); err != nil {
-		return err
-	}
-	out := WideRow{
-		ID:       a.ID,
-		F01t:     a.F01t,
-		F02i:     a.F02i,
-		F03l:     a.F03l,
-		F04b:     a.F04b,
-		F05d:     a.F05d,
-		F08s:     a.F08s,
-		F09t:     a.F09t,
-		F10i:     a.F10i,
-		F11l:     a.F11l,
-		F12b:     a.F12b,
-		F13d:     a.F13d,
-		F16s:     a.F16s,
-		F17t:     a.F17t,
-		F18i:     a.F18i,
-		F19l:     a.F19l,
-		F20b:     a.F20b,
-		F21d:     a.F21d,
-		F24s:     a.F24s,
-		F25t:     a.F25t,
-		F26i:     a.F26i,
-		F27l:     a.F27l,
-		F28b:     a.F28b,
-		F29d:     a.F29d,
-		F32s:     a.F32s,
-		F33t:     a.F33t,
-		F34i:     a.F34i,
-		F35l:     a.F35l,
-		F36b:     a.F36b,
-		F37d:     a.F37d,
-		F40s:     a.F40s,
-		F41t:     a.F41t,
-		F42i:     a.F42i,
-		F43l:     a.F43l,
-		F44b:     a.F44b,
-		F45d:     a.F45d,
-		F48s:     a.F48s,
-		F49t:     a.F49t,
-		F50i:     a.F50i,
-		F51l:     a.F51l,
-		F52b:     a.F52b,
-		F53d:     a.F53d,
-		F56s:     a.F56s,
-		F57t:     a.F57t,
-		F58i:     a.F58i,
-		F59l:     a.F59l,
-		F60b:     a.F60b,
-		F61d:     a.F61d,
-		F64s:     a.F64s,
-		F65t:     a.F65t,
-		F66i:     a.F66i,
-		F67l:     a.F67l,
-		F68b:     a.F68b,
-		F69d:     a.F69d,
-		GroupKey: a.GroupKey,
-		B01t:     a.B01t,
-		B02i:     a.B02i,
-		B03l:     a.B03l,
-		B04b:     a.B04b,
-	}
-	if a.F06m != nil {
-		d, err := decimalFromAvroBytes(a.F06m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f06m: %w", err)
-		}
-		out.F06m = &d
-	}
-	if a.F07a != nil {
-		out.F07a = *a.F07a
-		if out.F07a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F07a = []string{}
-		}
-	}
-	if a.F14m != nil {
-		d, err := decimalFromAvroBytes(a.F14m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f14m: %w", err)
-		}
-		out.F14m = &d
-	}
-	if a.F15a != nil {
-		out.F15a = *a.F15a
-		if out.F15a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F15a = []string{}
-		}
-	}
-	if a.F22m != nil {
-		d, err := decimalFromAvroBytes(a.F22m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f22m: %w", err)
-		}
-		out.F22m = &d
-	}
-	if a.F23a != nil {
-		out.F23a = *a.F23a
-		if out.F23a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F23a = []string{}
-		}
-	}
-	if a.F30m != nil {
-		d, err := decimalFromAvroBytes(a.F30m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f30m: %w", err)
-		}
-		out.F30m = &d
-	}
-	if a.F31a != nil {
-		out.F31a = *a.F31a
-		if out.F31a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F31a = []string{}
-		}
-	}
-	if a.F38m != nil {
-		d, err := decimalFromAvroBytes(a.F38m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f38m: %w", err)
-		}
-		out.F38m = &d
-	}
-	if a.F39a != nil {
-		out.F39a = *a.F39a
-		if out.F39a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F39a = []string{}
-		}
-	}
-	if a.F46m != nil {
-		d, err := decimalFromAvroBytes(a.F46m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f46m: %w", err)
-		}
-		out.F46m = &d
-	}
-	if a.F47a != nil {
-		out.F47a = *a.F47a
-		if out.F47a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F47a = []string{}
-		}
-	}
-	if a.F54m != nil {
-		d, err := decimalFromAvroBytes(a.F54m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f54m: %w", err)
-		}
-		out.F54m = &d
-	}
-	if a.F55a != nil {
-		out.F55a = *a.F55a
-		if out.F55a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F55a = []string{}
-		}
-	}
-	if a.F62m != nil {
-		d, err := decimalFromAvroBytes(a.F62m)
-		if err != nil {
-			return fmt.Errorf("decode avro row: f62m: %w", err)
-		}
-		out.F62m = &d
-	}
-	if a.F63a != nil {
-		out.F63a = *a.F63a
-		if out.F63a == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.F63a = []string{}
-		}
-	}
-	if a.AdditionalProperties != nil {
-		out.AdditionalProperties = *a.AdditionalProperties
-	}
-	if a.Units != nil {
-		out.Units = *a.Units
-		if out.Units == nil {
-			// hamba leaves an empty array a nil slice; [] is not null.
-			out.Units = []AdministrativeUnitInfo{}
-		}
-	}
-	*row = out
-	return nil
-}
-
-// hamba returns r as the mirror hamba encodes; tests hold the generated
-// writer to hamba's bytes with it.
-func (r *WideRow) hamba() *wideAvro {
-	m := &wideAvro{
-		ID:       r.ID,
-		F01t:     r.F01t,
-		F02i:     r.F02i,
-		F03l:     r.F03l,
-		F04b:     r.F04b,
-		F05d:     r.F05d,
-		F08s:     r.F08s,
-		F09t:     r.F09t,
-		F10i:     r.F10i,
-		F11l:     r.F11l,
-		F12b:     r.F12b,
-		F13d:     r.F13d,
-		F16s:     r.F16s,
-		F17t:     r.F17t,
-		F18i:     r.F18i,
-		F19l:     r.F19l,
-		F20b:     r.F20b,
-		F21d:     r.F21d,
-		F24s:     r.F24s,
-		F25t:     r.F25t,
-		F26i:     r.F26i,
-		F27l:     r.F27l,
-		F28b:     r.F28b,
-		F29d:     r.F29d,
-		F32s:     r.F32s,
-		F33t:     r.F33t,
-		F34i:     r.F34i,
-		F35l:     r.F35l,
-		F36b:     r.F36b,
-		F37d:     r.F37d,
-		F40s:     r.F40s,
-		F41t:     r.F41t,
-		F42i:     r.F42i,
-		F43l:     r.F43l,
-		F44b:     r.F44b,
-		F45d:     r.F45d,
-		F48s:     r.F48s,
-		F49t:     r.F49t,
-		F50i:     r.F50i,
-		F51l:     r.F51l,
-		F52b:     r.F52b,
-		F53d:     r.F53d,
-		F56s:     r.F56s,
-		F57t:     r.F57t,
-		F58i:     r.F58i,
-		F59l:     r.F59l,
-		F60b:     r.F60b,
-		F61d:     r.F61d,
-		F64s:     r.F64s,
-		F65t:     r.F65t,
-		F66i:     r.F66i,
-		F67l:     r.F67l,
-		F68b:     r.F68b,
-		F69d:     r.F69d,
-		GroupKey: r.GroupKey,
-		B01t:     r.B01t,
-		B02i:     r.B02i,
-		B03l:     r.B03l,
-		B04b:     r.B04b,
-	}
-	if r.F06m != nil {
-		m.F06m = r.F06m.appendAvroBytes(nil)
-	}
-	if r.F07a != nil {
-		m.F07a = &r.F07a
-	}
-	if r.F14m != nil {
-		m.F14m = r.F14m.appendAvroBytes(nil)
-	}
-	if r.F15a != nil {
-		m.F15a = &r.F15a
-	}
-	if r.F22m != nil {
-		m.F22m = r.F22m.appendAvroBytes(nil)
-	}
-	if r.F23a != nil {
-		m.F23a = &r.F23a
-	}
-	if r.F30m != nil {
-		m.F30m = r.F30m.appendAvroBytes(nil)
-	}
-	if r.F31a != nil {
-		m.F31a = &r.F31a
-	}
-	if r.F38m != nil {
-		m.F38m = r.F38m.appendAvroBytes(nil)
-	}
-	if r.F39a != nil {
-		m.F39a = &r.F39a
-	}
-	if r.F46m != nil {
-		m.F46m = r.F46m.appendAvroBytes(nil)
-	}
-	if r.F47a != nil {
-		m.F47a = &r.F47a
-	}
-	if r.F54m != nil {
-		m.F54m = r.F54m.appendAvroBytes(nil)
-	}
-	if r.F55a != nil {
-		m.F55a = &r.F55a
-	}
-	if r.F62m != nil {
-		m.F62m = r.F62m.appendAvroBytes(nil)
-	}
-	if r.F63a != nil {
-		m.F63a = &r.F63a
-	}
-	if r.AdditionalProperties != nil {
-		m.AdditionalProperties = &r.AdditionalProperties
-	}
-	if r.Units != nil {
-		m.Units = &r.Units
-	}
-	return m
-}
-
-var wideScratchPool = sync.Pool{New: func() any { return new(parseScratch[WideRow, wideStore]) }}
-
-// wideCodec is the wide-test source's entry in sourceCodecs.
-var wideCodec = sourceCodec{
+// wideCodec is the wide-test source's codec: its versions, its id property
+// and its fields in the last version's schema order, each with its kind and
+// the version that added it. The runtime (record.go) parses, writes and reads
+// rows by this table.
+var wideCodec = newRowCodec[WideRow](sourceCodec{
 	source: "wide-test",
 	name:   WideSchemaName,
 	versions: []codecVersion{
-		{version: "v1.0", text: wideSchemaText, schema: wideSchema, known: 71},
-		{version: "beta", text: wideBetaSchemaText, schema: wideBetaSchema, known: 76},
+		{version: "v1.0", suffix: "", text: wideSchemaText, schema: wideSchema},
+		{version: "beta", suffix: "Beta", text: wideBetaSchemaText, schema: wideBetaSchema},
 	},
-	encode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {
-		return encodeRow(&wideScratchPool, parseWideRow, ver, in, dst)
-	},
-	decode: func(data []byte, ver int) (any, error) {
-		row := new(WideRow)
-		return row, wideDecode(data, ver, row)
-	},
-	parse: func(raw []byte, ver int) (any, error) {
-		row := new(WideRow)
-		return row, wideParse(raw, row, ver)
-	},
-	appendRow: func(row any, ver int, dst []byte) []byte { return row.(*WideRow).appendAvro(dst, ver) },
-	hamba:     func(row any) any { return row.(*WideRow).hamba() },
+}, "id", widePropertySet, []recordField{
+	{"id", kString, 0},
+	{"f01t", kOptTime, 0},
+	{"f02i", kOptInt, 0},
+	{"f03l", kOptLong, 0},
+	{"f04b", kOptBool, 0},
+	{"f05d", kOptDouble, 0},
+	{"f06m", kOptDecimal, 0},
+	{"f07a", kOptStrings, 0},
+	{"f08s", kOptString, 0},
+	{"f09t", kOptTime, 0},
+	{"f10i", kOptInt, 0},
+	{"f11l", kOptLong, 0},
+	{"f12b", kOptBool, 0},
+	{"f13d", kOptDouble, 0},
+	{"f14m", kOptDecimal, 0},
+	{"f15a", kOptStrings, 0},
+	{"f16s", kOptString, 0},
+	{"f17t", kOptTime, 0},
+	{"f18i", kOptInt, 0},
+	{"f19l", kOptLong, 0},
+	{"f20b", kOptBool, 0},
+	{"f21d", kOptDouble, 0},
+	{"f22m", kOptDecimal, 0},
+	{"f23a", kOptStrings, 0},
+	{"f24s", kOptString, 0},
+	{"f25t", kOptTime, 0},
+	{"f26i", kOptInt, 0},
+	{"f27l", kOptLong, 0},
+	{"f28b", kOptBool, 0},
+	{"f29d", kOptDouble, 0},
+	{"f30m", kOptDecimal, 0},
+	{"f31a", kOptStrings, 0},
+	{"f32s", kOptString, 0},
+	{"f33t", kOptTime, 0},
+	{"f34i", kOptInt, 0},
+	{"f35l", kOptLong, 0},
+	{"f36b", kOptBool, 0},
+	{"f37d", kOptDouble, 0},
+	{"f38m", kOptDecimal, 0},
+	{"f39a", kOptStrings, 0},
+	{"f40s", kOptString, 0},
+	{"f41t", kOptTime, 0},
+	{"f42i", kOptInt, 0},
+	{"f43l", kOptLong, 0},
+	{"f44b", kOptBool, 0},
+	{"f45d", kOptDouble, 0},
+	{"f46m", kOptDecimal, 0},
+	{"f47a", kOptStrings, 0},
+	{"f48s", kOptString, 0},
+	{"f49t", kOptTime, 0},
+	{"f50i", kOptInt, 0},
+	{"f51l", kOptLong, 0},
+	{"f52b", kOptBool, 0},
+	{"f53d", kOptDouble, 0},
+	{"f54m", kOptDecimal, 0},
+	{"f55a", kOptStrings, 0},
+	{"f56s", kOptString, 0},
+	{"f57t", kOptTime, 0},
+	{"f58i", kOptInt, 0},
+	{"f59l", kOptLong, 0},
+	{"f60b", kOptBool, 0},
+	{"f61d", kOptDouble, 0},
+	{"f62m", kOptDecimal, 0},
+	{"f63a", kOptStrings, 0},
+	{"f64s", kOptString, 0},
+	{"f65t", kOptTime, 0},
+	{"f66i", kOptInt, 0},
+	{"f67l", kOptLong, 0},
+	{"f68b", kOptBool, 0},
+	{"f69d", kOptDouble, 0},
+	{"f070a", kOptStrings, 0},
+	{"f071s", kOptString, 0},
+	{"f072t", kOptTime, 0},
+	{"f073i", kOptInt, 0},
+	{"f074l", kOptLong, 0},
+	{"f075b", kOptBool, 0},
+	{"f076d", kOptDouble, 0},
+	{"f077m", kOptDecimal, 0},
+	{"f078a", kOptStrings, 0},
+	{"f079s", kOptString, 0},
+	{"f080t", kOptTime, 0},
+	{"f081i", kOptInt, 0},
+	{"f082l", kOptLong, 0},
+	{"f083b", kOptBool, 0},
+	{"f084d", kOptDouble, 0},
+	{"f085m", kOptDecimal, 0},
+	{"f086a", kOptStrings, 0},
+	{"f087s", kOptString, 0},
+	{"f088t", kOptTime, 0},
+	{"f089i", kOptInt, 0},
+	{"f090l", kOptLong, 0},
+	{"f091b", kOptBool, 0},
+	{"f092d", kOptDouble, 0},
+	{"f093m", kOptDecimal, 0},
+	{"f094a", kOptStrings, 0},
+	{"f095s", kOptString, 0},
+	{"f096t", kOptTime, 0},
+	{"f097i", kOptInt, 0},
+	{"f098l", kOptLong, 0},
+	{"f099b", kOptBool, 0},
+	{"f100d", kOptDouble, 0},
+	{"f101m", kOptDecimal, 0},
+	{"f102a", kOptStrings, 0},
+	{"f103s", kOptString, 0},
+	{"f104t", kOptTime, 0},
+	{"f105i", kOptInt, 0},
+	{"f106l", kOptLong, 0},
+	{"f107b", kOptBool, 0},
+	{"f108d", kOptDouble, 0},
+	{"f109m", kOptDecimal, 0},
+	{"f110a", kOptStrings, 0},
+	{"f111s", kOptString, 0},
+	{"f112t", kOptTime, 0},
+	{"f113i", kOptInt, 0},
+	{"f114l", kOptLong, 0},
+	{"f115b", kOptBool, 0},
+	{"f116d", kOptDouble, 0},
+	{"f117m", kOptDecimal, 0},
+	{"f118a", kOptStrings, 0},
+	{"f119s", kOptString, 0},
+	{"f120t", kOptTime, 0},
+	{"f121i", kOptInt, 0},
+	{"f122l", kOptLong, 0},
+	{"f123b", kOptBool, 0},
+	{"f124d", kOptDouble, 0},
+	{"f125m", kOptDecimal, 0},
+	{"f126a", kOptStrings, 0},
+	{"f127s", kOptString, 0},
+	{"f128t", kOptTime, 0},
+	{"f129i", kOptInt, 0},
+	{"f130l", kOptLong, 0},
+	{"f131b", kOptBool, 0},
+	{"f132d", kOptDouble, 0},
+	{"f133m", kOptDecimal, 0},
+	{"f134a", kOptStrings, 0},
+	{"f135s", kOptString, 0},
+	{"f136t", kOptTime, 0},
+	{"f137i", kOptInt, 0},
+	{"f138l", kOptLong, 0},
+	{"f139b", kOptBool, 0},
+	{"f140d", kOptDouble, 0},
+	{"groupKey", kOptKeyString, 0},
+	{"b01t", kOptTime, 1},
+	{"b02i", kOptInt, 1},
+	{"b03l", kOptLong, 1},
+	{"b04b", kOptBool, 1},
+	{"units", kOptUnitInfos, 1},
+	{"additionalProperties", kUnknown, 0},
+})
+
+// widePropertySet numbers WideRow's Graph property names, for the parsers'
+// lookups (see propertySet).
+var widePropertySet = propertySet{id: widePropertySetID, count: 147}
+
+func widePropertySetID(name string) int {
+	switch name {
+	case "b01t":
+		return 0
+	case "b02i":
+		return 1
+	case "b03l":
+		return 2
+	case "b04b":
+		return 3
+	case "f01t":
+		return 4
+	case "f02i":
+		return 5
+	case "f03l":
+		return 6
+	case "f04b":
+		return 7
+	case "f05d":
+		return 8
+	case "f06m":
+		return 9
+	case "f070a":
+		return 10
+	case "f071s":
+		return 11
+	case "f072t":
+		return 12
+	case "f073i":
+		return 13
+	case "f074l":
+		return 14
+	case "f075b":
+		return 15
+	case "f076d":
+		return 16
+	case "f077m":
+		return 17
+	case "f078a":
+		return 18
+	case "f079s":
+		return 19
+	case "f07a":
+		return 20
+	case "f080t":
+		return 21
+	case "f081i":
+		return 22
+	case "f082l":
+		return 23
+	case "f083b":
+		return 24
+	case "f084d":
+		return 25
+	case "f085m":
+		return 26
+	case "f086a":
+		return 27
+	case "f087s":
+		return 28
+	case "f088t":
+		return 29
+	case "f089i":
+		return 30
+	case "f08s":
+		return 31
+	case "f090l":
+		return 32
+	case "f091b":
+		return 33
+	case "f092d":
+		return 34
+	case "f093m":
+		return 35
+	case "f094a":
+		return 36
+	case "f095s":
+		return 37
+	case "f096t":
+		return 38
+	case "f097i":
+		return 39
+	case "f098l":
+		return 40
+	case "f099b":
+		return 41
+	case "f09t":
+		return 42
+	case "f100d":
+		return 43
+	case "f101m":
+		return 44
+	case "f102a":
+		return 45
+	case "f103s":
+		return 46
+	case "f104t":
+		return 47
+	case "f105i":
+		return 48
+	case "f106l":
+		return 49
+	case "f107b":
+		return 50
+	case "f108d":
+		return 51
+	case "f109m":
+		return 52
+	case "f10i":
+		return 53
+	case "f110a":
+		return 54
+	case "f111s":
+		return 55
+	case "f112t":
+		return 56
+	case "f113i":
+		return 57
+	case "f114l":
+		return 58
+	case "f115b":
+		return 59
+	case "f116d":
+		return 60
+	case "f117m":
+		return 61
+	case "f118a":
+		return 62
+	case "f119s":
+		return 63
+	case "f11l":
+		return 64
+	case "f120t":
+		return 65
+	case "f121i":
+		return 66
+	case "f122l":
+		return 67
+	case "f123b":
+		return 68
+	case "f124d":
+		return 69
+	case "f125m":
+		return 70
+	case "f126a":
+		return 71
+	case "f127s":
+		return 72
+	case "f128t":
+		return 73
+	case "f129i":
+		return 74
+	case "f12b":
+		return 75
+	case "f130l":
+		return 76
+	case "f131b":
+		return 77
+	case "f132d":
+		return 78
+	case "f133m":
+		return 79
+	case "f134a":
+		return 80
+	case "f135s":
+		return 81
+	case "f136t":
+		return 82
+	case "f137i":
+		return 83
+	case "f138l":
+		return 84
+	case "f139b":
+		return 85
+	case "f13d":
+		return 86
+	case "f140d":
+		return 87
+	case "f14m":
+		return 88
+	case "f15a":
+		return 89
+	case "f16s":
+		return 90
+	case "f17t":
+		return 91
+	case "f18i":
+		return 92
+	case "f19l":
+		return 93
+	case "f20b":
+		return 94
+	case "f21d":
+		return 95
+	case "f22m":
+		return 96
+	case "f23a":
+		return 97
+	case "f24s":
+		return 98
+	case "f25t":
+		return 99
+	case "f26i":
+		return 100
+	case "f27l":
+		return 101
+	case "f28b":
+		return 102
+	case "f29d":
+		return 103
+	case "f30m":
+		return 104
+	case "f31a":
+		return 105
+	case "f32s":
+		return 106
+	case "f33t":
+		return 107
+	case "f34i":
+		return 108
+	case "f35l":
+		return 109
+	case "f36b":
+		return 110
+	case "f37d":
+		return 111
+	case "f38m":
+		return 112
+	case "f39a":
+		return 113
+	case "f40s":
+		return 114
+	case "f41t":
+		return 115
+	case "f42i":
+		return 116
+	case "f43l":
+		return 117
+	case "f44b":
+		return 118
+	case "f45d":
+		return 119
+	case "f46m":
+		return 120
+	case "f47a":
+		return 121
+	case "f48s":
+		return 122
+	case "f49t":
+		return 123
+	case "f50i":
+		return 124
+	case "f51l":
+		return 125
+	case "f52b":
+		return 126
+	case "f53d":
+		return 127
+	case "f54m":
+		return 128
+	case "f55a":
+		return 129
+	case "f56s":
+		return 130
+	case "f57t":
+		return 131
+	case "f58i":
+		return 132
+	case "f59l":
+		return 133
+	case "f60b":
+		return 134
+	case "f61d":
+		return 135
+	case "f62m":
+		return 136
+	case "f63a":
+		return 137
+	case "f64s":
+		return 138
+	case "f65t":
+		return 139
+	case "f66i":
+		return 140
+	case "f67l":
+		return 141
+	case "f68b":
+		return 142
+	case "f69d":
+		return 143
+	case "groupKey":
+		return 144
+	case "id":
+		return 145
+	case "units":
+		return 146
+	}
+	return -1
 }

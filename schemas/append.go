@@ -107,18 +107,7 @@ func appendOptMap(dst []byte, m map[string]string) []byte {
 
 // appendOptUnitInfos writes an array of AdministrativeUnitInfo records.
 func appendOptUnitInfos(dst []byte, units []AdministrativeUnitInfo) []byte {
-	if units == nil {
-		return append(dst, unionNull)
-	}
-	dst = append(dst, unionValue)
-	for i := 0; i < len(units); i += avroBlockLength {
-		block := units[i:min(i+avroBlockLength, len(units))]
-		dst = appendLong(dst, int64(len(block)))
-		for _, u := range block {
-			dst = appendOptString(dst, u.ID)
-		}
-	}
-	return append(dst, 0)
+	return appendOptArray(dst, units, func(dst []byte, u AdministrativeUnitInfo) []byte { return appendOptString(dst, u.ID) })
 }
 
 func appendOptLong(dst []byte, v *int64) []byte {
@@ -136,8 +125,14 @@ func appendOptDouble(dst []byte, v *float64) []byte {
 	return binary.LittleEndian.AppendUint64(append(dst, unionValue), math.Float64bits(*v))
 }
 
-// appendOptStrings writes an array of strings in blocks, as hamba does.
+// appendOptStrings writes an array of strings.
 func appendOptStrings(dst []byte, items []string) []byte {
+	return appendOptArray(dst, items, appendString)
+}
+
+// appendOptArray writes a nullable array, items in blocks as hamba writes
+// them, each with appendItem.
+func appendOptArray[T any](dst []byte, items []T, appendItem func([]byte, T) []byte) []byte {
 	if items == nil {
 		return append(dst, unionNull)
 	}
@@ -145,8 +140,8 @@ func appendOptStrings(dst []byte, items []string) []byte {
 	for i := 0; i < len(items); i += avroBlockLength {
 		block := items[i:min(i+avroBlockLength, len(items))]
 		dst = appendLong(dst, int64(len(block)))
-		for _, s := range block {
-			dst = appendString(dst, s)
+		for _, item := range block {
+			dst = appendItem(dst, item)
 		}
 	}
 	return append(dst, 0)

@@ -86,7 +86,7 @@ func TestAppendMatchesHamba(t *testing.T) {
 	for i, row := range rows {
 		sc := codecOfRow(row)
 		for ver, v := range sc.versions {
-			if row.(interface{ setBeyond(int) string }).setBeyond(knownOf(sc, ver)) != "" {
+			if sc.setBeyond(row, ver) != "" {
 				continue
 			}
 			got := sc.appendRow(row, ver, []byte("hdr"))
@@ -94,7 +94,7 @@ func TestAppendMatchesHamba(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			props := *row.(interface{ unknown() *map[string]string }).unknown()
+			props := sc.unknownOf(row)
 			compareEncodings(t, fmt.Sprintf("%s row %d %s", sc.source, i, v.version), got, want, len(props) > 1,
 				func(b []byte) (any, error) { return sc.decode(b, ver) })
 		}

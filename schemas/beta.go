@@ -22,12 +22,8 @@ type AdministrativeUnitInfo struct {
 //
 // val has passed the row's JSON validation, so only types are checked here.
 func optUnitInfos(props *map[string]string, name, val string) ([]AdministrativeUnitInfo, *RowError) {
-	switch val[0] {
-	case 'n':
-		return nil, nil
-	case '[':
-	default:
-		return nil, wrongType(name, "array", val)
+	if isArray, rerr := arrayOrNull(name, val); !isArray {
+		return nil, rerr
 	}
 	n := 0
 	forEachElement(val, func(string) *RowError { n++; return nil })

@@ -2,9 +2,9 @@ package schemas
 
 import (
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/hamba/avro/v2"
 
@@ -30,10 +30,12 @@ type Codec struct {
 	schema  avro.Schema
 }
 
-// sourceCodec is one source's generated codec (see the *_gen.go files):
-// its versions and the functions that parse, write and decode its rows.
-// The test-only hooks (parse, appendRow, hamba) let one table of
-// tests cover every source and version.
+// sourceCodec is one source's codec as For sees it: its versions and the
+// functions that encode and decode its rows, whatever its row type. The
+// generated *_gen.go files declare it; newRowCodec (record.go) fills in
+// the rest from the row type and its field table. The parse hook, the
+// row type and the field table let one table of tests cover every source
+// and version.
 type sourceCodec struct {
 	source, name string
 	// aggregate marks a report row with no id (see Codec.Aggregate).
@@ -42,16 +44,16 @@ type sourceCodec struct {
 	encode    func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
 	decode    func(data []byte, ver int) (any, error)
 	parse     func(raw []byte, ver int) (any, error)
-	appendRow func(row any, ver int, dst []byte) []byte
-	hamba     func(row any) any
+	rowType   reflect.Type
+	desc      *recordDesc
 }
 
 // codecVersion is one Graph API version of a source and its schema.
 type codecVersion struct {
 	version string
+	suffix  string // of the version's exported names: "" or "Beta"
 	text    string
 	schema  avro.Schema
-	known   int // how many JSON properties the version defines
 }
 
 // For returns the codec for source (its name in the sources registry, which
@@ -140,51 +142,6 @@ func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err e
 // makes it EncodeShared.
 func (c *Codec) EncodeScanned(raw []byte, scan []jsonscan.Member, dst []byte) (id, key string, out []byte, err error) {
 	return c.src.encode(rowInput{raw: raw, scan: scan, shared: true}, c.ver, dst)
-}
-
-// parseScratch is a parsed row of type R, the store S behind its pointers,
-// the map for its unknown properties and the buffer for its scan, reused
-// from row to row by Encode.
-type parseScratch[R, S any] struct {
-	row     R
-	st      S
-	props   map[string]string
-	members []jsonscan.Member
-}
-
-// encodedRow is what encodeRow needs of a generated row type.
-type encodedRow[R any] interface {
-	*R
-	unknown() *map[string]string
-	appendAvro(dst []byte, ver int) []byte
-	idAndKey() (id, key string)
-}
-
-// encodeRow parses in with parse into a row from pool and appends its Avro
-// encoding with version ver's schema to dst. Every reference to the row's strings (which
-// may alias in.raw) is dropped before the row goes back to the pool.
-func encodeRow[R, S any, P encodedRow[R]](pool *sync.Pool, parse func(rowInput, P, *S, int) *RowError,
-	ver int, in rowInput, dst []byte) (id, key string, out []byte, err error) {
-	sc := pool.Get().(*parseScratch[R, S])
-	row := P(&sc.row)
-	defer func() {
-		sc.props = reusableProps(*row.unknown(), sc.props)
-		var zr R
-		var zs S
-		sc.row, sc.st = zr, zs
-		pool.Put(sc)
-	}()
-	*row.unknown() = sc.props
-	in.scratch = &sc.members
-	if rerr := parse(in, row, &sc.st, ver); rerr != nil {
-		return "", "", dst, rerr.owned(in.shared)
-	}
-	if len(*row.unknown()) == 0 {
-		*row.unknown() = nil
-	}
-	out = row.appendAvro(dst, ver)
-	id, key = row.idAndKey()
-	return id, key, out, nil
 }
 
 // reusableProps returns the map to offer the next row, emptied: the row's

@@ -4,4 +4,130 @@ package schemas
 
 // sourceCodecs lists the generated codecs of every source, in the order
 // of their annotation files; For picks from it.
-var sourceCodecs = []*sourceCodec{&drCodec, &pbuCodec, &pstnCodec, &dialoutCodec, &smsCodec}
+var sourceCodecs = []*sourceCodec{&drCodec.sourceCodec, &pbuCodec.sourceCodec, &pstnCodec.sourceCodec, &dialoutCodec.sourceCodec, &smsCodec.sourceCodec}
+
+// graphProperties numbers every production source's Graph property names, for
+// the parsers' lookups (see propertySet).
+var graphProperties = propertySet{id: graphPropertiesID, count: 58}
+
+func graphPropertiesID(name string) int {
+	switch name {
+	case "administrativeUnitInfos":
+		return 0
+	case "blockDateTime":
+		return 1
+	case "blockReason":
+		return 2
+	case "callCharge":
+		return 3
+	case "callDurationSource":
+		return 4
+	case "callEndSubReason":
+		return 5
+	case "callId":
+		return 6
+	case "callType":
+		return 7
+	case "calleeNumber":
+		return 8
+	case "callerNumber":
+		return 9
+	case "charge":
+		return 10
+	case "clientLocalIpV4Address":
+		return 11
+	case "clientLocalIpV6Address":
+		return 12
+	case "clientPublicIpV4Address":
+		return 13
+	case "clientPublicIpV6Address":
+		return 14
+	case "conferenceId":
+		return 15
+	case "connectionCharge":
+		return 16
+	case "correlationId":
+		return 17
+	case "currency":
+		return 18
+	case "destinationContext":
+		return 19
+	case "destinationName":
+		return 20
+	case "destinationNumber":
+		return 21
+	case "duration":
+		return 22
+	case "endDateTime":
+		return 23
+	case "failureDateTime":
+		return 24
+	case "finalSipCode":
+		return 25
+	case "finalSipCodePhrase":
+		return 26
+	case "id":
+		return 27
+	case "inventoryType":
+		return 28
+	case "inviteDateTime":
+		return 29
+	case "licenseCapability":
+		return 30
+	case "mediaBypassEnabled":
+		return 31
+	case "mediaPathLocation":
+		return 32
+	case "operator":
+		return 33
+	case "otherPartyCountryCode":
+		return 34
+	case "remediationId":
+		return 35
+	case "sentDateTime":
+		return 36
+	case "signalingLocation":
+		return 37
+	case "smsId":
+		return 38
+	case "smsType":
+		return 39
+	case "smsUnits":
+		return 40
+	case "sourceNumber":
+		return 41
+	case "startDateTime":
+		return 42
+	case "successfulCall":
+		return 43
+	case "tenantCountryCode":
+		return 44
+	case "totalCallCharge":
+		return 45
+	case "totalCallSeconds":
+		return 46
+	case "totalCalls":
+		return 47
+	case "transferorCorrelationId":
+		return 48
+	case "trunkFullyQualifiedDomainName":
+		return 49
+	case "usageCountryCode":
+		return 50
+	case "usageLocation":
+		return 51
+	case "userBlockMode":
+		return 52
+	case "userCountryCode":
+		return 53
+	case "userDisplayName":
+		return 54
+	case "userId":
+		return 55
+	case "userPrincipalName":
+		return 56
+	case "userTelephoneNumber":
+		return 57
+	}
+	return -1
+}

@@ -15,12 +15,15 @@
 //
 // # Generated codecs
 //
-// Each source's row type, parser, Avro writer and decoder are generated
-// (go generate; the *_gen.go files) from its .avsc files and a small
-// annotation, <Record>.codec.json, naming what a schema cannot say: the
-// properties that identify a row, the record key, Go names. The generated
-// code only wires fields to the hand-written primitives of this package
-// (parse.go, append.go, decimal.go, datetime.go), which hold every rule.
+// Each source's row type and its description are generated (go generate;
+// the *_gen.go files) from its .avsc files and a small annotation,
+// <Record>.codec.json, naming what a schema cannot say: the properties that
+// identify a row, the record key, Go names. The description is data: a
+// table of the fields in schema order, each with its kind and the version
+// that added it. The logic lives once, in hand-written code driven by the
+// tables (record.go: parsing, writing; avroread.go: reading), over the
+// primitives of this package (parse.go, append.go, decimal.go,
+// datetime.go), which hold every rule.
 //
 // # Parsing rules
 //

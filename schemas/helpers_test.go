@@ -16,7 +16,11 @@ func utc(year int, month time.Month, day, hour, minute, sec, nsec int) *time.Tim
 
 // diffRows lists the fields where got and want differ, comparing pointed-to
 // values rather than pointers; times must be equal instants and in UTC.
-func diffRows[T any](got, want *T) []string {
+func diffRows[T any](got, want *T) []string { return diffRowValues(got, want) }
+
+// diffRowValues is diffRows for rows held as any: pointers to rows of one
+// type.
+func diffRowValues(got, want any) []string {
 	var diffs []string
 	gv, wv := reflect.ValueOf(got).Elem(), reflect.ValueOf(want).Elem()
 	for i := range gv.NumField() {

@@ -182,12 +182,14 @@ func optTime(slot *time.Time, name, val string, plain bool) (*time.Time, *RowErr
 	return nil, wrongType(name, "date-time string", val)
 }
 
-func optInt(slot *int32, name, val string) (*int32, *RowError) {
+// optInteger reads a nullable Avro int (T int32) or long (T int64): a JSON
+// integer literal within T's range.
+func optInteger[T int32 | int64](slot *T, name, val string) (*T, *RowError) {
 	if val == "null" {
 		return nil, nil
 	}
 	if n, ok := smallInt(val); ok {
-		*slot = n
+		*slot = T(n)
 		return slot, nil
 	}
 	if jsonKind(val) != "number" {
@@ -196,18 +198,19 @@ func optInt(slot *int32, name, val string) (*int32, *RowError) {
 	if strings.ContainsAny(val, ".eE") {
 		return nil, &RowError{Field: name, Reason: "want integer, got a number with a fraction or exponent"}
 	}
-	n, err := strconv.ParseInt(val, 10, 32)
+	bits := 8 * int(unsafe.Sizeof(*slot))
+	n, err := strconv.ParseInt(val, 10, bits)
 	if err != nil {
 		// The JSON grammar already holds, so only the range can be wrong.
-		return nil, &RowError{Field: name, Reason: "integer out of int32 range"}
+		return nil, &RowError{Field: name, Reason: "integer out of int" + strconv.Itoa(bits) + " range"}
 	}
-	*slot = int32(n)
+	*slot = T(n)
 	return slot, nil
 }
 
 // smallInt reads the integers Graph sends (SIP codes, durations): an
 // optional minus and one to nine digits, without a leading zero, which
-// cannot leave int32's range. Anything else takes optInt's general path.
+// cannot leave int32's range. Anything else takes optInteger's general path.
 func smallInt(val string) (int32, bool) {
 	digits := val
 	if len(digits) > 0 && digits[0] == '-' {
@@ -439,29 +442,6 @@ func hex4(s string) rune {
 	return r
 }
 
-// optLong reads a nullable Avro long: a JSON integer literal within int64.
-func optLong(slot *int64, name, val string) (*int64, *RowError) {
-	if val == "null" {
-		return nil, nil
-	}
-	if n, ok := smallInt(val); ok {
-		*slot = int64(n)
-		return slot, nil
-	}
-	if jsonKind(val) != "number" {
-		return nil, wrongType(name, "integer", val)
-	}
-	if strings.ContainsAny(val, ".eE") {
-		return nil, &RowError{Field: name, Reason: "want integer, got a number with a fraction or exponent"}
-	}
-	n, err := strconv.ParseInt(val, 10, 64)
-	if err != nil {
-		return nil, &RowError{Field: name, Reason: "integer out of int64 range"}
-	}
-	*slot = n
-	return slot, nil
-}
-
 // optDouble reads a nullable Avro double: any JSON number within float64's
 // range (rounded to the nearest double, as encoding/json does).
 func optDouble(slot *float64, name, val string) (*float64, *RowError) {
@@ -479,16 +459,24 @@ func optDouble(slot *float64, name, val string) (*float64, *RowError) {
 	return slot, nil
 }
 
+// arrayOrNull reports whether val, the value of the nullable array property
+// name, is an array; it is not when it is null, or the wrong type (rerr).
+func arrayOrNull(name, val string) (isArray bool, rerr *RowError) {
+	switch val[0] {
+	case '[':
+		return true, nil
+	case 'n':
+		return false, nil
+	}
+	return false, wrongType(name, "array", val)
+}
+
 // optStrings reads a nullable array of strings: null gives nil, [] an
 // empty non-nil slice. An item that is not a string (null included: Avro
 // array items here are not nullable) is an error naming the item.
 func optStrings(name, val string) ([]string, *RowError) {
-	switch val[0] {
-	case 'n':
-		return nil, nil
-	case '[':
-	default:
-		return nil, wrongType(name, "array", val)
+	if isArray, rerr := arrayOrNull(name, val); !isArray {
+		return nil, rerr
 	}
 	out := []string{}
 	rerr := forEachElement(val, func(item string) *RowError {

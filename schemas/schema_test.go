@@ -328,8 +328,8 @@ func TestRowTypesMatchSchema(t *testing.T) {
 		pub, mir reflect.Type
 		fields   []string
 	}{
-		{reflect.TypeFor[DirectRoutingLogRow](), reflect.TypeFor[drAvro](), withBeta(schemaFieldNames, drBetaFieldNames)},
-		{reflect.TypeFor[PstnCallLogRow](), reflect.TypeFor[pstnAvro](), withBeta(pstnFieldNames, pstnBetaFieldNames)},
+		{reflect.TypeFor[DirectRoutingLogRow](), mirrorType(reflect.TypeFor[DirectRoutingLogRow]()), withBeta(schemaFieldNames, drBetaFieldNames)},
+		{reflect.TypeFor[PstnCallLogRow](), mirrorType(reflect.TypeFor[PstnCallLogRow]()), withBeta(pstnFieldNames, pstnBetaFieldNames)},
 	} {
 		for _, typ := range []reflect.Type{tc.pub, tc.mir} {
 			var tags []string

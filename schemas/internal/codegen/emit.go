@@ -6,6 +6,7 @@ import (
 	"go/format"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -25,6 +26,7 @@ const (
 func Generate(pkgDir string) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	var index []string
+	var prodNames []string // every production source's property names
 	for _, glob := range []string{annotationGlob, testAnnotationGlob} {
 		paths, err := filepath.Glob(filepath.Join(pkgDir, glob))
 		if err != nil {
@@ -41,14 +43,22 @@ func Generate(pkgDir string) (map[string][]byte, error) {
 				return nil, err
 			}
 			name := s.Record + "_gen.go"
+			props := productionProperties
 			if glob == testAnnotationGlob {
+				// A test-only source numbers its own names, so that the
+				// production switch holds no test names.
 				name = s.Record + "_gen_test.go"
+				props = s.Prefix + "PropertySet"
 			} else {
 				index = append(index, s.Prefix+"Codec")
+				prodNames = append(prodNames, s.propertyNames()...)
 			}
-			src, err := s.emit(filepath.Base(path), filepath.ToSlash(rel))
+			src, err := s.emit(filepath.Base(path), filepath.ToSlash(rel), props)
 			if err != nil {
 				return nil, err
+			}
+			if glob == testAnnotationGlob {
+				src = append(src, emitPropertySet(props, s.Record+"'s", s.propertyNames())...)
 			}
 			if out[name], err = gofmt(name, src); err != nil {
 				return nil, err
@@ -58,12 +68,33 @@ func Generate(pkgDir string) (map[string][]byte, error) {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s\n\npackage schemas\n\n", header("the *.codec.json annotations"))
 	b.WriteString("// sourceCodecs lists the generated codecs of every source, in the order\n// of their annotation files; For picks from it.\n")
-	fmt.Fprintf(&b, "var sourceCodecs = []*sourceCodec{%s}\n", "&"+strings.Join(index, ", &"))
+	fmt.Fprintf(&b, "var sourceCodecs = []*sourceCodec{%s}\n\n", "&"+strings.Join(index, ".sourceCodec, &")+".sourceCodec")
+	b.Write(emitPropertySet(productionProperties, "every production source's", prodNames))
 	var err error
 	if out[indexFile], err = gofmt(indexFile, b.Bytes()); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// productionProperties names the propertySet of the production sources.
+const productionProperties = "graphProperties"
+
+// emitPropertySet writes the propertySet named v, which numbers names
+// (sorted, duplicates dropped) with a switch.
+func emitPropertySet(v, whose string, names []string) []byte {
+	names = slices.Clone(names)
+	sort.Strings(names)
+	names = slices.Compact(names)
+	var b bytes.Buffer
+	b.WriteString(comment(fmt.Sprintf("%s numbers %s Graph property names, for the parsers' lookups (see propertySet).", v, whose), ""))
+	fmt.Fprintf(&b, "var %s = propertySet{id: %sID, count: %d}\n\n", v, v, len(names))
+	fmt.Fprintf(&b, "func %sID(name string) int {\n\tswitch name {\n", v)
+	for i, n := range names {
+		fmt.Fprintf(&b, "\tcase %q:\n\t\treturn %d\n", n, i)
+	}
+	b.WriteString("\t}\n\treturn -1\n}\n")
+	return b.Bytes()
 }
 
 // WriteFiles writes files (as from Generate) into pkgDir.
@@ -115,16 +146,20 @@ func comment(text, indent string) string {
 	return b.String()
 }
 
-// emit writes the Go source for one source.
-func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
+// emit writes the Go source for one source: its schemas, its row type and
+// Key, the exported one-line wrappers, and its codec with the field table
+// that the schemas runtime (record.go) parses, writes and reads rows by.
+func (s *source) emit(annotationFile, relDir, props string) ([]byte, error) {
+	if err := s.checkOrder(); err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	// d writes a doc comment, wrapped (names substituted make lines long).
 	d := func(format string, args ...any) { b.WriteString(comment(fmt.Sprintf(format, args...), "")) }
 	R, P := s.Record, s.Prefix
-	S, Parser := P+"Store", P+"Parser"
+	C := P + "Codec"
 	last := len(s.Versions) - 1
-	words := (s.JSONCount + 63) / 64
 	unknown := s.ByName[s.Unknown]
 
 	needTime := false
@@ -132,7 +167,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 		needTime = needTime || strings.Contains(f.Kind.goType, "time.")
 	}
 	p("%s\n\n", header(annotationFile+" and its .avsc files"))
-	p("package schemas\n\nimport (\n\t_ \"embed\"\n\t\"fmt\"\n\t\"sync\"\n")
+	p("package schemas\n\nimport (\n\t_ \"embed\"\n")
 	if needTime {
 		p("\t\"time\"\n")
 	}
@@ -159,15 +194,6 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 		d("%s%sSchema returns the parsed %s Avro schema for %s. The value is shared; callers must not modify it.", sf, v.Suffix, v.Version, R)
 		p("func %s%sSchema() avro.Schema { return %s }\n\n", sf, v.Suffix, schemaVar(v))
 	}
-	p("// %sSchemas holds the schema of each version, by version index.\nvar %sSchemas = [...]avro.Schema{", P, P)
-	for _, v := range s.Versions {
-		p("%s, ", schemaVar(v))
-	}
-	p("}\n\n// %sKnown holds, by version index, how many JSON properties the\n// version's schema defines: those with a lower field index.\nvar %sKnown = [...]int{", P, P)
-	for _, k := range s.Known {
-		p("%d, ", k)
-	}
-	p("}\n\n")
 
 	// Row type.
 	b.WriteString(comment(R+" "+strings.TrimSpace(s.Doc), ""))
@@ -186,7 +212,7 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 	b.WriteString(comment(unknown.Doc+" Keys are property names; values are the raw JSON text, compacted.", "\t"))
 	p("\t%s %s `avro:%q`\n}\n\n", unknown.GoName, unknown.Kind.goType, unknown.Name)
 
-	// Key and id.
+	// Key.
 	if s.Aggregate {
 		p("// Key returns the JSON array of the row's grouping properties (")
 		p("%s", strings.Join(s.Key, ", "))
@@ -199,7 +225,6 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 			p("\tb = appendKeyPart(b, r.%s)\n", s.ByName[k].GoName)
 		}
 		p("\treturn string(append(b, ']'))\n}\n\n")
-		p("// idAndKey returns no id: an aggregate row has none (see Key).\nfunc (r *%s) idAndKey() (string, string) { return \"\", r.Key() }\n\n", R)
 	} else {
 		p("// Key returns the row's Kafka record key: ")
 		for i, k := range s.Key {
@@ -221,176 +246,46 @@ func (s *source) emit(annotationFile, relDir string) ([]byte, error) {
 			p("\tif r.%[1]s != nil && *r.%[1]s != \"\" {\n\t\treturn *r.%[1]s\n\t}\n", f.GoName)
 		}
 		p("}\n\n")
-		p("func (r *%s) idAndKey() (string, string) { return r.%s, r.Key() }\n\n", R, s.ByName[s.ID].GoName)
 	}
-	p("func (r *%s) unknown() *map[string]string { return &r.%s }\n\n", R, unknown.GoName)
-	p("func (r *%s) codec() *sourceCodec { return &%sCodec }\n\n", R, P)
 
-	// Field index.
-	p("// %sFieldIndex maps a Graph property name to its field index, or -1\n// for a property no version defines. Matching is exact.\nfunc %sFieldIndex(name string) int {\n\tswitch name {\n", P, P)
-	for _, f := range s.jsonFields() {
-		p("\tcase %q:\n\t\treturn %d\n", f.Name, f.Index) // the index is also the field's bit in seen
-	}
-	p("\t}\n\treturn -1\n}\n\n")
-
-	// Store.
-	p("// %s backs every pointer field of one parsed row, so a row costs one\n// allocation for its nullable values instead of one per field.\ntype %s struct {\n", S, S)
-	for _, st := range s.Stores {
-		p("\t%s [%d]%s\n", st.Name, st.Len, st.Type)
-	}
-	p("}\n\n")
-
-	// Parser.
-	// seen is a bit set sized for the schema: one word when it fits, as
-	// for today's sources (no index arithmetic on the hot path), else an
-	// array of words. Either way no field index escapes it.
-	seenType, seenTest := "uint64", func(idx int) string { return fmt.Sprintf("p.seen&(1<<%d)", idx) }
-	if words > 1 {
-		seenType = fmt.Sprintf("[%d]uint64", words)
-		seenTest = func(idx int) string { return fmt.Sprintf("p.seen[%d]&(1<<%d)", idx/64, idx%64) }
-	}
-	p("// %s stores the properties of one row; seen has a bit per field index,\n// for duplicate detection.\ntype %s struct {\n\trow *%s\n\tst *%s\n\tseen %s\n\tknown int\n}\n\n", Parser, Parser, R, S, seenType)
-	d("parse%s parses in into row with the properties of version ver, st backing the row's pointer fields. It returns *RowError, not error, so a wrapper cannot leak a typed nil. A non-nil unknown-properties map is filled rather than replaced.", R)
-	p("func parse%s(in rowInput, row *%s, st *%s, ver int) *RowError {\n", R, R, S)
-	p("\tp := %s{row: row, st: st, known: %sKnown[ver]}\n\tif rerr := walkObject(in, p.property); rerr != nil {\n\t\treturn rerr\n\t}\n", Parser, P)
-	for _, f := range s.jsonFields() {
-		if f.Required {
-			p("\tif %s == 0 {\n\t\treturn &RowError{Field: %q, Reason: \"required property is missing\"}\n\t}\n", seenTest(f.Index), f.Name)
-		}
-	}
-	p("\treturn nil\n}\n\n")
-	p("func (p *%s) property(name, val string, plain bool) *RowError {\n", Parser)
-	p("\tidx := %sFieldIndex(name)\n\tif idx < 0 || idx >= p.known {\n\t\treturn addUnknown(&p.row.%s, name, val)\n\t}\n", P, unknown.GoName)
-	if words == 1 {
-		p("\tbit := uint64(1) << idx\n\tif p.seen&bit != 0 {\n\t\treturn &RowError{Field: name, Reason: \"duplicate property\"}\n\t}\n\tp.seen |= bit\n")
-	} else {
-		p("\tw, bit := idx>>6, uint64(1)<<(idx&63)\n\tif p.seen[w]&bit != 0 {\n\t\treturn &RowError{Field: name, Reason: \"duplicate property\"}\n\t}\n\tp.seen[w] |= bit\n")
-	}
-	if len(s.Stores) > 0 {
-		p("\trow, st := p.row, p.st\n")
-	} else {
-		p("\trow := p.row\n")
-	}
-	p("\tvar rerr *RowError\n\tswitch idx {\n")
-	for _, f := range s.jsonFields() {
-		p("\tcase %d: // %s\n\t\trow.%s, rerr = %s\n", f.Index, f.Name, f.GoName, s.setCall(f, unknown))
-	}
-	p("\tdefault:\n\t\tpanic(fmt.Sprintf(\"schemas: no setter for %s field index %%d\", idx))\n\t}\n\treturn rerr\n}\n\n", R)
-
-	// Public parse functions.
+	// The exported API: one line each, into the codec.
+	lv := s.Versions[last]
 	for vi, v := range s.Versions {
 		d("Parse%s%s parses one element of the \"value\" array of a Graph %s %s response into row, by the rules in the package documentation. row is reset first, so one value can be reused across rows; on error it is left zero. Every failure is a *RowError.", s.FuncName, v.Suffix, v.Version, s.Source)
-		p("func Parse%s%s(raw []byte, row *%s) error { return %sParse(raw, row, %d) }\n\n", s.FuncName, v.Suffix, R, P, vi)
+		p("func Parse%s%s(raw []byte, row *%s) error { return %s.parseRow(raw, %d, row) }\n\n", s.FuncName, v.Suffix, R, C, vi)
 	}
-	p("func %sParse(raw []byte, row *%s, ver int) error {\n\t*row = %s{}\n\tif rerr := parse%s(rowInput{raw: raw}, row, new(%s), ver); rerr != nil {\n\t\t*row = %s{}\n\t\treturn rerr\n\t}\n\treturn nil\n}\n\n", P, R, R, R, S, R)
-
-	// Writer.
-	lv := s.Versions[last]
 	for vi, v := range s.Versions {
 		d("AppendAvro%s appends the Avro binary encoding of r with the %s schema (%s%sSchema; no framing) to dst and returns the extended slice.", v.Suffix, v.Version, sf, v.Suffix)
 		p("// Timestamps are truncated to milliseconds (toward the past); map\n// entries are written in Go map iteration order, as hamba does.")
 		if vi < last {
 			p(" A row\n// with a field set that the %s schema lacks is an error rather than a\n// silent loss of that field: use AppendAvro%s.", v.Version, lv.Suffix)
 		}
-		p(" It is safe\n// for concurrent use.\nfunc (r *%s) AppendAvro%s(dst []byte) ([]byte, error) {\n", R, v.Suffix)
-		if vi < last {
-			p("\tif name := r.setBeyond(%sKnown[%d]); name != \"\" {\n\t\treturn dst, fmt.Errorf(\"encode avro row: %s-only property %%s is set; encode with AppendAvro%s\", name)\n\t}\n", P, vi, lv.Version, lv.Suffix)
-		}
-		p("\treturn r.appendAvro(dst, %d), nil\n}\n\n", vi)
+		p(" It is safe\n// for concurrent use.\nfunc (r *%s) AppendAvro%s(dst []byte) ([]byte, error) { return %s.appendAvro(r, %d, dst) }\n\n", R, v.Suffix, C, vi)
 	}
-	p("// setBeyond names a property with field index known or above that r\n// holds, or returns \"\".\nfunc (r *%s) setBeyond(known int) string {\n\tswitch {\n", R)
-	for _, f := range s.jsonFields() {
-		if f.Index >= s.Known[0] {
-			p("\tcase known <= %d && r.%s != nil:\n\t\treturn %q\n", f.Index, f.GoName, f.Name)
-		}
-	}
-	p("\t}\n\treturn \"\"\n}\n\n")
-	p("// appendAvro writes r in the field order of version ver's schema.\nfunc (r *%s) appendAvro(dst []byte, ver int) []byte {\n", R)
-	open := 0
-	for _, f := range s.Order[last] {
-		fv := s.firstVersion(f)
-		if fv != open {
-			if open != 0 {
-				p("\t}\n")
-			}
-			if fv != 0 {
-				p("\tif ver >= %d {\n", fv)
-			}
-			open = fv
-		}
-		p("\tdst = %s(dst, r.%s)\n", f.Kind.appendFn, f.GoName)
-	}
-	if open != 0 {
-		p("\t}\n")
-	}
-	p("\treturn dst\n}\n\n")
-	if err := s.checkOrder(); err != nil {
-		return nil, err
-	}
-
-	// hamba mirror and decoding.
-	H := P + "Avro" // the hamba mirror
-	p("// %s is the shape hamba decodes (and, in tests, encodes as the\n// oracle) for every version: hamba v2.31 resolves a nullable union by\n// pointer, so slices and maps are pointers here, and decimals are their\n// raw Avro bytes (its *big.Rat path corrupts memory for nullable\n// decimals).\ntype %s struct {\n", H, H)
-	for _, f := range s.Order[last] {
-		p("\t%s %s `avro:%q`\n", f.GoName, f.Kind.hambaType, f.Name)
-	}
-	p("}\n\n")
 	for vi, v := range s.Versions {
 		d("Decode%s%s decodes one Avro binary %s written with the %s schema (as by AppendAvro%s, without framing) into row, replacing its contents. data must hold exactly one record: truncated input and trailing bytes are errors.", s.FuncName, v.Suffix, R, v.Version, v.Suffix)
-		p("func Decode%s%s(data []byte, row *%s) error { return %sDecode(data, %d, row) }\n\n", s.FuncName, v.Suffix, R, P, vi)
+		p("func Decode%s%s(data []byte, row *%s) error { return %s.decodeRow(data, %d, row) }\n\n", s.FuncName, v.Suffix, R, C, vi)
 	}
-	p("func %sDecode(data []byte, ver int, row *%s) error {\n", P, R)
-	p("\t// Decode into a fresh mirror: hamba writes through non-nil pointers and\n\t// merges into non-nil maps, which would alias or mix in the old row.\n")
-	p("\tvar a %s\n\tif err := decodeExact(data, %sSchemas[ver], &a); err != nil {\n\t\treturn err\n\t}\n\tout := %s{\n", H, P, R)
-	for _, f := range s.Fields {
-		if f.Kind.decode == "" {
-			p("\t\t%s: a.%s,\n", f.GoName, f.GoName)
-		}
-	}
-	p("\t}\n")
-	for _, f := range s.Fields {
-		switch f.Kind.decode {
-		case "decimal":
-			p("\tif a.%[1]s != nil {\n\t\td, err := decimalFromAvroBytes(a.%[1]s)\n\t\tif err != nil {\n\t\t\treturn fmt.Errorf(\"decode avro row: %[2]s: %%w\", err)\n\t\t}\n\t\tout.%[1]s = &d\n\t}\n", f.GoName, f.Name)
-		case "slice":
-			p("\tif a.%[1]s != nil {\n\t\tout.%[1]s = *a.%[1]s\n\t\tif out.%[1]s == nil {\n\t\t\t// hamba leaves an empty array a nil slice; [] is not null.\n\t\t\tout.%[1]s = %[2]s{}\n\t\t}\n\t}\n", f.GoName, f.Kind.goType)
-		case "map":
-			p("\tif a.%[1]s != nil {\n\t\tout.%[1]s = *a.%[1]s\n\t}\n", f.GoName)
-		}
-	}
-	p("\t*row = out\n\treturn nil\n}\n\n")
-	p("// hamba returns r as the mirror hamba encodes; tests hold the generated\n// writer to hamba's bytes with it.\nfunc (r *%s) hamba() *%s {\n\tm := &%s{\n", R, H, H)
-	for _, f := range s.Fields {
-		if f.Kind.decode == "" {
-			p("\t\t%s: r.%s,\n", f.GoName, f.GoName)
-		}
-	}
-	p("\t}\n")
-	for _, f := range s.Fields {
-		switch f.Kind.decode {
-		case "decimal":
-			p("\tif r.%[1]s != nil {\n\t\tm.%[1]s = r.%[1]s.appendAvroBytes(nil)\n\t}\n", f.GoName)
-		case "slice", "map":
-			p("\tif r.%[1]s != nil {\n\t\tm.%[1]s = &r.%[1]s\n\t}\n", f.GoName)
-		}
-	}
-	p("\treturn m\n}\n\n")
 
-	// Codec entry.
-	p("var %sScratchPool = sync.Pool{New: func() any { return new(parseScratch[%s, %s]) }}\n\n", P, R, S)
-	p("// %sCodec is the %s source's entry in sourceCodecs.\nvar %sCodec = sourceCodec{\n\tsource: %q,\n\tname: %sSchemaName,\n", P, s.Source, P, s.Source, sf)
+	// Codec and field table.
+	d("%s is the %s source's codec: its versions, its id property and its fields in the last version's schema order, each with its kind and the version that added it. The runtime (record.go) parses, writes and reads rows by this table.", C, s.Source)
+	p("var %s = newRowCodec[%s](sourceCodec{\n\tsource: %q,\n\tname: %sSchemaName,\n", C, R, s.Source, sf)
 	if s.Aggregate {
 		p("\taggregate: true,\n")
 	}
 	p("\tversions: []codecVersion{\n")
-	for vi, v := range s.Versions {
-		p("\t\t{version: %q, text: %s, schema: %s, known: %d},\n", v.Version, textVar(v), schemaVar(v), s.Known[vi])
+	for _, v := range s.Versions {
+		p("\t\t{version: %q, suffix: %q, text: %s, schema: %s},\n", v.Version, v.Suffix, textVar(v), schemaVar(v))
 	}
-	p("\t},\n\tencode: func(in rowInput, ver int, dst []byte) (string, string, []byte, error) {\n\t\treturn encodeRow(&%sScratchPool, parse%s, ver, in, dst)\n\t},\n", P, R)
-	p("\tdecode: func(data []byte, ver int) (any, error) {\n\t\trow := new(%s)\n\t\treturn row, %sDecode(data, ver, row)\n\t},\n", R, P)
-	p("\tparse: func(raw []byte, ver int) (any, error) {\n\t\trow := new(%s)\n\t\treturn row, %sParse(raw, row, ver)\n\t},\n", R, P)
-	p("\tappendRow: func(row any, ver int, dst []byte) []byte { return row.(*%s).appendAvro(dst, ver) },\n", R)
-	p("\thamba: func(row any) any { return row.(*%s).hamba() },\n}\n", R)
+	p("\t},\n}, %q, %s, []recordField{\n", s.ID, props)
+	for _, f := range s.Order[last] {
+		k := f.Kind.rt
+		if f.Identity && k == "kOptString" {
+			k = "kOptKeyString"
+		}
+		p("\t{%q, %s, %d},\n", f.Name, k, s.firstVersion(f))
+	}
+	p("})\n")
 	return b.Bytes(), nil
 }
 
@@ -433,38 +328,14 @@ func (s *source) checkOrder() error {
 	return nil
 }
 
-// jsonFields returns the fields named by Graph properties, by index.
-func (s *source) jsonFields() []*field {
-	out := make([]*field, 0, s.JSONCount)
+// propertyNames returns the names of the fields that are Graph properties
+// (all but the unknown-properties map).
+func (s *source) propertyNames() []string {
+	var out []string
 	for _, f := range s.Fields {
 		if f.Index >= 0 {
-			out = append(out, f)
+			out = append(out, f.Name)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
-}
-
-// setCall is the call that parses f's JSON value in setField.
-func (s *source) setCall(f, unknown *field) string {
-	slot := ""
-	if f.Kind.store != "" {
-		slot = fmt.Sprintf("&st.%s[%d], ", f.Kind.store, f.Slot)
-	}
-	switch f.KindName {
-	case "string":
-		return "requiredString(name, val, plain)"
-	case "opt string":
-		if f.Identity {
-			return "optKeyString(" + slot + "name, val, plain)"
-		}
-		return "optString(" + slot + "name, val, plain)"
-	case "opt timestamp":
-		return "optTime(" + slot + "name, val, plain)"
-	case "opt record array":
-		return f.Kind.parse + "(&row." + unknown.GoName + ", name, val)"
-	case "opt string array":
-		return "optStrings(name, val)"
-	}
-	return f.Kind.parse + "(" + slot + "name, val)"
 }

@@ -1,16 +1,21 @@
 // Package codegen generates package schemas' row codecs from the .avsc
-// files: for each source, the Go row type, the Graph JSON → row parser, the
-// row → Avro writer, the hamba mirror used for decoding, and the codec's
-// table entry. Its input is a source's .avsc files (one per Graph API
-// version) plus a small annotation, <Record>.codec.json, saying what the
-// schema cannot: which properties identify a row, which one keys it, and
-// the Go names. There is no per-source Go code.
+// files: for each source, the Go row type with its doc comments, its Key
+// method, the exported one-line Parse/AppendAvro/Decode wrappers, and its
+// codec with a field table — the fields in schema order, each with its
+// kind (schemas' fieldKind) and the version that added it. Its input is a
+// source's .avsc files (one per Graph API version) plus a small
+// annotation, <Record>.codec.json, saying what the schema cannot: which
+// properties identify a row, which one keys it, and the Go names. There is
+// no per-source Go code.
 //
-// The generated code is built on schemas' hand-written zero-allocation
-// primitives (walkObject over jsonscan members, requiredString, optString,
-// optTime, optInt, optDecimal, appendOptString, ...): generating only the
-// per-field glue keeps one implementation of each rule, and makes the glue
-// exactly as fast as the hand-written glue it replaced.
+// The generated code holds no per-field logic: the schemas runtime
+// (record.go, avroread.go) parses, writes and reads every row type by its
+// table, over schemas' hand-written zero-allocation primitives
+// (walkObject over jsonscan members, requiredString, optString, optTime,
+// optDecimal, appendOptString, ...), so each rule has one implementation
+// whatever the number of sources and fields. The one generated lookup is
+// the switch from property name to number that every production source
+// shares (codecs_gen.go): measured, it beats a map and a perfect hash.
 //
 // Adding a source's codec (the source itself is first an entry in the
 // sources registry, package sources, whose Name, Record, IDProperty,
@@ -23,8 +28,9 @@
 //     ones are the examples): source name, identifier prefix, exported
 //     names, versions, identity/id/key properties, any Go name overrides.
 //  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
-//     type, Parse/Decode functions, AppendAvro methods and the codec entry;
-//     codecs_gen.go lists it, so For finds it. The table-driven tests
+//     type, Parse/Decode functions, AppendAvro methods and the codec with
+//     its field table; codecs_gen.go lists it, so For finds it, and adds
+//     its property names to the shared switch. The table-driven tests
 //     (TestAppendMatchesHamba, FuzzAllSources,
 //     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
 //     knows its seed row files.
@@ -46,15 +52,14 @@
 //
 // Nested records (call records: sessions → segments → endpoints → media →
 // streams) are the next step, and the structure is ready for them: a
-// record type becomes a source-like unit of its own (its fields, its store,
-// its parser with its own seen set, its append function), emitted by the
-// same emit code with the record's name as prefix; a field of record type
-// (or array of records, or map of records) then gets a kind whose parse
-// calls the nested parser on the value's text (jsonscan.Object, as
-// walkObject does for a row) and whose append calls the nested writer.
-// recordArrays is the seam: today it maps AdministrativeUnitInfo to the
-// hand-written optUnitInfos / appendOptUnitInfos; a generated record kind
-// replaces that entry.
+// record type gets a field table of its own (resolved like a row's: its
+// fields, its store, its seen set), and a field of record type (or array
+// of records, or map of records) a kind whose parse runs the record's
+// table over the value's text (jsonscan.Object, as walkObject does for a
+// row) and whose write and read run it over the Avro bytes. recordArrays
+// is the seam: today it maps AdministrativeUnitInfo to the hand-written
+// kOptUnitInfos (optUnitInfos / appendOptUnitInfos); a table-driven
+// record kind replaces that entry.
 package codegen
 
 import (
@@ -70,7 +75,7 @@ import (
 type Annotation struct {
 	// Source is the source's name as the SOURCES setting spells it.
 	Source string `json:"source"`
-	// Prefix names the unexported generated identifiers (drParser, ...).
+	// Prefix names the unexported generated identifiers (drCodec, ...).
 	Prefix string `json:"prefix"`
 	// SchemaFunc names the exported schema accessors: <SchemaFunc>SchemaName,
 	// <SchemaFunc><Suffix>SchemaText(), <SchemaFunc><Suffix>Schema().
@@ -132,41 +137,36 @@ type avscField struct {
 	Doc  string          `json:"doc"`
 }
 
-// kind is how one field is parsed, stored, written and mirrored. New
-// kinds (nested records, arrays of records, maps of records) are added
-// here: a kind names its Go type, the parse helper and the append helper,
-// and which store array backs its pointer.
+// kind is how one field is parsed, stored, written and read: its Go type
+// in the row struct and the schemas runtime's fieldKind constant, whose
+// code (schemas/record.go) does the work. New kinds (nested records,
+// arrays of records, maps of records) are added here and there.
 type kind struct {
-	goType    string // the row struct's field type
-	hambaType string // the mirror's field type
-	store     string // rowStore array: strs, times, ints, longs, bools, floats, decs; "" when none
-	storeType string
-	parse     string // template for the setField case; see setCase
-	appendFn  string // append helper
-	decode    string // template for the mirror → row copy; "" for a plain copy
+	goType string // the row struct's field type
+	rt     string // the fieldKind constant
 }
 
 var kinds = map[string]kind{
-	"string":           {goType: "string", hambaType: "string", appendFn: "appendString"},
-	"opt string":       {goType: "*string", hambaType: "*string", store: "strs", storeType: "string", parse: "optString", appendFn: "appendOptString"},
-	"opt timestamp":    {goType: "*time.Time", hambaType: "*time.Time", store: "times", storeType: "time.Time", parse: "optTime", appendFn: "appendOptTime"},
-	"opt int":          {goType: "*int32", hambaType: "*int32", store: "ints", storeType: "int32", parse: "optInt", appendFn: "appendOptInt"},
-	"opt long":         {goType: "*int64", hambaType: "*int64", store: "longs", storeType: "int64", parse: "optLong", appendFn: "appendOptLong"},
-	"opt boolean":      {goType: "*bool", hambaType: "*bool", store: "bools", storeType: "bool", parse: "optBool", appendFn: "appendOptBool"},
-	"opt double":       {goType: "*float64", hambaType: "*float64", store: "floats", storeType: "float64", parse: "optDouble", appendFn: "appendOptDouble"},
-	"opt decimal":      {goType: "*Decimal", hambaType: "[]byte", store: "decs", storeType: "Decimal", parse: "optDecimal", appendFn: "appendOptDecimal", decode: "decimal"},
-	"opt string array": {goType: "[]string", hambaType: "*[]string", parse: "optStrings", appendFn: "appendOptStrings", decode: "slice"},
-	"opt map":          {goType: "map[string]string", hambaType: "*map[string]string", appendFn: "appendOptMap", decode: "map"},
-	// Arrays of named records are hand-written helpers for now, keyed by
+	"string":           {"string", "kString"},
+	"opt string":       {"*string", "kOptString"},
+	"opt timestamp":    {"*time.Time", "kOptTime"},
+	"opt int":          {"*int32", "kOptInt"},
+	"opt long":         {"*int64", "kOptLong"},
+	"opt boolean":      {"*bool", "kOptBool"},
+	"opt double":       {"*float64", "kOptDouble"},
+	"opt decimal":      {"*Decimal", "kOptDecimal"},
+	"opt string array": {"[]string", "kOptStrings"},
+	"opt map":          {"map[string]string", "kUnknown"},
+	// Arrays of named records have hand-written kinds for now, keyed by
 	// the record's name; see recordArrays.
 }
 
 // recordArrays maps the name of a record used as array items to its
-// hand-written Go type and helpers. Call records will need these generated
+// hand-written Go type and kind. Call records will need these generated
 // (recursively, from the item record's own fields); the table is where a
 // generated record kind will plug in.
-var recordArrays = map[string]struct{ goType, parse, appendFn string }{
-	"AdministrativeUnitInfo": {"AdministrativeUnitInfo", "optUnitInfos", "appendOptUnitInfos"},
+var recordArrays = map[string]kind{
+	"AdministrativeUnitInfo": {"[]AdministrativeUnitInfo", "kOptUnitInfos"},
 }
 
 // field is one schema field with everything the templates need.
@@ -176,8 +176,7 @@ type field struct {
 	Doc      string
 	Kind     kind
 	KindName string
-	Index    int  // JSON property index (duplicate bit); -1 for the unknown map
-	Slot     int  // index into the store array
+	Index    int  // JSON property index; -1 for the unknown map
 	Required bool // a non-union type
 	Identity bool
 }
@@ -190,14 +189,7 @@ type source struct {
 	Fields    []*field          // every field, in first-seen order
 	ByName    map[string]*field // by property name
 	Order     [][]*field        // per version: the fields in schema order
-	Known     []int             // per version: the count of JSON properties it defines
-	Stores    []storeArray      // the store arrays, in a fixed order
 	JSONCount int               // number of JSON-named fields
-}
-
-type storeArray struct {
-	Name, Type string
-	Len        int
 }
 
 // loadSource reads the annotation at path and the .avsc files it names
@@ -244,7 +236,6 @@ func loadSource(path string) (*source, error) {
 			order = append(order, f)
 		}
 		s.Order = append(s.Order, order)
-		s.Known = append(s.Known, s.JSONCount)
 		// Every field of this version must have an index below its count,
 		// and every earlier field must still be here: the parser tells the
 		// versions apart by count alone.
@@ -260,19 +251,6 @@ func loadSource(path string) (*source, error) {
 	}
 	if err := s.check(); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	for _, name := range []string{"strs", "times", "ints", "longs", "bools", "floats", "decs"} {
-		n, typ := 0, ""
-		for _, f := range s.Fields {
-			if f.Kind.store == name {
-				f.Slot = n
-				n++
-				typ = f.Kind.storeType
-			}
-		}
-		if n > 0 {
-			s.Stores = append(s.Stores, storeArray{name, typ, n})
-		}
 	}
 	return s, nil
 }
@@ -295,7 +273,7 @@ func (s *source) fieldFor(af avscField) (*field, error) {
 		if !ok {
 			return nil, fmt.Errorf("array of record %s: no codec for that record yet", itemRecord)
 		}
-		f.Kind = kind{goType: "[]" + ra.goType, hambaType: "*[]" + ra.goType, parse: ra.parse, appendFn: ra.appendFn, decode: "slice"}
+		f.Kind = ra
 	} else {
 		f.Kind = kinds[kindName]
 	}
