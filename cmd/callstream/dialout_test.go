@@ -15,7 +15,9 @@ import (
 	"github.com/hamba/avro/v2"
 
 	"github.com/callstream/callstream/graphsim"
+	"github.com/callstream/callstream/internal/testkit"
 	"github.com/callstream/callstream/schemas"
+	"github.com/callstream/callstream/sources"
 )
 
 // dialoutRun is a pipeline walking pstn-dialout through the built binary
@@ -73,23 +75,17 @@ func newDialoutRun(t *testing.T, days int, sc graphsim.Config) *dialoutRun {
 func (d *dialoutRun) setSim(h time.Duration) { d.simNow.Store(d.today.Add(h).UnixNano()) }
 
 // truth is the simulator's aggregation at its clock: each (day, grouping)
-// by its record key.
+// by its record key (testkit.AggregateRows, as the interop harness has it).
 func (d *dialoutRun) truth(t *testing.T) map[string]graphsim.DialoutRow {
 	t.Helper()
-	codec, err := schemas.For("pstn-dialout", schemas.VersionBeta)
+	src, _ := sources.Lookup("pstn-dialout")
+	rows, err := testkit.AggregateRows(d.sim, src, d.days[0], d.today, time.Unix(0, d.simNow.Load()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Unix(0, d.simNow.Load())
 	out := map[string]graphsim.DialoutRow{}
-	for _, day := range d.days {
-		for _, row := range d.sim.DialoutReport(day, day.Add(24*time.Hour), now) {
-			_, group, _, err := codec.Encode(row.JSON, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out[schemas.DayKey(day, group)] = row
-		}
+	for _, r := range rows {
+		out[r.Key] = r.Row
 	}
 	return out
 }

@@ -10,7 +10,15 @@ string, isolation.level=read_committed.
 Every topic is one source read in one Graph API version (a line of the
 --topics file, written by run.sh from the harness's lanes.tsv). Every record
 is checked against the simulator's ground truth for that source (its truth
-file, the Graph JSON the simulator served), field by field. The expected
+file, the Graph JSON the simulator served), field by field; the schema
+registered for the topic must be the source's .avsc. A log row is found by
+its id and keyed by its key property (its id when that is empty). An
+aggregate (pstn-dialout, an upsert stream keyed by UTC day and grouping)
+has no id: its truth is one row per (day, grouping) with its record key
+(callstream's schemas.DayKey, a JSON array of the day and the grouping
+properties), and every key must be on the topic exactly once (the run reads
+each day once from a static simulator, so nothing is republished), with
+the truth's figures. The expected
 Avro values are derived here, independently of callstream's Go code, from
 the types of the schema registered for the topic and the conventions it
 documents: timestamps in UTC truncated to the millisecond, Graph's
@@ -24,8 +32,10 @@ properties their record does not define kept there whole as well).
 Usage: consume.py --brokers HOST:PORT --topics topics.tsv --registry URL
        --user U --password P [--expect-aborted]
 
-topics.tsv: version, source, topic, id property, key property, truth file,
-tab-separated, one topic a line.
+topics.tsv: version, source, topic, id property ("-" for an aggregate), key
+property, truth file, kind (log or aggregate), the .avsc file; tab-separated,
+one topic a line. A log's truth file is one Graph row a line; an
+aggregate's one {"day", "key", "row"} object a line.
 
 Prints one line per problem, then "interop: N passed, M failed" (N and M
 count rows) and exits 1 when anything failed.
@@ -45,7 +55,8 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-# The id of the row tests/interop/harness writes in an aborted transaction.
+# The id of the row tests/interop/harness writes in an aborted transaction (of
+# an aggregate's, which has none: its key property, so a part of its key).
 ABORTED_ID = "00000000-0000-0000-0000-0000aborted0"
 # The field every schema keeps the properties it does not define in.
 UNKNOWN = "additionalProperties"
@@ -77,7 +88,7 @@ def graph_time(s):
     return t.astimezone(dt.timezone.utc)
 
 
-def kind(avro_type):
+def kind_of(avro_type):
     """What a field's Avro type means for the expected value: "time",
     "decimal", "int", "double", "bool", "string", "map", ("array", item
     kind) or ("record", {field: kind})."""
@@ -85,7 +96,7 @@ def kind(avro_type):
         branches = [t for t in avro_type if t != "null"]
         if len(branches) != 1:
             raise ValueError(f"unexpected union {avro_type!r}")
-        return kind(branches[0])
+        return kind_of(branches[0])
     if isinstance(avro_type, dict):
         logical = avro_type.get("logicalType")
         if logical == "timestamp-millis":
@@ -94,12 +105,12 @@ def kind(avro_type):
             return "decimal"
         t = avro_type["type"]
         if t == "array":
-            return ("array", kind(avro_type["items"]))
+            return ("array", kind_of(avro_type["items"]))
         if t == "map":
             return "map"
         if t == "record":
-            return ("record", {f["name"]: kind(f["type"]) for f in avro_type["fields"]})
-        return kind(t)
+            return ("record", {f["name"]: kind_of(f["type"]) for f in avro_type["fields"]})
+        return kind_of(t)
     return {"int": "int", "long": "int", "double": "double", "float": "double",
             "boolean": "bool", "string": "string"}[avro_type]
 
@@ -305,38 +316,74 @@ def selftest(truth, fields, lane):
 
 
 def want_key(row, id_prop, key_prop):
-    """The record key: the key property when a non-empty string, else the
-    id (the codecs' fallback)."""
+    """The record key of a log row: the key property when a non-empty
+    string, else the id (the codecs' fallback)."""
     key = row.get(key_prop)
     return key if isinstance(key, str) and key else row[id_prop]
+
+
+def load_truth(path, kind, id_prop):
+    """The truth file of a topic: {identity: Graph row} and, for an
+    aggregate, {identity: day}. A log row's identity is its id; an
+    aggregate row's, which has none, is its record key (the day and the
+    grouping, a JSON array: schemas.DayKey)."""
+    truth, days = {}, {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            entry = graph_json(line)
+            if kind == "log":
+                truth[entry[id_prop]] = entry
+                continue
+            key = entry["key"]
+            if key in truth:
+                raise ValueError(f"{path}: the key {key} twice in the truth")
+            truth[key], days[key] = entry["row"], entry["day"]
+    return truth, days
+
+
+def key_parts(key):
+    """An aggregate key's parts (a JSON array), or None if it is not one."""
+    try:
+        parts = json.loads(key)
+    except (TypeError, ValueError):
+        return None
+    return parts if isinstance(parts, list) else None
 
 
 def check_topic(args, registry, lane):
     """Checks one topic against its truth file. Returns (rows passed,
     problems)."""
-    version, source, topic, id_prop, key_prop, truth_path = lane
+    version, source, topic, id_prop, key_prop, truth_path, kind, avsc_path = lane
+    if kind not in ("log", "aggregate"):
+        return 0, [f"{source} ({version}): a source of kind {kind!r}, which this checker does not read"]
     name = f"{source} ({version}) on {topic}"
-    truth = {}
-    with open(truth_path, encoding="utf-8") as f:
-        for line in f:
-            row = graph_json(line)
-            truth[row[id_prop]] = row
+    truth, days = load_truth(truth_path, kind, id_prop)
 
+    failed = []
     subject = f"{topic}-value"  # TopicNameStrategy, AvroConverter's default
     registered = registry.get_latest_version(subject)
     schema = json.loads(registered.schema.schema_str)
-    fields = {f["name"]: kind(f["type"]) for f in schema["fields"]}
+    with open(avsc_path, encoding="utf-8") as f:
+        if schema != json.load(f):
+            failed.append(f"the schema registered under {subject} is not {avsc_path}")
+    fields = {f["name"]: kind_of(f["type"]) for f in schema["fields"]}
     tried = selftest(truth, fields, name)
     print(f"{name}: registry {subject} version {registered.version}, schema id {registered.schema_id} "
-          f"({schema['name']}, {len(fields)} fields); checker self-test caught {len(tried)} kinds of wrong value")
+          f"({schema['name']}, {len(fields)} fields, as in {avsc_path.rsplit('/', 1)[-1]}); "
+          f"checker self-test caught {len(tried)} kinds of wrong value")
     deserialize = AvroDeserializer(registry)  # writer schema fetched by the id in each record
 
-    failed = []
+    def identity(rec, key):
+        """(the row's identity, whether it is the aborted record)."""
+        if kind == "log":
+            return rec.get(id_prop), rec.get(id_prop) == ABORTED_ID
+        return key, ABORTED_ID in (key_parts(key) or [])
+
     msgs, complete = read_all(args.brokers, topic, "read_committed", args.timeout)
     if not complete:
         failed.append(f"timed out before the end of every partition (read {len(msgs)} records)")
     partitions = len({m.partition() for m in msgs})
-    seen = {}
+    seen, bad = {}, set()
     for msg in msgs:
         value = msg.value()
         where = f"partition {msg.partition()} offset {msg.offset()}"
@@ -348,33 +395,49 @@ def check_topic(args, registry, lane):
             failed.append(f"{where}: schema id {schema_id}, want {registered.schema_id}")
         rec = deserialize(value, SerializationContext(topic, MessageField.VALUE))
         key = msg.key().decode("utf-8") if msg.key() is not None else None
-        row_id = rec.get(id_prop)
-        if row_id == ABORTED_ID:
+        ident, aborted = identity(rec, key)
+        if aborted:
             failed.append(f"{where}: a record of an aborted transaction was delivered (isolation.level not honoured)")
             continue
-        graph_row = truth.get(row_id)
+        graph_row = truth.get(ident)
         if graph_row is None:
-            failed.append(f"{where}: {id_prop} {row_id!r} is not a simulated row")
+            what = f"{id_prop} {ident!r}" if kind == "log" else f"key {ident!r}"
+            failed.append(f"{where}: {what} is not a simulated row")
             continue
-        seen[row_id] = seen.get(row_id, 0) + 1
-        if seen[row_id] > 1:
-            failed.append(f"{where}: {id_prop} {row_id} repeated")
+        label = f"id {ident}" if kind == "log" else f"key {ident}"
+        seen[ident] = seen.get(ident, 0) + 1
+        if seen[ident] > 1:
+            # A static simulator read once: no (day, grouping) changes, so
+            # none is republished either.
+            failed.append(f"{where} {label}: repeated")
+            bad.add(ident)
             continue
         problems = compare(rec, expected(graph_row, fields))
-        if key != want_key(graph_row, id_prop, key_prop):
-            problems.append(f"key {key!r}, want {want_key(graph_row, id_prop, key_prop)!r} ({key_prop}, else {id_prop})")
+        if kind == "log":
+            if key != want_key(graph_row, id_prop, key_prop):
+                problems.append(f"key {key!r}, want {want_key(graph_row, id_prop, key_prop)!r} ({key_prop}, else {id_prop})")
+        else:
+            # The key is the truth's (the lookup above); it also reads as
+            # the JSON array of the row's day and then its grouping.
+            parts = key_parts(key)
+            if not parts or parts[0] != days[ident] or rec.get(key_prop) not in parts[1:]:
+                problems.append(f"key {key!r} is not a JSON array of the day {days[ident]} and a grouping with {key_prop}")
         headers = dict(msg.headers() or [])
         if headers.get("callstream.source") != source.encode():
             problems.append(f"header callstream.source = {headers.get('callstream.source')!r}, want {source!r}")
         if problems:
-            failed.append(f"{where} id {row_id}: " + "; ".join(problems))
+            failed.append(f"{where} {label}: " + "; ".join(problems))
+            bad.add(ident)
 
     if args.expect_aborted:
         # The same topic read_uncommitted must show the aborted record: the
         # read_committed pass above was put to the test, not vacuous.
         raw, _ = read_all(args.brokers, topic, "read_uncommitted", args.timeout)
-        aborted = sum(1 for m in raw if len(m.value()) > 5 and
-                      deserialize(m.value(), SerializationContext(topic, MessageField.VALUE)).get(id_prop) == ABORTED_ID)
+        aborted = 0
+        for m in raw:
+            if len(m.value()) > 5:
+                rec = deserialize(m.value(), SerializationContext(topic, MessageField.VALUE))
+                aborted += identity(rec, m.key().decode("utf-8") if m.key() is not None else None)[1]
         if aborted != 1:
             failed.append(f"read_uncommitted shows {aborted} aborted records, want 1: the isolation check proves nothing")
         else:
@@ -383,22 +446,23 @@ def check_topic(args, registry, lane):
     missing = [i for i in truth if i not in seen]
     if missing:
         failed.append(f"{len(missing)} simulated rows not on the topic, e.g. {missing[:3]}")
-    ok = len(seen) - sum(1 for f in failed if " id " in f)
+    ok = sum(1 for i in seen if i not in bad)
+    rows = "simulated rows" if kind == "log" else f"simulated (day, grouping) rows over {len(set(days.values()))} UTC days"
     print(f"{name}: read {len(msgs)} records from {partitions} partitions (read_committed); "
-          f"{len(truth)} simulated rows; {max(ok, 0)} passed, {len(failed)} failed")
-    return max(ok, 0), [f"{name}: {f}" for f in failed]
+          f"{len(truth)} {rows}; {ok} passed, {len(failed)} failed")
+    return ok, [f"{name}: {f}" for f in failed]
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--brokers", required=True)
-    ap.add_argument("--topics", required=True, help="version, source, topic, id property, key property, truth file; tab-separated")
+    ap.add_argument("--topics", required=True, help="version, source, topic, id property, key property, truth file, kind, .avsc; tab-separated")
     ap.add_argument("--registry", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--timeout", type=float, default=120)
     ap.add_argument("--expect-aborted", action="store_true",
-                    help="every topic holds one record (id property ABORTED_ID) in an aborted transaction")
+                    help="every topic holds one record (id property, or in an aggregate's key, ABORTED_ID) in an aborted transaction")
     args = ap.parse_args()
 
     with open(args.topics, encoding="utf-8") as f:

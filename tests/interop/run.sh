@@ -7,14 +7,17 @@
 # 2. uses the real Kafka broker named by KAFKA_TEST_BROKERS, or starts one with
 #    scripts/kafka-test.sh (and stops it afterwards);
 # 3. starts tests/interop/harness (the Graph simulator and a Schema Registry behind basic
-#    auth), which lists every Log source of the registry in every Graph API version it is
-#    offered in (lanes.tsv) with the simulator's truth for it, and runs the real callstream
-#    binary against them once per API version (GRAPH_API_VERSION is one setting for a run),
-#    SOURCES listing that version's sources, each to a topic of its own;
+#    auth), which lists every source of the registry (the logs and the pstn-dialout aggregate)
+#    in every Graph API version it is offered in (lanes.tsv) with the simulator's truth for
+#    it, and runs the real callstream binary against them once per API version
+#    (GRAPH_API_VERSION is one setting for a run), SOURCES listing that version's sources,
+#    each to a topic of its own;
 # 4. adds one record in an aborted transaction to every topic, then consumes every topic with
 #    tests/interop/consume.py (isolation.level=read_committed, AvroDeserializer through the
 #    registry, string keys: what a Kafka Connect sink with AvroConverter reads) and checks
-#    every field of every row against the simulator, and that the aborted records stay unseen.
+#    every field of every row (of an aggregate: of every day and grouping, by its key) against
+#    the simulator, the registered schema against the .avsc, and that the aborted records
+#    stay unseen.
 #
 # Prints "interop: N passed, M failed" last; exits non-zero on any failure.
 set -euo pipefail
@@ -81,13 +84,13 @@ for version in "${versions[@]}"; do
 	names=()
 	topics=()
 	topic_env=()
-	while IFS=$'\t' read -r v source setting id_prop key_prop truth; do
+	while IFS=$'\t' read -r v source setting id_prop key_prop truth kind avsc; do
 		[[ $v == "$version" ]] || continue
 		topic=callstream-interop-$run_id-$source-${version//./}
 		names+=("$source")
 		topics+=("$topic")
 		topic_env+=("$setting=$topic")
-		printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$version" "$source" "$topic" "$id_prop" "$key_prop" "$work/$truth" >>"$work/topics.tsv"
+		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$version" "$source" "$topic" "$id_prop" "$key_prop" "$work/$truth" "$kind" "$repo/$avsc" >>"$work/topics.tsv"
 	done <"$work/lanes.tsv"
 	sources_list=$(IFS=,; echo "${names[*]}")
 	log "running callstream (Graph $version, SOURCES=$sources_list) into ${topics[*]} on $KAFKA_TEST_BROKERS"

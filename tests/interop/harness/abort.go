@@ -27,8 +27,10 @@ const abortedID = "00000000-0000-0000-0000-0000aborted0"
 // record shaped exactly like callstream's for source in Graph API version
 // version (Confluent framing with the id of the schema registered under
 // <topic>-value, the Avro body of the first row of the source's truth file
-// with abortedID as its id property, its key and callstream.source header),
-// so that the consumer's isolation level is put to the test:
+// with abortedID as its id property — an aggregate's, which has no id, as
+// its key property —, its key (for an aggregate schemas.DayKey of the
+// row's day and grouping, abortedID among it) and callstream.source
+// header), so that the consumer's isolation level is put to the test:
 // read_uncommitted would deliver it and the checker would reject it as not
 // simulated. The registry is the one named in dir's env file.
 func writeAborted(brokers []string, topic, dir, source, version string) error {
@@ -44,17 +46,34 @@ func writeAborted(brokers []string, topic, dir, source, version string) error {
 	if err != nil {
 		return err
 	}
+	// A log row is marked by its id; an aggregate row, which has none, by
+	// its key property (a grouping property, so part of its record key).
+	var day time.Time
+	mark := src.IDProperty
+	if src.Kind == sources.Aggregate {
+		var line aggregateTruth
+		if err := json.Unmarshal(raw, &line); err != nil {
+			return err
+		}
+		if day, err = time.Parse(time.DateOnly, line.Day); err != nil {
+			return err
+		}
+		raw, mark = line.Row, src.KeyProperty
+	}
 	var row map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &row); err != nil {
 		return err
 	}
-	row[src.IDProperty] = json.RawMessage(`"` + abortedID + `"`)
+	row[mark] = json.RawMessage(`"` + abortedID + `"`)
 	if raw, err = json.Marshal(row); err != nil {
 		return err
 	}
 	_, key, body, err := codec.Encode(raw, nil)
 	if err != nil {
 		return fmt.Errorf("encoding the aborted row: %w", err)
+	}
+	if src.Kind == sources.Aggregate {
+		key = schemas.DayKey(day, key)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -7,12 +7,18 @@
 // Files written to -dir:
 //
 //	truth-<source>-<version>.jsonl
-//	             for every Log source of the registry and every Graph API version it is
-//	             offered in: every simulated row of that source in the walked range, one
-//	             Graph JSON object a line, exactly as the simulator serves it in that
-//	             version (the consumer derives the expected Avro values from it on its own)
+//	             for every source of the registry and every Graph API version it is
+//	             offered in. A Log source: every simulated row of that source in the
+//	             walked range, one Graph JSON object a line, exactly as the simulator
+//	             serves it in that version (the consumer derives the expected Avro values
+//	             from it on its own). An Aggregate source (pstn-dialout): one line per
+//	             UTC day the range touches and grouping, {"day": "2026-03-02", "key":
+//	             <its record key, schemas.DayKey>, "row": <the Graph JSON served>}
+//	             (testkit.AggregateRows)
 //	lanes.tsv    one line per truth file: version, source, the source's topic setting, its
-//	             id property, its key property and the truth file's name, tab-separated
+//	             id property ("-" for an aggregate), its key property, the truth file's
+//	             name, the source's kind (log, aggregate) and the path of its .avsc below
+//	             the repository, tab-separated
 //	env          NAME=value lines for callstream and the consumer (written last, atomically,
 //	             so its presence means "ready")
 //
@@ -27,6 +33,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -105,27 +112,44 @@ func run(dir string, start time.Time, hours, perHour int) error {
 	defer reg.Close()
 	srcompat.Enforce(reg)
 
-	// A truth file per Log source and version, and the list of them.
+	// A truth file per source and version, and the list of them.
 	var lanes strings.Builder
 	total := 0
 	for _, src := range sources.All() {
-		if src.Kind != sources.Log {
-			continue // read and checked differently; not covered here yet
+		var n int
+		var write func(path, version string) error
+		idProp := src.IDProperty
+		switch src.Kind {
+		case sources.Log:
+			rows, err := testkit.LogRows(sim, src, start, end)
+			if err != nil {
+				return err
+			}
+			n = len(rows)
+			write = func(path, version string) error { return writeTruth(path, rows, version) }
+		case sources.Aggregate:
+			// Every call is visible long before callstream reads: the
+			// static simulator answers each day alike whenever asked.
+			rows, err := testkit.AggregateRows(sim, src, start, end, time.Now())
+			if err != nil {
+				return err
+			}
+			n = len(rows)
+			write = func(path, _ string) error { return writeAggregateTruth(path, rows) }
+			idProp = "-" // an aggregate has none: a row is its key
+		default:
+			return fmt.Errorf("source %s is of kind %s, which the interop test does not read", src.Name, src.Kind)
 		}
-		rows, err := testkit.LogRows(sim, src, start, end)
-		if err != nil {
-			return err
-		}
-		if len(rows) == 0 {
+		if n == 0 {
 			return fmt.Errorf("the simulator holds no %s row from %s to %s", src.Name, start.Format(time.RFC3339), end.Format(time.RFC3339))
 		}
 		for _, v := range src.Versions {
 			name := truthFile(src.Name, v)
-			if err := writeTruth(filepath.Join(dir, name), rows, v); err != nil {
+			if err := write(filepath.Join(dir, name), v); err != nil {
 				return err
 			}
-			fmt.Fprintf(&lanes, "%s\t%s\t%s\t%s\t%s\t%s\n", v, src.Name, src.TopicSetting, src.IDProperty, src.KeyProperty, name)
-			total += len(rows)
+			fmt.Fprintf(&lanes, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v, src.Name, src.TopicSetting, idProp, src.KeyProperty, name, src.Kind, schemaFile(src, v))
+			total += n
 		}
 	}
 	if err := writeAtomic(filepath.Join(dir, "lanes.tsv"), []byte(lanes.String())); err != nil {
@@ -165,6 +189,43 @@ func writeTruth(path string, rows []graphsim.Row, version string) error {
 		_ = w.WriteByte('\n')
 	}
 	return errors.Join(w.Flush(), f.Close())
+}
+
+// aggregateTruth is a line of an aggregate's truth file: one (day,
+// grouping), its record key and the Graph JSON the simulator serves for
+// it.
+type aggregateTruth struct {
+	Day string          `json:"day"`
+	Key string          `json:"key"`
+	Row json.RawMessage `json:"row"`
+}
+
+// writeAggregateTruth writes rows as aggregateTruth lines.
+func writeAggregateTruth(path string, rows []testkit.AggregateRow) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, r := range rows {
+		if err := enc.Encode(aggregateTruth{Day: r.Day.Format(time.DateOnly), Key: r.Key, Row: r.Row.JSON}); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return errors.Join(w.Flush(), f.Close())
+}
+
+// schemaFile is the path, below the repository, of the .avsc of src in
+// Graph API version version (the naming sources documents): what the
+// registry must hold for its topic.
+func schemaFile(src sources.Source, version string) string {
+	if version == sources.Beta {
+		return "schemas/" + src.Record + ".beta.avsc"
+	}
+	return "schemas/" + src.Record + ".avsc"
 }
 
 func writeAtomic(path string, b []byte) error {
