@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"math/big"
-	"math/rand/v2"
 	"os"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -292,26 +290,6 @@ func TestBinaryDialoutSurvivesSIGKILL(t *testing.T) {
 // further pages, kills times, then lets a last run finish.
 func (d *dialoutRun) killLoop(t *testing.T, kills, totalPages int) {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 2))
-	for i := range kills {
-		target := d.sim.Stats().Pages + 1 + rng.IntN(max(totalPages/(kills+1), 1))
-		proc := start(t, d.env, "run", "--once")
-		deadline := time.Now().Add(2 * time.Minute)
-		for d.sim.Stats().Pages < target {
-			select {
-			case <-proc.Done():
-				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.Out)
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("kill %d: no progress; output:\n%s", i, proc.Out)
-			}
-			time.Sleep(time.Millisecond)
-		}
-		if err := proc.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-proc.Done()
-	}
+	killRuns(t, d.env, func() int { return d.sim.Stats().Pages }, kills, totalPages, 1)
 	d.run(t)
 }

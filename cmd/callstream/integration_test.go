@@ -259,17 +259,18 @@ func killGraph(t *testing.T, src sources.Source, start time.Time, days int) grap
 	return sc
 }
 
-// killAndRestart starts the walk, SIGKILLs it after a random number of
-// further pages, kills times, then lets a last run finish, and checks the
-// lane's topic. It returns the number of duplicate records.
-func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
+// killRuns starts `run --once` kills times and SIGKILLs each run once the
+// simulator has served at least step and at most step plus a random share
+// of totalPages further pages (pages reads its count), so that the kills
+// land all over the walk.
+func killRuns(t *testing.T, e env, pages func() int, kills, totalPages, step int) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	for i := range kills {
-		target := p.sim.Stats().Pages + 2 + rng.IntN(max(totalPages/(kills+1), 1))
-		proc := start(t, p.env, "run", "--once")
+		target := pages() + step + rng.IntN(max(totalPages/(kills+1), 1))
+		proc := start(t, e, "run", "--once")
 		deadline := time.Now().Add(2 * time.Minute)
-		for p.sim.Stats().Pages < target {
+		for pages() < target {
 			select {
 			case <-proc.Done():
 				t.Fatalf("kill %d: the walk ended before the kill; output:\n%s", i, proc.Out)
@@ -280,11 +281,16 @@ func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		if err := proc.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		<-proc.Done()
+		proc.Kill(t)
 	}
+}
+
+// killAndRestart starts the walk, SIGKILLs it after a random number of
+// further pages, kills times, then lets a last run finish, and checks the
+// lane's topic. It returns the number of duplicate records.
+func (p *pipeline) killAndRestart(t *testing.T, kills, totalPages int) int {
+	t.Helper()
+	killRuns(t, p.env, func() int { return p.sim.Stats().Pages }, kills, totalPages, 2)
 	proc := start(t, p.env, "run", "--once")
 	if code := proc.Wait(t, 5*time.Minute); code != 0 {
 		t.Fatalf("exit %d after restart; output:\n%s", code, proc.Out)
