@@ -70,12 +70,15 @@ import (
 	"strings"
 )
 
-// Annotation is a source's <Record>.codec.json: what the generator needs
-// besides the .avsc.
+// Annotation is what the generator needs about a source besides its
+// .avsc files. For a production source it is derived from the source's
+// entry in the sources registry (see derive); a test-only source (the
+// wide schema under testdata/codegen, which has no registry entry) spells
+// it out in a <Record>.codec.json file of the same shape.
 type Annotation struct {
 	// Source is the source's name as the SOURCES setting spells it.
 	Source string `json:"source"`
-	// Prefix names the unexported generated identifiers (drCodec, ...).
+	// Prefix names the unexported generated identifiers (pstnCodec, ...).
 	Prefix string `json:"prefix"`
 	// SchemaFunc names the exported schema accessors: <SchemaFunc>SchemaName,
 	// <SchemaFunc><Suffix>SchemaText(), <SchemaFunc><Suffix>Schema().
@@ -108,11 +111,13 @@ type Annotation struct {
 	// grouping properties must be nullable identity strings: they are part
 	// of the key, so invalid UTF-8 in them is never repaired.
 	Aggregate bool `json:"aggregate"`
-	// GoNames overrides the Go field name derived from a property name.
-	GoNames map[string]string `json:"goNames"`
 	// Unknown is the map<string> field that keeps the properties the
 	// schema does not define.
 	Unknown string `json:"unknown"`
+
+	// origin names where the annotation came from, for the generated
+	// files' headers and errors.
+	origin string
 }
 
 // Version is one Graph API version of a source and its schema file.
@@ -192,28 +197,34 @@ type source struct {
 	JSONCount int               // number of JSON-named fields
 }
 
-// loadSource reads the annotation at path and the .avsc files it names
-// (relative to the annotation's directory).
-func loadSource(path string) (*source, error) {
+// loadAnnotation reads a test-only source's <Record>.codec.json.
+func loadAnnotation(path string) (Annotation, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return Annotation{}, err
 	}
 	var a Annotation
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return Annotation{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || (a.ID == "") != a.Aggregate || len(a.Key) == 0 || a.Unknown == "" {
-		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions, key, unknown and (unless aggregate, and only then) id are required", path)
+	a.origin = filepath.Base(path)
+	return a, nil
+}
+
+// load reads the .avsc files a names (in dir) and checks them against a.
+// keyFor, when not nil, is called once the fields are known to complete
+// a's key and identity from them (see derive).
+func load(a Annotation, dir string, keyFor func(*source) error) (*source, error) {
+	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || a.Unknown == "" {
+		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions and unknown are required", a.origin)
 	}
 	s := &source{Annotation: a, ByName: map[string]*field{}}
-	dir := filepath.Dir(path)
 	for _, v := range a.Versions {
 		text, err := os.ReadFile(filepath.Join(dir, v.Avsc))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", a.origin, err)
 		}
 		var rec avscRecord
 		if err := json.Unmarshal(text, &rec); err != nil {
@@ -249,8 +260,19 @@ func loadSource(path string) (*source, error) {
 			}
 		}
 	}
+	if keyFor != nil {
+		if err := keyFor(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.origin, err)
+		}
+	}
+	if (s.ID == "") != s.Aggregate || len(s.Key) == 0 {
+		return nil, fmt.Errorf("%s: key and (unless aggregate, and only then) id are required", a.origin)
+	}
 	if err := s.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", a.origin, err)
+	}
+	if err := s.checkOrder(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -267,7 +289,7 @@ func (s *source) fieldFor(af avscField) (*field, error) {
 		}
 		return f, nil
 	}
-	f := &field{Name: af.Name, GoName: goName(af.Name, s.GoNames), Doc: af.Doc, KindName: kindName, Index: -1}
+	f := &field{Name: af.Name, GoName: goName(af.Name), Doc: af.Doc, KindName: kindName, Index: -1}
 	if itemRecord != "" {
 		ra, ok := recordArrays[itemRecord]
 		if !ok {
@@ -308,7 +330,7 @@ func (s *source) check() error {
 	}
 	for _, f := range s.Fields {
 		if f.GoName == "Key" {
-			return fmt.Errorf("field %s: the Go name Key is taken by the Key method; set goNames", f.Name)
+			return fmt.Errorf("field %s: the Go name Key is taken by the Key method; add the property to goNames", f.Name)
 		}
 		if f.Required && !f.Identity {
 			// requiredString checks identities; a required string that is
@@ -394,15 +416,26 @@ func classify(raw json.RawMessage) (kindName, itemRecord string, err error) {
 	return "", "", fmt.Errorf("union branch %s is not supported yet", t)
 }
 
-// goName derives the Go field name: the property name with its first
-// letter upper-cased and a trailing "Id" made "ID", unless overridden.
-func goName(prop string, overrides map[string]string) string {
-	if n, ok := overrides[prop]; ok {
+// goName derives the Go field name of a property: its first letter
+// upper-cased, a trailing "Id" made "ID" and the initialisms IpV4 and IpV6
+// made IPv4 and IPv6 (clientLocalIpV4Address → ClientLocalIPv4Address),
+// unless goNames overrides it.
+func goName(prop string) string {
+	if n, ok := goNames[prop]; ok {
 		return n
 	}
 	n := strings.ToUpper(prop[:1]) + prop[1:]
 	if strings.HasSuffix(n, "Id") {
 		n = strings.TrimSuffix(n, "Id") + "ID"
 	}
-	return n
+	return initialisms.Replace(n)
 }
+
+// initialisms are the spellings goName corrects anywhere in a name.
+var initialisms = strings.NewReplacer("IpV4", "IPv4", "IpV6", "IPv6")
+
+// goNames overrides goName for properties its rule names badly, by
+// property name, for every source (a Go name is a Go-API concern, so it
+// lives here rather than in the sources registry). It is empty: add an
+// entry only for a property whose derived name is wrong or taken (Key).
+var goNames = map[string]string{}
