@@ -134,8 +134,11 @@ type Source struct {
 	// each with a schema of its own (schemas.For(Name, version)).
 	Versions []string
 
-	// Record is the Avro record's name, the base of its .avsc files and
-	// codec annotation in schemas/ ("DirectRoutingLogRow").
+	// Record is the Avro record's name, the base of its .avsc files in
+	// schemas/ ("DirectRoutingLogRow.avsc", "DirectRoutingLogRow.beta.avsc"),
+	// and so of the generated row type. Ending it in LogRow makes its Go
+	// parse functions Parse<Record minus LogRow>Row (schemas'
+	// generator).
 	Record string
 	// RowType is the OData type of the function's rows, as Graph
 	// annotates them ("microsoft.graph.callRecords.directRoutingLogRow").

@@ -2,11 +2,19 @@
 // files: for each source, the Go row type with its doc comments, its Key
 // method, the exported one-line Parse/AppendAvro/Decode wrappers, and its
 // codec with a field table — the fields in schema order, each with its
-// kind (schemas' fieldKind) and the version that added it. Its input is a
-// source's .avsc files (one per Graph API version) plus a small
-// annotation, <Record>.codec.json, saying what the schema cannot: which
-// properties identify a row, which one keys it, and the Go names. There is
-// no per-source Go code.
+// kind (schemas' fieldKind) and the version that added it. Its input is,
+// for each entry of the sources registry (package sources), the entry
+// and its .avsc files (one per Graph API version): what the schema cannot
+// say (which properties identify a row, which one keys it, the Go names)
+// is derived from the entry by convention (derive documents the rules).
+// There is no per-source Go code and no per-source annotation file; Go
+// names the rules spell badly go in goNames, here.
+//
+// A test-only source, which has no registry entry (the wide schema that
+// exercises field indexes above 127), is annotated explicitly: a
+// testdata/codegen/<Record>.codec.json (see Annotation) beside its .avsc
+// files, generated into <Record>_gen_test.go with a property switch of its
+// own. TestGeneratorRefuses hands generate registry entries of its own.
 //
 // The generated code holds no per-field logic: the schemas runtime
 // (record.go, avroread.go) parses, writes and reads every row type by its
@@ -18,27 +26,31 @@
 // shares (codecs_gen.go): measured, it beats a map and a perfect hash.
 //
 // Adding a source's codec (the source itself is first an entry in the
-// sources registry, package sources, whose Name, Record, IDProperty,
-// KeyProperty and Versions the annotation must repeat; the schemas tests
-// compare them):
-//  1. Put its .avsc files (one per Graph API version, each an evolution of
-//     the one before: same record name, earlier fields kept in order) in
-//     schemas/.
-//  2. Write <Record>.codec.json beside them (see Annotation; the existing
-//     ones are the examples): source name, identifier prefix, exported
-//     names, versions, identity/id/key properties, any Go name overrides.
-//  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
+// sources registry, package sources, whose Name, Kind, Record, Versions,
+// IDProperty, KeyProperty and, for an aggregate, GroupBy the generator
+// reads):
+//  1. Put its .avsc files in schemas/: <Record>.avsc for v1.0 and
+//     <Record>.beta.avsc for beta, one per entry of Versions, each an
+//     evolution of the one before (same record name, earlier fields kept
+//     in order), each with the nullable map<string> additionalProperties.
+//  2. Run go generate ./schemas. The new <Record>_gen.go holds the row
 //     type, Parse/Decode functions, AppendAvro methods and the codec with
 //     its field table; codecs_gen.go lists it, so For finds it, and adds
-//     its property names to the shared switch. The table-driven tests
-//     (TestAppendMatchesHamba, FuzzAllSources,
-//     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
-//     knows its seed row files.
+//     its property names to the shared switch. The exported names follow
+//     from the entry: <CamelName>SchemaName, Parse<Record minus
+//     "LogRow">Row[Beta] (or Parse<CamelName>Row for a record not named
+//     *LogRow). The table-driven tests (TestAppendMatchesHamba,
+//     FuzzAllSources, TestEveryCodecDecodesExactly) cover it once seedRaw
+//     (codegen_test.go) knows its seed row files.
+//
+// The generator refuses an entry whose schema disagrees with it (a
+// missing file, record or property, an id that is not a required
+// string) and an .avsc in schemas/ that no entry claims.
 //
 // A report rather than a log (getPstnOnlineMeetingDialoutReport) is an
-// aggregate ("aggregate": true, no "id"): its rows have no id, and its
-// Key is the JSON array of all its grouping properties (the annotation's
-// key list), which schemas.DayKey prefixes with the day the row covers.
+// aggregate (Kind Aggregate, no IDProperty): its rows have no id, and its
+// Key is the JSON array of all its grouping properties (the registry
+// entry's GroupBy), which schemas.DayKey prefixes with the day the row covers.
 // Hashing the figures is left to the caller, over the Avro bytes Encode
 // returns: they are the row's whole content, already in hand, so an extra
 // generated hash would only duplicate them.
@@ -186,7 +198,8 @@ type field struct {
 	Identity bool
 }
 
-// source is one annotation with its schemas read and checked.
+// source is one annotation (derived or a test fixture's) with its schemas
+// read and checked.
 type source struct {
 	Annotation
 	Record    string // record name, e.g. DirectRoutingLogRow
