@@ -20,7 +20,7 @@ demo: ## run the pipeline against simulated Graph + in-process Kafka
 build: ## build bin/callstream
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/callstream ./cmd/callstream
 
-generate: ## regenerate schemas' row codecs (from the .avsc files and their *.codec.json annotations) and the settings tables in README.md and docs/
+generate: ## regenerate schemas' row codecs (from the sources registry and the .avsc files) and the settings tables in README.md and docs/
 	$(GO) generate ./schemas ./cmd/callstream
 
 image: ## build the container image (needs a Docker engine; VERSION=... to override the stamp)

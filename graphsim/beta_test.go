@@ -120,7 +120,7 @@ func TestBetaLogs_Deterministic(t *testing.T) {
 
 // TestBetaRowsMatchSchemas runs every simulated beta row through the
 // codec the walker uses: each encodes, with the ground truth's id and the
-// annotation's key, and the id is unique.
+// registry's key, and the id is unique.
 func TestBetaRowsMatchSchemas(t *testing.T) {
 	sim, _ := start(t, graphsim.Config{RowsPerHour: 6000, End: day0.Add(24 * time.Hour)})
 	for _, bl := range betaLogs {

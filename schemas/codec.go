@@ -57,7 +57,7 @@ type codecVersion struct {
 }
 
 // For returns the codec for source (its name in the sources registry, which
-// is also its codec annotation's "source") and
+// names the entry the codec is generated from) and
 // version (VersionV1 or VersionBeta). The beta codecs use the beta schemas,
 // which keep the record name of the v1.0 ones and only add optional
 // fields, so a topic can move from v1.0 to beta (or back) under the

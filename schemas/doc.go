@@ -16,9 +16,10 @@
 // # Generated codecs
 //
 // Each source's row type and its description are generated (go generate;
-// the *_gen.go files) from its .avsc files and a small annotation,
-// <Record>.codec.json, naming what a schema cannot say: the properties that
-// identify a row, the record key, Go names. The description is data: a
+// the *_gen.go files) from its .avsc files and its entry in the sources
+// registry (package sources), which names what a schema cannot say: the
+// properties that identify a row and the record key; the Go names follow
+// from the entry by rule (see schemas/internal/codegen). The description is data: a
 // table of the fields in schema order, each with its kind and the version
 // that added it. The logic lives once, in hand-written code driven by the
 // tables (record.go: parsing, writing; avroread.go: reading), over the
@@ -50,9 +51,10 @@
 //   - Invalid UTF-8 inside strings is replaced with U+FFFD, as
 //     encoding/json does, because Avro strings must be UTF-8 — except in the
 //     properties that identify the row (the dedup id and the record key:
-//     the annotation's identity list), where invalid UTF-8 (raw, or an
-//     unpaired surrogate escape like \udcff) is a *RowError, since the
-//     repair could turn one row's id into another's.
+//     the registry's IDProperty and KeyProperty, or an aggregate's
+//     GroupBy), where invalid UTF-8 (raw, or an unpaired surrogate escape
+//     like \udcff) is a *RowError, since the repair could turn one row's
+//     id into another's.
 //   - Errors name the property and the kind of problem, never its value:
 //     they end up in logs and dead-letter headers, and values are personal
 //     data (user principal names, phone numbers).

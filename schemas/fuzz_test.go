@@ -72,7 +72,7 @@ func FuzzParseDirectRoutingRow(f *testing.F) {
 			t.Fatalf("id/correlationId %q/%q, encoding/json reads %s/%s", row.ID, row.CorrelationID, oracle["id"], oracle["correlationId"])
 		}
 		for name, val := range oracle {
-			if drCodec.desc.defines(name, 0) {
+			if directRoutingCodec.desc.defines(name, 0) {
 				continue
 			}
 			got, ok := row.AdditionalProperties[name]

@@ -26,9 +26,9 @@
 //     documented as valid for Records only.
 //   - [Aggregate] (pstn-dialout): figures per grouping over the range
 //     asked, read per UTC day and keyed by day + the grouping
-//     properties (the codec annotation's "key"); a row is republished
+//     properties ([Source.GroupBy]); a row is republished
 //     when a re-read changes it (an upsert stream for a compacted topic).
-//     It has no IDProperty or TimeProperty.
+//     It has no IDProperty or TimeProperty; it has GroupBy.
 //
 // Fields that only make sense for one kind say so; a consumer that meets a
 // kind it does not implement must refuse the source, not treat it as a
@@ -39,12 +39,14 @@
 //  1. One entry in [registry] below (its Name is what SOURCES, --source,
 //     checkpoint scopes, transactional ids, the callstream.source header
 //     and the metrics' source label spell; never rename one).
-//  2. Its schema: schemas/<Record>.avsc (and .beta.avsc for a beta
-//     form), a schemas/<Record>.codec.json annotation whose "source" is
-//     the entry's Name and whose "id"/"key" agree with IDProperty and
-//     KeyProperty, then `go generate ./schemas` (see schemas/doc.go). The
-//     schemas tests fail for an entry without a codec for each of its
-//     Versions, or a codec without an entry.
+//  2. Its schema: schemas/<Record>.avsc for v1.0 and
+//     schemas/<Record>.beta.avsc for beta (one per entry of Versions, each
+//     holding the record named Record and an "additionalProperties"
+//     field), then `go generate ./schemas` (see schemas/doc.go). The
+//     generator derives the row type's codec from the entry and the
+//     schemas: no per-source annotation or Go code. It fails for an entry
+//     whose .avsc is missing or disagrees with it, and for an .avsc no
+//     entry names.
 //  3. Its simulator data set in graphsim, under the entry's DataSet
 //     name (the simulator refuses to start with an entry it has no data
 //     set for).
@@ -132,20 +134,30 @@ type Source struct {
 	// each with a schema of its own (schemas.For(Name, version)).
 	Versions []string
 
-	// Record is the Avro record's name, the base of its .avsc files and
-	// codec annotation in schemas/ ("DirectRoutingLogRow").
+	// Record is the Avro record's name, the base of its .avsc files in
+	// schemas/ ("DirectRoutingLogRow.avsc", "DirectRoutingLogRow.beta.avsc"),
+	// and so of the generated row type. Ending it in LogRow makes its Go
+	// parse functions Parse<Record minus LogRow>Row (schemas'
+	// generator).
 	Record string
 	// RowType is the OData type of the function's rows, as Graph
 	// annotates them ("microsoft.graph.callRecords.directRoutingLogRow").
 	RowType string
 	// IDProperty is the row property deduplication is by.
 	IDProperty string
-	// KeyProperty is the row property the Kafka record key is cut from
-	// (the codec annotation may name fallbacks for a null one).
+	// KeyProperty is the row property the Kafka record key is cut from.
+	// When its schema field is nullable, a row whose KeyProperty is null or
+	// empty is keyed by its IDProperty instead (which is required). For an
+	// Aggregate it is the first of GroupBy; the key is all of GroupBy.
 	KeyProperty string
 	// TimeProperty is the row property that the function's range
 	// selects on, and so the one windows are cut on (Log only).
 	TimeProperty string
+	// GroupBy lists the grouping properties of an Aggregate's rows, in the
+	// order its record key (the day, then their JSON array) lists them
+	// (Aggregate only: a Log has none). They must be nullable strings in
+	// the schema.
+	GroupBy []string
 
 	// TopicSetting is the environment setting naming the source's data
 	// topic; DefaultTopic is its default. Both names are fixed: outside
@@ -205,11 +217,13 @@ var registry = []Source{
 		// is returned.
 		InclusiveEnd: true,
 		// Graph answers a wider range with 406 Not Acceptable.
-		MaxRange:     90 * 24 * time.Hour,
-		Versions:     []string{V1, Beta},
-		Record:       "PstnCallLogRow",
-		RowType:      "microsoft.graph.callRecords.pstnCallLogRow",
-		IDProperty:   "id",
+		MaxRange:   90 * 24 * time.Hour,
+		Versions:   []string{V1, Beta},
+		Record:     "PstnCallLogRow",
+		RowType:    "microsoft.graph.callRecords.pstnCallLogRow",
+		IDProperty: "id",
+		// callId groups the rows of one call (it is not unique, which a
+		// key need not be); a row without one is keyed by its id.
 		KeyProperty:  "callId",
 		TimeProperty: "startDateTime",
 		TopicSetting: "KAFKA_PSTN_TOPIC",
@@ -230,7 +244,7 @@ var registry = []Source{
 		Record:       "SmsLogRow",
 		RowType:      "microsoft.graph.callRecords.smsLogRow",
 		IDProperty:   "id",
-		// A row without a user is keyed by its id (the codec's fallback).
+		// A row without a user is keyed by its id.
 		KeyProperty:  "userId",
 		TimeProperty: "sentDateTime",
 		TopicSetting: "KAFKA_SMS_TOPIC",
@@ -274,6 +288,7 @@ var registry = []Source{
 		RowType:      "microsoft.graph.callRecords.pstnOnlineMeetingDialoutReport",
 		// An aggregate has no id: a row is its day and grouping.
 		KeyProperty:  "userId",
+		GroupBy:      []string{"userId", "usageLocation", "destinationContext", "currency"},
 		TopicSetting: "KAFKA_PSTN_DIALOUT_TOPIC",
 		DefaultTopic: "teams.pstn.dialout",
 		DataSet:      "pstn-dialout",
@@ -376,5 +391,6 @@ func NameList(conj string) string {
 // the registry through a returned value.
 func (s Source) clone() Source {
 	s.Versions = slices.Clone(s.Versions)
+	s.GroupBy = slices.Clone(s.GroupBy)
 	return s
 }

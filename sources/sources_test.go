@@ -37,10 +37,16 @@ func TestRegistryWellFormed(t *testing.T) {
 		case Log:
 			// Rows by a time range, deduplicated by id.
 			fields["IDProperty"], fields["TimeProperty"] = s.IDProperty, s.TimeProperty
+			if len(s.GroupBy) != 0 {
+				t.Errorf("%s: GroupBy is for an aggregate only", s.Name)
+			}
 		case Aggregate:
 			// Figures per grouping: a row is its day and grouping, no id.
 			if s.IDProperty != "" {
 				t.Errorf("%s: an aggregate has no IDProperty", s.Name)
+			}
+			if len(s.GroupBy) == 0 || s.GroupBy[0] != s.KeyProperty {
+				t.Errorf("%s: GroupBy %q: an aggregate groups by its KeyProperty first", s.Name, s.GroupBy)
 			}
 		default:
 			t.Errorf("%s: kind %v is not implemented", s.Name, s.Kind)

@@ -5,18 +5,43 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/callstream/callstream/sources"
 )
 
 func TestGoName(t *testing.T) {
 	for prop, want := range map[string]string{
 		"id": "ID", "correlationId": "CorrelationID", "userPrincipalName": "UserPrincipalName", "callId": "CallID",
+		"clientLocalIpV4Address": "ClientLocalIPv4Address", "clientPublicIpV6Address": "ClientPublicIPv6Address",
 	} {
-		if got := goName(prop, nil); got != want {
+		if got := goName(prop); got != want {
 			t.Errorf("goName(%q) = %q, want %q", prop, got, want)
 		}
 	}
-	if got := goName("clientLocalIpV4Address", map[string]string{"clientLocalIpV4Address": "ClientLocalIPv4Address"}); got != "ClientLocalIPv4Address" {
-		t.Errorf("override ignored: %q", got)
+}
+
+// TestDerivedNames pins the Go names derive gives the registered sources:
+// they are exported API.
+func TestDerivedNames(t *testing.T) {
+	want := map[string][3]string{ // prefix, schemaFunc, funcName
+		"direct-routing":     {"directRouting", "DirectRouting", "DirectRoutingRow"},
+		"pstn":               {"pstn", "Pstn", "PstnCallRow"},
+		"sms":                {"sms", "Sms", "SmsRow"},
+		"pstn-blocked-users": {"pstnBlockedUsers", "PstnBlockedUsers", "PstnBlockedUsersRow"},
+		"pstn-dialout":       {"pstnDialout", "PstnDialout", "PstnDialoutRow"},
+	}
+	for _, src := range sources.All() {
+		a, _, err := derive(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, ok := want[src.Name]
+		if !ok {
+			continue // a new source: its names follow the rule
+		}
+		if got := [3]string{a.Prefix, a.SchemaFunc, a.FuncName}; got != w {
+			t.Errorf("%s: names %q, want %q", src.Name, got, w)
+		}
 	}
 }
 
@@ -29,33 +54,50 @@ func TestGeneratorRefuses(t *testing.T) {
 	record := func(fields string) string {
 		return `{"type": "record", "name": "R", "namespace": "t", "fields": [` + fields + `]}`
 	}
-	const annotation = `{"source": "s", "prefix": "r", "schemaFunc": "R", "funcName": "R", "doc": "is a row.",
-		"versions": [{"version": "v1.0", "avsc": "R.avsc"}, {"version": "beta", "avsc": "R.beta.avsc", "suffix": "Beta"}],
-		"identity": ["id"], "id": "id", "key": ["id"], "unknown": "additionalProperties"}`
+	entry := sources.Source{Name: "s", Title: "S", Kind: sources.Log, Function: "getR", Versions: []string{sources.V1, sources.Beta},
+		Record: "R", IDProperty: "id", KeyProperty: "id"}
+	with := func(change func(*sources.Source)) sources.Source {
+		s := entry
+		change(&s)
+		return s
+	}
 	// An aggregate: no id, every grouping property in the key.
 	const aggFields = `{"name": "g", "type": ["null", "string"]}, {"name": "h", "type": ["null", "string"]},
 		{"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}], "default": null}`
-	const aggregate = `{"source": "s", "prefix": "r", "schemaFunc": "R", "funcName": "R", "doc": "is a row.",
-		"versions": [{"version": "v1.0", "avsc": "R.avsc"}, {"version": "beta", "avsc": "R.beta.avsc", "suffix": "Beta"}],
-		"aggregate": true, "identity": ["g", "h"], "key": ["g", "h"], "unknown": "additionalProperties"}`
-	for _, c := range []struct{ name, v1, beta, annotation, want string }{
-		{"ok", okFields, okFields, annotation, ""},
-		{"decimal scale", okFields + `, {"name": "c", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}]}`, "", "", "decimal(18,2)"},
-		{"nested record", okFields + `, {"name": "r", "type": ["null", {"type": "record", "name": "N", "fields": []}]}`, "", "", "field r"},
-		{"record array without codec", okFields + `, {"name": "r", "type": ["null", {"type": "array", "items": {"type": "record", "name": "N", "fields": []}}]}`, "", "", "no codec for that record"},
-		{"required int", okFields + `, {"name": "n", "type": "int"}`, "", "", "non-nullable type int"},
-		{"three-branch union", okFields + `, {"name": "n", "type": ["null", "int", "string"]}`, "", "", "field n"},
-		{"beta drops a field", okFields + `, {"name": "a", "type": ["null", "string"]}`, okFields, "", "field a of an earlier version is missing"},
+	aggregate := with(func(s *sources.Source) {
+		s.Kind, s.IDProperty, s.KeyProperty, s.GroupBy = sources.Aggregate, "", "g", []string{"g", "h"}
+	})
+	for _, c := range []struct {
+		name, v1, beta string
+		entry          *sources.Source
+		want           string
+	}{
+		{"ok", okFields, okFields, nil, ""},
+		{"decimal scale", okFields + `, {"name": "c", "type": ["null", {"type": "bytes", "logicalType": "decimal", "precision": 18, "scale": 2}]}`, "", nil, "decimal(18,2)"},
+		{"nested record", okFields + `, {"name": "r", "type": ["null", {"type": "record", "name": "N", "fields": []}]}`, "", nil, "field r"},
+		{"record array without codec", okFields + `, {"name": "r", "type": ["null", {"type": "array", "items": {"type": "record", "name": "N", "fields": []}}]}`, "", nil, "no codec for that record"},
+		{"required int", okFields + `, {"name": "n", "type": "int"}`, "", nil, "non-nullable type int"},
+		{"three-branch union", okFields + `, {"name": "n", "type": ["null", "int", "string"]}`, "", nil, "field n"},
+		{"beta drops a field", okFields + `, {"name": "a", "type": ["null", "string"]}`, okFields, nil, "field a of an earlier version is missing"},
 		{"beta reorders", `{"name": "id", "type": "string"}, {"name": "a", "type": ["null", "string"]}, {"name": "b", "type": ["null", "string"]}, {"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}]}`,
-			`{"name": "id", "type": "string"}, {"name": "b", "type": ["null", "string"]}, {"name": "a", "type": ["null", "string"]}, {"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}]}`, "", "orders its fields differently"},
-		{"type changes", okFields + `, {"name": "a", "type": ["null", "string"]}`, okFields + `, {"name": "a", "type": ["null", "int"]}`, "", "type changed"},
-		{"key not identity", okFields + `, {"name": "k", "type": ["null", "string"]}`, "", strings.Replace(annotation, `"key": ["id"]`, `"key": ["k", "id"]`, 1), "key property k"},
-		{"field named key", okFields + `, {"name": "key", "type": ["null", "string"]}`, "", "", "Key method"},
-		{"aggregate", aggFields, "", aggregate, ""},
-		{"aggregate with an id", okFields, "", strings.Replace(annotation, `"id": "id"`, `"aggregate": true, "id": "id"`, 1), "only then) id"},
-		{"log without an id", okFields, "", strings.Replace(annotation, `"id": "id",`, ``, 1), "only then) id"},
-		{"aggregate groups by a non-identity", aggFields, "", strings.Replace(aggregate, `"identity": ["g", "h"]`, `"identity": ["g"]`, 1), "grouping property h"},
-		{"aggregate groups by an int", aggFields + `, {"name": "n", "type": ["null", "int"]}`, "", strings.Replace(aggregate, `"h"]`, `"n"]`, 2), "identity property n must be a string"},
+			`{"name": "id", "type": "string"}, {"name": "b", "type": ["null", "string"]}, {"name": "a", "type": ["null", "string"]}, {"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}]}`, nil, "orders its fields differently"},
+		{"type changes", okFields + `, {"name": "a", "type": ["null", "string"]}`, okFields + `, {"name": "a", "type": ["null", "int"]}`, nil, "type changed"},
+		{"nullable key falls back to the id", okFields + `, {"name": "k", "type": ["null", "string"]}`, "", ptr(with(func(s *sources.Source) { s.KeyProperty = "k" })), ""},
+		{"key not a string", okFields + `, {"name": "k", "type": ["null", "int"]}`, "", ptr(with(func(s *sources.Source) { s.KeyProperty = "k" })), "identity property k must be a string"},
+		{"key not in the schema", okFields, "", ptr(with(func(s *sources.Source) { s.KeyProperty = "k" })), "KeyProperty k is not in the schema"},
+		{"id not required", okFields + `, {"name": "k", "type": ["null", "string"]}`, "", ptr(with(func(s *sources.Source) { s.IDProperty = "k" })), "id property k must be a required string"},
+		{"no unknown-properties field", `{"name": "id", "type": "string"}`, "", nil, "no additionalProperties field"},
+		{"field named key", okFields + `, {"name": "key", "type": ["null", "string"]}`, "", nil, "Key method"},
+		{"record name differs", okFields, "", ptr(with(func(s *sources.Source) { s.Record = "Q" })), "Q.avsc"},
+		{"unknown version", okFields, "", ptr(with(func(s *sources.Source) { s.Versions = []string{"v2"} })), `version "v2"`},
+		{"avsc without an entry", okFields, "", ptr(with(func(s *sources.Source) { s.Versions = []string{sources.V1} })), "R.beta.avsc: no entry"},
+		{"records kind", okFields, "", ptr(with(func(s *sources.Source) { s.Kind = sources.Records })), "no codec convention"},
+		{"aggregate", aggFields, "", &aggregate, ""},
+		{"aggregate with an id", aggFields, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.IDProperty = "g" })), "no IDProperty"},
+		{"aggregate without grouping", aggFields, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.GroupBy = nil })), "has GroupBy"},
+		{"log with grouping", okFields, "", ptr(with(func(s *sources.Source) { s.GroupBy = []string{"id"} })), "aggregate only"},
+		{"aggregate groups by an int", aggFields + `, {"name": "n", "type": ["null", "int"]}`, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.GroupBy = []string{"g", "n"} })), "identity property n must be a string"},
+		{"aggregate groups by a required string", okFields + `, {"name": "g", "type": ["null", "string"]}`, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.GroupBy = []string{"g", "id"} })), "grouping property id"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -63,16 +105,16 @@ func TestGeneratorRefuses(t *testing.T) {
 			if beta == "" {
 				beta = c.v1
 			}
-			ann := c.annotation
-			if ann == "" {
-				ann = annotation
+			src := entry
+			if c.entry != nil {
+				src = *c.entry
 			}
-			for name, text := range map[string]string{"R.avsc": record(c.v1), "R.beta.avsc": record(beta), "R.codec.json": ann} {
+			for name, text := range map[string]string{"R.avsc": record(c.v1), "R.beta.avsc": record(beta)} {
 				if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			files, err := Generate(dir)
+			files, err := generate(dir, []sources.Source{src})
 			if c.want == "" {
 				if err != nil || files["R_gen.go"] == nil {
 					t.Fatalf("Generate: %v", err)
@@ -85,3 +127,5 @@ func TestGeneratorRefuses(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -9,68 +9,101 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/callstream/callstream/sources"
 )
 
-// Annotation files: production sources beside the .avsc files, test-only
-// sources (such as the >64-field schema) under testdata/codegen.
+// The test-only sources (such as the >64-field schema), which have no
+// registry entry, are annotated explicitly under testdata/codegen.
 const (
-	annotationGlob     = "*.codec.json"
 	testAnnotationGlob = "testdata/codegen/*.codec.json"
 	indexFile          = "codecs_gen.go"
 )
 
-// Generate reads every annotation of the schemas package in pkgDir and
-// returns the generated files by name (relative to pkgDir): one per source
-// (<Record>_gen.go, or <Record>_gen_test.go for a test-only source) and
-// the index of production codecs.
+// Generate reads the sources registry (package sources) and the .avsc
+// files of the schemas package in pkgDir, plus the test-only annotations
+// under testdata/codegen, and returns the generated files by name
+// (relative to pkgDir): one per source (<Record>_gen.go, or
+// <Record>_gen_test.go for a test-only source) and the index of
+// production codecs.
 func Generate(pkgDir string) (map[string][]byte, error) {
+	return generate(pkgDir, sources.All())
+}
+
+// generate is Generate for the registry entries registry.
+func generate(pkgDir string, registry []sources.Source) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	var index []string
 	var prodNames []string // every production source's property names
-	for _, glob := range []string{annotationGlob, testAnnotationGlob} {
-		paths, err := filepath.Glob(filepath.Join(pkgDir, glob))
+	// Production sources: derived from the registry, in its order.
+	claimed := map[string]bool{}
+	for _, src := range registry {
+		a, keyFor, err := derive(src)
 		if err != nil {
 			return nil, err
 		}
-		sort.Strings(paths)
-		for _, path := range paths {
-			s, err := loadSource(path)
-			if err != nil {
-				return nil, err
-			}
-			rel, err := filepath.Rel(pkgDir, filepath.Dir(path))
-			if err != nil {
-				return nil, err
-			}
-			name := s.Record + "_gen.go"
-			props := productionProperties
-			if glob == testAnnotationGlob {
-				// A test-only source numbers its own names, so that the
-				// production switch holds no test names.
-				name = s.Record + "_gen_test.go"
-				props = s.Prefix + "PropertySet"
-			} else {
-				index = append(index, s.Prefix+"Codec")
-				prodNames = append(prodNames, s.propertyNames()...)
-			}
-			src, err := s.emit(filepath.Base(path), filepath.ToSlash(rel), props)
-			if err != nil {
-				return nil, err
-			}
-			if glob == testAnnotationGlob {
-				src = append(src, emitPropertySet(props, s.Record+"'s", s.propertyNames())...)
-			}
-			if out[name], err = gofmt(name, src); err != nil {
-				return nil, err
-			}
+		s, err := load(a, pkgDir, keyFor)
+		if err != nil {
+			return nil, err
+		}
+		if s.Record != src.Record {
+			return nil, fmt.Errorf("%s: %s holds record %s, the entry's Record is %s", a.origin, a.Versions[0].Avsc, s.Record, src.Record)
+		}
+		for _, v := range a.Versions {
+			claimed[v.Avsc] = true
+		}
+		index = append(index, s.Prefix+"Codec")
+		prodNames = append(prodNames, s.propertyNames()...)
+		name := s.Record + "_gen.go"
+		if out[name], err = gofmt(name, s.emit(".", productionProperties)); err != nil {
+			return nil, err
 		}
 	}
+	files, err := avscFiles(pkgDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if !claimed[f] {
+			return nil, fmt.Errorf("%s: no entry of the sources registry has this Record and version (see package sources, \"Adding a source\")", f)
+		}
+	}
+	// Test-only sources: annotated explicitly.
+	paths, err := filepath.Glob(filepath.Join(pkgDir, testAnnotationGlob))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		a, err := loadAnnotation(path)
+		if err != nil {
+			return nil, err
+		}
+		s, err := load(a, filepath.Dir(path), nil)
+		if err != nil {
+			return nil, err
+		}
+		rel, err := filepath.Rel(pkgDir, filepath.Dir(path))
+		if err != nil {
+			return nil, err
+		}
+		// A test-only source numbers its own names, so that the
+		// production switch holds no test names.
+		name := s.Record + "_gen_test.go"
+		props := s.Prefix + "PropertySet"
+		src := append(s.emit(filepath.ToSlash(rel), props), emitPropertySet(props, s.Record+"'s", s.propertyNames())...)
+		if out[name], err = gofmt(name, src); err != nil {
+			return nil, err
+		}
+	}
+	if len(index) == 0 {
+		return nil, fmt.Errorf("no production sources")
+	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n\npackage schemas\n\n", header("the *.codec.json annotations"))
-	b.WriteString("// sourceCodecs lists the generated codecs of every source, in the order\n// of their annotation files; For picks from it.\n")
+	fmt.Fprintf(&b, "%s\n\npackage schemas\n\n", header("the sources registry and the .avsc files"))
+	b.WriteString("// sourceCodecs lists the generated codecs of every source, in the order\n// of the sources registry; For picks from it.\n")
 	fmt.Fprintf(&b, "var sourceCodecs = []*sourceCodec{%s}\n\n", "&"+strings.Join(index, ".sourceCodec, &")+".sourceCodec")
 	b.Write(emitPropertySet(productionProperties, "every production source's", prodNames))
-	var err error
 	if out[indexFile], err = gofmt(indexFile, b.Bytes()); err != nil {
 		return nil, err
 	}
@@ -149,10 +182,7 @@ func comment(text, indent string) string {
 // emit writes the Go source for one source: its schemas, its row type and
 // Key, the exported one-line wrappers, and its codec with the field table
 // that the schemas runtime (record.go) parses, writes and reads rows by.
-func (s *source) emit(annotationFile, relDir, props string) ([]byte, error) {
-	if err := s.checkOrder(); err != nil {
-		return nil, err
-	}
+func (s *source) emit(relDir, props string) []byte {
 	var b bytes.Buffer
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	// d writes a doc comment, wrapped (names substituted make lines long).
@@ -166,7 +196,7 @@ func (s *source) emit(annotationFile, relDir, props string) ([]byte, error) {
 	for _, f := range s.Fields {
 		needTime = needTime || strings.Contains(f.Kind.goType, "time.")
 	}
-	p("%s\n\n", header(annotationFile+" and its .avsc files"))
+	p("%s\n\n", header(s.origin+" and its .avsc files"))
 	p("package schemas\n\nimport (\n\t_ \"embed\"\n")
 	if needTime {
 		p("\t\"time\"\n")
@@ -197,7 +227,7 @@ func (s *source) emit(annotationFile, relDir, props string) ([]byte, error) {
 
 	// Row type.
 	b.WriteString(comment(R+" "+strings.TrimSpace(s.Doc), ""))
-	p("//\n// Generated from %s; the fields follow the schema's.\ntype %s struct {\n", annotationFile, R)
+	p("//\n%stype %s struct {\n", comment("Generated from "+s.origin+"; the fields follow the schema's.", ""), R)
 	for vi, order := range s.Order {
 		for _, f := range order {
 			if s.firstVersion(f) != vi || f == unknown {
@@ -286,7 +316,7 @@ func (s *source) emit(annotationFile, relDir, props string) ([]byte, error) {
 		p("\t{%q, %s, %d},\n", f.Name, k, s.firstVersion(f))
 	}
 	p("})\n")
-	return b.Bytes(), nil
+	return b.Bytes()
 }
 
 func pathJoin(dir, file string) string {

@@ -2,11 +2,19 @@
 // files: for each source, the Go row type with its doc comments, its Key
 // method, the exported one-line Parse/AppendAvro/Decode wrappers, and its
 // codec with a field table — the fields in schema order, each with its
-// kind (schemas' fieldKind) and the version that added it. Its input is a
-// source's .avsc files (one per Graph API version) plus a small
-// annotation, <Record>.codec.json, saying what the schema cannot: which
-// properties identify a row, which one keys it, and the Go names. There is
-// no per-source Go code.
+// kind (schemas' fieldKind) and the version that added it. Its input is,
+// for each entry of the sources registry (package sources), the entry
+// and its .avsc files (one per Graph API version): what the schema cannot
+// say (which properties identify a row, which one keys it, the Go names)
+// is derived from the entry by convention (derive documents the rules).
+// There is no per-source Go code and no per-source annotation file; Go
+// names the rules spell badly go in goNames, here.
+//
+// A test-only source, which has no registry entry (the wide schema that
+// exercises field indexes above 127), is annotated explicitly: a
+// testdata/codegen/<Record>.codec.json (see Annotation) beside its .avsc
+// files, generated into <Record>_gen_test.go with a property switch of its
+// own. TestGeneratorRefuses hands generate registry entries of its own.
 //
 // The generated code holds no per-field logic: the schemas runtime
 // (record.go, avroread.go) parses, writes and reads every row type by its
@@ -18,27 +26,31 @@
 // shares (codecs_gen.go): measured, it beats a map and a perfect hash.
 //
 // Adding a source's codec (the source itself is first an entry in the
-// sources registry, package sources, whose Name, Record, IDProperty,
-// KeyProperty and Versions the annotation must repeat; the schemas tests
-// compare them):
-//  1. Put its .avsc files (one per Graph API version, each an evolution of
-//     the one before: same record name, earlier fields kept in order) in
-//     schemas/.
-//  2. Write <Record>.codec.json beside them (see Annotation; the existing
-//     ones are the examples): source name, identifier prefix, exported
-//     names, versions, identity/id/key properties, any Go name overrides.
-//  3. Run go generate ./schemas. The new <Record>_gen.go holds the row
+// sources registry, package sources, whose Name, Kind, Record, Versions,
+// IDProperty, KeyProperty and, for an aggregate, GroupBy the generator
+// reads):
+//  1. Put its .avsc files in schemas/: <Record>.avsc for v1.0 and
+//     <Record>.beta.avsc for beta, one per entry of Versions, each an
+//     evolution of the one before (same record name, earlier fields kept
+//     in order), each with the nullable map<string> additionalProperties.
+//  2. Run go generate ./schemas. The new <Record>_gen.go holds the row
 //     type, Parse/Decode functions, AppendAvro methods and the codec with
 //     its field table; codecs_gen.go lists it, so For finds it, and adds
-//     its property names to the shared switch. The table-driven tests
-//     (TestAppendMatchesHamba, FuzzAllSources,
-//     TestEveryCodecDecodesExactly) cover it once seedRaw (codegen_test.go)
-//     knows its seed row files.
+//     its property names to the shared switch. The exported names follow
+//     from the entry: <CamelName>SchemaName, Parse<Record minus
+//     "LogRow">Row[Beta] (or Parse<CamelName>Row for a record not named
+//     *LogRow). The table-driven tests (TestAppendMatchesHamba,
+//     FuzzAllSources, TestEveryCodecDecodesExactly) cover it once seedRaw
+//     (codegen_test.go) knows its seed row files.
+//
+// The generator refuses an entry whose schema disagrees with it (a
+// missing file, record or property, an id that is not a required
+// string) and an .avsc in schemas/ that no entry claims.
 //
 // A report rather than a log (getPstnOnlineMeetingDialoutReport) is an
-// aggregate ("aggregate": true, no "id"): its rows have no id, and its
-// Key is the JSON array of all its grouping properties (the annotation's
-// key list), which schemas.DayKey prefixes with the day the row covers.
+// aggregate (Kind Aggregate, no IDProperty): its rows have no id, and its
+// Key is the JSON array of all its grouping properties (the registry
+// entry's GroupBy), which schemas.DayKey prefixes with the day the row covers.
 // Hashing the figures is left to the caller, over the Avro bytes Encode
 // returns: they are the row's whole content, already in hand, so an extra
 // generated hash would only duplicate them.
@@ -70,12 +82,15 @@ import (
 	"strings"
 )
 
-// Annotation is a source's <Record>.codec.json: what the generator needs
-// besides the .avsc.
+// Annotation is what the generator needs about a source besides its
+// .avsc files. For a production source it is derived from the source's
+// entry in the sources registry (see derive); a test-only source (the
+// wide schema under testdata/codegen, which has no registry entry) spells
+// it out in a <Record>.codec.json file of the same shape.
 type Annotation struct {
 	// Source is the source's name as the SOURCES setting spells it.
 	Source string `json:"source"`
-	// Prefix names the unexported generated identifiers (drCodec, ...).
+	// Prefix names the unexported generated identifiers (pstnCodec, ...).
 	Prefix string `json:"prefix"`
 	// SchemaFunc names the exported schema accessors: <SchemaFunc>SchemaName,
 	// <SchemaFunc><Suffix>SchemaText(), <SchemaFunc><Suffix>Schema().
@@ -108,11 +123,13 @@ type Annotation struct {
 	// grouping properties must be nullable identity strings: they are part
 	// of the key, so invalid UTF-8 in them is never repaired.
 	Aggregate bool `json:"aggregate"`
-	// GoNames overrides the Go field name derived from a property name.
-	GoNames map[string]string `json:"goNames"`
 	// Unknown is the map<string> field that keeps the properties the
 	// schema does not define.
 	Unknown string `json:"unknown"`
+
+	// origin names where the annotation came from, for the generated
+	// files' headers and errors.
+	origin string
 }
 
 // Version is one Graph API version of a source and its schema file.
@@ -181,7 +198,8 @@ type field struct {
 	Identity bool
 }
 
-// source is one annotation with its schemas read and checked.
+// source is one annotation (derived or a test fixture's) with its schemas
+// read and checked.
 type source struct {
 	Annotation
 	Record    string // record name, e.g. DirectRoutingLogRow
@@ -192,28 +210,34 @@ type source struct {
 	JSONCount int               // number of JSON-named fields
 }
 
-// loadSource reads the annotation at path and the .avsc files it names
-// (relative to the annotation's directory).
-func loadSource(path string) (*source, error) {
+// loadAnnotation reads a test-only source's <Record>.codec.json.
+func loadAnnotation(path string) (Annotation, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return Annotation{}, err
 	}
 	var a Annotation
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&a); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return Annotation{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || (a.ID == "") != a.Aggregate || len(a.Key) == 0 || a.Unknown == "" {
-		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions, key, unknown and (unless aggregate, and only then) id are required", path)
+	a.origin = filepath.Base(path)
+	return a, nil
+}
+
+// load reads the .avsc files a names (in dir) and checks them against a.
+// keyFor, when not nil, is called once the fields are known to complete
+// a's key and identity from them (see derive).
+func load(a Annotation, dir string, keyFor func(*source) error) (*source, error) {
+	if a.Source == "" || a.Prefix == "" || a.SchemaFunc == "" || a.FuncName == "" || len(a.Versions) == 0 || a.Unknown == "" {
+		return nil, fmt.Errorf("%s: source, prefix, schemaFunc, funcName, versions and unknown are required", a.origin)
 	}
 	s := &source{Annotation: a, ByName: map[string]*field{}}
-	dir := filepath.Dir(path)
 	for _, v := range a.Versions {
 		text, err := os.ReadFile(filepath.Join(dir, v.Avsc))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", a.origin, err)
 		}
 		var rec avscRecord
 		if err := json.Unmarshal(text, &rec); err != nil {
@@ -249,8 +273,19 @@ func loadSource(path string) (*source, error) {
 			}
 		}
 	}
+	if keyFor != nil {
+		if err := keyFor(s); err != nil {
+			return nil, fmt.Errorf("%s: %w", a.origin, err)
+		}
+	}
+	if (s.ID == "") != s.Aggregate || len(s.Key) == 0 {
+		return nil, fmt.Errorf("%s: key and (unless aggregate, and only then) id are required", a.origin)
+	}
 	if err := s.check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", a.origin, err)
+	}
+	if err := s.checkOrder(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -267,7 +302,7 @@ func (s *source) fieldFor(af avscField) (*field, error) {
 		}
 		return f, nil
 	}
-	f := &field{Name: af.Name, GoName: goName(af.Name, s.GoNames), Doc: af.Doc, KindName: kindName, Index: -1}
+	f := &field{Name: af.Name, GoName: goName(af.Name), Doc: af.Doc, KindName: kindName, Index: -1}
 	if itemRecord != "" {
 		ra, ok := recordArrays[itemRecord]
 		if !ok {
@@ -308,7 +343,7 @@ func (s *source) check() error {
 	}
 	for _, f := range s.Fields {
 		if f.GoName == "Key" {
-			return fmt.Errorf("field %s: the Go name Key is taken by the Key method; set goNames", f.Name)
+			return fmt.Errorf("field %s: the Go name Key is taken by the Key method; add the property to goNames", f.Name)
 		}
 		if f.Required && !f.Identity {
 			// requiredString checks identities; a required string that is
@@ -394,15 +429,26 @@ func classify(raw json.RawMessage) (kindName, itemRecord string, err error) {
 	return "", "", fmt.Errorf("union branch %s is not supported yet", t)
 }
 
-// goName derives the Go field name: the property name with its first
-// letter upper-cased and a trailing "Id" made "ID", unless overridden.
-func goName(prop string, overrides map[string]string) string {
-	if n, ok := overrides[prop]; ok {
+// goName derives the Go field name of a property: its first letter
+// upper-cased, a trailing "Id" made "ID" and the initialisms IpV4 and IpV6
+// made IPv4 and IPv6 (clientLocalIpV4Address → ClientLocalIPv4Address),
+// unless goNames overrides it.
+func goName(prop string) string {
+	if n, ok := goNames[prop]; ok {
 		return n
 	}
 	n := strings.ToUpper(prop[:1]) + prop[1:]
 	if strings.HasSuffix(n, "Id") {
 		n = strings.TrimSuffix(n, "Id") + "ID"
 	}
-	return n
+	return initialisms.Replace(n)
 }
+
+// initialisms are the spellings goName corrects anywhere in a name.
+var initialisms = strings.NewReplacer("IpV4", "IPv4", "IpV6", "IPv6")
+
+// goNames overrides goName for properties its rule names badly, by
+// property name, for every source (a Go name is a Go-API concern, so it
+// lives here rather than in the sources registry). It is empty: add an
+// entry only for a property whose derived name is wrong or taken (Key).
+var goNames = map[string]string{}
