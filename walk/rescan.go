@@ -30,6 +30,15 @@ import (
 // and their ids are forgotten once the merged window has had its last
 // rescan, at most the last quantum after they would have been alone: the
 // dedup state stays bounded by the horizon plus half of it.
+//
+// A rescan of the windows ending at the watermark is folded into the read
+// of the live window after them (fold): it waits for that window to settle
+// (waitsToFold; within its quantum, so the bound above holds), and both
+// are read as one range and settled together. Grids cannot merge a first
+// age's rescans (its quantum is a Window, so each window is alone on it);
+// folding is what spares their requests: in steady state the rescan of the
+// window before each live window, due at its first age when the live
+// window settles, costs nothing of its own.
 
 // rescanQuantum is how long a rescan at age may wait for adjacent windows:
 // half the age, and never less than a Window.
