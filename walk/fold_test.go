@@ -187,8 +187,9 @@ func TestRescanFoldsIntoLiveWindow(t *testing.T) {
 // with pages of it handed to Kafka, claims neither window: the
 // checkpoint keeps the watermark before the new window and the earlier
 // window due, and a restarted walker reads both again as one, losing and
-// doubling nothing — the rows stay in an aborted transaction
-// (exactly-once) or are remembered as acknowledged (at-least-once).
+// doubling nothing — the rows handed over are aborted with the
+// transaction (exactly-once) or remembered as acknowledged
+// (at-least-once).
 func TestStopInFoldedRead(t *testing.T) {
 	forModes(t, func(t *testing.T, m mode) {
 		clk := &clock{}
@@ -220,11 +221,9 @@ func TestStopInFoldedRead(t *testing.T) {
 		if len(saved.Windows) == 0 || !saved.Windows[0].ReadAt.Equal(firstRead) {
 			t.Fatalf("the stop stamped the earlier window read: %+v", saved.Windows)
 		}
-		if m == exactlyOnce {
-			if all, committed := len(r.kafka.ReadAll(t, r.topic, false)), len(r.kafka.ReadAll(t, r.topic, true)); all <= committed {
-				t.Fatalf("read_uncommitted sees %d records, read_committed %d: the stop left no rows on the topic", all, committed)
-			}
-		}
+		// The aborted transaction's records may or may not have reached
+		// the topic before the abort (the client drops what it still
+		// buffers), so only what the restart finds is checked.
 
 		rec := &recordCalls{Fetcher: r.fc}
 		w2 := r.walkerOf(t, cfg, rec)
