@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
@@ -66,9 +67,11 @@ func (p *Pipeline) Plan(ctx context.Context, now time.Time, limit int) (*PlanRep
 		if err != nil {
 			return nil, fmt.Errorf("%s: load checkpoint: %w", source, err)
 		}
-		// An aggregate is planned in UTC days, as it is walked.
-		agg := walk.Source{Aggregate: sources.MustLookup(source).Kind == sources.Aggregate}
-		wp, err := walk.PlanFor(walk.Config{Source: agg, Start: start, End: cfg.Walk.End, Window: cfg.Walk.Window,
+		// An aggregate is planned in UTC days, as it is walked; a log's
+		// function tells whether its rescans fold into live windows.
+		src := sources.MustLookup(source)
+		ws := walk.Source{Function: fetch.FunctionOf(src), Aggregate: src.Kind == sources.Aggregate}
+		wp, err := walk.PlanFor(walk.Config{Source: ws, Start: start, End: cfg.Walk.End, Window: cfg.Walk.Window,
 			SettleDelay: cfg.Walk.SettleDelay, RescanAfter: cfg.Walk.RescanAfter}, st, now, limit)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", source, err)

@@ -38,7 +38,9 @@ type PlannedWindow struct {
 // PlannedRescan is a remembered window due to be read again.
 type PlannedRescan struct {
 	// From and To span the remembered windows read again as one: adjacent
-	// windows due at the same age are coalesced.
+	// windows due at the same age are coalesced. A rescan ending at the
+	// cursor is read with the first new window, in the same requests
+	// (see fold); it is listed here all the same.
 	From, To time.Time
 	// ReadAt is when it was last read (the earliest of the windows').
 	ReadAt time.Time
@@ -50,8 +52,10 @@ type PlannedRescan struct {
 
 // PlanFor computes the Plan of a walk at now from the saved state st, with
 // at most limit windows listed (all are counted). cfg is the walker's
-// configuration; of its Source only Aggregate counts (an aggregate's
-// windows are UTC days), and no Fetcher or Publisher is needed. It
+// configuration; of its Source only Aggregate (an aggregate's windows are
+// UTC days) and Function (whose time property lets a rescan wait to be
+// folded into a live window, see fold) count, and no Fetcher or Publisher
+// is needed. It
 // fails as the walk would on a state from the future.
 func PlanFor(cfg Config, st checkpoint.State, now time.Time, limit int) (Plan, error) {
 	cfg = aggregateConfig(cfg)
@@ -68,7 +72,7 @@ func PlanFor(cfg Config, st checkpoint.State, now time.Time, limit int) (Plan, e
 	slices.Sort(cfg.RescanAfter)
 	cfg.Start, cfg.End = cfg.Start.UTC(), cfg.End.UTC()
 	now = now.UTC()
-	w := &Walker{cfg: cfg, state: st.Clone()}
+	w := &Walker{cfg: cfg, state: st.Clone(), timeProp: timeProperty(string(cfg.Source.Function))}
 	p := Plan{Watermark: st.Watermark, Cursor: w.cursor()}
 	// The walk reads every due rescan first, each one stamping its window
 	// read at now, which is what takes it off the list.

@@ -18,6 +18,9 @@ type encoded struct {
 	enc Encoded
 	err error
 	raw []byte
+	// prior marks, in a folded read, a row of the rescanned windows
+	// rather than of the new window (see fold).
+	prior bool
 }
 
 // encode runs Source.Encode over row i of p, which aliases the fetch
@@ -43,15 +46,20 @@ func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
 	return encoded{enc: values.own(enc)}
 }
 
-// calls runs onPage over the window's encoded pages: prefetched ones, or
-// fetched and encoded now, into values.
-func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched, values *valueArena, onPage func(page int, encs []encoded) error) (fetch.Stats, error) {
+// calls runs onPage over the span's encoded pages: prefetched ones, or
+// fetched and encoded now, into values. A folded span is never
+// prefetched; its rows are marked prior by their start time.
+func (w *Walker) calls(ctx context.Context, sp span, pre *prefetched, values *valueArena, onPage func(page int, encs []encoded) error) (fetch.Stats, error) {
 	if pre == nil {
 		var encs []encoded
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
+		return w.fetch.Calls(ctx, w.cfg.Source.Function, sp.from, sp.to, func(p fetch.Page) error {
 			encs = encs[:0]
 			for i := range p.Rows {
-				encs = append(encs, w.encode(p, i, values))
+				e := w.encode(p, i, values)
+				if !sp.split.IsZero() {
+					e.prior = w.rowBefore(p, i, sp.split)
+				}
+				encs = append(encs, e)
 			}
 			return onPage(p.Number, encs)
 		})
@@ -69,6 +77,10 @@ func (w *Walker) calls(ctx context.Context, from, to time.Time, pre *prefetched,
 // with the walker's settler: exactly-once, the rows and the new checkpoint
 // commit in one transaction, or neither does; at-least-once, Kafka
 // acknowledges every row, and only then is the checkpoint saved.
+//
+// A folded span (see fold) is read as one request sequence and settled as
+// both reads: its new ids before split are late rows of the rescanned
+// windows, the others the new window's.
 //
 // With more, the settler may leave the window open for the next read to
 // continue (exactly-once: see openTxn); the window is then settled, and
@@ -89,6 +101,17 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 		}
 	}
 	newIDs := make([]string, 0, rows)
+	// priorIDs are a folded read's new ids before its split, late rows of
+	// the windows it rescans; lateDead counts the bad rows among them.
+	var priorIDs []string
+	lateDead := 0
+	keep := func(e *encoded, id string) {
+		if e.prior {
+			priorIDs = append(priorIDs, id)
+		} else {
+			newIDs = append(newIDs, id)
+		}
+	}
 	pending := newIDSet(rows)
 	if w.agg != nil {
 		w.agg.beginRead()
@@ -119,8 +142,11 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 					continue
 				}
 				pending.addKey(k)
-				newIDs = append(newIDs, enc.ID)
+				keep(&encs[i], enc.ID)
 				dead++
+				if encs[i].prior {
+					lateDead++
+				}
 				batch.AddRecord(pctx, w.deadLetter(raw, err))
 				w.log.Warn("row sent to the dead-letter topic", "topic", w.cfg.DeadLetterTopic,
 					"window_from", fmtT(from), "page", page, "reason", err.Error())
@@ -142,12 +168,12 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 				}
 				pending.addKey(k)
 			}
-			newIDs = append(newIDs, enc.ID)
+			keep(&encs[i], enc.ID)
 			batch.Add(pctx, enc.Key, enc.Value)
 		}
 		return nil
 	}
-	fst, ferr := w.calls(ctx, from, to, pre, &values, onPage)
+	fst, ferr := w.calls(ctx, sp, pre, &values, onPage)
 	w.count(func(s *Stats) {
 		s.Pages += fst.Pages
 		s.Requests += fst.Requests
@@ -155,21 +181,36 @@ func (w *Walker) read(ctx context.Context, sp span, rescan bool, pre *prefetched
 		s.Throttled += fst.Throttled
 		s.FullPages += full
 	})
+	// The settler takes one list: a folded read's prior ids first.
+	r := windowRead{from: from, to: to, split: sp.split, started: started, rescan: rescan, history: sp.k > 0,
+		prior: len(priorIDs), late: len(priorIDs) - lateDead}
+	ids := newIDs
+	if len(priorIDs) > 0 {
+		ids = append(priorIDs, newIDs...)
+	}
 	if ferr != nil {
 		w.count(func(s *Stats) { s.Failures++ })
-		return w.settle.fail(ctx, batch, from, to, newIDs, ferr)
+		return w.settle.fail(ctx, batch, r, ids, ferr)
 	}
 	w.learn(sp, fetched, fst.Pages)
-	return w.settle.settle(ctx, batch, windowRead{from: from, to: to, started: started, rescan: rescan, history: sp.k > 0,
-		pages: fst.Pages, requests: fst.Requests, throttled: fst.Throttled, fetched: fetched, published: len(newIDs) - dead, dups: dups, dead: dead},
-		newIDs, more)
+	r.pages, r.requests, r.throttled = fst.Pages, fst.Requests, fst.Throttled
+	r.fetched, r.published, r.dups, r.dead = fetched, len(ids)-dead, dups, dead
+	if rescan {
+		r.late = r.published
+	}
+	return w.settle.settle(ctx, batch, r, ids, more)
 }
 
 // windowRead is what one read of a window found, kept until the window is
 // settled.
 type windowRead struct {
-	from, to, started        time.Time
-	rescan, history          bool
+	from, to, started time.Time
+	rescan, history   bool
+	// late counts the rows a rescan published. split and prior describe
+	// a folded read (see fold): its first prior ids are the rescanned
+	// windows' [from, split), the rest the new window's [split, to).
+	split                    time.Time
+	prior, late              int
 	pages, requests          int
 	throttled                int
 	fetched, published, dups int
@@ -184,12 +225,17 @@ func (w *Walker) settled(r windowRead) {
 	w.stats.Published += r.published
 	w.stats.DeadLettered += r.dead
 	w.stats.Duplicates += r.dups
-	if r.rescan {
+	switch {
+	case r.rescan:
 		w.stats.Rescans++
-		w.stats.Late += r.published
-	} else {
+	case !r.split.IsZero():
+		// A folded read is a new window and a rescan.
+		w.stats.Windows++
+		w.stats.Rescans++
+	default:
 		w.stats.Windows++
 	}
+	w.stats.Late += r.late
 	w.mark = w.state.Watermark
 	w.progress = w.cfg.Now()
 	w.mu.Unlock()
@@ -198,6 +244,8 @@ func (w *Walker) settled(r windowRead) {
 	}
 	kind := "window"
 	switch {
+	case !r.split.IsZero():
+		kind = "window with rescan"
 	case r.rescan:
 		kind = "rescan"
 	case r.history:
@@ -206,7 +254,7 @@ func (w *Walker) settled(r windowRead) {
 		kind = "history window"
 	}
 	w.log.Info(kind+" published", "from", fmtT(r.from), "to", fmtT(r.to), "pages", r.pages,
-		"rows", r.fetched, "published", r.published, "duplicates", r.dups, "dead_lettered", r.dead,
+		"rows", r.fetched, "published", r.published, "late", r.late, "duplicates", r.dups, "dead_lettered", r.dead,
 		"requests", r.requests, "throttled", r.throttled, "took", w.cfg.Now().Sub(r.started).Round(time.Millisecond))
 }
 

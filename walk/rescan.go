@@ -1,10 +1,12 @@
 package walk
 
 import (
+	"math"
 	"slices"
 	"time"
 
 	"github.com/callstream/callstream/checkpoint"
+	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/sources"
 )
 
@@ -28,6 +30,15 @@ import (
 // and their ids are forgotten once the merged window has had its last
 // rescan, at most the last quantum after they would have been alone: the
 // dedup state stays bounded by the horizon plus half of it.
+//
+// A rescan of the windows ending at the watermark is folded into the read
+// of the live window after them (fold): it waits for that window to settle
+// (waitsToFold; within its quantum, so the bound above holds), and both
+// are read as one range and settled together. Grids cannot merge a first
+// age's rescans (its quantum is a Window, so each window is alone on it);
+// folding is what spares their requests: in steady state the rescan of the
+// window before each live window, due at its first age when the live
+// window settles, costs nothing of its own.
 
 // rescanQuantum is how long a rescan at age may wait for adjacent windows:
 // half the age, and never less than a Window.
@@ -115,6 +126,7 @@ func (w *Walker) dueRescan(now time.Time) (span, bool) {
 		}
 		sp := span{from: win.From, to: win.To}
 		rows := len(win.IDs)
+		last := win
 		for _, next := range ws[i+1:] {
 			a, ok := w.dueAge(next, now)
 			if w.cfg.Source.Aggregate || !ok || a != age || !next.From.Equal(sp.to) ||
@@ -123,6 +135,11 @@ func (w *Walker) dueRescan(now time.Time) (span, bool) {
 			}
 			sp.to = next.To
 			rows += len(next.IDs)
+			last = next
+		}
+		if w.waitsToFold(sp, last, age, now) {
+			// Nothing after it is due: it ends at the watermark.
+			return span{}, false
 		}
 		return sp, true
 	}
@@ -161,4 +178,102 @@ func (w *Walker) coalesce(from, to time.Time) {
 		merged.IDs = append(merged.IDs, x.IDs...)
 	}
 	w.state.Windows = slices.Replace(ws, i, j+1, merged)
+}
+
+// fold widens sp, a due rescan of the windows that end at the watermark,
+// to take in the new window that starts there when that one is due too
+// and is a live window: the two are then one read, one request sequence
+// instead of two, settled together (the watermark, the new window's ids
+// and the rescanned windows' read time in the same transaction or save).
+// In steady state every live window finds the window before it due at its
+// first age, so this saves a request per live window.
+//
+// A folded read tells the rescan's rows from the new window's by their
+// start time (rowBefore): a new id before split is a late row of the
+// rescanned windows. It is not done for an aggregate (days are never
+// merged), for a source whose time property is unknown, for a history
+// window (sized by the planner on its own), or when the span would hold
+// more than coalesceRows (the rescanned windows' rows and the new
+// window's estimated from the last of them) or be wider than maxSpan.
+func (w *Walker) fold(sp span, now time.Time) (span, bool) {
+	if w.cfg.Source.Aggregate || w.timeProp == "" || !sp.to.Equal(w.state.Watermark) {
+		return sp, false
+	}
+	due := w.dueWindows(now, 1)
+	if len(due) == 0 || due[0].k > 0 || !due[0].from.Equal(sp.to) {
+		return sp, false
+	}
+	next := due[0]
+	rows := 0
+	var last checkpoint.Window
+	for _, win := range w.state.Windows {
+		if !win.From.Before(sp.from) && !win.To.After(sp.to) {
+			rows += len(win.IDs)
+			last = win
+		}
+		if win.From.Equal(next.from) {
+			rows += len(win.IDs) // a partial read of the new window, resumed
+		}
+	}
+	est := 0
+	if d := last.To.Sub(last.From); d > 0 {
+		est = int(math.Ceil(float64(len(last.IDs)) * float64(next.to.Sub(next.from)) / float64(d)))
+	}
+	if rows+est > w.coalesceRows() || next.to.Sub(sp.from) > w.maxSpan() {
+		return sp, false
+	}
+	return span{from: sp.from, to: next.to, split: sp.to}, true
+}
+
+// waitsToFold reports whether sp, due at now for its rescan at age and
+// ending with last, waits for the live window after it to become due, so
+// as to be read with it (see fold). In steady state that window settles
+// SettleDelay after the rescan at the first age fell due. It waits no
+// longer than rescanAt may have made it wait anyway: until the
+// quantum after last's age has passed (so a SettleDelay longer than the
+// quantum turns folding off), and not at all when End leaves no window
+// after it.
+func (w *Walker) waitsToFold(sp span, last checkpoint.Window, age time.Duration, now time.Time) bool {
+	if w.cfg.Source.Aggregate || w.timeProp == "" || !sp.to.Equal(w.state.Watermark) {
+		return false
+	}
+	from, to, ok := w.windowAt(sp.to, now)
+	if ok || !w.cfg.End.IsZero() && !from.Before(w.cfg.End) {
+		return false // due now, and fold reads it; or there is none
+	}
+	return !to.Add(w.cfg.SettleDelay).After(last.To.Add(age + w.rescanQuantum(age)))
+}
+
+// rowBefore reports whether row i of p starts before t, by the source's
+// time property. A row whose time cannot be read counts as not before:
+// in a folded read it is then remembered with the new window, whose ids
+// are kept at least as long as the rescanned windows', so it is never
+// published twice (only Stats.Late may miss it).
+func (w *Walker) rowBefore(p fetch.Page, i int, t time.Time) bool {
+	raw := p.Rows[i]
+	if i >= len(p.Scans) || len(raw) == 0 || raw[0] != '{' {
+		return false
+	}
+	for _, m := range p.Scans[i] {
+		if !m.PlainName || string(raw[m.NameStart:m.NameEnd]) != w.timeProp {
+			continue
+		}
+		v := raw[m.ValueStart:m.ValueEnd]
+		if !m.PlainValue || len(v) < 2 || v[0] != '"' {
+			return false
+		}
+		at, err := time.Parse(time.RFC3339Nano, string(v[1:len(v)-1]))
+		return err == nil && at.Before(t)
+	}
+	return false
+}
+
+// timeProperty is the row property fn's range selects on, or "" for a
+// function not in the registry.
+func timeProperty(fn string) string {
+	src, ok := sources.ByFunction(fn)
+	if !ok {
+		return ""
+	}
+	return src.TimeProperty
 }

@@ -28,9 +28,9 @@ type settler interface {
 	// counts it (Walker.settled). With more, the strategy may leave it for
 	// a later settle to make durable together with the windows after it.
 	settle(ctx context.Context, batch *producer.Batch, r windowRead, ids []string, more bool) error
-	// fail ends a read whose fetch failed with ferr after the rows with
-	// ids were handed to batch, and returns the error to report.
-	fail(ctx context.Context, batch *producer.Batch, from, to time.Time, ids []string, ferr error) error
+	// fail ends r, a read whose fetch failed with ferr after the rows
+	// with ids were handed to batch, and returns the error to report.
+	fail(ctx context.Context, batch *producer.Batch, r windowRead, ids []string, ferr error) error
 	// canGroup reports whether the next window read may pass more.
 	canGroup() bool
 	// drop abandons, after a failure, whatever settle left open.

@@ -50,7 +50,7 @@ func (s *ackSettle) settle(ctx context.Context, batch *producer.Batch, r windowR
 // period): acknowledged ids are worth remembering, since a retry or a
 // restart then skips them, and nothing may still be in flight when the
 // window is tried again.
-func (s *ackSettle) fail(ctx context.Context, batch *producer.Batch, from, to time.Time, ids []string, ferr error) error {
+func (s *ackSettle) fail(ctx context.Context, batch *producer.Batch, r windowRead, ids []string, ferr error) error {
 	defer s.release()
 	werr := batch.Wait(ctx)
 	if ctx.Err() != nil {
@@ -58,13 +58,24 @@ func (s *ackSettle) fail(ctx context.Context, batch *producer.Batch, from, to ti
 		werr = batch.Wait(wctx)
 		cancel()
 	}
-	ferr = fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr)
+	ferr = fmt.Errorf("read window [%s, %s): %w", fmtT(r.from), fmtT(r.to), ferr)
 	if werr != nil || len(ids) == 0 {
 		return ferr
 	}
 	// Every row handed over is acknowledged: remember the ids, though not
-	// the window as read (a partial read is not a read).
-	s.w.remember(from, to, time.Time{}, ids)
+	// the window as read (a partial read is not a read). A folded read's
+	// are remembered as its two reads' would be: the rescanned windows
+	// stay due, the new window is resumed with the same bounds.
+	if r.split.IsZero() {
+		s.w.remember(r.from, r.to, time.Time{}, ids)
+	} else {
+		if r.prior > 0 {
+			s.w.remember(r.from, r.split, time.Time{}, ids[:r.prior])
+		}
+		if len(ids) > r.prior {
+			s.w.remember(r.split, r.to, time.Time{}, ids[r.prior:])
+		}
+	}
 	if err := s.save(ctx); err != nil {
 		return errors.Join(ferr, err)
 	}

@@ -103,8 +103,8 @@ func (s *txnSettle) settle(ctx context.Context, batch *producer.Batch, r windowR
 // fail aborts the transaction: nothing of the window (nor of the windows
 // before it in the same transaction) becomes visible, and the next try
 // starts clean.
-func (s *txnSettle) fail(ctx context.Context, batch *producer.Batch, from, to time.Time, _ []string, ferr error) error {
-	err := errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(from), fmtT(to), ferr), s.w.abort(ctx, batch))
+func (s *txnSettle) fail(ctx context.Context, batch *producer.Batch, r windowRead, _ []string, ferr error) error {
+	err := errors.Join(fmt.Errorf("read window [%s, %s): %w", fmtT(r.from), fmtT(r.to), ferr), s.w.abort(ctx, batch))
 	s.drop(ctx)
 	return err
 }

@@ -11,11 +11,19 @@ import (
 // state: the watermark (a new window), the window's ids and read time, and
 // what leaves the horizon. The settler calls it once r's rows are durable
 // (at-least-once) or are about to commit with the state (exactly-once).
+// A folded read is recorded as its rescan and its new window would be,
+// in the same state: the rescanned windows read at r.started with their
+// late ids, the new window with its own.
 func (w *Walker) apply(r windowRead, ids []string) {
 	if !r.rescan {
 		w.state.Watermark = r.to
 	}
-	w.remember(r.from, r.to, r.started, ids)
+	if r.split.IsZero() {
+		w.remember(r.from, r.to, r.started, ids)
+	} else {
+		w.remember(r.from, r.split, r.started, ids[:r.prior])
+		w.remember(r.split, r.to, r.started, ids[r.prior:])
+	}
 	w.evict()
 }
 

@@ -177,6 +177,9 @@ type Walker struct {
 	loaded bool
 	// hist sizes history windows (see HistoryConfig).
 	hist historyPlan
+	// timeProp is the row property the source's range selects on, which
+	// a folded read sorts its rows by (see fold); "" turns folding off.
+	timeProp string
 
 	// mu guards what other goroutines (metrics, health) read while the walk
 	// runs.
@@ -239,6 +242,7 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
 		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
 	w.hist = newHistoryPlan(cfg)
+	w.timeProp = timeProperty(string(cfg.Source.Function))
 	settle, err := w.newSettler(s)
 	if err != nil {
 		return nil, err
@@ -440,7 +444,10 @@ func (w *Walker) walk(ctx context.Context) error {
 		}
 		now := w.cfg.Now().UTC()
 		if sp, ok := w.dueRescan(now); ok {
-			if err := w.read(ctx, sp, true, nil, false); err != nil {
+			// The rescan of the windows right before a due live window is
+			// read with it (see fold): a new window, with a rescan inside.
+			sp, folded := w.fold(sp, now)
+			if err := w.read(ctx, sp, !folded, nil, false); err != nil {
 				return err
 			}
 			continue

@@ -10,10 +10,12 @@ const maxAhead = 256
 
 // span is a window of call start times [from, to) to read; k is its
 // width in Windows when the history planner sized it, 0 for a live window
-// or a rescan.
+// or a rescan. split, when set, marks a folded read (see fold): [from,
+// split) is a rescan of remembered windows, [split, to) a new window.
 type span struct {
 	from, to time.Time
 	k        int
+	split    time.Time
 }
 
 // dueWindows lists up to n consecutive new windows that are complete and
