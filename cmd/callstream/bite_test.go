@@ -112,6 +112,7 @@ func fakePipeline(t *testing.T, sc graphsim.Config) *pipeline {
 	if p.kafka.Fake == nil {
 		p.kafka = kafkatest.NewFake(t)
 		p.topic = p.kafka.Topic(t, 3, nil)
+		p.lane.topic = p.topic
 		p.env["KAFKA_BROKERS"] = strings.Join(p.kafka.Brokers, ",")
 		p.env["KAFKA_TOPIC"] = p.topic
 	}
