@@ -1,7 +1,6 @@
 package graphsim
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -97,10 +96,6 @@ func (d *blockedSet) appendRow(dst []byte, i int) []byte {
 	return append(dst, `"}`...)
 }
 
-// BlockedUsersLen returns the number of rows in the whole
-// getPstnBlockedUsersLog data set.
-func (s *Server) BlockedUsersLen() int { return s.blocked.n }
-
 // BlockedUsersCount returns the number of rows, visible or not, whose
 // blockDateTime is in [from, to).
 func (s *Server) BlockedUsersCount(from, to time.Time) int {
@@ -114,14 +109,4 @@ func (s *Server) BlockedUsersCount(from, to time.Time) int {
 // the beta row.
 func (s *Server) BlockedUsersRows(from, to time.Time) []Row {
 	return s.blocked.logRows(from, to, s.blocked.id, s.blocked.appendRow)
-}
-
-// BlockedUsersRowAt returns row i of the data set. It panics unless
-// 0 <= i < BlockedUsersLen().
-func (s *Server) BlockedUsersRowAt(i int) Row {
-	if i < 0 || i >= s.blocked.n {
-		panic(fmt.Sprintf("graphsim: blocked-users row index %d out of range [0, %d)", i, s.blocked.n))
-	}
-	at := time.Unix(0, s.blocked.at(i)).UTC()
-	return s.blocked.logRows(at, at.Add(1), s.blocked.id, s.blocked.appendRow)[0]
 }

@@ -1,7 +1,6 @@
 package graphsim
 
 import (
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -172,9 +171,6 @@ func appendMaskedNumber(dst []byte, cc countryCode, n uint64) []byte {
 	return append(dst, `***"`...)
 }
 
-// SmsLen returns the number of rows in the whole getSmsLog data set.
-func (s *Server) SmsLen() int { return s.sms.n }
-
 // SmsCount returns the number of SMS rows, visible or not, sent in
 // [from, to).
 func (s *Server) SmsCount(from, to time.Time) int {
@@ -188,14 +184,4 @@ func (s *Server) SmsCount(from, to time.Time) int {
 // BetaJSON are both the beta row: the function has no v1.0 form.
 func (s *Server) SmsRows(from, to time.Time) []Row {
 	return s.sms.logRows(from, to, s.sms.id, s.sms.appendRow)
-}
-
-// SmsRowAt returns row i of the SMS data set. It panics unless
-// 0 <= i < SmsLen().
-func (s *Server) SmsRowAt(i int) Row {
-	if i < 0 || i >= s.sms.n {
-		panic(fmt.Sprintf("graphsim: SMS row index %d out of range [0, %d)", i, s.sms.n))
-	}
-	at := time.Unix(0, s.sms.at(i)).UTC()
-	return s.sms.logRows(at, at.Add(1), s.sms.id, s.sms.appendRow)[0]
 }
