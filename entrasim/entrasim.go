@@ -2,7 +2,9 @@
 // endpoints callstream's credentials talk to, so that every credential mode
 // is tested through the real azidentity code rather than a stub of it.
 //
-// It serves, for one tenant:
+// It serves one tenant (Config.TenantID) or many (Config.Tenants,
+// AddTenant), each at its own authority path, as a multi-tenant app's
+// customers are:
 //
 //   - GET /{tenant}/v2.0/.well-known/openid-configuration, the discovery
 //     document MSAL reads to find the token endpoint;
@@ -16,7 +18,9 @@
 //     user-assigned identity).
 //
 // Requests are refused the way Entra refuses them (AADSTS codes in an OAuth
-// error body). Each token it issues is reported to Config.OnIssue, which a
+// error body): an unknown tenant with AADSTS90002, and a tenant where an
+// app has no service principal — it was never consented there, or the
+// consent was withdrawn (SetConsent) — with AADSTS7000229. Each token it issues is reported to Config.OnIssue, which a
 // test wires to graphsim.Server.AcceptToken so that the simulated Graph
 // accepts exactly the tokens Entra issued, for the audience they were issued
 // for and until they expire.
@@ -90,9 +94,15 @@ type ManagedIdentity struct {
 
 // Config configures a Server.
 type Config struct {
-	// TenantID is the directory (tenant) id served; required.
+	// TenantID is the directory (tenant) id served; required unless
+	// Tenants is set. It is also the tenant of managed-identity tokens.
 	TenantID string
-	// Apps are the application registrations.
+	// Tenants are further directories served besides TenantID, for a
+	// multi-tenant app read in its customers' tenants.
+	Tenants []string
+	// Apps are the application registrations. Each is a multi-tenant app
+	// with a service principal (consent) in every served tenant until
+	// SetConsent withdraws it.
 	Apps []App
 	// Managed configures the managed-identity endpoint.
 	Managed ManagedIdentity
@@ -114,6 +124,8 @@ type Token struct {
 	// Audience is the resource it was issued for, such as
 	// https://graph.microsoft.com.
 	Audience string
+	// Tenant is the directory it was issued in, spelled as configured.
+	Tenant string
 	// Grant is how it was obtained.
 	Grant Grant
 	// Claims is the claims request sent with it, if any: azidentity sends
@@ -141,16 +153,36 @@ type Server struct {
 	apps map[string]App
 	now  func() time.Time
 
-	mu     sync.Mutex
-	issued []Token
-	stats  Stats
+	mu sync.Mutex
+	// tenants maps a lower-cased tenant id to its configured spelling.
+	tenants map[string]string
+	// unconsented holds the (tenant, app) pairs without a service
+	// principal, by consentKey.
+	unconsented map[string]bool
+	issued      []Token
+	stats       Stats
 }
 
 // New validates cfg and returns a Server, reporting every problem at once.
 func New(cfg Config) (*Server, error) {
 	var errs []error
-	if cfg.TenantID == "" {
+	if cfg.TenantID == "" && len(cfg.Tenants) == 0 {
 		errs = append(errs, errors.New("entrasim: TenantID is required"))
+	}
+	tenants := make(map[string]string, len(cfg.Tenants)+1)
+	for i, id := range append([]string{cfg.TenantID}, cfg.Tenants...) {
+		switch {
+		case id == "" && i == 0:
+		case !validTenant(id) && i == 0:
+			errs = append(errs, fmt.Errorf("entrasim: TenantID %q is not a usable tenant id", id))
+		case !validTenant(id):
+			errs = append(errs, fmt.Errorf("entrasim: Tenants[%d]: %q is not a usable tenant id", i-1, id))
+		default:
+			tenants[strings.ToLower(id)] = id
+		}
+	}
+	if cfg.TenantID == "" && len(cfg.Tenants) > 0 {
+		cfg.TenantID = cfg.Tenants[0]
 	}
 	if cfg.Lifetime < 0 {
 		errs = append(errs, errors.New("entrasim: Lifetime must not be negative"))
@@ -179,11 +211,80 @@ func New(cfg Config) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	s := &Server{cfg: cfg, apps: apps, now: cfg.Now}
+	cfg.Tenants = append([]string(nil), cfg.Tenants...)
+	s := &Server{cfg: cfg, apps: apps, now: cfg.Now, tenants: tenants, unconsented: map[string]bool{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	return s, nil
+}
+
+// validTenant accepts what can be one path segment of an authority URL.
+func validTenant(id string) bool {
+	return id != "" && !strings.ContainsAny(id, "/?#%") && strings.TrimSpace(id) == id
+}
+
+// AddTenant starts serving tenant id, with every app consented in it; a
+// tenant already served is left as it is.
+func (s *Server) AddTenant(id string) error {
+	if !validTenant(id) {
+		return fmt.Errorf("entrasim: %q is not a usable tenant id", id)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tenants[strings.ToLower(id)]; !ok {
+		s.tenants[strings.ToLower(id)] = id
+	}
+	return nil
+}
+
+// Tenants returns the served tenant ids, as configured, in no particular
+// order.
+func (s *Server) Tenants() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, 0, len(s.tenants))
+	for _, id := range s.tenants {
+		out = append(out, id)
+	}
+	return out
+}
+
+// SetConsent grants or withdraws the consent of app clientID in tenant: a
+// tenant without it has no service principal for the app, and Entra
+// answers the app's token requests there with AADSTS7000229. Tokens
+// already issued stay valid — Entra does not recall them; the resource
+// (graphsim's Deny) is what refuses them. Consent is granted everywhere
+// by default.
+func (s *Server) SetConsent(tenant, clientID string, granted bool) {
+	k := consentKey(tenant, clientID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if granted {
+		delete(s.unconsented, k)
+	} else {
+		s.unconsented[k] = true
+	}
+}
+
+func consentKey(tenant, clientID string) string {
+	return strings.ToLower(tenant) + "\x00" + strings.ToLower(clientID)
+}
+
+// tenant returns the configured spelling of the served tenant id, or false
+// when id is not served.
+func (s *Server) tenant(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tenants[strings.ToLower(id)]
+	return t, ok
+}
+
+// consented reports whether app clientID has a service principal in tenant.
+func (s *Server) consented(tenant, clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.unconsented[consentKey(tenant, clientID)]
 }
 
 // Issued returns every token issued so far, in order.
@@ -230,13 +331,13 @@ func base(r *http.Request) string {
 }
 
 // issue records a new token and reports it.
-func (s *Server) issue(clientID, audience string, grant Grant, claims string) Token {
+func (s *Server) issue(tenant, clientID, audience string, grant Grant, claims string) Token {
 	now := s.now()
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	t := Token{
 		Value:    "entrasim." + hex.EncodeToString(b[:]),
-		ClientID: clientID, Audience: audience, Grant: grant, Claims: claims,
+		ClientID: clientID, Audience: audience, Tenant: tenant, Grant: grant, Claims: claims,
 		IssuedAt: now, ExpiresAt: now.Add(s.cfg.Lifetime),
 	}
 	s.mu.Lock()

@@ -169,3 +169,104 @@ func TestManagedIdentityEndpoint(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestTenants: each served tenant answers at its own authority and records
+// itself on its tokens; an unknown tenant is not found; an app without a
+// service principal in a tenant is refused there with AADSTS7000229 and
+// only there, until consent returns.
+func TestTenants(t *testing.T) {
+	const other, third = "tenant-b", "Tenant-C"
+	var reported []entrasim.Token
+	s, err := entrasim.New(entrasim.Config{
+		TenantID: tenant,
+		Tenants:  []string{other},
+		Apps:     []entrasim.App{{ClientID: "app", Secret: "pw"}, {ClientID: "app2", Secret: "pw2"}},
+		OnIssue:  func(tok entrasim.Token) { reported = append(reported, tok) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewTLSServer(s)
+	t.Cleanup(ts.Close)
+	if err := s.AddTenant(third); err != nil {
+		t.Fatal(err)
+	}
+	post := func(tenant, client, secret string) (int, map[string]any) {
+		t.Helper()
+		resp, err := ts.Client().PostForm(ts.URL+"/"+tenant+"/oauth2/v2.0/token", url.Values{
+			"grant_type": {"client_credentials"}, "client_id": {client}, "client_secret": {secret},
+			"scope": {"https://graph.microsoft.com/.default"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, decode(t, resp)
+	}
+	refusal := func(body map[string]any) string {
+		d, _ := body["error_description"].(string)
+		code, _, _ := strings.Cut(d, ":")
+		return code
+	}
+
+	for _, tn := range []string{tenant, other, "tenant-c"} {
+		if st, body := post(tn, "app", "pw"); st != 200 {
+			t.Fatalf("%s: %d %v", tn, st, body)
+		}
+	}
+	want := []string{tenant, other, third}
+	for i, tok := range reported {
+		if tok.Tenant != want[i] {
+			t.Errorf("token %d: tenant %q, want %q", i, tok.Tenant, want[i])
+		}
+	}
+	resp, err := ts.Client().Get(ts.URL + "/tenant-c/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc := decode(t, resp); doc["token_endpoint"] != ts.URL+"/"+third+"/oauth2/v2.0/token" {
+		t.Fatalf("discovery of %s: %v", third, doc)
+	}
+
+	if st, body := post("nobody", "app", "pw"); st != 400 || refusal(body) != "AADSTS90002" {
+		t.Fatalf("unknown tenant: %d %v", st, body)
+	}
+
+	s.SetConsent(other, "APP", false)
+	if st, body := post(other, "app", "pw"); st != 400 || refusal(body) != "AADSTS7000229" || body["error"] != "invalid_client" {
+		t.Fatalf("withdrawn consent: %d %v", st, body)
+	}
+	// Not even a wrong secret is looked at, as Entra checks the service
+	// principal first.
+	if st, body := post(other, "app", "wrong"); refusal(body) != "AADSTS7000229" {
+		t.Fatalf("withdrawn consent, wrong secret: %d %v", st, body)
+	}
+	if st, body := post(tenant, "app", "pw"); st != 200 {
+		t.Fatalf("another tenant of the app: %d %v", st, body)
+	}
+	if st, body := post(other, "app2", "pw2"); st != 200 {
+		t.Fatalf("another app in the tenant: %d %v", st, body)
+	}
+	s.SetConsent(other, "app", true)
+	if st, body := post(other, "app", "pw"); st != 200 {
+		t.Fatalf("consent restored: %d %v", st, body)
+	}
+	if got := s.Stats().Refusals; strings.Join(got, " ") != "AADSTS90002 AADSTS7000229 AADSTS7000229" {
+		t.Fatalf("refusals %v", got)
+	}
+}
+
+func TestTenantsValidation(t *testing.T) {
+	if _, err := entrasim.New(entrasim.Config{Tenants: []string{"a", "b/c", ""}}); err == nil ||
+		!strings.Contains(err.Error(), "Tenants[1]") || !strings.Contains(err.Error(), "Tenants[2]") {
+		t.Fatalf("error %v", err)
+	}
+	s, err := entrasim.New(entrasim.Config{Tenants: []string{"only"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Tenants(); len(got) != 1 || got[0] != "only" {
+		t.Fatalf("tenants %v", got)
+	}
+	if err := s.AddTenant("x/y"); err == nil {
+		t.Fatal("AddTenant accepted a tenant id with a slash")
+	}
+}

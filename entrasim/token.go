@@ -55,16 +55,17 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, tenant s
 	s.mu.Lock()
 	s.stats.Discovery++
 	s.mu.Unlock()
-	if !strings.EqualFold(tenant, s.cfg.TenantID) {
+	id, ok := s.tenant(tenant)
+	if !ok {
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: "invalid_tenant", Description: "AADSTS90002: Tenant '" + tenant + "' not found.", Codes: []int{90002}})
 		return
 	}
-	b := base(r) + "/" + s.cfg.TenantID
+	b := base(r) + "/" + id
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_endpoint":                        b + "/oauth2/v2.0/token",
 		"authorization_endpoint":                b + "/oauth2/v2.0/authorize",
 		"issuer":                                b + "/v2.0",
-		"jwks_uri":                              base(r) + "/" + s.cfg.TenantID + "/discovery/v2.0/keys",
+		"jwks_uri":                              b + "/discovery/v2.0/keys",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
 		"tenant_region_scope":                   "EU",
@@ -72,7 +73,8 @@ func (s *Server) serveDiscovery(w http.ResponseWriter, r *http.Request, tenant s
 }
 
 func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant string) {
-	if !strings.EqualFold(tenant, s.cfg.TenantID) {
+	id, ok := s.tenant(tenant)
+	if !ok {
 		s.refuse(w, http.StatusBadRequest, "invalid_request", 90002, "Tenant '"+tenant+"' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.")
 		return
 	}
@@ -88,7 +90,14 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 	clientID := f.Get("client_id")
 	app, ok := s.apps[strings.ToLower(clientID)]
 	if !ok {
-		s.refuse(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+s.cfg.TenantID+"'.")
+		s.refuse(w, http.StatusBadRequest, "unauthorized_client", 700016, "Application with identifier '"+clientID+"' was not found in the directory '"+id+"'.")
+		return
+	}
+	if !s.consented(id, app.ClientID) {
+		// The app is registered (in its home tenant) but has no service
+		// principal here: nobody consented to it, or the consent was
+		// withdrawn. Entra says so before it looks at the credential.
+		s.refuse(w, http.StatusBadRequest, "invalid_client", 7000229, "The client application "+app.ClientID+" is missing service principal in the tenant "+id+". See instructions here: https://go.microsoft.com/fwlink/?linkid=2225119")
 		return
 	}
 	audience, ok := resourceOf(f.Get("scope"))
@@ -116,7 +125,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		case app.FederatedToken != "" && assertion == app.FederatedToken:
 			grant = GrantFederated
 		case app.Certificate != nil:
-			tokenEndpoint := base(r) + "/" + s.cfg.TenantID + "/oauth2/v2.0/token"
+			tokenEndpoint := base(r) + "/" + id + "/oauth2/v2.0/token"
 			if err := s.checkAssertion(app, assertion, tokenEndpoint); err != nil {
 				s.refuse(w, http.StatusUnauthorized, "invalid_client", 700027, "Client assertion failed signature validation: "+err.Error())
 				return
@@ -134,7 +143,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 		return
 	}
 
-	t := s.issue(app.ClientID, audience, grant, claims)
+	t := s.issue(id, app.ClientID, audience, grant, claims)
 	secs := int(s.cfg.Lifetime / time.Second)
 	writeJSON(w, http.StatusOK, map[string]any{
 		"token_type":     "Bearer",
@@ -307,7 +316,7 @@ func (s *Server) serveManaged(w http.ResponseWriter, r *http.Request) {
 		}
 		clientID = id
 	}
-	t := s.issue(clientID, resource, GrantManaged, "")
+	t := s.issue(s.cfg.TenantID, clientID, resource, GrantManaged, "")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": t.Value,
 		"expires_on":   strconv.FormatInt(t.ExpiresAt.Unix(), 10),
