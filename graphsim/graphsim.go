@@ -31,6 +31,11 @@
 // query window are found by arithmetic. A data set of ten million rows costs
 // nothing to construct and a page from its middle costs the same as the first.
 //
+// Tenants is a front serving many tenants, each its own data set, chosen
+// by the tenant whose Entra issued the request's token (TokenInfo.Tenant);
+// Server.SetDenied and Tenants.Deny answer 403 as Graph does once a
+// tenant's admin withdraws the app's consent.
+//
 // Point a client at an httptest.Server's URL, or serve the simulator at a
 // real Graph hostname on a Network, an in-memory transport that also works
 // inside a testing/synctest bubble. Truncate faults abort the connection
@@ -155,6 +160,11 @@ type Config struct {
 
 	// Latency is added to every response.
 	Latency time.Duration
+
+	// LatencyMax, when above Latency, makes the added latency uniformly
+	// random in [Latency, LatencyMax] for each request, as a real
+	// service's is (50–200 ms for Graph from a nearby region).
+	LatencyMax time.Duration
 
 	// Faults are injected deterministically by request number; see Fault.
 	Faults []Fault
@@ -282,6 +292,9 @@ type Server struct {
 	stats    Stats
 	tokens   tokenState
 	throttle throttleState
+	// denied answers every authorized request with 403, as Graph does
+	// once the app's permission is withdrawn in the tenant.
+	denied bool
 }
 
 type faultState struct {
@@ -291,7 +304,12 @@ type faultState struct {
 
 // New validates cfg, fills in defaults and returns a Server. It reports all
 // problems at once.
-func New(cfg Config) (*Server, error) {
+func New(cfg Config) (*Server, error) { return newServer(cfg, nil) }
+
+// newServer is New; with people set, the Server's users and resource
+// accounts are people's instead of its own, which saves a Tenants front
+// the 130 kB a directory of them costs per tenant.
+func newServer(cfg Config, people *Server) (*Server, error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 
@@ -355,6 +373,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Latency < 0 {
 		bad("graphsim: Latency must not be negative")
 	}
+	if cfg.LatencyMax != 0 && cfg.LatencyMax < cfg.Latency {
+		bad("graphsim: LatencyMax %v is below Latency %v", cfg.LatencyMax, cfg.Latency)
+	}
 	if err := cfg.Limits.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -396,7 +417,11 @@ func New(cfg Config) (*Server, error) {
 		s.lateThresh = uint64(cfg.LateFraction * (1 << 63) * 2)
 	}
 	s.initKeys()
-	s.users, s.bots = s.makePeople()
+	if people != nil {
+		s.users, s.bots = people.users, people.bots
+	} else {
+		s.users, s.bots = s.makePeople()
+	}
 	s.n = s.countRows()
 	s.pstn = s.newPstnSet()
 	s.sms, s.blocked, s.dialout = s.newSmsSet(), s.newBlockedSet(), s.newDialoutSet()

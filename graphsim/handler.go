@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +30,7 @@ const (
 const (
 	CodeBadRequest      = "BadRequest"
 	CodeInvalidToken    = "InvalidAuthenticationToken"
+	CodeRequestDenied   = "Authorization_RequestDenied"
 	CodeNotFound        = "ResourceNotFound"
 	CodeTooManyRequests = "TooManyRequests"
 	CodeServiceNotAvail = "serviceNotAvailable"
@@ -76,8 +78,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	fault := s.pickFault(n)
 	s.mu.Unlock()
 
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
+	if d := s.latency(); d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
@@ -144,6 +146,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(buf)
 }
 
+// latency is the delay to add to one response.
+func (s *Server) latency() time.Duration {
+	lo, hi := s.cfg.Latency, s.cfg.LatencyMax
+	if hi <= lo {
+		return lo
+	}
+	return lo + rand.N(hi-lo+1)
+}
+
+// SetDenied makes the server answer every request that carries a valid
+// token with 403 Authorization_RequestDenied, as Graph does once an admin
+// removes the app's permission (or its service principal) from the
+// tenant, or lifts that again. Tokens issued before keep authenticating;
+// they are just not allowed to read.
+func (s *Server) SetDenied(denied bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied = denied
+}
+
 // pickFault returns the fault for request n, if any, and counts its firing.
 // The caller holds s.mu.
 func (s *Server) pickFault(n int) *Fault {
@@ -190,6 +212,13 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 	app, ge := s.authorize(hdr, r.Header.Get("Authorization"), now)
 	if ge != nil {
 		return buf, -1, ge
+	}
+	s.mu.Lock()
+	denied := s.denied
+	s.mu.Unlock()
+	if denied {
+		// Graph checks the token first (401) and the permission after.
+		return buf, -1, &graphError{http.StatusForbidden, CodeRequestDenied, "Insufficient privileges to complete the operation."}
 	}
 	if ge := s.throttleCheck(hdr, app, r.URL.Path, now); ge != nil {
 		return buf, -1, ge

@@ -23,6 +23,9 @@ type TokenInfo struct {
 	// another audience is refused, as Graph refuses a token issued for
 	// another cloud.
 	Audience string
+	// Tenant is the directory the token was issued in; a Tenants front
+	// serves the token that tenant's data set and no other.
+	Tenant string
 	// IssuedAt and ExpiresAt bound the token's validity by the server's
 	// clock (Config.Now).
 	IssuedAt, ExpiresAt time.Time
@@ -65,9 +68,9 @@ func (s *Server) authorize(hdr http.Header, h string, now time.Time) (string, *g
 	scheme, token, _ := strings.Cut(h, " ")
 	switch {
 	case h == "":
-		return "", s.unauthorized(hdr, "Access token is empty.", "")
+		return "", unauthorized(hdr, "Access token is empty.", "")
 	case !strings.EqualFold(scheme, "Bearer"):
-		return "", s.unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
+		return "", unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
 	case token == s.cfg.Token:
 		return StaticTokenApp, nil
 	}
@@ -77,23 +80,23 @@ func (s *Server) authorize(hdr http.Header, h string, now time.Time) (string, *g
 	s.mu.Unlock()
 	switch {
 	case !ok:
-		return "", s.unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
+		return "", unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
 	case s.cfg.Audience != "" && !strings.EqualFold(strings.TrimRight(info.Audience, "/"), strings.TrimRight(s.cfg.Audience, "/")):
-		return "", s.unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
+		return "", unauthorized(hdr, "Access token validation failure. Invalid audience.", "")
 	case !now.Before(info.ExpiresAt) || now.Before(info.IssuedAt):
-		return "", s.unauthorized(hdr, "Access token has expired or is not yet valid.", "")
+		return "", unauthorized(hdr, "Access token has expired or is not yet valid.", "")
 	case !revokedBefore.IsZero() && info.IssuedAt.Before(revokedBefore):
 		// The challenge asks for a token issued after the revocation;
 		// clients pass it to Entra as the claims parameter.
 		claims := `{"access_token":{"nbf":{"essential":true,"value":"` + strconv.FormatInt(revokedBefore.Unix(), 10) + `"}}}`
-		return "", s.unauthorized(hdr, "Access token has been revoked.", base64.StdEncoding.EncodeToString([]byte(claims)))
+		return "", unauthorized(hdr, "Access token has been revoked.", base64.StdEncoding.EncodeToString([]byte(claims)))
 	}
 	return info.App, nil
 }
 
 // unauthorized sets WWW-Authenticate as Graph does and returns the 401. A
 // non-empty claims adds the continuous access evaluation challenge.
-func (s *Server) unauthorized(hdr http.Header, msg, claims string) *graphError {
+func unauthorized(hdr http.Header, msg, claims string) *graphError {
 	v := `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`
 	if claims != "" {
 		v += `, error="insufficient_claims", claims="` + claims + `"`
