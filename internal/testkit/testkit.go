@@ -1,5 +1,6 @@
 // Package testkit is the test kit that tests of several packages share:
-// the simulated Graph served over HTTP (Graph, Serve), the built binary
+// the simulated Graph served over HTTP (Graph, Serve), a simulated cloud of
+// many tenants with its Entra and Graph over TLS (NewCloud), the built binary
 // (Binary) and the processes started from it (Start, Run, Proc), and
 // small helpers for the machine the tests run on (UnwritableDir,
 // WatchPeakRSS).
