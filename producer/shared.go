@@ -315,7 +315,11 @@ func (s *Shared) acquire(ctx context.Context, lane *Producer) (*txnHold, error) 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the shared transaction: %w", context.Cause(ctx))
 	}
-	// The turn and a close may have been ready together.
+	// The turn and a close may have been ready together. The hold is
+	// registered under mu with the check, so that a Close either is seen
+	// here or sees the hold and revokes it.
+	h := &txnHold{lane: lane, done: make(chan struct{})}
+	s.mu.Lock()
 	var err error
 	switch {
 	case s.isClosed():
@@ -324,20 +328,27 @@ func (s *Shared) acquire(ctx context.Context, lane *Producer) (*txnHold, error) 
 		err = fmt.Errorf("%w: lane for %s", ErrClosed, lane.topic)
 	case s.fenced.Load():
 		err = ErrFenced
+	default:
+		s.open = h
 	}
-	if err == nil {
-		if berr := s.cl.BeginTransaction(); berr != nil {
-			err = s.classify(fmt.Errorf("begin transaction: %w", berr))
-		}
-	}
+	s.mu.Unlock()
 	if err != nil {
 		s.turn <- struct{}{}
 		return nil, err
 	}
-	h := &txnHold{lane: lane, done: make(chan struct{})}
-	s.mu.Lock()
-	s.open = h
-	s.mu.Unlock()
+	// Holding h.mu keeps a revoke from ending the transaction before it
+	// has begun.
+	h.mu.Lock()
+	if h.state == holdRevoked {
+		err = errRevoked
+	} else if berr := s.cl.BeginTransaction(); berr != nil {
+		err = s.classify(fmt.Errorf("begin transaction: %w", berr))
+	}
+	h.mu.Unlock()
+	if err != nil {
+		s.release(h)
+		return nil, err
+	}
 	return h, nil
 }
 
