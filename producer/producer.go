@@ -26,6 +26,10 @@ const (
 	HeaderWindow            = "callstream.window"
 	HeaderSchema            = "callstream.schema"
 	HeaderSchemaFingerprint = "callstream.schema.fingerprint"
+	// HeaderTenant names the tenant a record was read from; the caller
+	// sets it through Config.Headers, since the producer does not know
+	// tenants.
+	HeaderTenant = "tenantId"
 )
 
 // Schema is the Avro value schema records are written with.
@@ -87,9 +91,15 @@ type Config struct {
 	TransactionTimeout time.Duration
 	// Opts are appended to the client options (tests, security settings).
 	Opts []kgo.Opt
+	// Headers are static headers set on every record the producer writes,
+	// after the source, window and schema headers, e.g. HeaderTenant.
+	Headers []kgo.RecordHeader
 }
 
 // Producer publishes to one topic. It is safe for concurrent use.
+//
+// A Producer made by New owns its client. One made by Shared.Lane borrows
+// the Shared's client and transaction: see Shared.
 type Producer struct {
 	cl       *kgo.Client
 	topic    string
@@ -98,8 +108,17 @@ type Producer struct {
 	headers  []kgo.RecordHeader
 	log      *slog.Logger
 	txn      bool
-	fenced   atomic.Bool
+	// fenced is the producer's own flag, or its Shared's: a fenced client
+	// fences every lane on it.
+	fenced   *atomic.Bool
 	batchMax int32 // the client's batch cap, for ErrRecordTooLarge
+
+	// sh is the Shared a lane belongs to; nil for a Producer made by New.
+	sh *Shared
+	// closed is closed by a lane's Close, waking its Begin; nil (never
+	// ready) for a Producer made by New.
+	closed    chan struct{}
+	closeOnce sync.Once
 }
 
 // ErrRecordTooLarge means a record (a row with its headers) does not fit in
@@ -170,53 +189,15 @@ var ErrCompactedTopic = errors.New("topic is compacted")
 // the registry, so that problems stop startup before any record. An unreachable
 // cluster is retried with backoff until ConnectTimeout or ctx ends.
 func New(ctx context.Context, cfg Config) (*Producer, error) {
-	if len(cfg.Brokers) == 0 {
-		return nil, errors.New("producer: no brokers")
+	if err := cfg.checkLane(); err != nil {
+		return nil, err
 	}
-	if cfg.Topic == "" {
-		return nil, errors.New("producer: no topic")
-	}
-	if cfg.Schema.Text == "" || cfg.Schema.Name == "" {
-		return nil, errors.New("producer: no schema")
-	}
-	if cfg.ClientID == "" {
-		cfg.ClientID = "callstream"
-	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(cfg.Brokers...),
-		kgo.ClientID(cfg.ClientID),
-		kgo.DefaultProduceTopic(cfg.Topic),
-		// Both are franz-go defaults; they are spelled out because the
-		// delivery guarantee rests on them.
-		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.ProducerLinger(5 * time.Millisecond),
-	}
-	if cfg.TransactionalID != "" {
-		if cfg.TransactionTimeout <= 0 {
-			cfg.TransactionTimeout = time.Minute
-		}
-		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout))
-	}
-	conn, err := ClientOpts(cfg, log)
+	cl, log, err := newClient(ctx, &cfg, kgo.DefaultProduceTopic(cfg.Topic))
 	if err != nil {
 		return nil, err
 	}
-	opts = append(opts, conn...)
-	opts = append(opts, cfg.Opts...)
-	cl, err := kgo.NewClient(opts...)
-	if err != nil {
-		return nil, fmt.Errorf("kafka client: %w", err)
-	}
-	p := &Producer{cl: cl, topic: cfg.Topic, log: log, txn: cfg.TransactionalID != ""}
+	p := &Producer{cl: cl, topic: cfg.Topic, log: log, txn: cfg.TransactionalID != "", fenced: new(atomic.Bool)}
 	p.batchMax, _ = cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
-	if err := p.connect(ctx, cfg.ConnectTimeout, cfg.ConnectAttempts); err != nil {
-		cl.Close()
-		return nil, err
-	}
 	if err := EnsureTopics(ctx, cl, cfg.topicSpecs(), cfg.Topics.Create, log); err != nil {
 		cl.Close()
 		return nil, err
@@ -230,11 +211,81 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 			return nil, fmt.Errorf("init transactional producer %q: %w", cfg.TransactionalID, err)
 		}
 	}
-	if cfg.Registry.URL != "" {
+	if err := p.frame(ctx, cfg, func(ctx context.Context) (int, error) {
 		id, _, err := ResolveSchema(ctx, cfg.Registry, cfg.Topic, cfg.Schema, log)
+		return id, err
+	}); err != nil {
+		cl.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkLane checks the settings of what is written: topic and schema.
+func (c Config) checkLane() error {
+	if c.Topic == "" {
+		return errors.New("producer: no topic")
+	}
+	if c.Schema.Text == "" || c.Schema.Name == "" {
+		return errors.New("producer: no schema")
+	}
+	return nil
+}
+
+// newClient makes and connects the client for cfg's connection settings
+// (defaulting ClientID and TransactionTimeout in cfg), with extra options
+// before cfg.Opts. It is the one place New and NewShared build a client.
+func newClient(ctx context.Context, cfg *Config, extra ...kgo.Opt) (*kgo.Client, *slog.Logger, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, nil, errors.New("producer: no brokers")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = "callstream"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(cfg.Brokers...),
+		kgo.ClientID(cfg.ClientID),
+		// Both are franz-go defaults; they are spelled out because the
+		// delivery guarantee rests on them.
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}
+	opts = append(opts, extra...)
+	if cfg.TransactionalID != "" {
+		if cfg.TransactionTimeout <= 0 {
+			cfg.TransactionTimeout = time.Minute
+		}
+		opts = append(opts, kgo.TransactionalID(cfg.TransactionalID), kgo.TransactionTimeout(cfg.TransactionTimeout))
+	}
+	conn, err := ClientOpts(*cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts = append(opts, conn...)
+	opts = append(opts, cfg.Opts...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka client: %w", err)
+	}
+	if err := connect(ctx, cl, log, cfg.ConnectTimeout, cfg.ConnectAttempts); err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return cl, log, nil
+}
+
+// frame sets the value framing and static headers: the registry's schema
+// id (from resolve) when a registry is configured, the schema's name and
+// fingerprint as headers otherwise, and cfg.Headers after them.
+func (p *Producer) frame(ctx context.Context, cfg Config, resolve func(context.Context) (int, error)) error {
+	if cfg.Registry.URL != "" {
+		id, err := resolve(ctx)
 		if err != nil {
-			cl.Close()
-			return nil, err
+			return err
 		}
 		p.schemaID = id
 		p.prefix = binary.BigEndian.AppendUint32([]byte{0}, uint32(id))
@@ -244,10 +295,11 @@ func New(ctx context.Context, cfg Config) (*Producer, error) {
 			{Key: HeaderSchemaFingerprint, Value: []byte(cfg.Schema.Fingerprint)},
 		}
 	}
-	return p, nil
+	p.headers = append(p.headers, cfg.Headers...)
+	return nil
 }
 
-func (p *Producer) connect(ctx context.Context, timeout time.Duration, attempts int) error {
+func connect(ctx context.Context, cl *kgo.Client, log *slog.Logger, timeout time.Duration, attempts int) error {
 	if timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -255,7 +307,7 @@ func (p *Producer) connect(ctx context.Context, timeout time.Duration, attempts 
 	}
 	wait := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := p.cl.Ping(ctx)
+		err := cl.Ping(ctx)
 		if err == nil {
 			return nil
 		}
@@ -265,7 +317,7 @@ func (p *Producer) connect(ctx context.Context, timeout time.Duration, attempts 
 		if attempts > 0 && attempt >= attempts {
 			return fmt.Errorf("connect to kafka: gave up after %d attempts: %w", attempt, err)
 		}
-		p.log.Warn("kafka unreachable, retrying", "attempt", attempt, "wait", wait, "error", err.Error())
+		log.Warn("kafka unreachable, retrying", "attempt", attempt, "wait", wait, "error", err.Error())
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -352,6 +404,10 @@ type Batch struct {
 	// prev is the batch before this one in the same transaction (see
 	// Next): its records settle with this batch's.
 	prev *Batch
+	// hold is a lane's turn at its Shared's transaction, passed along
+	// the chain by Next and given back when the chain is settled; nil
+	// for a Producer made by New.
+	hold *txnHold
 
 	// slab holds the records of Add, allocated a few hundred at a time
 	// rather than one by one; the client keeps pointers into it until the
@@ -368,9 +424,30 @@ const slabSize = 512
 // Begin starts a batch for the rows of one source and window; in
 // transactional mode it begins a transaction. Records produced through it
 // carry the source and window as headers.
+//
+// A lane of a Shared first waits for the Shared's transaction, which
+// another lane may hold, for as long as that takes: until its turn, until
+// the lane or the Shared is closed (ErrClosed), or until it is fenced.
+// BeginContext also gives up when a context ends.
 func (p *Producer) Begin(source string, from, to time.Time) (*Batch, error) {
+	return p.BeginContext(context.Background(), source, from, to)
+}
+
+// BeginContext is Begin that stops waiting for a lane's turn at the
+// Shared's transaction when ctx ends. For a Producer made by New it is
+// Begin: nothing there waits.
+func (p *Producer) BeginContext(ctx context.Context, source string, from, to time.Time) (*Batch, error) {
 	if p.fenced.Load() {
 		return nil, ErrFenced
+	}
+	if p.sh != nil {
+		h, err := p.sh.acquire(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		b := p.newBatch(source, from, to)
+		b.hold = h
+		return b, nil
 	}
 	if p.txn {
 		if err := p.cl.BeginTransaction(); err != nil {
@@ -396,9 +473,13 @@ func (b *Batch) Next(source string, from, to time.Time) (*Batch, error) {
 	if b.p.fenced.Load() {
 		return nil, ErrFenced
 	}
+	if err := b.hold.usable(); err != nil {
+		return nil, err
+	}
 	b.ended = true
 	nb := b.p.newBatch(source, from, to)
 	nb.prev = b
+	nb.hold = b.hold
 	return nb, nil
 }
 
@@ -435,7 +516,7 @@ func (b *Batch) Add(ctx context.Context, key, value []byte) {
 	if len(b.slab) == cap(b.slab) {
 		b.slab = make([]kgo.Record, 0, slabSize)
 	}
-	b.slab = append(b.slab, kgo.Record{Key: key, Value: value, Headers: b.headers})
+	b.slab = append(b.slab, kgo.Record{Topic: b.p.topic, Key: key, Value: value, Headers: b.headers})
 	b.produce(ctx, &b.slab[len(b.slab)-1])
 }
 
@@ -446,10 +527,28 @@ func (b *Batch) AddRecord(ctx context.Context, r *kgo.Record) {
 	b.produce(ctx, r)
 }
 
+// produce hands r to the client; a record without a topic goes to the
+// producer's (a lane's client has no default topic). A lane's record is
+// refused once its turn at the transaction was taken from it (see
+// txnHold), so that it cannot land in the next lane's transaction.
 func (b *Batch) produce(ctx context.Context, r *kgo.Record) {
+	if r.Topic == "" {
+		r.Topic = b.p.topic
+	}
 	b.wg.Add(1)
 	n := b.n.Add(1)
-	b.p.cl.Produce(ctx, r, b.promise)
+	if h := b.hold; h != nil {
+		h.mu.RLock()
+		if h.state == holdRevoked {
+			h.mu.RUnlock()
+			b.promise(r, errRevoked)
+			return
+		}
+		b.p.cl.Produce(ctx, r, b.promise)
+		h.mu.RUnlock()
+	} else {
+		b.p.cl.Produce(ctx, r, b.promise)
+	}
 	if n%yieldEvery == 0 {
 		runtime.Gosched()
 	}
@@ -521,6 +620,12 @@ func (b *Batch) Commit(ctx context.Context, extra ...*kgo.Record) error {
 		return errors.Join(err, b.Abort(ctx))
 	}
 	b.ended = true
+	if h := b.hold; h != nil {
+		defer b.p.sh.release(h)
+		if err := h.end(); err != nil {
+			return fmt.Errorf("commit transaction: %w", err)
+		}
+	}
 	// The commit is not cut short by a cancelled walk: an unconfirmed
 	// commit leaves the outcome unknown until the next start.
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -551,6 +656,13 @@ func (b *Batch) Abort(ctx context.Context) error {
 	if !b.p.txn {
 		return nil
 	}
+	if h := b.hold; h != nil {
+		defer b.p.sh.release(h)
+		if h.end() != nil {
+			// The transaction was aborted when the turn was taken.
+			return nil
+		}
+	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	if err := b.p.cl.AbortBufferedRecords(actx); err != nil {
@@ -578,7 +690,16 @@ func (p *Producer) classify(err error) error {
 // Close flushes what is buffered, waiting at most until ctx ends, then
 // abandons the rest and closes the client. Abandoned records were never
 // acknowledged, so no checkpoint covers them.
+//
+// A lane's Close leaves the Shared's client open: it wakes the lane's
+// waiting Begin, refuses later ones with ErrClosed and, should the lane
+// still hold the Shared's transaction, aborts that transaction and frees
+// it for the other lanes.
 func (p *Producer) Close(ctx context.Context) error {
+	if p.sh != nil {
+		p.closeOnce.Do(func() { close(p.closed) })
+		return p.sh.revokeLane(ctx, p)
+	}
 	err := p.cl.Flush(ctx)
 	if err != nil {
 		abortCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -1,0 +1,667 @@
+package producer_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr/srfake"
+
+	"github.com/callstream/callstream/internal/kafkatest"
+	"github.com/callstream/callstream/producer"
+)
+
+// otherSchema is a second source's schema: lanes of one Shared may write
+// different schemas.
+var otherSchema = producer.Schema{
+	Name:        "test.callstream.Other",
+	Text:        `{"type":"record","name":"Other","namespace":"test.callstream","fields":[{"name":"id","type":"string"}]}`,
+	Fingerprint: "0123456789abcdef",
+}
+
+// newShared makes a Shared on kc with the transactional id txnID, closed
+// when the test ends. It does not claim the id.
+func newShared(tb testing.TB, kc *kafkatest.Cluster, txnID string) *producer.Shared {
+	tb.Helper()
+	s, err := producer.NewShared(testCtx(tb), producer.Config{
+		Brokers:            kc.Brokers,
+		TransactionalID:    txnID,
+		TransactionTimeout: 30 * time.Second,
+		ConnectTimeout:     30 * time.Second,
+		Logger:             quietLogger(),
+	})
+	if err != nil {
+		tb.Fatalf("NewShared: %v", err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Close(ctx)
+	})
+	return s
+}
+
+// claimed is newShared and Claim.
+func claimed(tb testing.TB, kc *kafkatest.Cluster, txnID string) *producer.Shared {
+	tb.Helper()
+	s := newShared(tb, kc, txnID)
+	if err := s.Claim(testCtx(tb)); err != nil {
+		tb.Fatalf("Claim: %v", err)
+	}
+	return s
+}
+
+// lane makes a lane of s for topic, schema rowSchema unless cfg says
+// otherwise.
+func lane(tb testing.TB, s *producer.Shared, cfg producer.Config) *producer.Producer {
+	tb.Helper()
+	if cfg.Schema == (producer.Schema{}) {
+		cfg.Schema = rowSchema
+	}
+	p, err := s.Lane(testCtx(tb), cfg)
+	if err != nil {
+		tb.Fatalf("Lane(%s): %v", cfg.Topic, err)
+	}
+	return p
+}
+
+func tenantHeader(tenant string) []kgo.RecordHeader {
+	return []kgo.RecordHeader{{Key: producer.HeaderTenant, Value: []byte(tenant)}}
+}
+
+// commitRows begins a batch on p, adds rs and commits it with a
+// checkpoint record for cpTopic (none when cpTopic is empty).
+func commitRows(t *testing.T, p *producer.Producer, rs []row, cpTopic string) {
+	t.Helper()
+	ctx := testCtx(t)
+	b, err := p.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatalf("Begin: %v", err)
+	}
+	addRows(ctx, p, b, rs)
+	var extra []*kgo.Record
+	if cpTopic != "" {
+		extra = append(extra, &kgo.Record{Topic: cpTopic, Key: []byte(p.Topic()), Value: []byte(rs[len(rs)-1].key)})
+	}
+	if err := b.Commit(ctx, extra...); err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+}
+
+// TestSharedLanesCommitInterleavedWindows: two lanes of one Shared, on two
+// topics with two schemas and two tenants, take turns at the transaction
+// window after window; read_committed holds exactly the committed windows
+// of each lane, on its own topic, with its own headers.
+func TestSharedLanesCommitInterleavedWindows(t *testing.T) {
+	kc := kafkatest.New(t)
+	topicA, topicB := kc.Topic(t, 2, nil), kc.Topic(t, 3, nil)
+	cpTopic := kc.Topic(t, 1, compact)
+	s := claimed(t, kc, uniqueName("bucket"))
+	a := lane(t, s, producer.Config{Topic: topicA, Headers: tenantHeader("tenant-a"),
+		Topics: producer.TopicSettings{Checkpoint: cpTopic}})
+	b := lane(t, s, producer.Config{Topic: topicB, Schema: otherSchema, Headers: tenantHeader("tenant-b"),
+		Topics: producer.TopicSettings{Checkpoint: cpTopic}})
+	if a.Client() != s.Client() || b.Client() != s.Client() {
+		t.Fatal("a lane has a client of its own")
+	}
+	if !a.Transactional() {
+		t.Fatal("a lane is not transactional")
+	}
+	ctx := testCtx(t)
+
+	var wantA, wantB []row
+	for w := range 3 {
+		ra := rows(fmt.Sprintf("a-w%d", w), 7)
+		commitRows(t, a, ra, cpTopic)
+		wantA = append(wantA, ra...)
+
+		// Lane b chains two windows into one transaction, and aborts
+		// the chain of window 1 after its rows are acknowledged.
+		bt, err := b.Begin("s", winFrom, winTo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rb := rows(fmt.Sprintf("b-w%d-first", w), 5)
+		addRows(ctx, b, bt, rb)
+		if bt, err = bt.Next("s", winTo, winTo.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		rb2 := rows(fmt.Sprintf("b-w%d-second", w), 4)
+		addRows(ctx, b, bt, rb2)
+		if w == 1 {
+			if err := bt.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := bt.Abort(ctx); err != nil {
+				t.Fatalf("Abort: %v", err)
+			}
+			continue
+		}
+		if err := bt.Commit(ctx, &kgo.Record{Topic: cpTopic, Key: []byte(topicB), Value: []byte(rb2[3].key)}); err != nil {
+			t.Fatalf("Commit: %v", err)
+		}
+		wantB = append(wantB, rb...)
+		wantB = append(wantB, rb2...)
+	}
+
+	for _, tc := range []struct {
+		lane           *producer.Producer
+		want           []row
+		tenant, schema string
+	}{
+		{a, wantA, "tenant-a", rowSchema.Name},
+		{b, wantB, "tenant-b", otherSchema.Name},
+	} {
+		recs := readCommitted(t, kc, tc.lane.Topic())
+		if got, want := keys(recs), rowKeys(tc.want); !slices.Equal(got, want) {
+			t.Errorf("read_committed %s: %d keys, want %d\ngot  %v\nwant %v", tc.lane.Topic(), len(got), len(want), got, want)
+		}
+		for _, r := range recs {
+			if v, _ := header(r, producer.HeaderTenant); v != tc.tenant {
+				t.Errorf("%s: record %s has tenant %q, want %q", tc.lane.Topic(), r.Key, v, tc.tenant)
+			}
+			if v, _ := header(r, producer.HeaderSchema); v != tc.schema {
+				t.Errorf("%s: record %s has schema %q, want %q", tc.lane.Topic(), r.Key, v, tc.schema)
+			}
+		}
+	}
+	// Window 1 of lane b reached the log before its abort, so the check
+	// above is not vacuous.
+	uncommitted := keys(kc.ReadAll(t, topicB, false))
+	if _, found := slices.BinarySearch(uncommitted, "b-w1-first-key-000"); !found {
+		t.Fatal("the aborted window is not in the log at all")
+	}
+	if n := len(readCommitted(t, kc, cpTopic)); n != 5 {
+		t.Errorf("%d checkpoint records committed, want 5 (3 of a, 2 of b)", n)
+	}
+}
+
+// TestSharedManyLanesOneClient: 50 lanes on one topic share the Shared's
+// one client, and the topic is checked and the schema registered once.
+func TestSharedManyLanesOneClient(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 1, nil)
+	reg := srfake.New()
+	t.Cleanup(reg.Close)
+	var registryRequests atomic.Int64
+	target, err := url.Parse(reg.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	counting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		registryRequests.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(counting.Close)
+
+	s := claimed(t, kc, uniqueName("bucket"))
+	var lanes []*producer.Producer
+	var oneLane int64
+	for i := range 50 {
+		lanes = append(lanes, lane(t, s, producer.Config{Topic: topic, Registry: producer.Registry{URL: counting.URL},
+			Headers: tenantHeader(fmt.Sprintf("tenant-%02d", i))}))
+		if i == 0 {
+			oneLane = registryRequests.Load()
+		}
+	}
+	if oneLane == 0 {
+		t.Fatal("the first lane asked the registry nothing")
+	}
+	if n := registryRequests.Load(); n != oneLane {
+		t.Errorf("50 lanes of one topic and schema made %d registry requests, the first alone %d", n, oneLane)
+	}
+	for _, p := range lanes {
+		if p.Client() != s.Client() {
+			t.Fatal("a lane has a client of its own")
+		}
+		if p.SchemaID() != lanes[0].SchemaID() || p.SchemaID() == 0 {
+			t.Fatalf("schema ids %d and %d, want one registered id", p.SchemaID(), lanes[0].SchemaID())
+		}
+	}
+	// A new schema is resolved afresh.
+	before := registryRequests.Load()
+	other := lane(t, s, producer.Config{Topic: topic, Schema: otherSchema, Registry: producer.Registry{URL: counting.URL}})
+	if registryRequests.Load() == before || other.SchemaID() == lanes[0].SchemaID() {
+		t.Errorf("a lane with another schema was not resolved afresh (schema id %d)", other.SchemaID())
+	}
+
+	for i, p := range lanes[:3] {
+		commitRows(t, p, rows(fmt.Sprintf("lane%02d", i), 2), "")
+	}
+	recs := readCommitted(t, kc, topic)
+	if len(recs) != 6 {
+		t.Fatalf("%d records, want 6", len(recs))
+	}
+	for _, r := range recs {
+		tenant, _ := header(r, producer.HeaderTenant)
+		if want := "tenant-" + string(r.Key[len("lane"):len("lane00")]); tenant != want {
+			t.Errorf("record %s has tenant %q, want %q", r.Key, tenant, want)
+		}
+		if id := binary.BigEndian.Uint32(r.Value[1:5]); r.Value[0] != 0 || int(id) != lanes[0].SchemaID() {
+			t.Errorf("record %s is not framed with schema id %d", r.Key, lanes[0].SchemaID())
+		}
+	}
+}
+
+// TestSharedBeginWaitsForTheTransaction: a lane's Begin waits while
+// another lane holds the transaction, across its Next, and proceeds when
+// it is committed; the waiting lane's records are never in the holder's
+// transaction.
+func TestSharedBeginWaitsForTheTransaction(t *testing.T) {
+	kc := kafkatest.New(t)
+	topicA, topicB := kc.Topic(t, 1, nil), kc.Topic(t, 1, nil)
+	s := claimed(t, kc, uniqueName("bucket"))
+	a := lane(t, s, producer.Config{Topic: topicA})
+	b := lane(t, s, producer.Config{Topic: topicB})
+	ctx := testCtx(t)
+
+	ta, err := a.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, a, ta, rows("a", 5))
+
+	type begun struct {
+		b   *producer.Batch
+		err error
+	}
+	got := make(chan begun, 1)
+	go func() {
+		bt, err := b.Begin("s", winFrom, winTo)
+		got <- begun{bt, err}
+	}()
+	select {
+	case r := <-got:
+		t.Fatalf("lane b began (%v) while lane a held the transaction", r.err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	// A waiter with a deadline gives up without disturbing anyone.
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.BeginContext(short, "s", winFrom, winTo); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("BeginContext while the transaction is held: %v, want the context's deadline", err)
+	}
+
+	// Next keeps a's turn.
+	if ta, err = ta.Next("s", winTo, winTo.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, a, ta, rows("a-next", 5))
+	select {
+	case r := <-got:
+		t.Fatalf("lane b began (%v) while lane a's chain was open", r.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if err := ta.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	var r begun
+	select {
+	case r = <-got:
+	case <-ctx.Done():
+		t.Fatal("lane b's Begin still waits after lane a committed")
+	}
+	if r.err != nil {
+		t.Fatalf("lane b's Begin: %v", r.err)
+	}
+	addRows(ctx, b, r.b, rows("b", 5))
+	if err := r.b.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// While b holds the transaction a waits in turn, and b's abort takes
+	// only b's rows.
+	aDone := make(chan error, 1)
+	go func() {
+		ta, err := a.Begin("s", winFrom, winTo)
+		if err == nil {
+			addRows(ctx, a, ta, rows("a-after", 3))
+			err = ta.Commit(ctx)
+		}
+		aDone <- err
+	}()
+	if err := r.b.Abort(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-aDone; err != nil {
+		t.Fatalf("lane a after b's abort: %v", err)
+	}
+
+	if got, want := keys(readCommitted(t, kc, topicA)), rowKeys(rows("a", 5), rows("a-next", 5), rows("a-after", 3)); !slices.Equal(got, want) {
+		t.Errorf("read_committed %s: %v, want %v", topicA, got, want)
+	}
+	if got := readCommitted(t, kc, topicB); len(got) != 0 {
+		t.Errorf("read_committed %s: %d records of b's aborted transaction", topicB, len(got))
+	}
+}
+
+// TestSharedClaimFencesZombie: a second Shared claiming the id fences the
+// first (a replica that lost its bucket) and aborts its open transaction
+// before Claim returns; the zombie's commit and every lane of it then fail
+// with ErrFenced, and the new Shared's first transaction commits.
+func TestSharedClaimFencesZombie(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		// open: the zombie has a transaction open, its rows acknowledged,
+		// when it is fenced; otherwise it is between transactions.
+		open bool
+	}{
+		{name: "open transaction", open: true},
+		{name: "idle"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kc := kafkatest.New(t)
+			topic := kc.Topic(t, 2, nil)
+			cpTopic := kc.Topic(t, 1, compact)
+			txnID := uniqueName("bucket")
+			ctx := testCtx(t)
+
+			zombie := claimed(t, kc, txnID)
+			za := lane(t, zombie, producer.Config{Topic: topic, Headers: tenantHeader("a")})
+			zb := lane(t, zombie, producer.Config{Topic: topic, Headers: tenantHeader("b")})
+			early := rows("early", 4)
+			commitRows(t, za, early, cpTopic)
+
+			var open *producer.Batch
+			zrows := rows("zombie", 10)
+			if tt.open {
+				var err error
+				if open, err = za.Begin("s", winFrom, winTo); err != nil {
+					t.Fatal(err)
+				}
+				addRows(ctx, za, open, zrows)
+				if err := open.Wait(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			owner := newShared(t, kc, txnID)
+			if err := owner.Claim(ctx); err != nil {
+				t.Fatalf("Claim: %v", err)
+			}
+			// The zombie's transaction is aborted by the time Claim
+			// returns: nothing is pending on the topic any more.
+			adm := kadm.NewClient(kc.Client(t))
+			ends, err := adm.ListEndOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stable, err := adm.ListCommittedOffsets(ctx, topic)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends.Each(func(o kadm.ListedOffset) {
+				if so, _ := stable.Lookup(o.Topic, o.Partition); so.Offset != o.Offset {
+					t.Errorf("partition %d: last stable offset %d, high watermark %d right after Claim: the zombie's transaction is still open", o.Partition, so.Offset, o.Offset)
+				}
+			})
+			if got, want := keys(kc.ReadAll(t, topic, true)), rowKeys(early); !slices.Equal(got, want) {
+				t.Fatalf("read_committed after Claim: %v, want %v", got, want)
+			}
+
+			// The zombie's commit fails as fenced, and so does every lane.
+			if !tt.open {
+				if open, err = za.Begin("s", winFrom, winTo); err == nil {
+					addRows(ctx, za, open, zrows)
+				}
+			}
+			if err == nil {
+				err = open.Commit(ctx, &kgo.Record{Topic: cpTopic, Key: []byte("cp"), Value: []byte("zombie")})
+			}
+			if !errors.Is(err, producer.ErrFenced) {
+				t.Fatalf("zombie's commit: %v, want ErrFenced", err)
+			}
+			if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+				t.Errorf("zombie's commit error %v does not wrap the broker's fencing error", err)
+			}
+			if !zombie.Fenced() {
+				t.Error("the zombie Shared does not know it is fenced")
+			}
+			if _, err := zb.Begin("s", winFrom, winTo); !errors.Is(err, producer.ErrFenced) {
+				t.Fatalf("another lane of the zombie: Begin %v, want ErrFenced", err)
+			}
+
+			// The new owner's first transaction, after Claim, commits.
+			late := rows("late", 4)
+			commitRows(t, lane(t, owner, producer.Config{Topic: topic}), late, cpTopic)
+			if got, want := keys(readCommitted(t, kc, topic)), rowKeys(early, late); !slices.Equal(got, want) {
+				t.Fatalf("read_committed %v, want %v: something of the zombie is visible", got, want)
+			}
+			var cps []string
+			for _, r := range readCommitted(t, kc, cpTopic) {
+				cps = append(cps, string(r.Value))
+			}
+			if want := []string{early[3].key, late[3].key}; !slices.Equal(cps, want) {
+				t.Errorf("checkpoints %v, want %v", cps, want)
+			}
+			if tt.open {
+				uncommitted := keys(kc.ReadAll(t, topic, false))
+				if _, found := slices.BinarySearch(uncommitted, zrows[0].key); !found {
+					t.Fatal("the zombie's rows are not in the log at all; the test proves nothing")
+				}
+			}
+		})
+	}
+}
+
+// TestSharedCloseWakesWaiters: closing the Shared (a bucket revoked)
+// wakes a lane waiting in Begin with ErrClosed and aborts the holder's
+// transaction; closing one lane wakes only that lane's waiting Begin, and
+// a lane closed while it holds the transaction gives it up to the others.
+func TestSharedCloseWakesWaiters(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 1, nil)
+	s := claimed(t, kc, uniqueName("bucket"))
+	holder := lane(t, s, producer.Config{Topic: topic})
+	waiter := lane(t, s, producer.Config{Topic: topic})
+	closing := lane(t, s, producer.Config{Topic: topic})
+	ctx := testCtx(t)
+
+	beginAsync := func(p *producer.Producer) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			b, err := p.Begin("s", winFrom, winTo)
+			if err == nil {
+				addRows(ctx, p, b, rows("waiter", 2))
+				err = b.Commit(ctx)
+			}
+			done <- err
+		}()
+		return done
+	}
+	waitErr := func(what string, done <-chan error) error {
+		t.Helper()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s still waits", what)
+			return nil
+		}
+	}
+
+	// A lane closed while it holds the transaction frees it: the next lane
+	// begins and commits, and the closed lane's rows stay invisible.
+	cb, err := closing.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, closing, cb, rows("closed-lane", 3))
+	if err := cb.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next := beginAsync(waiter)
+	if err := closing.Close(ctx); err != nil {
+		t.Fatalf("lane Close: %v", err)
+	}
+	if err := waitErr("the lane after a closed holder", next); err != nil {
+		t.Fatalf("lane after a closed holder: %v", err)
+	}
+	if err := cb.Commit(ctx); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("closed lane's Commit: %v, want ErrClosed", err)
+	}
+	if _, err := closing.Begin("s", winFrom, winTo); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("closed lane's Begin: %v, want ErrClosed", err)
+	}
+
+	// A lane closed while it waits wakes; the holder is undisturbed.
+	hb, err := holder.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, holder, hb, rows("holder", 3))
+	if err := hb.Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	third := lane(t, s, producer.Config{Topic: topic})
+	thirdDone := beginAsync(third)
+	time.Sleep(50 * time.Millisecond)
+	if err := third.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitErr("a closed lane's Begin", thirdDone); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("closed lane's waiting Begin: %v, want ErrClosed", err)
+	}
+
+	// Closing the Shared wakes the waiter and aborts the holder.
+	waiting := beginAsync(waiter)
+	time.Sleep(50 * time.Millisecond)
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := s.Close(cctx); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := waitErr("a waiting Begin", waiting); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("waiting Begin after Close: %v, want ErrClosed", err)
+	}
+	if err := hb.Commit(ctx); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("holder's Commit after Close: %v, want ErrClosed", err)
+	}
+	if err := hb.Abort(ctx); err != nil {
+		t.Fatalf("holder's Abort after Close: %v", err)
+	}
+	if _, err := s.Lane(ctx, producer.Config{Topic: topic, Schema: rowSchema}); !errors.Is(err, producer.ErrClosed) {
+		t.Fatalf("Lane after Close: %v, want ErrClosed", err)
+	}
+
+	if got, want := keys(readCommitted(t, kc, topic)), rowKeys(rows("waiter", 2)); !slices.Equal(got, want) {
+		t.Fatalf("read_committed %v, want only the one committed transaction %v", got, want)
+	}
+	if uncommitted := strings.Join(keys(kc.ReadAll(t, topic, false)), " "); !strings.Contains(uncommitted, "holder-key-000") || !strings.Contains(uncommitted, "closed-lane-key-000") {
+		t.Fatalf("the aborted rows are not in the log at all (%s); the test proves nothing", uncommitted)
+	}
+}
+
+// TestNewSetsStaticHeaders: a single producer made by New writes
+// Config.Headers on every record too.
+func TestNewSetsStaticHeaders(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 1, nil)
+	p := newProducer(t, kc, producer.Config{Topic: topic, Headers: tenantHeader("solo")})
+	produceOne(t, p, "one")
+	recs := kc.ReadAll(t, topic, false)
+	if len(recs) != 1 {
+		t.Fatalf("%d records, want 1", len(recs))
+	}
+	if v, _ := header(recs[0], producer.HeaderTenant); v != "solo" {
+		t.Errorf("tenant header %q, want solo", v)
+	}
+}
+
+// TestNewSharedRefusesBadConfig: a Shared is transactional by definition.
+func TestNewSharedRefusesBadConfig(t *testing.T) {
+	kc := kafkatest.New(t)
+	for _, cfg := range []producer.Config{
+		{Brokers: kc.Brokers},
+		{Brokers: kc.Brokers, TransactionalID: "x", DisableIdempotence: true},
+		{TransactionalID: "x"},
+	} {
+		if s, err := producer.NewShared(testCtx(t), cfg); err == nil {
+			_ = s.Close(testCtx(t))
+			t.Errorf("NewShared(%+v) succeeded", cfg)
+		}
+	}
+}
+
+// TestSharedConcurrentLanes: lanes committing and aborting windows at the
+// same time through one Shared. Every committed row is visible once and
+// no aborted row is: an aborted row in another lane's transaction would
+// have been committed with it.
+func TestSharedConcurrentLanes(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 3, nil)
+	s := claimed(t, kc, uniqueName("bucket"))
+	ctx := testCtx(t)
+	const nLanes, nWindows = 6, 6
+	committed := make([][]row, nLanes)
+	errs := make(chan error, nLanes)
+	for i := range nLanes {
+		p := lane(t, s, producer.Config{Topic: topic, Headers: tenantHeader(fmt.Sprint(i))})
+		go func() {
+			errs <- func() error {
+				for w := range nWindows {
+					b, err := p.Begin("s", winFrom, winTo)
+					if err != nil {
+						return err
+					}
+					rs := rows(fmt.Sprintf("l%d-w%d", i, w), 5)
+					addRows(ctx, p, b, rs)
+					if w%3 == 1 {
+						// Acknowledged, then aborted: in the log, never
+						// visible.
+						if err := b.Wait(ctx); err != nil {
+							return err
+						}
+						if err := b.Abort(ctx); err != nil {
+							return err
+						}
+						continue
+					}
+					if b, err = b.Next("s", winTo, winTo.Add(time.Hour)); err != nil {
+						return err
+					}
+					rs2 := rows(fmt.Sprintf("l%d-w%d-next", i, w), 3)
+					addRows(ctx, p, b, rs2)
+					if err := b.Commit(ctx); err != nil {
+						return err
+					}
+					committed[i] = append(committed[i], rs...)
+					committed[i] = append(committed[i], rs2...)
+				}
+				return nil
+			}()
+		}()
+	}
+	for range nLanes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := readCommitted(t, kc, topic)
+	if got, want := keys(recs), rowKeys(committed...); !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %d keys, want %d\ngot  %v\nwant %v", len(got), len(want), got, want)
+	}
+	for _, r := range recs {
+		if tenant, _ := header(r, producer.HeaderTenant); !strings.HasPrefix(string(r.Key), "l"+tenant+"-") {
+			t.Errorf("record %s has tenant %q", r.Key, tenant)
+		}
+	}
+	if n := len(kc.ReadAll(t, topic, false)); n <= len(recs) {
+		t.Fatalf("%d records in the log, %d committed: the aborted windows never reached it; the test proves nothing", n, len(recs))
+	}
+}
