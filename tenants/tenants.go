@@ -129,7 +129,8 @@ func isDomain(s string) bool {
 
 // ParseList reads TENANTS: tenant ids separated by commas, each trimmed;
 // empty entries (a trailing comma) are skipped. Every bad or repeated id is
-// reported, naming it.
+// reported, naming it; with an error, the valid ids come back too, as with
+// ParseFile.
 func ParseList(s string) ([]Tenant, error) {
 	var p problems
 	var out []Tenant
@@ -170,7 +171,9 @@ var fileKeys = []string{"id", "name", "sources", "start", "topics", "clientId", 
 //	    clientSecretFile: /secrets/contoso/secret  # or certificateFile
 //
 // It is strict: an unknown key is an error naming the key and the entry,
-// and every problem in the file is reported at once.
+// and every problem in the file is reported at once. With an error, the
+// entries that have a valid id come back too, for a caller to report its
+// own checks on them together; they are not a list to run.
 func ParseFile(data []byte) ([]Tenant, error) {
 	js, err := yaml.YAMLToJSON(data)
 	if err != nil {
@@ -209,10 +212,7 @@ func ParseFile(data []byte) ([]Tenant, error) {
 	if len(entries) == 0 && len(p) == 0 {
 		p.add("tenants: lists no tenant")
 	}
-	if err := p.err(); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out, p.err()
 }
 
 // parseEntry reads the i-th entry; ok is false when it has no valid id
