@@ -78,6 +78,8 @@ func LookupCloud(name string) (Cloud, error) {
 type AzureTokens struct {
 	cred  azcore.TokenCredential
 	scope string
+	// tenant names the tenant in a *ConsentError; "" when unknown.
+	tenant string
 
 	// mu serialises refreshes so that goroutines refused together share
 	// one new token. rejected is the last token Graph refused and fresh its
@@ -94,11 +96,12 @@ func NewAzureTokens(cred azcore.TokenCredential, scope string) *AzureTokens {
 	return &AzureTokens{cred: cred, scope: scope}
 }
 
-// Token returns a bearer token for the configured scope.
+// Token returns a bearer token for the configured scope. Entra's refusal
+// for want of consent comes back as a *ConsentError.
 func (a *AzureTokens) Token(ctx context.Context) (string, error) {
 	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}})
 	if err != nil {
-		return "", err
+		return "", consentOf(a.tenant, err)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -125,7 +128,7 @@ func (a *AzureTokens) Refresh(ctx context.Context, rejected, claims string) (str
 	}
 	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{a.scope}, Claims: claims})
 	if err != nil {
-		return "", err
+		return "", consentOf(a.tenant, err)
 	}
 	if tok.Token == rejected {
 		return "", errors.New("the credential returned the refused token again")

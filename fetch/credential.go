@@ -190,5 +190,7 @@ func NewTokenSource(c Credentials, cl Cloud, scope string) (TokenSource, error) 
 	if err != nil {
 		return nil, fmt.Errorf("auth %s: %w", c.Mode, err)
 	}
-	return NewAzureTokens(cred, scope), nil
+	tokens := NewAzureTokens(cred, scope)
+	tokens.tenant = c.TenantID
+	return tokens, nil
 }

@@ -123,6 +123,9 @@ type Config struct {
 	// MaxThrottleWait bounds the total time one page may spend waiting on
 	// 429 Retry-After answers; default DefaultMaxThrottleWait.
 	MaxThrottleWait time.Duration
+	// Tenant names the tenant read in a *ConsentError, when Graph refuses
+	// access; optional.
+	Tenant string
 	// Logger receives retry notices; nil means slog.Default().
 	Logger *slog.Logger
 	// Sleep waits for d or until ctx ends; nil means a timer. Tests replace it.
@@ -335,12 +338,13 @@ var ErrTooManyPages = errors.New("too many pages")
 
 // IsPermanent reports whether err says a window cannot be read as it is,
 // so that trying it again is pointless: a redirect, a page over the size
-// cap, a foreign, unusable or repeated nextLink, or too many pages. A
-// walker stops on these with the cause rather than retry them forever.
+// cap, a foreign, unusable or repeated nextLink, too many pages, or a
+// tenant's missing consent (IsConsent). A walker stops on these with the
+// cause rather than retry them forever.
 func IsPermanent(err error) bool {
 	var re *RedirectError
 	var pe *PageTooLargeError
-	return errors.As(err, &re) || errors.As(err, &pe) ||
+	return errors.As(err, &re) || errors.As(err, &pe) || IsConsent(err) ||
 		errors.Is(err, ErrForeignHost) || errors.Is(err, ErrBadLink) ||
 		errors.Is(err, ErrRepeatedLink) || errors.Is(err, ErrTooManyPages)
 }
@@ -436,7 +440,10 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 		if status == http.StatusUnauthorized {
 			c.observe(Attempt{Status: status, Retry: !refreshed})
 			if refreshed {
-				return "", fmt.Errorf("graph refused a freshly issued token too; check that the app registration, its CallRecords.Read.All consent and the token scope belong to this cloud and tenant: %w", err)
+				// Not an expired or revoked token, which the refresh fixed:
+				// the tenant refuses the app itself.
+				return "", &ConsentError{Tenant: c.cfg.Tenant, Code: ConsentGraph401,
+					Err: fmt.Errorf("graph refused a freshly issued token too; check that the app registration, its CallRecords.Read.All consent and the token scope belong to this cloud and tenant: %w", err)}
 			}
 			r, ok := c.cfg.Tokens.(Refresher)
 			if !ok {
@@ -452,6 +459,10 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			override = tok
 			st.TokenRefreshes++
 			continue
+		}
+		if status == http.StatusForbidden {
+			c.observe(Attempt{Status: status})
+			return "", &ConsentError{Tenant: c.cfg.Tenant, Code: ConsentGraph403, Err: err}
 		}
 		throttled := status == http.StatusTooManyRequests
 		if throttled {

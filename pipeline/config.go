@@ -28,6 +28,8 @@ type RawConfig struct {
 	Walk       RawWalk
 	Log        RawLog
 	Ops        RawOps
+	Tenants    RawTenants
+	Cluster    RawCluster
 }
 
 // Config is the validated configuration of a run.
@@ -38,6 +40,8 @@ type Config struct {
 	Walk       WalkConfig
 	Log        LogConfig
 	Ops        OpsConfig
+	Tenants    TenantsConfig
+	Cluster    ClusterConfig
 }
 
 // problems collects configuration errors; each names the setting to fix.
@@ -61,15 +65,19 @@ func (e *ConfigError) Error() string {
 // *ConfigError listing every problem found.
 func (r RawConfig) Parse() (Config, error) {
 	var p problems
+	multi := strings.TrimSpace(r.Tenants.List) != "" || strings.TrimSpace(r.Tenants.File) != ""
 	c := Config{
-		Graph:      r.Graph.parse(&p),
+		Graph:      r.Graph.parse(&p, multi),
 		Kafka:      r.Kafka.parse(&p),
 		Checkpoint: r.Checkpoint.parse(&p),
 		Walk:       r.Walk.parse(&p),
 		Log:        r.Log.parse(&p),
 		Ops:        r.Ops.parse(&p),
+		Tenants:    r.Tenants.parse(&p),
+		Cluster:    r.Cluster.parse(&p),
 	}
 	c.checkSources(&p)
+	c.checkTenants(&p)
 	if len(p) > 0 {
 		return c, &ConfigError{Problems: p}
 	}

@@ -31,6 +31,8 @@ type RawGraph struct {
 	CertificatePass    string `env:"AZURE_CLIENT_CERTIFICATE_PASSWORD"`
 	SendChain          string `env:"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN"`
 	FederatedTokenFile string `env:"AZURE_FEDERATED_TOKEN_FILE"`
+	// AuthorityHost is azidentity's own setting for the Entra authority.
+	AuthorityHost string `env:"AZURE_AUTHORITY_HOST"`
 
 	BudgetPerMinute    string `env:"GRAPH_BUDGET_PER_MINUTE, default=50"`
 	AppBudgetPerMinute string `env:"GRAPH_APP_BUDGET_PER_MINUTE, default=200"`
@@ -65,11 +67,19 @@ type GraphConfig struct {
 	BudgetPerApp      int
 }
 
-func (r RawGraph) parse(p *problems) GraphConfig {
+// parse checks the Graph settings; multi (TENANTS or TENANTS_FILE set)
+// drops the need for AZURE_TENANT_ID, as each tenant names its own.
+func (r RawGraph) parse(p *problems, multi bool) GraphConfig {
 	var c GraphConfig
 	cloud, err := fetch.LookupCloud(r.Cloud)
 	if err != nil {
 		p.add("GRAPH_CLOUD: %v", err)
+	}
+	host, skipDiscovery := parseAuthorityHost(p, r.AuthorityHost)
+	if host != "" {
+		// cloud is a copy; its Services map is shared, but only the host
+		// changes.
+		cloud.Authority.ActiveDirectoryAuthorityHost = host
 	}
 	c.Cloud = cloud
 	c.BaseURL = cloud.GraphURL
@@ -101,7 +111,8 @@ func (r RawGraph) parse(p *problems) GraphConfig {
 		p.add("GRAPH_API_VERSION %q: want v1.0 or beta", r.APIVersion)
 	}
 	c.AccessToken = strings.TrimSpace(r.AccessToken)
-	c.Auth = r.parseAuth(p)
+	c.Auth = r.parseAuth(p, multi)
+	c.Auth.DisableInstanceDiscovery = skipDiscovery
 	c.MaxAttempts = parsePositiveInt(p, "GRAPH_MAX_ATTEMPTS", r.MaxAttempts)
 	if n, err := strconv.ParseInt(strings.TrimSpace(r.MaxPageBytes), 10, 64); err != nil || n < 64<<10 {
 		// A cap below a small page would refuse Graph's own answers.
@@ -119,7 +130,7 @@ func (r RawGraph) parse(p *problems) GraphConfig {
 // parseAuth checks that the settings GRAPH_AUTH needs are there, naming
 // each missing variable, and reads the certificate so that a bad file is
 // reported now rather than at the first token request.
-func (r RawGraph) parseAuth(p *problems) fetch.Credentials {
+func (r RawGraph) parseAuth(p *problems, multi bool) fetch.Credentials {
 	mode := fetch.AuthMode(strings.ToLower(strings.TrimSpace(r.Auth)))
 	if mode == "" {
 		mode = fetch.AuthDefault
@@ -133,6 +144,9 @@ func (r RawGraph) parseAuth(p *problems) fetch.Credentials {
 		ClientID: strings.TrimSpace(r.ClientID),
 	}
 	need := func(name, v string) bool {
+		if name == "AZURE_TENANT_ID" && multi {
+			return true
+		}
 		if strings.TrimSpace(v) == "" {
 			p.add("GRAPH_AUTH=%s needs %s", mode, name)
 			return false

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
@@ -69,6 +70,8 @@ func appendSettings(out []setting, section string, t reflect.Type) []setting {
 }
 
 func init() {
+	maps.Copy(settingHelp, app.SettingHelp) // settings that pipeline describes itself
+	maps.Copy(settingDocs, app.SettingDocs)
 	settingHelp["SOURCES"] = sources.NameList("and/or") + ", comma-separated"
 	quoted := make([]string, 0, len(sources.Names()))
 	for _, n := range sources.Names() {
@@ -223,7 +226,7 @@ func commandDocs() map[string]*helpDoc {
 	return docs
 }
 
-var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops"}
+var allSections = []string{"Graph", "Kafka", "Checkpoint", "Walk", "Log", "Ops", "Tenants", "Cluster"}
 
 // sectionTitles head each group of settings in --help; a section missing
 // here is shown under its field name.
@@ -234,6 +237,8 @@ var sectionTitles = map[string]string{
 	"Walk":       "Windows",
 	"Log":        "Logging",
 	"Ops":        "Metrics and health",
+	"Tenants":    "Tenants",
+	"Cluster":    "Replicas (Kafka group)",
 }
 
 // exitMeanings are what the exit codes mean for any command; helpDoc's
