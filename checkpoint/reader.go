@@ -182,7 +182,8 @@ func (r *KafkaReader) read(ctx context.Context, prefix string) (map[string]map[s
 			}
 		}
 		r.mu.Unlock()
-		return nil, fmt.Errorf("read checkpoint topic %s: %w", r.topic, context.Cause(ctx))
+		return nil, fmt.Errorf("read checkpoint topic %s: gave up before the read ended (it waits for open transactions of the lanes it loads): %w",
+			r.topic, context.Cause(ctx))
 	}
 }
 
