@@ -453,3 +453,62 @@ func BenchmarkKafkaReaderLoad2000(b *testing.B) {
 	}
 	b.ReportMetric(float64(passes)/float64(b.N), "passes/op")
 }
+
+// TestKafkaReaderWaitsForOwnOpenTransaction: a transaction of the lane
+// being loaded that is open when the load begins is waited for, and
+// applied whole although most of it is written after the load listed the
+// watermarks: the load never returns half a transaction.
+func TestKafkaReaderWaitsForOwnOpenTransaction(t *testing.T) {
+	e := newKafkaEnv(t)
+	w := e.store(scope)
+	mustLoad(t, w, source)
+	st := checkpoint.State{Watermark: at(2), Windows: []checkpoint.Window{{From: at(1), To: at(2), ReadAt: at(2), IDs: ids(1, 0, 3)}}}
+	recs, err := w.Stage(source, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The head first, below the watermarks the load lists; the window's
+	// chunk and header after.
+	checkStaged(t, recs[:1], scope, source, "head")
+	ctx := kctx(t)
+	if err := e.txn.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.txn.EndTransaction(context.Background(), kgo.TryAbort) })
+	if err := e.txn.ProduceSync(ctx, recs[0]).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	r := checkpoint.NewKafkaReader(e.reader, e.topic)
+	listed := make(chan struct{})
+	r.SetPassHook(func() { close(listed) })
+	type result struct {
+		st  checkpoint.State
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		st, err := r.Store(scope).Load(ctx, source)
+		done <- result{st, err}
+	}()
+	<-listed
+	time.Sleep(500 * time.Millisecond) // the pass lists the watermarks meanwhile
+	select {
+	case res := <-done:
+		t.Fatalf("Load returned %+v, %v while its lane's transaction was open", res.st, res.err)
+	default:
+	}
+	if err := e.txn.ProduceSync(ctx, recs[1:]...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.txn.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	res := <-done
+	if res.err != nil {
+		t.Fatalf("Load: %v", res.err)
+	}
+	if d := diffState(res.st, st); d != "" {
+		t.Fatalf("the transaction was not applied whole: %s", d)
+	}
+}
