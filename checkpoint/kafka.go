@@ -11,10 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/callstream/callstream/internal/kread"
 )
 
 // MaxIDsPerRecord bounds the ids of one id chunk record. Builds before
@@ -49,11 +46,17 @@ func chunkEnd(ids []string, start int) int {
 // caller's transaction together with the rows it describes, so that rows
 // and checkpoint commit together or not at all (exactly-once).
 //
-// Records, all keyed under a prefix naming the data topic and source:
+// Records, all keyed under a prefix naming the scope and source:
 //
-//	<prefix>/head            {"watermark": …}
-//	<prefix>/w/<from>        {"from","to","readAt","chunks"}     one per remembered window
-//	<prefix>/w/<from>/<n>    ["id", …]                           that window's ids, ≤ MaxChunkBytes each
+//	callstream/<scope>/<source>/head            {"watermark": …}
+//	callstream/<scope>/<source>/w/<from>        {"from","to","readAt","chunks"}     one per remembered window
+//	callstream/<scope>/<source>/w/<from>/<n>    ["id", …]                           that window's ids, ≤ MaxChunkBytes each
+//
+// The scope separates lanes that share the topic. A single-tenant lane's
+// scope is its data topic's name; a tenant's lane's scope is
+// "<dataTopic>@<tenantId>" (TenantScope; SplitScope takes it apart), so
+// that tenants writing to one data topic keep separate checkpoints and a
+// single-tenant deployment's keys stay where they always were.
 //
 // A window leaving the rescan horizon is deleted with tombstones, which
 // compaction then removes, so the topic stays bounded by the horizon.
@@ -63,12 +66,13 @@ func chunkEnd(ids []string, start int) int {
 // deleted. A build that predates coalescing reads such a window as any
 // other, so the records keep version 1.
 //
-// The store does not dial Kafka: it reads with a client it is given and
-// writes by returning records for the caller's transaction (it is a
-// Stager, and has no Save).
+// The store does not dial Kafka: it loads through a KafkaReader, which may
+// serve many stores, and writes by returning records for the caller's
+// transaction (it is a Stager, and has no Save). What a store has loaded,
+// staged and committed is its own: stores sharing a reader share nothing
+// mutable.
 type KafkaStore struct {
-	cl    *kgo.Client
-	topic string
+	r     *KafkaReader
 	scope string
 
 	mu        sync.Mutex
@@ -100,59 +104,65 @@ type kafkaWindow struct {
 	IDs    int       `json:"ids"`
 }
 
-// NewKafkaStore returns a store on topic. scope separates deployments that
-// share the topic (callstream uses the data topic's name); cl is used only
-// to read, read_committed.
+// NewKafkaStore returns a store on topic with a reader of its own.
+// scope separates lanes that share the topic (see KafkaStore); cl is used
+// only to read. Many stores on one topic should share a KafkaReader
+// instead (NewKafkaReader, then Store), so that their loads share reads.
 func NewKafkaStore(cl *kgo.Client, topic, scope string) *KafkaStore {
-	return &KafkaStore{cl: cl, topic: topic, scope: scope,
-		persisted: map[string]*kafkaView{}, staged: map[string]*kafkaView{}}
+	return NewKafkaReader(cl, topic).Store(scope)
 }
 
 // Topic is the checkpoint topic.
-func (k *KafkaStore) Topic() string { return k.topic }
+func (k *KafkaStore) Topic() string { return k.r.topic }
+
+// Scope is the store's scope.
+func (k *KafkaStore) Scope() string { return k.scope }
 
 func (k *KafkaStore) prefix(source string) string {
-	return "callstream/" + k.scope + "/" + source
+	return keyRoot + k.scope + "/" + source
 }
 
-// Load reads the topic to its last stable offset, read_committed, and
-// rebuilds the state of source. Records of aborted or open transactions are
-// invisible to it, so a crash mid-transaction leaves the previous state.
+// Load rebuilds the state of source from the topic's committed records.
+// It returns a state that includes every transaction committed before Load
+// was called: it waits for the reader's next pass over the topic, which
+// lists the high watermarks after the call and reads until they are
+// passed and the transactions of source below them have ended. Records of
+// aborted transactions, and of transactions still open after
+// DefaultOpenTxnWait, are left out, so a crash mid-transaction leaves the
+// previous state. Transactions of other scopes, open or not, do not hold
+// it back. ctx bounds the wait.
 func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
-	// The commit markers of a transaction that just committed can lag its
-	// EndTxn; reading before they land would return an older state, and the
-	// walker would publish a window again. Give open transactions a moment
-	// to settle (other deployments sharing the topic may hold one open).
-	k.settle(ctx, 10*time.Second)
-	recs, err := kread.All(ctx, k.cl, k.topic, true)
-	if err != nil {
-		return State{}, fmt.Errorf("read checkpoint topic %s: %w", k.topic, err)
-	}
 	prefix := k.prefix(source) + "/"
-	latest := map[string][]byte{}
-	for _, r := range recs {
-		key := string(r.Key)
-		if !strings.HasPrefix(key, prefix) {
-			continue
-		}
-		if r.Value == nil {
-			delete(latest, key)
-			continue
-		}
-		latest[key] = r.Value
+	res, err := k.r.read(ctx, prefix)
+	if err != nil {
+		return State{}, err
 	}
+	st, view, err := buildState(k.r.topic, prefix, res[prefix])
+	if err != nil {
+		return State{}, err
+	}
+	k.mu.Lock()
+	k.persisted[source] = view
+	delete(k.staged, source)
+	k.mu.Unlock()
+	return st, nil
+}
+
+// buildState rebuilds the state under prefix from the latest value of each
+// of its keys (tombstoned keys absent), which it does not modify.
+func buildState(topic, prefix string, latest map[string][]byte) (State, *kafkaView, error) {
 	corrupt := func(format string, args ...any) error {
-		return &CorruptError{Path: k.topic + ":" + prefix, Reason: fmt.Sprintf(format, args...)}
+		return &CorruptError{Path: topic + ":" + prefix, Reason: fmt.Sprintf(format, args...)}
 	}
 	var st State
 	view := &kafkaView{windows: map[int64]windowView{}}
 	if b, ok := latest[prefix+"head"]; ok {
 		var h kafkaHead
 		if err := json.Unmarshal(b, &h); err != nil {
-			return State{}, corrupt("head: %v", err)
+			return State{}, nil, corrupt("head: %v", err)
 		}
 		if h.Version != FileVersion {
-			return State{}, corrupt("head version %d, this build reads %d", h.Version, FileVersion)
+			return State{}, nil, corrupt("head version %d, this build reads %d", h.Version, FileVersion)
 		}
 		if h.Watermark != nil {
 			st.Watermark = h.Watermark.UTC()
@@ -166,66 +176,34 @@ func (k *KafkaStore) Load(ctx context.Context, source string) (State, error) {
 		}
 		var w kafkaWindow
 		if err := json.Unmarshal(b, &w); err != nil {
-			return State{}, corrupt("%s: %v", key, err)
+			return State{}, nil, corrupt("%s: %v", key, err)
 		}
 		if w.Chunks < 0 || w.IDs < 0 || w.IDs > w.Chunks*MaxIDsPerRecord {
-			return State{}, corrupt("%s: %d ids in %d chunks is impossible", key, w.IDs, w.Chunks)
+			return State{}, nil, corrupt("%s: %d ids in %d chunks is impossible", key, w.IDs, w.Chunks)
 		}
 		win := Window{From: w.From.UTC(), To: w.To.UTC(), ReadAt: w.ReadAt.UTC(), IDs: make([]string, 0, w.IDs)}
 		for n := range w.Chunks {
 			cb, ok := latest[key+"/"+strconv.Itoa(n)]
 			if !ok {
-				return State{}, corrupt("%s: id chunk %d of %d is missing", key, n, w.Chunks)
+				return State{}, nil, corrupt("%s: id chunk %d of %d is missing", key, n, w.Chunks)
 			}
 			var ids []string
 			if err := json.Unmarshal(cb, &ids); err != nil {
-				return State{}, corrupt("%s/%d: %v", key, n, err)
+				return State{}, nil, corrupt("%s/%d: %v", key, n, err)
 			}
 			win.IDs = append(win.IDs, ids...)
 		}
 		if len(win.IDs) != w.IDs {
-			return State{}, corrupt("%s: %d ids in chunks, header says %d", key, len(win.IDs), w.IDs)
+			return State{}, nil, corrupt("%s: %d ids in chunks, header says %d", key, len(win.IDs), w.IDs)
 		}
 		st.Windows = append(st.Windows, win)
 		view.windows[win.From.UnixNano()] = windowView{to: win.To, readAt: win.ReadAt, chunks: w.Chunks, ids: w.IDs}
 	}
 	slices.SortFunc(st.Windows, func(a, b Window) int { return a.From.Compare(b.From) })
 	if err := st.Validate(); err != nil {
-		return State{}, corrupt("%v", err)
+		return State{}, nil, corrupt("%v", err)
 	}
-	k.mu.Lock()
-	k.persisted[source] = view
-	delete(k.staged, source)
-	k.mu.Unlock()
-	return st, nil
-}
-
-// settle waits, at most d, until no transaction is open on the topic: the
-// last stable offsets have caught up with the high watermarks.
-func (k *KafkaStore) settle(ctx context.Context, d time.Duration) {
-	adm := kadm.NewClient(k.cl)
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	for wait := 10 * time.Millisecond; ; wait = min(wait*2, 500*time.Millisecond) {
-		hw, err1 := adm.ListEndOffsets(ctx, k.topic)
-		lso, err2 := adm.ListCommittedOffsets(ctx, k.topic)
-		if err1 == nil && err2 == nil && hw.Error() == nil && lso.Error() == nil {
-			settled := true
-			hw.Each(func(o kadm.ListedOffset) {
-				if l, ok := lso.Lookup(o.Topic, o.Partition); !ok || l.Offset < o.Offset {
-					settled = false
-				}
-			})
-			if settled {
-				return
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-	}
+	return st, view, nil
 }
 
 // Stage returns the records that turn the persisted state of source into
@@ -250,7 +228,7 @@ func (k *KafkaStore) Stage(source string, st State) ([]*kgo.Record, error) {
 		if err != nil {
 			return err
 		}
-		recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key), Value: b})
+		recs = append(recs, &kgo.Record{Topic: k.r.topic, Key: []byte(key), Value: b})
 		return nil
 	}
 	head := kafkaHead{Version: FileVersion}
@@ -297,9 +275,9 @@ func (k *KafkaStore) Stage(source string, st State) ([]*kgo.Record, error) {
 		}
 		key := prefix + "/w/" + strconv.FormatInt(fromKey, 10)
 		for n := range ov.chunks {
-			recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key + "/" + strconv.Itoa(n))})
+			recs = append(recs, &kgo.Record{Topic: k.r.topic, Key: []byte(key + "/" + strconv.Itoa(n))})
 		}
-		recs = append(recs, &kgo.Record{Topic: k.topic, Key: []byte(key)})
+		recs = append(recs, &kgo.Record{Topic: k.r.topic, Key: []byte(key)})
 	}
 	k.staged[source] = next
 	return recs, nil

@@ -28,7 +28,7 @@ type kafkaEnv struct {
 	txn    *kgo.Client
 }
 
-func newKafkaEnv(t *testing.T) *kafkaEnv {
+func newKafkaEnv(t testing.TB) *kafkaEnv {
 	t.Helper()
 	kc := kafkatest.New(t)
 	topic := kc.Topic(t, 1, map[string]*string{"cleanup.policy": kadm.StringPtr("compact")})
