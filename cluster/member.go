@@ -136,7 +136,8 @@ type Stats struct {
 	// Owned is how many buckets the member owns now.
 	Owned int
 	// Rebalances counts the group sessions the member took part in: every
-	// completed join and sync, whether or not its buckets changed.
+	// completed join and sync, whether or not its buckets changed (a
+	// cooperative rebalance that moves buckets takes two).
 	Rebalances uint64
 	// Assigns, Revokes and Losses count the Handler calls; the Buckets
 	// counters count the buckets they carried.
@@ -164,6 +165,7 @@ type Member struct {
 	stats Stats
 
 	closeOnce sync.Once
+	leaveErr  error // set once by leave
 }
 
 // ErrClosed is returned by [Member.Run] when the member's client was
@@ -239,20 +241,31 @@ func (m *Member) Run(ctx context.Context) error {
 		}
 		// Nothing is produced to the topic, so a fetch carries only
 		// errors, group errors among them; records are dropped.
-		fs.EachError(func(topic string, p int32, err error) {
+		failed := false
+		fs.EachError(func(_ string, p int32, err error) {
 			if errors.Is(err, context.Canceled) {
 				return
 			}
+			failed = true
 			m.log.Warn("assignment topic poll", "partition", p, "err", err)
 		})
+		if failed {
+			// The client retries on its own; pausing keeps an error that
+			// repeats from flooding the log.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
 	}
 	return m.leave()
 }
 
 // leave gives up every bucket and leaves the group, then closes the client.
 func (m *Member) leave() error {
-	var err error
 	m.closeOnce.Do(func() {
+		var err error
+		defer func() { m.leaveErr = err }()
 		defer m.cl.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.RebalanceTimeout+m.cfg.SessionTimeout)
 		defer cancel()
@@ -270,7 +283,7 @@ func (m *Member) leave() error {
 		}
 		m.log.Info("left the replicas' group", "instance_id", m.cfg.InstanceID, "err", err)
 	})
-	return err
+	return m.leaveErr
 }
 
 // leaveStatic removes this static member from the group. The member id is
@@ -305,8 +318,9 @@ func isGone(err error) bool {
 }
 
 // Close leaves the group like the end of Run, for a caller that never ran
-// the member or wants it gone before Run's context ends. It is safe to call
-// more than once and after Run.
+// the member or wants it gone before Run's context ends (Run then returns
+// ErrClosed). It is safe to call more than once, concurrently, and after
+// Run; every call returns the one leave's error.
 func (m *Member) Close() error {
 	return m.leave()
 }
@@ -329,10 +343,10 @@ func (m *Member) Stats() Stats {
 	return s
 }
 
-// InstanceID returns the member's static instance id, empty for a dynamic
+// Identity returns the member's static instance id, empty for a dynamic
 // member, and its current member id in the group (empty before the first
 // join): the names [Owners] reports it under.
-func (m *Member) InstanceID() (instanceID, memberID string) {
+func (m *Member) Identity() (instanceID, memberID string) {
 	memberID, _ = m.cl.GroupMetadata()
 	return m.cfg.InstanceID, memberID
 }

@@ -144,6 +144,8 @@ func newRig(t *testing.T, buckets int, session time.Duration) *rig {
 	return r
 }
 
+func (r *rig) heartbeat() time.Duration { return min(250*time.Millisecond, r.session/3) }
+
 // member is a running Member with its recorder.
 type member struct {
 	*Member
@@ -165,7 +167,7 @@ func (r *rig) start(name, instanceID string) *member {
 		InstanceID:        instanceID,
 		SessionTimeout:    r.session,
 		RebalanceTimeout:  10 * time.Second,
-		HeartbeatInterval: min(250*time.Millisecond, r.session/3),
+		HeartbeatInterval: r.heartbeat(),
 		Opts:              []kgo.Opt{kgo.SeedBrokers(r.c.Brokers...), kgo.MetadataMinAge(100 * time.Millisecond), kgo.ClientID(name)},
 	}
 	m, err := Join(testCtx(r.t), cfg, rec)
@@ -207,13 +209,14 @@ func (r *rig) kill(m *member) {
 	}
 }
 
-// waitFor polls cond until it is true or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// waitFor polls cond until it is true or the timeout passes; then it fails
+// the test with what went wrong.
+func waitFor(t *testing.T, timeout time.Duration, what func() string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", timeout, what)
+			t.Fatalf("after %v: %s", timeout, what())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -246,7 +249,7 @@ func (r *rig) partition(ms ...*member) (bool, string) {
 func (r *rig) waitPartition(timeout time.Duration, ms ...*member) {
 	r.t.Helper()
 	var desc string
-	waitFor(r.t, timeout, "buckets not shared: "+func() string { return desc }(), func() bool {
+	waitFor(r.t, timeout, func() string { return "buckets not shared: " + desc }, func() bool {
 		var ok bool
 		ok, desc = r.partition(ms...)
 		return ok
@@ -258,7 +261,7 @@ func (r *rig) waitPartition(timeout time.Duration, ms ...*member) {
 func (r *rig) owners(ms ...*member) (map[string][]int, error) {
 	byMember := map[string]string{}
 	for _, m := range ms {
-		_, id := m.InstanceID()
+		_, id := m.Identity()
 		byMember[id] = m.rec.name
 	}
 	adm := kadm.NewClient(r.c.Client(r.t))
@@ -289,7 +292,7 @@ func TestMembersShareBuckets(t *testing.T) {
 	r.waitPartition(30*time.Second, a, b, c)
 
 	var got map[string][]int
-	waitFor(t, 10*time.Second, "Owners never matched Owned", func() bool {
+	waitFor(t, 10*time.Second, func() string { return fmt.Sprintf("Owners %v never matched Owned", got) }, func() bool {
 		var err error
 		if got, err = r.owners(a, b, c); err != nil {
 			t.Fatalf("Owners: %v", err)
@@ -392,7 +395,7 @@ func TestJoinMovesBuckets(t *testing.T) {
 	r.waitPartition(30*time.Second, a, b)
 	before := map[*member]int{a: len(a.rec.Events()), b: len(b.rec.Events())}
 	c := r.start("c", "")
-	waitFor(t, 30*time.Second, "the new member got no buckets", func() bool {
+	waitFor(t, 30*time.Second, func() string { return "the new member got no buckets: " + fmt.Sprint(c.Owned()) }, func() bool {
 		ok, _ := r.partition(a, b, c)
 		return ok && len(c.Owned()) == 4
 	})
@@ -430,8 +433,10 @@ func TestKilledMemberBucketsMove(t *testing.T) {
 	r.waitPartition(r.session+20*time.Second, a, b)
 	took := time.Since(start)
 	t.Logf("buckets of the killed member moved after %v (session timeout %v)", took, r.session)
-	if took < r.session {
-		t.Errorf("buckets moved after %v, before the session timeout %v", took, r.session)
+	// The session runs from the last heartbeat, up to one heartbeat
+	// interval before the kill.
+	if early := r.session - r.heartbeat(); took < early {
+		t.Errorf("buckets moved after %v, before the session timeout %v (less a heartbeat)", took, r.session)
 	}
 }
 
@@ -447,7 +452,7 @@ func TestStaticRestartKeepsBuckets(t *testing.T) {
 
 	r.kill(c)
 	c2 := r.start("c2", "replica-c")
-	waitFor(t, r.session/2, "the restarted member did not get its buckets back", func() bool {
+	waitFor(t, r.session/2, func() string { return fmt.Sprintf("the restarted member owns %v, not its old %v", c2.Owned(), had) }, func() bool {
 		return slices.Equal(c2.Owned(), had)
 	})
 	r.ledger.check(t)
@@ -461,5 +466,52 @@ func TestStaticRestartKeepsBuckets(t *testing.T) {
 	}
 	if ev := b.rec.Events()[bEvents:]; len(ev) != 0 {
 		t.Errorf("b saw %v during c's restart", ev)
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := Config{Group: "g"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Topic != DefaultTopic || cfg.Buckets != DefaultBuckets || cfg.SessionTimeout != DefaultSessionTimeout ||
+		cfg.RebalanceTimeout != DefaultRebalanceTimeout || cfg.HeartbeatInterval != DefaultHeartbeatInterval || cfg.Logger == nil {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	// The handover target: a killed replica's buckets progress
+	// elsewhere within 30 s; detection alone takes the session timeout.
+	if DefaultSessionTimeout+DefaultHeartbeatInterval > 15*time.Second {
+		t.Errorf("default session timeout %v leaves too little of the 30 s handover target", DefaultSessionTimeout)
+	}
+}
+
+func TestConfigInvalid(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no group", Config{}, "CLUSTER_GROUP"},
+		{"negative buckets", Config{Group: "g", Buckets: -1}, "CLUSTER_BUCKETS"},
+		{"illegal instance id", Config{Group: "g", InstanceID: "pod/0"}, "CLUSTER_INSTANCE_ID"},
+		{"heartbeat too slow", Config{Group: "g", SessionTimeout: time.Second, HeartbeatInterval: 2 * time.Second}, "heartbeat"},
+		{"negative timeout", Config{Group: "g", RebalanceTimeout: -time.Second}, "negative"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.cfg.withDefaults()
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("withDefaults() = %v, want an error naming %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestOwnersUnknownGroup: before any replica joined, no bucket has an owner.
+func TestOwnersUnknownGroup(t *testing.T) {
+	c := kafkatest.New(t)
+	os, err := Owners(testCtx(t), kadm.NewClient(c.Client(t)), uniqueName("cluster-test-nogroup"), "t")
+	if err != nil || len(os) != 0 {
+		t.Fatalf("Owners of an unknown group = %v, %v; want no owners, no error", os, err)
 	}
 }

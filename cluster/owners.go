@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // Owner is the group member that owns a bucket, as the group coordinator
@@ -34,6 +36,9 @@ func Owners(ctx context.Context, adm *kadm.Client, group, topic string) (map[int
 	g, ok := described[group]
 	if !ok {
 		return nil, fmt.Errorf("cluster: describing group %s: not in the response", group)
+	}
+	if errors.Is(g.Err, kerr.GroupIDNotFound) {
+		return map[int]Owner{}, nil
 	}
 	if g.Err != nil {
 		return nil, fmt.Errorf("cluster: describing group %s: %w", group, g.Err)
