@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/callstream/callstream/internal/kafkatest"
 )
@@ -128,7 +130,10 @@ type rig struct {
 // to the broker's minimum (group.min.session.timeout.ms, 6 s by default) on
 // a real broker.
 func newRig(t *testing.T, buckets int, session time.Duration) *rig {
-	c := kafkatest.New(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	return newRigOn(t, kafkatest.New(t, kfake.GroupMinSessionTimeout(100*time.Millisecond)), buckets, session)
+}
+
+func newRigOn(t *testing.T, c *kafkatest.Cluster, buckets int, session time.Duration) *rig {
 	if c.Real {
 		session = max(session, 6*time.Second)
 	}
@@ -514,4 +519,47 @@ func TestOwnersUnknownGroup(t *testing.T) {
 	if err != nil || len(os) != 0 {
 		t.Fatalf("Owners of an unknown group = %v, %v; want no owners, no error", os, err)
 	}
+}
+
+// TestLostBuckets: a member the coordinator has forgotten (its heartbeat
+// answered UNKNOWN_MEMBER_ID, as after a pause longer than the session
+// timeout) reports its buckets Lost, owns nothing, and rejoins. kfake only:
+// a real broker cannot be made to forget one member on demand.
+func TestLostBuckets(t *testing.T) {
+	fc := kafkatest.NewFake(t, kfake.GroupMinSessionTimeout(100*time.Millisecond))
+	r := newRigOn(t, fc, 12, 2*time.Second)
+	a, b := r.start("a", ""), r.start("b", "")
+	r.waitPartition(30*time.Second, a, b)
+	had := b.Owned()
+	_, bID := b.Identity()
+
+	fc.Fake.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		hb := req.(*kmsg.HeartbeatRequest)
+		if hb.MemberID != bID {
+			return nil, nil, false // handled as usual; the control stays for b's next heartbeat
+		}
+		resp := hb.ResponseKind().(*kmsg.HeartbeatResponse)
+		resp.ErrorCode = kerr.UnknownMemberID.Code
+		return resp, nil, true
+	})
+	lost := func() []int {
+		for _, e := range b.rec.Events() {
+			if e.kind == "lost" {
+				return e.buckets
+			}
+		}
+		return nil
+	}
+	waitFor(t, 10*time.Second, func() string { return fmt.Sprintf("b's events %v have no loss", b.rec.Events()) }, func() bool {
+		return lost() != nil
+	})
+	if got := lost(); !slices.Equal(got, had) {
+		t.Errorf("b lost %v, want what it owned: %v", got, had)
+	}
+	if s := b.Stats(); s.Losses != 1 || s.BucketsLost != uint64(len(had)) {
+		t.Errorf("b's stats %+v, want one loss of %d buckets", s, len(had))
+	}
+	// b rejoins as a new member; once the coordinator drops the forgotten
+	// one, the two share the buckets again.
+	r.waitPartition(r.session+20*time.Second, a, b)
 }
