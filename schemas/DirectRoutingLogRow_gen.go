@@ -127,6 +127,14 @@ type DirectRoutingLogRow struct {
 	// instead of dropping them. Null when there were none. Keys are property
 	// names; values are the raw JSON text, compacted.
 	AdditionalProperties map[string]string `avro:"additionalProperties"`
+	// The Microsoft Entra tenant (directory) id the row was read from. Set by
+	// callstream from the tenant it reads, not a Graph property: a Graph
+	// property of that name stays in additionalProperties. Null in records
+	// written before callstream named the tenant, and when callstream was given
+	// no tenant id (a single tenant read with a bare access token). Parse never
+	// sets it; AppendAvro writes it as set, and a Codec writes the tenant it was
+	// given (Codec.WithTenant).
+	TenantID *string `avro:"tenantId"`
 }
 
 // Key returns the row's Kafka record key: correlationId.
@@ -225,4 +233,5 @@ var directRoutingCodec = newRowCodec[DirectRoutingLogRow](sourceCodec{
 	{"transferorCorrelationId", kOptString, 1},
 	{"administrativeUnitInfos", kOptUnitInfos, 1},
 	{"additionalProperties", kUnknown, 0},
+	{"tenantId", kTenant, 0},
 })

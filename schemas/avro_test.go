@@ -123,6 +123,7 @@ func TestGoldenBytesIndependently(t *testing.T) {
 		"trunkFullyQualifiedDomainName": "tll-audiocodes01.adatum.biz",
 		"mediaBypassEnabled":            false,
 		"additionalProperties":          nil,
+		"tenantId":                      nil,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("decoded\n%v\nwant\n%v", got, want)

@@ -35,7 +35,7 @@ func (d *recordDesc) decode(data []byte, ver int, row unsafe.Pointer) error {
 		switch f.kind {
 		case kString:
 			*(*string)(ptr) = r.string()
-		case kOptString, kOptKeyString:
+		case kOptString, kOptKeyString, kTenant:
 			*(*string)(slot) = r.string()
 		case kOptTime:
 			*(*time.Time)(slot) = time.UnixMilli(r.long()).UTC()

@@ -60,11 +60,11 @@ func TestDecodeMatchesHamba(t *testing.T) {
 // why, without reading past data or allocating what a count claims.
 func TestDecodeRejectsHostileRecords(t *testing.T) {
 	// drV1 is a v1.0 Direct Routing record with id "i", correlationId "c"
-	// and the given encodings for the 20 fields after them (userId ...
-	// additionalProperties), null (0x00) where none is given.
+	// and the given encodings for the 21 fields after them (userId ...
+	// additionalProperties, tenantId), null (0x00) where none is given.
 	drV1 := func(fields map[int][]byte) []byte {
 		out := []byte{2, 'i', 2, 'c'}
-		for i := range 20 {
+		for i := range 21 {
 			if b, ok := fields[i]; ok {
 				out = append(out, b...)
 			} else {

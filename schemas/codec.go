@@ -28,6 +28,7 @@ type Codec struct {
 	version string
 	text    string
 	schema  avro.Schema
+	tenant  *string // written as every record's tenantId; nil writes null
 }
 
 // sourceCodec is one source's codec as For sees it: its versions and the
@@ -90,6 +91,42 @@ func orList(names []string) string {
 	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
+// WithTenant returns a copy of the codec whose records name tenantID, the
+// Microsoft Entra tenant (directory) id the rows are read from, in their
+// tenantId field; "" writes null, as a codec from For does. Graph rows do
+// not carry the tenant (a row property named tenantId is kept in
+// additionalProperties like any property the schema does not define), so
+// the reader that knows which tenant it asked stamps it here, once, and
+// every Encode writes it without allocating.
+func (c *Codec) WithTenant(tenantID string) *Codec {
+	cc := *c
+	cc.tenant = nil
+	if tenantID != "" {
+		cc.tenant = &tenantID
+	}
+	return &cc
+}
+
+// TenantID returns the tenant id the codec's records name, or "" when
+// they name none (null).
+func (c *Codec) TenantID() string {
+	if c.tenant == nil {
+		return ""
+	}
+	return *c.tenant
+}
+
+// TenantSuffix returns the Avro encoding of a tenantId field naming
+// tenantID ("" is null). The field is the last of every source's schema,
+// so every record a codec WithTenant(tenantID) encodes ends with exactly
+// these bytes: a caller that hashes a record's content can leave them out.
+func TenantSuffix(tenantID string) []byte {
+	if tenantID == "" {
+		return appendOptString(nil, nil)
+	}
+	return appendOptString(nil, &tenantID)
+}
+
 // Source returns the codec's source name.
 func (c *Codec) Source() string { return c.src.source }
 
@@ -116,14 +153,15 @@ func (c *Codec) Text() string { return c.text }
 func (c *Codec) Schema() avro.Schema { return c.schema }
 
 // Encode parses raw, one row of the codec's Graph source and version, and
-// appends its Avro encoding (no framing) to dst. It returns the row's id
+// appends its Avro encoding (no framing) to dst, its tenantId the codec's
+// (WithTenant). It returns the row's id
 // (the deduplication key; empty for an aggregate, see Aggregate), its Kafka
 // record key (the row type's Key method: correlationId for Direct Routing,
 // PstnCallLogRow.Key for PSTN, ...) and the extended slice. A row that
 // cannot be parsed is a *RowError (use errors.As); on any error dst is
 // returned as it was and id and key are empty. id and key do not alias raw.
 func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.src.encode(rowInput{raw: raw}, c.ver, dst)
+	return c.src.encode(rowInput{raw: raw, tenant: c.tenant}, c.ver, dst)
 }
 
 // EncodeShared is Encode without the copy of raw that id and key are cut
@@ -132,7 +170,7 @@ func (c *Codec) Encode(raw, dst []byte) (id, key string, out []byte, err error) 
 // unless it has escaped strings or properties the schema does not define.
 // Errors do not alias raw.
 func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err error) {
-	return c.src.encode(rowInput{raw: raw, shared: true}, c.ver, dst)
+	return c.src.encode(rowInput{raw: raw, shared: true, tenant: c.tenant}, c.ver, dst)
 }
 
 // EncodeScanned is EncodeShared for a row whose members were recorded by
@@ -141,7 +179,7 @@ func (c *Codec) EncodeShared(raw, dst []byte) (id, key string, out []byte, err e
 // JSON object the scan describes and is not scanned again. A nil scan
 // makes it EncodeShared.
 func (c *Codec) EncodeScanned(raw []byte, scan []jsonscan.Member, dst []byte) (id, key string, out []byte, err error) {
-	return c.src.encode(rowInput{raw: raw, scan: scan, shared: true}, c.ver, dst)
+	return c.src.encode(rowInput{raw: raw, scan: scan, shared: true, tenant: c.tenant}, c.ver, dst)
 }
 
 // reusableProps returns the map to offer the next row, emptied: the row's

@@ -13,6 +13,14 @@
 // properties as optional fields, so they are compatible evolutions of the
 // v1.0 ones. For picks the codec for a (source, API version) pair.
 //
+// Every schema ends with tenantId, ["null", "string"] default null: the
+// Microsoft Entra tenant the row was read from. Graph's rows do not carry
+// it, so it is callstream's, not a Graph property: parsers never set it (a
+// row property of that name is kept in additionalProperties), and a codec
+// writes the tenant it was given with Codec.WithTenant ("" is null). It
+// was added last, so the schemas registered before it and these are
+// compatible both ways (testdata/history).
+//
 // # Generated codecs
 //
 // Each source's row type and its description are generated (go generate;

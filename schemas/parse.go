@@ -39,6 +39,7 @@ type rowInput struct {
 	scan    []jsonscan.Member
 	scratch *[]jsonscan.Member
 	shared  bool
+	tenant  *string // what the row's tenant field is written as (Codec.WithTenant)
 }
 
 func walkObject(in rowInput, visit func(name, val string, plain bool) *RowError) *RowError {

@@ -159,7 +159,7 @@ func TestPstnChargesRoundTripExactly(t *testing.T) {
 func TestPstnChargeWireBytes(t *testing.T) {
 	// id "a"; callId..duration null (7 fields); charge: branch 1, length,
 	// bytes; callType..callDurationSource null (14 fields, connectionCharge
-	// among them); additionalProperties null.
+	// among them); additionalProperties and tenantId null.
 	for _, tc := range []struct {
 		charge string
 		bytes  []byte // the two's-complement big-endian unscaled value
@@ -177,7 +177,7 @@ func TestPstnChargeWireBytes(t *testing.T) {
 		}
 		want := []byte{0x02, 'a', 0, 0, 0, 0, 0, 0, 0, 0x02, byte(2 * len(tc.bytes))}
 		want = append(want, tc.bytes...)
-		want = append(want, make([]byte, 15)...)
+		want = append(want, make([]byte, 16)...)
 		if !bytes.Equal(got, want) {
 			t.Errorf("charge %s: bytes\n got %x\nwant %x", tc.charge, got, want)
 		}

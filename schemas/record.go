@@ -36,6 +36,7 @@ const (
 	kOptStrings                        // []string: ["null", array of string]
 	kOptUnitInfos                      // []AdministrativeUnitInfo: ["null", array of the record]
 	kUnknown                           // map[string]string: the properties the schema does not define
+	kTenant                            // *string: ["null", "string"], callstream's tenant id, never parsed
 )
 
 // kindTypes gives, by kind, the Go type of the row's field and of the
@@ -53,6 +54,7 @@ var kindTypes = [...]struct{ field, slot reflect.Type }{
 	kOptStrings:   {reflect.TypeFor[[]string](), nil},
 	kOptUnitInfos: {reflect.TypeFor[[]AdministrativeUnitInfo](), nil},
 	kUnknown:      {reflect.TypeFor[map[string]string](), nil},
+	kTenant:       {reflect.TypeFor[*string](), reflect.TypeFor[string]()},
 }
 
 // recordField is one entry of a generated field table.
@@ -72,18 +74,20 @@ type field struct {
 // recordDesc is a row type's field table resolved against the struct:
 // what parsing, writing and reading a row of it need.
 type recordDesc struct {
-	typeName string
-	fields   []field   // every field, in the last version's schema order
-	versions [][]field // by version index: the fields its schema has, in order
-	beyond   [][]field // by version index: the fields it lacks
-	props    propertySet
-	byID     []int32 // by property id in props: the field's position, or -1
-	required []int   // positions of the required fields
-	seenLen  int     // words in a parser's seen set
-	unknown  uintptr // offset of the unknown-properties map
-	idOff    uintptr // offset of the id field
-	hasID    bool    // false for an aggregate, which has no id
-	store    reflect.Type
+	typeName  string
+	fields    []field   // every field, in the last version's schema order
+	versions  [][]field // by version index: the fields its schema has, in order
+	beyond    [][]field // by version index: the fields it lacks
+	props     propertySet
+	byID      []int32 // by property id in props: the field's position, or -1
+	required  []int   // positions of the required fields
+	seenLen   int     // words in a parser's seen set
+	unknown   uintptr // offset of the unknown-properties map
+	tenant    uintptr // offset of the tenant field, when hasTenant
+	hasTenant bool    // false only for a test-only row type without one
+	idOff     uintptr // offset of the id field
+	hasID     bool    // false for an aggregate, which has no id
+	store     reflect.Type
 }
 
 // propertySet numbers a set of Graph property names: id is a generated
@@ -124,7 +128,7 @@ func resolveRecord(rt reflect.Type, table []recordField, versions int, idField s
 		byTag[sf.Tag.Get("avro")] = sf
 	}
 	var slots []reflect.StructField
-	unknowns := 0
+	unknowns, tenants := 0, 0
 	for i, rf := range table {
 		sf, ok := byTag[rf.name]
 		if !ok || int(rf.kind) >= len(kindTypes) || rf.kind == 0 || sf.Type != kindTypes[rf.kind].field || int(rf.since) >= versions {
@@ -138,6 +142,11 @@ func resolveRecord(rt reflect.Type, table []recordField, versions int, idField s
 		case kUnknown:
 			d.unknown = f.off
 			unknowns++
+		case kTenant:
+			// Not a Graph property: it has no id, so the parser never
+			// sets it and a Graph property of that name is unknown.
+			d.tenant, d.hasTenant = f.off, true
+			tenants++
 		default:
 			if rf.kind == kString {
 				d.required = append(d.required, i)
@@ -156,8 +165,8 @@ func resolveRecord(rt reflect.Type, table []recordField, versions int, idField s
 		}
 		d.fields = append(d.fields, f)
 	}
-	if unknowns != 1 || (idField != "") != d.hasID || len(d.fields) != rt.NumField() {
-		panic(fmt.Sprintf("schemas: %s field table does not match the struct (unknown-properties field, id, field count)", rt.Name()))
+	if unknowns != 1 || tenants > 1 || (idField != "") != d.hasID || len(d.fields) != rt.NumField() {
+		panic(fmt.Sprintf("schemas: %s field table does not match the struct (unknown-properties field, tenant field, id, field count)", rt.Name()))
 	}
 	// One store for every pointer field, typed so that the collector sees
 	// the strings and times in it: a parsed row costs one allocation for
@@ -305,7 +314,7 @@ func (d *recordDesc) appendRow(dst []byte, row unsafe.Pointer, ver int) []byte {
 		ptr := unsafe.Add(row, f.off)
 		// The common kinds are tested first, with predictable branches:
 		// cheaper for them than the switch's indirect jump.
-		if f.kind == kOptString || f.kind == kOptKeyString {
+		if f.kind == kOptString || f.kind == kOptKeyString || f.kind == kTenant {
 			dst = appendOptString(dst, *(**string)(ptr))
 			continue
 		}
@@ -477,6 +486,10 @@ func encodeRow[R any, P keyedRow[R]](rc *rowCodec[R], in rowInput, ver int, dst 
 	}
 	if len(*unknown) == 0 {
 		*unknown = nil
+	}
+	if d.hasTenant {
+		// The codec's own string: the deferred reset drops it with the row.
+		*(**string)(unsafe.Add(row, d.tenant)) = in.tenant
 	}
 	out = d.appendRow(dst, row, ver)
 	if d.hasID {

@@ -12,29 +12,31 @@ import (
 )
 
 // schemaFieldNames is the Graph v1.0 property order the Direct Routing
-// schema must keep, followed by additionalProperties.
+// schema must keep, followed by additionalProperties and callstream's
+// tenantId.
 var schemaFieldNames = []string{
 	"id", "correlationId", "userId", "userPrincipalName", "userDisplayName",
 	"startDateTime", "inviteDateTime", "failureDateTime", "endDateTime",
 	"duration", "callType", "successfulCall", "callerNumber", "calleeNumber",
 	"mediaPathLocation", "signalingLocation", "finalSipCode", "callEndSubReason",
 	"finalSipCodePhrase", "trunkFullyQualifiedDomainName", "mediaBypassEnabled",
-	"additionalProperties",
+	"additionalProperties", "tenantId",
 }
 
 // drBetaFieldNames are the beta-only Direct Routing properties, which the
-// beta schema inserts before additionalProperties.
+// beta schema inserts before additionalProperties and tenantId.
 var drBetaFieldNames = []string{"userCountryCode", "otherPartyCountryCode", "transferorCorrelationId", "administrativeUnitInfos"}
 
 // pstnFieldNames is the Graph v1.0 property order of pstnCallLogRow (as in
-// the getPstnCalls documentation example), then additionalProperties.
+// the getPstnCalls documentation example), then additionalProperties and
+// tenantId.
 var pstnFieldNames = []string{
 	"id", "callId", "userId", "userPrincipalName", "userDisplayName",
 	"startDateTime", "endDateTime", "duration", "charge", "callType", "currency",
 	"calleeNumber", "usageCountryCode", "tenantCountryCode", "connectionCharge",
 	"callerNumber", "destinationContext", "destinationName", "conferenceId",
 	"licenseCapability", "inventoryType", "operator", "callDurationSource",
-	"additionalProperties",
+	"additionalProperties", "tenantId",
 }
 
 var pstnBetaFieldNames = []string{
@@ -42,11 +44,12 @@ var pstnBetaFieldNames = []string{
 	"clientPublicIpV4Address", "clientPublicIpV6Address", "administrativeUnitInfos",
 }
 
-// withBeta inserts beta before the final additionalProperties of v1.
+// withBeta inserts beta before the final additionalProperties and tenantId
+// of v1.
 func withBeta(v1, beta []string) []string {
-	out := slices.Clone(v1[:len(v1)-1])
+	out := slices.Clone(v1[:len(v1)-2])
 	out = append(out, beta...)
-	return append(out, v1[len(v1)-1])
+	return append(out, v1[len(v1)-2:]...)
 }
 
 var timestampFields = map[string]bool{
@@ -76,6 +79,8 @@ var wantValueType = map[string]avro.Type{
 	"operator": avro.String, "callDurationSource": avro.String,
 	"clientLocalIpV4Address": avro.String, "clientLocalIpV6Address": avro.String,
 	"clientPublicIpV4Address": avro.String, "clientPublicIpV6Address": avro.String,
+
+	"tenantId": avro.String,
 }
 
 // schemaCase is one of the four embedded schemas with what it must hold.

@@ -87,10 +87,15 @@ type aggIndex struct {
 	// prefix is the length of the registry framing in front of every
 	// value, left out of the content hash.
 	prefix int
+	// suffix is the length of the tenantId field that ends every value
+	// (schemas.TenantSuffix), left out too: the hash is of the figures, so
+	// the records of a checkpoint written before values named their
+	// tenant still match, and an upgrade publishes no day again.
+	suffix int
 }
 
-func newAggIndex(prefix int) *aggIndex {
-	return &aggIndex{latest: map[[16]byte]uint64{}, pending: map[[16]byte]uint64{}, prefix: prefix}
+func newAggIndex(prefix, suffix int) *aggIndex {
+	return &aggIndex{latest: map[[16]byte]uint64{}, pending: map[[16]byte]uint64{}, prefix: prefix, suffix: suffix}
 }
 
 // beginRead forgets the pending versions of the previous read.
@@ -104,7 +109,8 @@ func (a *aggIndex) beginRead() { clear(a.pending) }
 func (a *aggIndex) fresh(day time.Time, enc Encoded) (Encoded, bool) {
 	key := schemas.DayKey(day, string(enc.Key))
 	kh := keyHash(key)
-	ch := contentHash(enc.Value[min(a.prefix, len(enc.Value)):])
+	body := enc.Value[min(a.prefix, len(enc.Value)):]
+	ch := contentHash(body[:len(body)-min(a.suffix, len(body))])
 	enc.Key = []byte(key)
 	enc.ID = aggEntry(kh, ch)
 	if h, ok := a.pending[kh]; ok {

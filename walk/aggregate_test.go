@@ -473,7 +473,7 @@ func TestAggIndexKeepsTheLatestVersion(t *testing.T) {
 			t.Errorf("%q parsed as an aggregate entry", s)
 		}
 	}
-	a := newAggIndex(5)
+	a := newAggIndex(5, 0)
 	frame := []byte{0, 0, 0, 0, 1}
 	enc := func(group, body string) Encoded {
 		return Encoded{Key: []byte(group), Value: append(append([]byte{}, frame...), body...)}
@@ -511,5 +511,19 @@ func TestAggIndexKeepsTheLatestVersion(t *testing.T) {
 	a.remove(e1.ID)
 	if len(a.latest) != 0 {
 		t.Errorf("%d keys after the day was forgotten", len(a.latest))
+	}
+
+	// The tenantId field that ends a value is not its content: a version
+	// remembered before values named their tenant matches the same
+	// figures with the tenant, and the tenant alone never makes one new.
+	suffix := schemas.TenantSuffix(testTenant)
+	b := newAggIndex(5, len(suffix))
+	b.add(e1.ID) // hashed as "A", from a value without the field
+	b.beginRead()
+	if _, fresh := b.fresh(day0, enc(`["u1"]`, "A"+string(suffix))); fresh {
+		t.Error("the tenant field alone made a version fresh")
+	}
+	if _, fresh := b.fresh(day0, enc(`["u1"]`, "B"+string(suffix))); !fresh {
+		t.Error("changed figures with the tenant field are not fresh")
 	}
 }

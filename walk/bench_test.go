@@ -20,14 +20,17 @@ import (
 
 // BenchmarkRowPath measures the per-row work between a fetched page and
 // the producer: parse and validate the Graph JSON, check the id, encode
-// Avro into the framed value buffer.
+// Avro into the framed value buffer, the tenant stamped.
 func BenchmarkRowPath(b *testing.B) {
 	sim, err := graphsim.New(graphsim.Config{Seed: 1, Start: day0, End: day0.Add(time.Hour), RowsPerHour: 1000, ExtraProperty: true, Token: "tok"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	rows := sim.Rows(day0, day0.Add(time.Hour))
-	src := DirectRouting()
+	src, err := DirectRouting().WithTenant(testTenant) // as a lane stamps it
+	if err != nil {
+		b.Fatal(err)
+	}
 	seen := make(map[string]struct{}, len(rows))
 	buf := make([]byte, 0, 1024)
 	b.ReportAllocs()

@@ -36,7 +36,7 @@ func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
 	if p.Scans != nil {
 		scan = p.Scans[i]
 	}
-	enc, err := w.cfg.Source.Encode(raw, scan, values.next(len(raw)))
+	enc, err := w.cfg.Source.Encode(raw, scan, values.next(len(raw)+w.tenantLen))
 	if err == nil && len(enc.Key)+len(enc.Value) > w.rowRoom {
 		err = &producer.RecordTooLargeError{Bytes: len(enc.Key) + len(enc.Value), Max: w.rowRoom}
 	}

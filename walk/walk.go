@@ -34,6 +34,7 @@ import (
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/internal/jsonscan"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/schemas"
 )
 
 // Fetcher reads the rows of one function over a range of call start times.
@@ -82,11 +83,20 @@ type Source struct {
 	// (see aggregate.go). Encode then returns no ID and the grouping's
 	// JSON array as Key.
 	Aggregate bool
+
+	// codec is the schemas codec Encode writes with, when the Source was
+	// made from one (CodecSource, For): what WithTenant re-stamps.
+	codec *schemas.Codec
 }
 
 // Config configures a Walker.
 type Config struct {
 	Source Source
+	// TenantID is the Microsoft Entra tenant (directory) id the source is
+	// read from, written into every record's tenantId field (see
+	// Source.WithTenant). Empty leaves the Source as it is: its records
+	// name the tenant it was stamped with, or none (null).
+	TenantID string
 	// Start is where the first walk begins when there is no checkpoint.
 	Start time.Time
 	// End, when set, is where walking stops for good.
@@ -168,6 +178,10 @@ type Walker struct {
 	// rowRoom is the most key and value bytes a row's record can carry; a
 	// larger row is a bad row (see encode).
 	rowRoom int
+	// tenantLen is the length of the tenantId field that ends every value
+	// (0 for a Source not made from a codec): the room the value arena
+	// adds, and what the aggregate content hash leaves out.
+	tenantLen int
 
 	state checkpoint.State
 	seen  *idSet
@@ -224,6 +238,13 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	if err := cfg.History.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.TenantID != "" {
+		src, err := cfg.Source.WithTenant(cfg.TenantID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		cfg.Source = src
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
@@ -240,7 +261,7 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 		cfg.Logger = slog.Default()
 	}
 	w := &Walker{cfg: cfg, fetch: f, pub: p, store: s, log: cfg.Logger.With("source", cfg.Source.Name),
-		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil)}
+		rowRoom: p.MaxValueBytes(cfg.Source.Name, nil), tenantLen: cfg.Source.tenantLen()}
 	w.hist = newHistoryPlan(cfg)
 	w.timeProp = timeProperty(string(cfg.Source.Function))
 	settle, err := w.newSettler(s)
@@ -418,7 +439,7 @@ func (w *Walker) load(ctx context.Context) error {
 	}
 	w.seen = newIDSet(0)
 	if w.cfg.Source.Aggregate {
-		w.agg = newAggIndex(len(w.pub.ValueBuffer(0)))
+		w.agg = newAggIndex(len(w.pub.ValueBuffer(0)), w.tenantLen)
 		st.Watermark = w.alignDay(st.Watermark)
 	}
 	w.state = st

@@ -30,7 +30,7 @@ additionalProperties as raw JSON text (with a list whose items carry
 properties their record does not define kept there whole as well).
 
 Usage: consume.py --brokers HOST:PORT --topics topics.tsv --registry URL
-       --user U --password P [--expect-aborted]
+       --user U --password P [--tenant ID] [--expect-aborted]
 
 topics.tsv: version, source, topic, id property ("-" for an aggregate), key
 property, truth file, kind (log or aggregate), the .avsc file; tab-separated,
@@ -60,6 +60,10 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 ABORTED_ID = "00000000-0000-0000-0000-0000aborted0"
 # The field every schema keeps the properties it does not define in.
 UNKNOWN = "additionalProperties"
+# The field every schema names the tenant a row was read from in: stamped by
+# callstream, not a Graph property (a Graph property of that name would be
+# kept in UNKNOWN). --tenant says what it must hold; none is null.
+TENANT = "tenantId"
 ODATA_TIME = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7}))?)?(Z|[+-]\d{2}:\d{2})$"
 )
@@ -147,16 +151,20 @@ def expected_value(k, v):
     return v, False
 
 
-def expected(graph_row, fields):
-    """The decoded Avro record a correct producer writes for one Graph row;
-    fields maps each schema field to its kind."""
+def expected(graph_row, fields, tenant=None):
+    """The decoded Avro record a correct producer writes for one Graph row
+    read from tenant (None: callstream was given no tenant id); fields maps
+    each schema field to its kind."""
     want = {}
     extra = {}
     for k, v in graph_row.items():
-        if k not in fields or k == UNKNOWN:
+        if k not in fields or k in (UNKNOWN, TENANT):
             extra[k] = v
     for name, k in fields.items():
         if name == UNKNOWN:
+            continue
+        if name == TENANT:
+            want[name] = tenant
             continue
         v = graph_row.get(name)
         want[name], more = expected_value(k, v)
@@ -295,13 +303,13 @@ def alterations(want, fields):
             yield ("a list item dropped", name, w[1:]) if w else ("a list item added", name, [{"id": None}])
 
 
-def selftest(truth, fields, lane):
+def selftest(truth, fields, lane, tenant=None):
     """Shows the checker is not vacuous: for every kind of value the truth
     holds, an altered copy of a correct record must be reported. Returns the
     kinds tried."""
     tried = set()
     for row in list(truth.values())[:200]:
-        good = expected(row, fields)
+        good = expected(row, fields, tenant)
         assert compare(as_decoded(good), good) == [], f"{lane}: a correct record was reported"
         for what, name, wrong in alterations(good, fields):
             if (what, name) in tried:
@@ -367,7 +375,7 @@ def check_topic(args, registry, lane):
         if schema != json.load(f):
             failed.append(f"the schema registered under {subject} is not {avsc_path}")
     fields = {f["name"]: kind_of(f["type"]) for f in schema["fields"]}
-    tried = selftest(truth, fields, name)
+    tried = selftest(truth, fields, name, args.tenant or None)
     print(f"{name}: registry {subject} version {registered.version}, schema id {registered.schema_id} "
           f"({schema['name']}, {len(fields)} fields, as in {avsc_path.rsplit('/', 1)[-1]}); "
           f"checker self-test caught {len(tried)} kinds of wrong value")
@@ -412,7 +420,7 @@ def check_topic(args, registry, lane):
             failed.append(f"{where} {label}: repeated")
             bad.add(ident)
             continue
-        problems = compare(rec, expected(graph_row, fields))
+        problems = compare(rec, expected(graph_row, fields, args.tenant or None))
         if kind == "log":
             if key != want_key(graph_row, id_prop, key_prop):
                 problems.append(f"key {key!r}, want {want_key(graph_row, id_prop, key_prop)!r} ({key_prop}, else {id_prop})")
@@ -461,6 +469,8 @@ def main():
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)
     ap.add_argument("--timeout", type=float, default=120)
+    ap.add_argument("--tenant", default="",
+                    help="the tenant id every record's tenantId must hold; empty (the default, a run with a bare access token) expects null")
     ap.add_argument("--expect-aborted", action="store_true",
                     help="every topic holds one record (id property, or in an aggregate's key, ABORTED_ID) in an aborted transaction")
     args = ap.parse_args()

@@ -51,7 +51,14 @@ func TestDerivedNames(t *testing.T) {
 func TestGeneratorRefuses(t *testing.T) {
 	const okFields = `{"name": "id", "type": "string"},
 		{"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}], "default": null}`
+	// record appends the tenant field every production schema ends with,
+	// unless fields names it already or starts with "!" (no tenant field).
 	record := func(fields string) string {
+		if f, ok := strings.CutPrefix(fields, "!"); ok {
+			fields = f
+		} else if !strings.Contains(fields, `"tenantId"`) {
+			fields += `, {"name": "tenantId", "type": ["null", "string"], "default": null}`
+		}
 		return `{"type": "record", "name": "R", "namespace": "t", "fields": [` + fields + `]}`
 	}
 	entry := sources.Source{Name: "s", Title: "S", Kind: sources.Log, Function: "getR", Versions: []string{sources.V1, sources.Beta},
@@ -93,6 +100,10 @@ func TestGeneratorRefuses(t *testing.T) {
 		{"avsc without an entry", okFields, "", ptr(with(func(s *sources.Source) { s.Versions = []string{sources.V1} })), "R.beta.avsc: no entry"},
 		{"records kind", okFields, "", ptr(with(func(s *sources.Source) { s.Kind = sources.Records })), "no codec convention"},
 		{"aggregate", aggFields, "", &aggregate, ""},
+		{"no tenant field", "!" + okFields, "", nil, "R.avsc: the last field must be tenantId"},
+		{"only beta has the tenant field", "!" + okFields, okFields, nil, "R.avsc: the last field must be tenantId"},
+		{"tenant field not last", `{"name": "id", "type": "string"}, {"name": "tenantId", "type": ["null", "string"]}, {"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}]}`, "", nil, "the last field must be tenantId"},
+		{"tenant field not a string", okFields + `, {"name": "tenantId", "type": ["null", "long"]}`, "", nil, "tenant field must be a nullable string"},
 		{"aggregate with an id", aggFields, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.IDProperty = "g" })), "no IDProperty"},
 		{"aggregate without grouping", aggFields, "", ptr(with(func(s *sources.Source) { *s = aggregate; s.GroupBy = nil })), "has GroupBy"},
 		{"log with grouping", okFields, "", ptr(with(func(s *sources.Source) { s.GroupBy = []string{"id"} })), "aggregate only"},
@@ -118,6 +129,14 @@ func TestGeneratorRefuses(t *testing.T) {
 			if c.want == "" {
 				if err != nil || files["R_gen.go"] == nil {
 					t.Fatalf("Generate: %v", err)
+				}
+				// The tenant is callstream's, not a Graph property: the
+				// shared property switch must not know its name.
+				if idx := string(files["codecs_gen.go"]); !strings.Contains(idx, "switch name") || strings.Contains(idx, `"tenantId"`) {
+					t.Errorf("codecs_gen.go's property switch names tenantId:\n%s", idx)
+				}
+				if !strings.Contains(string(files["R_gen.go"]), `{"tenantId", kTenant, 0}`) {
+					t.Errorf("R_gen.go has no kTenant field table entry:\n%s", files["R_gen.go"])
 				}
 				return
 			}

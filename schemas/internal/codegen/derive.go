@@ -20,6 +20,12 @@ var versionFiles = map[string]struct{ ext, suffix string }{
 // does not define in.
 const unknownField = "additionalProperties"
 
+// tenantField is the field every production source's schema names the
+// Microsoft Entra tenant a row was read from in: callstream's, not Graph's,
+// and the last field of every version, so that adding it was an evolution
+// that the registry's BACKWARD and FULL checks accept.
+const tenantField = "tenantId"
+
 // derive returns the annotation of a registered source, by convention
 // from its registry entry (the generator's whole per-source input besides
 // the .avsc files):
@@ -33,6 +39,8 @@ const unknownField = "additionalProperties"
 //     id). Identity: IDProperty and KeyProperty.
 //   - An Aggregate: no id; key and identity are its GroupBy properties.
 //   - Unknown: additionalProperties, which the schema must have.
+//   - Tenant: tenantId, a nullable string that must be the last field of
+//     every version's schema.
 //   - Go names: SchemaFunc is the source's Name in camel case
 //     (pstn-blocked-users → PstnBlockedUsers, so PstnBlockedUsersSchemaName);
 //     FuncName is Record with its LogRow suffix made Row
@@ -83,6 +91,11 @@ func derive(src sources.Source) (Annotation, func(*source) error, error) {
 	keyFor := func(s *source) error {
 		if f := s.ByName[unknownField]; f == nil {
 			return fmt.Errorf("the schema has no %s field (every source's keeps the properties it does not define there)", unknownField)
+		}
+		for vi, order := range s.Order {
+			if len(order) == 0 || order[len(order)-1].Name != tenantField {
+				return fmt.Errorf("%s: the last field must be %s (every source's names the tenant its rows were read from there)", s.Versions[vi].Avsc, tenantField)
+			}
 		}
 		if !s.Aggregate {
 			f := s.ByName[src.KeyProperty]

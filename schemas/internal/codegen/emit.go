@@ -191,6 +191,7 @@ func (s *source) emit(relDir, props string) []byte {
 	C := P + "Codec"
 	last := len(s.Versions) - 1
 	unknown := s.ByName[s.Unknown]
+	tenant := s.ByName[tenantField] // nil for a test-only source without one
 
 	needTime := false
 	for _, f := range s.Fields {
@@ -230,7 +231,7 @@ func (s *source) emit(relDir, props string) []byte {
 	p("//\n%stype %s struct {\n", comment("Generated from "+s.origin+"; the fields follow the schema's.", ""), R)
 	for vi, order := range s.Order {
 		for _, f := range order {
-			if s.firstVersion(f) != vi || f == unknown {
+			if s.firstVersion(f) != vi || f == unknown || f == tenant {
 				continue
 			}
 			if f.Doc != "" {
@@ -240,7 +241,12 @@ func (s *source) emit(relDir, props string) []byte {
 		}
 	}
 	b.WriteString(comment(unknown.Doc+" Keys are property names; values are the raw JSON text, compacted.", "\t"))
-	p("\t%s %s `avro:%q`\n}\n\n", unknown.GoName, unknown.Kind.goType, unknown.Name)
+	p("\t%s %s `avro:%q`\n", unknown.GoName, unknown.Kind.goType, unknown.Name)
+	if tenant != nil {
+		b.WriteString(comment(tenant.Doc+" Parse never sets it; AppendAvro writes it as set, and a Codec writes the tenant it was given (Codec.WithTenant).", "\t"))
+		p("\t%s %s `avro:%q`\n", tenant.GoName, tenant.Kind.goType, tenant.Name)
+	}
+	p("}\n\n")
 
 	// Key.
 	if s.Aggregate {
@@ -359,7 +365,7 @@ func (s *source) checkOrder() error {
 }
 
 // propertyNames returns the names of the fields that are Graph properties
-// (all but the unknown-properties map).
+// (all but the unknown-properties map and the tenant).
 func (s *source) propertyNames() []string {
 	var out []string
 	for _, f := range s.Fields {

@@ -174,6 +174,8 @@ var kinds = map[string]kind{
 	"opt decimal":      {"*Decimal", "kOptDecimal"},
 	"opt string array": {"[]string", "kOptStrings"},
 	"opt map":          {"map[string]string", "kUnknown"},
+	// The tenant field (tenantField) is an "opt string" with a kind of its
+	// own, tenantKind: callstream fills it, never a Graph property.
 	// Arrays of named records have hand-written kinds for now, keyed by
 	// the record's name; see recordArrays.
 }
@@ -186,6 +188,12 @@ var recordArrays = map[string]kind{
 	"AdministrativeUnitInfo": {"[]AdministrativeUnitInfo", "kOptUnitInfos"},
 }
 
+// tenantKind is the tenant field's kind: a *string that the parser never
+// sets from the JSON (the name is not in the property switch, so a Graph
+// property of that name is an unknown property like any other) and that
+// the encoder writes from the tenant its caller stamps (Codec.WithTenant).
+var tenantKind = kind{"*string", "kTenant"}
+
 // field is one schema field with everything the templates need.
 type field struct {
 	Name     string // Avro / Graph property name
@@ -193,7 +201,7 @@ type field struct {
 	Doc      string
 	Kind     kind
 	KindName string
-	Index    int  // JSON property index; -1 for the unknown map
+	Index    int  // JSON property index; -1 for the unknown map and the tenant
 	Required bool // a non-union type
 	Identity bool
 }
@@ -313,11 +321,17 @@ func (s *source) fieldFor(af avscField) (*field, error) {
 		f.Kind = kinds[kindName]
 	}
 	f.Required = kindName == "string"
-	if af.Name == s.Unknown {
+	switch {
+	case af.Name == s.Unknown:
 		if kindName != "opt map" {
 			return nil, fmt.Errorf("the unknown-properties field must be a nullable map<string>")
 		}
-	} else {
+	case af.Name == tenantField:
+		if kindName != "opt string" {
+			return nil, fmt.Errorf("the tenant field must be a nullable string")
+		}
+		f.Kind = tenantKind
+	default:
 		if kindName == "opt map" {
 			return nil, fmt.Errorf("a map<string> field other than %s is not supported yet", s.Unknown)
 		}
