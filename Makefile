@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 
-.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression bench-budget build image generate
+.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression bench-budget bench-density build image generate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench-compression: ## bytes on the wire and rows/s per codec for callstream's ro
 
 bench-budget: ## issue 14's figures: 90-day backfills of 100, 2,000 and 50,000 calls a day against Graph's limits at 12× (600/min, budget matched) — requests vs ceil(rows/1000), 429s, wall vs requests/limit — and 7 simulated days of steady state (CALLSTREAM_BENCH_BINARY measures another build)
 	$(GO) test -run '^$$' -bench 'Budget|SteadyState' -benchtime 1x -timeout 60m ./tests/bench/
+
+bench-density: ## issue 13's figures: one replica serving 1,000 simulated tenants × 2 sources in steady state — peak RSS, CPU, broker connections (a real broker with KAFKA_TEST_BROKERS, or scripts/kafka-test.sh)
+	$(GO) test -run '^$$' -bench Density -benchtime 1x -timeout 30m ./tests/bench/
 
 bench-kafka: ## transactional vs plain publishing on a real broker (needs Java 17+ and Maven)
 	scripts/kafka-test.sh $(GO) test -run '^$$' -bench BenchmarkPublish -benchtime 20x ./producer/

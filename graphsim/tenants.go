@@ -188,3 +188,19 @@ func (f *Tenants) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(ge.status)
 	_, _ = w.Write(body)
 }
+
+// Requests returns how many requests the tenants' data sets have answered
+// together (each Server's Stats.Requests).
+func (f *Tenants) Requests() int {
+	f.mu.Lock()
+	servers := make([]*Server, 0, len(f.servers))
+	for _, s := range f.servers {
+		servers = append(servers, s)
+	}
+	f.mu.Unlock()
+	n := 0
+	for _, s := range servers {
+		n += s.Stats().Requests
+	}
+	return n
+}

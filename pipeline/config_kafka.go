@@ -106,6 +106,17 @@ func (c KafkaConfig) TopicFor(source string) string {
 	return c.Topic
 }
 
+// withTopic is c with source's topic set to topic (a tenant's own topic).
+func (c KafkaConfig) withTopic(source, topic string) KafkaConfig {
+	st := make(map[string]string, len(c.SourceTopics)+1)
+	for k, v := range c.SourceTopics {
+		st[k] = v
+	}
+	st[source] = topic
+	c.SourceTopics = st
+	return c
+}
+
 // SourceTopics is the value of every source's topic setting, by setting
 // name (absent: unset). Its type marks the field for the help and the
 // list of known settings, which expand it to one setting per source.

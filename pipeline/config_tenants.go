@@ -157,6 +157,11 @@ var topicName = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
 // tenant's permanent error (such as missing consent) does not end the run.
 func (c Config) Multi() bool { return len(c.Tenants.List) > 0 || c.Tenants.File != "" }
 
+// Fleet reports whether run serves its tenants as a fleet: in buckets,
+// each with one transactional producer claimed before its checkpoints are
+// read (see fleet) — with many tenants, or with replicas (CLUSTER_GROUP).
+func (c Config) Fleet() bool { return c.Multi() || c.Cluster.Group != "" }
+
 // TenantList is the tenants to read: the configured list, or in
 // single-tenant mode one tenant, AZURE_TENANT_ID, with the run's sources,
 // start and topics. Its ID may then be empty, when the credential does not

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -35,13 +36,23 @@ type metrics struct {
 	windowSeconds *prometheus.HistogramVec
 	kafka         *kprom.Metrics
 
+	handover *prometheus.HistogramVec
+
 	mu    sync.Mutex
 	walks []*walkView
+	// fleet, in a multi-tenant or replicated run, labels the walk metrics
+	// with the tenant and adds the tenant and bucket metrics.
+	fleet *fleet
 }
 
 // walkView is one source's walk as the metrics and health checks see it.
 type walkView struct {
 	source string
+	// tenant is the lane's tenant in a fleet, empty otherwise.
+	tenant string
+	// down, in a fleet, says why the lane's tenant cannot be read ("" when
+	// it can): readiness reports such a lane instead of failing it.
+	down func() (string, time.Time)
 	// start is where the walk begins when there is no checkpoint; lag is
 	// measured from it until a watermark exists.
 	start  time.Time
@@ -73,10 +84,15 @@ func newMetrics(now func() time.Time, version string) *metrics {
 		Help:    "Time from the start of a window's read until its checkpoint was saved (every row acknowledged by Kafka), by kind: new or rescan.",
 		Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
 	}, []string{"source", "kind"})
+	m.handover = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: metricsNamespace, Name: "bucket_claim_seconds",
+		Help:    "Time from a bucket's assignment to this replica until its transactional id was claimed (the previous owner fenced, its open transaction aborted) and its lanes could start.",
+		Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+	}, nil)
 	m.kafka = kprom.NewMetrics(metricsNamespace, kprom.Subsystem("kafka"), kprom.Registry(m.reg))
 	m.reg.MustRegister(
-		m.graphRequests, m.graphRetries, m.throttleWait, m.windowSeconds,
-		walkCollector{m},
+		m.graphRequests, m.graphRetries, m.throttleWait, m.windowSeconds, m.handover,
+		walkCollector{m}, fleetCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -119,6 +135,32 @@ func (m *metrics) addWalk(source string, start time.Time) *walkView {
 	return v
 }
 
+// addTenantWalk is addWalk for a lane of tenant in a fleet.
+func (m *metrics) addTenantWalk(source, tenant string, start time.Time) *walkView {
+	v := m.addWalk(source, start)
+	v.tenant = tenant
+	return v
+}
+
+// removeWalk stops watching a walk (a fleet's lane that stopped: its
+// bucket moved or its tenant left).
+func (m *metrics) removeWalk(v *walkView) {
+	m.mu.Lock()
+	m.walks = slices.DeleteFunc(m.walks, func(w *walkView) bool { return w == v })
+	m.mu.Unlock()
+}
+
+// setFleet switches the metrics to a fleet's: walk metrics gain a tenant
+// label, and the tenant and bucket metrics appear.
+func (m *metrics) setFleet(f *fleet) {
+	m.mu.Lock()
+	m.fleet = f
+	m.mu.Unlock()
+}
+
+// observeHandover records how long claiming a bucket took.
+func (m *metrics) observeHandover(d time.Duration) { m.handover.WithLabelValues().Observe(d.Seconds()) }
+
 // observeRead is the walker's OnRead hook: it times each completed read.
 func (v *walkView) observeRead(m *metrics) func(rescan bool, took time.Duration) {
 	return func(rescan bool, took time.Duration) {
@@ -134,8 +176,15 @@ func (v *walkView) observeRead(m *metrics) func(rescan bool, took time.Duration)
 type walkCollector struct{ m *metrics }
 
 func walkDesc(name, help string, labels ...string) *prometheus.Desc {
-	return prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", name), help, append([]string{"source"}, labels...), nil)
+	fq := prometheus.BuildFQName(metricsNamespace, "", name)
+	d := prometheus.NewDesc(fq, help, append([]string{"source"}, labels...), nil)
+	tenantDescs[d] = prometheus.NewDesc(fq, help, append([]string{"source", "tenant"}, labels...), nil)
+	return d
 }
+
+// tenantDescs are the walk metrics as a fleet serves them: labelled by
+// tenant too. A process serves one kind or the other, never both.
+var tenantDescs = map[*prometheus.Desc]*prometheus.Desc{}
 
 var (
 	descFetched = walkDesc("rows_fetched_total",
@@ -168,12 +217,9 @@ var (
 		"Time since this process last saved the checkpoint (since it started walking, before the first save).")
 )
 
-func (c walkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFetched, descPublished, descDuplicate, descLate, descDeadLettered,
-		descWindows, descFailures, descPages, descWatermark, descLag, descCheckpointAge, descHistoryWindows, descHistoryWidth, descFullPages} {
-		ch <- d
-	}
-}
+// Describe describes nothing: the collector is unchecked, because which
+// labels the walk metrics carry (tenant or not) is decided when Run starts.
+func (c walkCollector) Describe(chan<- *prometheus.Desc) {}
 
 func (c walkCollector) Collect(ch chan<- prometheus.Metric) {
 	c.m.mu.Lock()
@@ -186,11 +232,17 @@ func (c walkCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		st := w.Stats()
+		lv := []string{v.source}
+		desc := func(d *prometheus.Desc) *prometheus.Desc { return d }
+		if v.tenant != "" {
+			lv = append(lv, v.tenant)
+			desc = func(d *prometheus.Desc) *prometheus.Desc { return tenantDescs[d] }
+		}
 		counter := func(d *prometheus.Desc, n int, labels ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), append([]string{v.source}, labels...)...)
+			ch <- prometheus.MustNewConstMetric(desc(d), prometheus.CounterValue, float64(n), append(slices.Clone(lv), labels...)...)
 		}
 		gauge := func(d *prometheus.Desc, x float64) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, v.source)
+			ch <- prometheus.MustNewConstMetric(desc(d), prometheus.GaugeValue, x, lv...)
 		}
 		counter(descFetched, st.Fetched)
 		counter(descPublished, st.Published)
@@ -216,4 +268,40 @@ func (c walkCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		gauge(descCheckpointAge, now.Sub(saved).Seconds())
 	}
+}
+
+// fleetCollector serves a fleet's own metrics: each tenant's state and the
+// buckets this replica owns.
+type fleetCollector struct{ m *metrics }
+
+var (
+	descTenantUp = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", "tenant_up"),
+		"1 while the tenant can be read; 0 while its consent is missing or revoked (or Entra refuses its credential): its lanes retry every TENANT_RETRY_INTERVAL and the other tenants carry on.",
+		[]string{"tenant"}, nil)
+	descBucketsOwned = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", "buckets_owned"),
+		"Buckets of tenants this replica owns (walks, with their transactional ids claimed or being claimed).", nil, nil)
+	descRebalances = prometheus.NewDesc(prometheus.BuildFQName(metricsNamespace, "", "bucket_rebalances_total"),
+		"Bucket assignments and revocations this replica has seen from the replica group.", nil, nil)
+)
+
+// Describe describes nothing: the metrics exist only in a fleet.
+func (c fleetCollector) Describe(chan<- *prometheus.Desc) {}
+
+func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
+	c.m.mu.Lock()
+	f := c.m.fleet
+	c.m.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for id, up := range f.tenantStates() {
+		v := 0.0
+		if up {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descTenantUp, prometheus.GaugeValue, v, id)
+	}
+	owned, rebalances := f.ownedCount()
+	ch <- prometheus.MustNewConstMetric(descBucketsOwned, prometheus.GaugeValue, float64(owned))
+	ch <- prometheus.MustNewConstMetric(descRebalances, prometheus.CounterValue, float64(rebalances))
 }

@@ -33,6 +33,9 @@ type readiness struct {
 	tokens fetch.TokenSource
 	kafka  *kgo.Client
 	walks  []*walkView
+	// fleet, in a fleet, adds its notes (tenants down, buckets owned) and
+	// replaces the one-tenant token check.
+	fleet func(ctx context.Context, r *readiness, report func(string, error), note func(string))
 	// ready is the previous verdict (nil before the first), so that a
 	// change is logged once rather than on every probe.
 	ready *bool
@@ -52,11 +55,25 @@ func (r *readiness) setTokens(t fetch.TokenSource) { r.mu.Lock(); r.tokens = t; 
 func (r *readiness) setKafka(c *kgo.Client)        { r.mu.Lock(); r.kafka = c; r.mu.Unlock() }
 func (r *readiness) addWalk(v *walkView)           { r.mu.Lock(); r.walks = append(r.walks, v); r.mu.Unlock() }
 
+// removeWalk forgets a fleet's lane that stopped.
+func (r *readiness) removeWalk(v *walkView) {
+	r.mu.Lock()
+	r.walks = slices.DeleteFunc(r.walks, func(w *walkView) bool { return w == v })
+	r.mu.Unlock()
+}
+
+// setFleet makes the checks a fleet's.
+func (r *readiness) setFleet(f func(context.Context, *readiness, func(string, error), func(string))) {
+	r.mu.Lock()
+	r.fleet = f
+	r.mu.Unlock()
+}
+
 // check runs every readiness check and returns one line per check, and
 // whether all passed.
 func (r *readiness) check(ctx context.Context) ([]string, bool) {
 	r.mu.Lock()
-	tokens, kafka, walks := r.tokens, r.kafka, slices.Clone(r.walks)
+	tokens, kafka, walks, fleet := r.tokens, r.kafka, slices.Clone(r.walks), r.fleet
 	r.mu.Unlock()
 
 	var lines []string
@@ -69,7 +86,11 @@ func (r *readiness) check(ctx context.Context) ([]string, bool) {
 		}
 		lines = append(lines, "ok   "+name)
 	}
+	note := func(line string) { lines = append(lines, "note "+line) }
 	switch {
+	case fleet != nil:
+		// Each tenant has its own token; fleet notes the tenants down.
+		fleet(ctx, r, report, note)
 	case tokens == nil:
 		report("graph token", fmt.Errorf("not set up yet"))
 	default:
@@ -82,16 +103,26 @@ func (r *readiness) check(ctx context.Context) ([]string, bool) {
 	default:
 		report("kafka", kafka.Ping(ctx))
 	}
-	if len(walks) == 0 {
+	if len(walks) == 0 && fleet == nil {
 		report("walk", fmt.Errorf("not started yet"))
 	}
 	for _, wv := range walks {
 		name := "walk " + wv.source
+		if wv.tenant != "" {
+			name += " of tenant " + wv.tenant
+			if why, _ := wv.down(); why != "" {
+				continue // noted as a tenant down
+			}
+		}
 		if wv.walker.Load() == nil {
 			report(name, fmt.Errorf("not started yet"))
 			continue
 		}
-		report(name, errors.Join(r.failing(wv), r.stuck(wv)))
+		err := errors.Join(r.failing(wv), r.stuck(wv))
+		if wv.tenant != "" && err == nil {
+			continue // a fleet lists its lanes only when they fail
+		}
+		report(name, err)
 	}
 	return lines, ok
 }

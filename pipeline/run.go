@@ -41,6 +41,9 @@ type RunOptions struct {
 // stop by ctx is a clean return (nil error). The stats are the lanes'
 // totals. Run may be called once.
 func (p *Pipeline) Run(ctx context.Context, opts RunOptions) (walk.Stats, error) {
+	if p.cfg.Fleet() {
+		return p.runFleet(ctx, opts)
+	}
 	cfg, log, m, ready := p.cfg, p.log, p.metrics, p.ready
 	var none walk.Stats
 	tokens, err := tokenSource(cfg, log)
@@ -203,6 +206,7 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 	}
 	w, err := walk.New(walk.Config{
 		Source:                 ls.walk,
+		TenantID:               cfg.Graph.Auth.TenantID,
 		MaxConsecutiveFailures: maxFailures,
 		OnRead:                 view.observeRead(m),
 		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
@@ -274,6 +278,9 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
 	pcfg.Topics.Upsert = src.Kind == sources.Aggregate // created compacted
+	if tenant := cfg.Graph.Auth.TenantID; tenant != "" {
+		pcfg.Headers = append(pcfg.Headers, kgo.RecordHeader{Key: producer.HeaderTenant, Value: []byte(tenant)})
+	}
 	ws, err := walk.For(src, cfg.Graph.APIVersion)
 	if err != nil {
 		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}

@@ -173,6 +173,7 @@ func init() {
 				return cmdCheckpoint(ctx, args, os.Stdin, stdout, stderr, env)
 			}},
 		{name: "plan", doc: &planHelp, flags: []string{"limit", "json"}, run: cmdPlan},
+		{name: "tenants", doc: &tenantsHelp, flags: []string{"json"}, run: cmdTenants},
 		{name: "config", doc: &configHelp, flags: []string{"json"}, run: cmdConfig},
 		{name: "demo", doc: &demoHelp, flags: []string{"days", "rows-per-hour", "v", "serve"},
 			run: func(ctx context.Context, args []string, stdout, stderr io.Writer, _ envconfig.Lookuper) error {

@@ -149,6 +149,9 @@ func Start(t testing.TB, bin string, e Env, stdin io.Reader, args ...string) *Pr
 	return p
 }
 
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }
+
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
