@@ -114,7 +114,7 @@ func cpuTime(b *testing.B, pid int) time.Duration {
 	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
 	utime, _ := strconv.ParseInt(fields[11], 10, 64) // field 14 of stat
 	stime, _ := strconv.ParseInt(fields[12], 10, 64) // field 15
-	const ticks = 100                                 // USER_HZ on Linux
+	const ticks = 100                                // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / ticks
 }
 
