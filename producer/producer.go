@@ -404,6 +404,13 @@ type Batch struct {
 	// prev is the batch before this one in the same transaction (see
 	// Next): its records settle with this batch's.
 	prev *Batch
+	// pending, in a lane of a Shared, are the records added while the
+	// batch waits for Commit: a lane takes its turn at the shared
+	// transaction only to produce them and commit, so that its Graph reads
+	// (between Begin and Commit) never hold the other lanes back.
+	pending []*kgo.Record
+	// deferred marks such a batch until Commit has its turn.
+	deferred bool
 	// hold is a lane's turn at its Shared's transaction, passed along
 	// the chain by Next and given back when the chain is settled; nil
 	// for a Producer made by New.
@@ -441,12 +448,12 @@ func (p *Producer) BeginContext(ctx context.Context, source string, from, to tim
 		return nil, ErrFenced
 	}
 	if p.sh != nil {
-		h, err := p.sh.acquire(ctx, p)
-		if err != nil {
-			return nil, err
+		// The turn at the transaction is taken by Commit (see pending).
+		if p.isClosed() {
+			return nil, fmt.Errorf("%w: lane for %s", ErrClosed, p.topic)
 		}
 		b := p.newBatch(source, from, to)
-		b.hold = h
+		b.deferred = true
 		return b, nil
 	}
 	if p.txn {
@@ -480,6 +487,7 @@ func (b *Batch) Next(source string, from, to time.Time) (*Batch, error) {
 	nb := b.p.newBatch(source, from, to)
 	nb.prev = b
 	nb.hold = b.hold
+	nb.deferred = b.deferred
 	return nb, nil
 }
 
@@ -534,6 +542,11 @@ func (b *Batch) AddRecord(ctx context.Context, r *kgo.Record) {
 func (b *Batch) produce(ctx context.Context, r *kgo.Record) {
 	if r.Topic == "" {
 		r.Topic = b.p.topic
+	}
+	if b.deferred {
+		b.n.Add(1)
+		b.pending = append(b.pending, r)
+		return
 	}
 	b.wg.Add(1)
 	n := b.n.Add(1)
@@ -613,6 +626,12 @@ func (b *Batch) Commit(ctx context.Context, extra ...*kgo.Record) error {
 		b.ended = true
 		return b.Wait(ctx)
 	}
+	if b.deferred {
+		if err := b.takeTurn(ctx); err != nil {
+			b.ended = true
+			return err
+		}
+	}
 	for _, r := range extra {
 		b.produce(ctx, r)
 	}
@@ -656,6 +675,13 @@ func (b *Batch) Abort(ctx context.Context) error {
 	if !b.p.txn {
 		return nil
 	}
+	if b.deferred {
+		// Nothing was handed to the client: no turn, no transaction.
+		for c := b; c != nil; c = c.prev {
+			c.pending = nil
+		}
+		return nil
+	}
 	if h := b.hold; h != nil {
 		defer b.p.sh.release(h)
 		if h.end() != nil {
@@ -670,6 +696,30 @@ func (b *Batch) Abort(ctx context.Context) error {
 	}
 	if err := b.p.cl.EndTransaction(actx, kgo.TryAbort); err != nil {
 		return b.p.classify(fmt.Errorf("abort transaction: %w", err))
+	}
+	return nil
+}
+
+// takeTurn waits for the lane's turn at its Shared's transaction, begins
+// it, and hands the client the records of the whole chain, oldest first.
+func (b *Batch) takeTurn(ctx context.Context) error {
+	h, err := b.p.sh.acquire(ctx, b.p)
+	if err != nil {
+		return err
+	}
+	var chain []*Batch
+	for c := b; c != nil; c = c.prev {
+		chain = append(chain, c)
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		c := chain[i]
+		c.hold, c.deferred = h, false
+		pending := c.pending
+		c.pending = nil
+		c.n.Store(0)
+		for _, r := range pending {
+			c.produce(ctx, r)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -197,6 +198,19 @@ func (a *arrivals) since(tenant string, t0 time.Time) bool {
 	return a.last[tenant].After(t0)
 }
 
+// lastOf is the latest arrival of any of tenants.
+func (a *arrivals) lastOf(tenants []string) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var last time.Time
+	for _, id := range tenants {
+		if a.last[id].After(last) {
+			last = a.last[id]
+		}
+	}
+	return last
+}
+
 func (a *arrivals) of(tenant string) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -218,9 +232,12 @@ func TestBinaryReplicasChurn(t *testing.T) {
 	}
 	ids := fleetTenants(30)
 	from := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	f := newFleet(t, ids, graphsim.Config{Seed: 13, Start: from, End: from.AddDate(0, 0, 4),
-		RowsPerHour: 10, Latency: 150 * time.Millisecond, LatencyMax: 450 * time.Millisecond})
+	// Twelve days of hourly windows read one at a time at 150–450 ms a
+	// request: work in flight through every kill, scale and restart.
+	f := newFleet(t, ids, graphsim.Config{Seed: 13, Start: from, End: from.AddDate(0, 0, 12),
+		RowsPerHour: 4, Latency: 150 * time.Millisecond, LatencyMax: 450 * time.Millisecond})
 	f.replicated()
+	f.env = f.env.With(env{"BACKFILL_CONCURRENCY": "1"})
 	want := f.truthIDs(t)
 	total := map[string]int{}
 	for lane, ids := range want {
@@ -230,11 +247,13 @@ func TestBinaryReplicasChurn(t *testing.T) {
 	adm := kadm.NewClient(f.kafka.Client(t))
 
 	replicas := map[string]*proc{}
+	var all []*proc // every replica process started, for their logs
 	var mu sync.Mutex
 	startReplica := func(name string) {
 		p := start(t, f.env.With(env{"CLUSTER_INSTANCE_ID": name}), "run")
 		mu.Lock()
 		replicas[name] = p
+		all = append(all, p)
 		mu.Unlock()
 	}
 	stopReplica := func(name string) {
@@ -248,32 +267,52 @@ func TestBinaryReplicasChurn(t *testing.T) {
 		startReplica(n)
 	}
 	finished := func(tenant string) bool { return arr.of(tenant) >= total[tenant] }
-	// handover waits until every bucket name owned (with a tenant that has
-	// rows left) has had a row arrive after t0, and returns how long that took.
-	handover := func(owned []int, t0 time.Time) time.Duration {
-		for {
-			pending := 0
-			for _, b := range owned {
-				var open []string
-				progressed := false
-				for _, id := range ids {
-					if cluster.Bucket(id, 64) == b && !finished(id) {
-						open = append(open, id)
-						progressed = progressed || arr.since(id, t0)
-					}
+	// claimedAt returns when a replica (any, the killed one restarted
+	// included) logged that it claimed bucket b after t0.
+	claimedAt := func(b int, t0 time.Time) (time.Time, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range all {
+			for line := range strings.SplitSeq(p.Out.String(), "\n") {
+				if !strings.Contains(line, `"msg":"bucket claimed"`) || !strings.Contains(line, fmt.Sprintf(`"bucket":%d,`, b)) {
+					continue
 				}
-				if len(open) > 0 && !progressed {
-					pending++
+				var rec struct{ Time time.Time }
+				if json.Unmarshal([]byte(line), &rec) == nil && rec.Time.After(t0) {
+					return rec.Time, true
 				}
 			}
-			if pending == 0 {
-				return time.Since(t0)
-			}
-			if time.Since(t0) > 2*time.Minute {
-				t.Fatalf("%d buckets made no progress for 2 minutes after the kill", pending)
-			}
-			time.Sleep(100 * time.Millisecond)
 		}
+		return time.Time{}, false
+	}
+	// handover waits until every bucket owned (with a tenant that has rows
+	// left) was claimed again after t0 and a row of one of its tenants
+	// arrived after that claim, and returns how long that took: from the
+	// death to the bucket's progress.
+	handover := func(owned []int, t0 time.Time) time.Duration {
+		var worst time.Duration
+		for _, b := range owned {
+			var open []string
+			for _, id := range ids {
+				if cluster.Bucket(id, 64) == b && !finished(id) {
+					open = append(open, id)
+				}
+			}
+			if len(open) == 0 {
+				continue
+			}
+			for {
+				if tc, ok := claimedAt(b, t0); ok && slices.ContainsFunc(open, func(id string) bool { return arr.since(id, tc) || finished(id) }) {
+					worst = max(worst, arr.lastOf(open).Sub(t0))
+					break
+				}
+				if time.Since(t0) > 2*time.Minute {
+					t.Fatalf("bucket %d made no progress for 2 minutes after the kill", b)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		return worst
 	}
 	ownedBy := func(name string) []int {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
