@@ -302,9 +302,12 @@ func TestBinaryReplicasChurn(t *testing.T) {
 				continue
 			}
 			for {
-				if tc, ok := claimedAt(b, t0); ok && slices.ContainsFunc(open, func(id string) bool { return arr.since(id, tc) || finished(id) }) {
+				if tc, ok := claimedAt(b, t0); ok && slices.ContainsFunc(open, func(id string) bool { return arr.since(id, tc) }) {
 					worst = max(worst, arr.lastOf(open).Sub(t0))
 					break
+				}
+				if !slices.ContainsFunc(open, func(id string) bool { return !finished(id) }) {
+					break // finished before it was taken over: nothing to time
 				}
 				if time.Since(t0) > 2*time.Minute {
 					t.Fatalf("bucket %d made no progress for 2 minutes after the kill", b)
@@ -356,10 +359,20 @@ func TestBinaryReplicasChurn(t *testing.T) {
 		t.Logf("kill %d: %s owned %d buckets; all progressing again after %s", kill, victim, len(owned), d.Round(10*time.Millisecond))
 		time.Sleep(time.Duration(5000+rng.IntN(4000)) * time.Millisecond)
 	}
-	// 3 → 1 → 4.
+	// 3 → 1 → 4: r2 is lost for good (SIGKILL, no restart), so its
+	// buckets move to the others once the group's session timeout expires;
+	// r1 stops cleanly and leaves the group.
+	owned := ownedBy("r2")
+	mu.Lock()
+	lost := replicas["r2"]
+	delete(replicas, "r2")
+	mu.Unlock()
+	t0 := time.Now()
+	lost.Kill(t)
 	stopReplica("r1")
-	stopReplica("r2")
-	time.Sleep(8 * time.Second)
+	d := handover(owned, t0)
+	handovers = append(handovers, d)
+	t.Logf("r2 lost for good with %d buckets: all progressing on r0 after %s", len(owned), d.Round(10*time.Millisecond))
 	for _, n := range []string{"r1", "r2", "r3"} {
 		startReplica(n)
 	}
