@@ -385,8 +385,11 @@ func TestLeaveHandsOver(t *testing.T) {
 					}
 				}
 			}
-			if s := c.Stats(); s.Revokes == 0 || s.BucketsRevoked != uint64(len(leaving)) || s.Owned != 0 {
-				t.Errorf("leaving member's stats %+v, want %d buckets revoked", s, len(leaving))
+			// Every bucket it was ever given was handed back: the ones it
+			// held when leaving, and any a cooperative rebalance moved
+			// away while the group was settling.
+			if s := c.Stats(); s.Revokes == 0 || s.BucketsRevoked != s.BucketsAssigned || s.BucketsRevoked < uint64(len(leaving)) || s.Owned != 0 {
+				t.Errorf("leaving member's stats %+v, want every assigned bucket revoked, at least the %d it held", s, len(leaving))
 			}
 		})
 	}
