@@ -432,17 +432,17 @@ const slabSize = 512
 // transactional mode it begins a transaction. Records produced through it
 // carry the source and window as headers.
 //
-// A lane of a Shared first waits for the Shared's transaction, which
-// another lane may hold, for as long as that takes: until its turn, until
-// the lane or the Shared is closed (ErrClosed), or until it is fenced.
-// BeginContext also gives up when a context ends.
+// A lane of a Shared does not wait here: its records wait in the batch
+// (and its chain, see Next) until Commit, which waits for the Shared's
+// transaction — another lane may hold it — until its turn, until the lane
+// or the Shared is closed (ErrClosed), until it is fenced, or until
+// Commit's context ends. Aborting such a batch just drops its records.
 func (p *Producer) Begin(source string, from, to time.Time) (*Batch, error) {
 	return p.BeginContext(context.Background(), source, from, to)
 }
 
-// BeginContext is Begin that stops waiting for a lane's turn at the
-// Shared's transaction when ctx ends. For a Producer made by New it is
-// Begin: nothing there waits.
+// BeginContext is Begin; nothing in it waits, for a lane of a Shared
+// (whose Commit waits for the turn) or a Producer made by New.
 func (p *Producer) BeginContext(ctx context.Context, source string, from, to time.Time) (*Batch, error) {
 	if p.fenced.Load() {
 		return nil, ErrFenced
@@ -451,6 +451,9 @@ func (p *Producer) BeginContext(ctx context.Context, source string, from, to tim
 		// The turn at the transaction is taken by Commit (see pending).
 		if p.isClosed() {
 			return nil, fmt.Errorf("%w: lane for %s", ErrClosed, p.topic)
+		}
+		if p.sh.isClosed() {
+			return nil, fmt.Errorf("%w: shared producer %q", ErrClosed, p.sh.txnID)
 		}
 		b := p.newBatch(source, from, to)
 		b.deferred = true
@@ -640,6 +643,9 @@ func (b *Batch) Commit(ctx context.Context, extra ...*kgo.Record) error {
 	}
 	b.ended = true
 	if h := b.hold; h != nil {
+		if hook := b.p.sh.commitHook; hook != nil {
+			hook(b.p)
+		}
 		defer b.p.sh.release(h)
 		if err := h.end(); err != nil {
 			return fmt.Errorf("commit transaction: %w", err)
@@ -742,9 +748,9 @@ func (p *Producer) classify(err error) error {
 // acknowledged, so no checkpoint covers them.
 //
 // A lane's Close leaves the Shared's client open: it wakes the lane's
-// waiting Begin, refuses later ones with ErrClosed and, should the lane
-// still hold the Shared's transaction, aborts that transaction and frees
-// it for the other lanes.
+// Commit waiting for its turn, refuses later Begins with ErrClosed and,
+// should the lane still hold the Shared's transaction, aborts that
+// transaction and frees it for the other lanes.
 func (p *Producer) Close(ctx context.Context) error {
 	if p.sh != nil {
 		p.closeOnce.Do(func() { close(p.closed) })

@@ -19,9 +19,10 @@ import (
 // holds, not with its lanes.
 //
 // A client has one transaction at a time, so the lanes take turns: a
-// lane's Begin waits for the transaction, and the lane holds it across
-// Batch.Next until the chain's Commit or Abort. Records of one lane are
-// therefore never in another lane's transaction. Fencing is shared too:
+// lane's records wait in its batch (across Batch.Next) until the chain's
+// Commit, which waits for the transaction, produces them and commits. A
+// lane's work between Begin and Commit therefore holds no other lane
+// back, and records of one lane are never in another lane's transaction. Fencing is shared too:
 // once the client is fenced, every lane's work fails with ErrFenced.
 //
 // A Shared is safe for concurrent use; its lanes are, as Producers are.
@@ -46,6 +47,11 @@ type Shared struct {
 
 	topics  memo[struct{}]
 	schemas memo[int]
+
+	// commitHook, set only by tests before any lane commits, is called
+	// by a lane's Commit once its records are produced and acknowledged,
+	// before the transaction is ended.
+	commitHook func(lane *Producer)
 }
 
 // ErrClosed means the lane or its Shared was closed (a bucket released,
@@ -202,7 +208,7 @@ func (s *Shared) TransactionalID() string { return s.txnID }
 func (s *Shared) Fenced() bool { return s.fenced.Load() }
 
 // Close ends the Shared, e.g. when its bucket is revoked: lanes waiting in
-// Begin wake with ErrClosed, later Begins fail with it, an open
+// Commit for their turn wake with ErrClosed, later Begins fail with it, an open
 // transaction is aborted (its lane's further records and its Commit fail
 // with ErrClosed) or, if its commit is already under way, waited for until
 // ctx ends, and the client is closed. Nothing uncommitted becomes visible;
