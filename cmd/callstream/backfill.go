@@ -69,27 +69,27 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	}
 	cfg = cfg.Backfill(from, to, *cpPath)
 
-	pr := &progress{from: from, to: to, window: cfg.Walk.Window, limit: cfg.Graph.BudgetPerFunction, every: *every, now: time.Now}
+	pr := app.Progress{From: from, To: to, Window: cfg.Walk.Window, Limit: cfg.Graph.BudgetPerFunction}
 	var log *slog.Logger
+	var bar *termWriter
 	if isTerminal(stderr) {
 		// The bar replaces the per-window lines; warnings still show.
-		pr.bar = &termWriter{w: stderr}
+		bar = &termWriter{w: stderr}
 		level := cfg.Log.Level
 		if level == "debug" || level == "info" {
 			level = "warn"
 		}
-		log = app.NewLogger(level, "text", pr.bar)
+		log = app.NewLogger(level, "text", bar)
 	} else {
 		log = app.NewLogger(cfg.Log.Level, cfg.Log.Format, stderr)
 	}
-	pr.log = log
 	if horizon := slices.Max(append([]time.Duration{0}, cfg.Walk.RescanAfter...)); to.After(time.Now().Add(-horizon)) {
 		log.Warn("the range ends inside the rescan horizon: late rows for its last windows are found only by a run whose range covers them",
 			"to", to, "horizon", horizon)
 	}
 	log.Info("backfill", "from", from, "to", to, "checkpoint", cfg.Checkpoint.Path)
 
-	st, err := runPipeline(ctx, cfg, log, runOptions{RunOptions: app.RunOptions{Once: true, Watch: pr.watch}})
+	st, err := runPipeline(ctx, cfg, log, runOptions{RunOptions: app.RunOptions{Once: true, Watch: watchProgress(pr, bar, *every, log)}})
 	if err != nil {
 		return err
 	}
@@ -99,7 +99,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		log.Warn("backfill interrupted; run the same command again to resume", attrs...)
 		return nil
 	}
-	if pr.bar != nil {
+	if bar != nil {
 		// Info lines are hidden behind the bar; the summary is for the
 		// person watching.
 		fmt.Fprintf(stderr, "backfill complete: [%s, %s) %d windows, %d rows: %d published, %d duplicates; %d requests (%d full pages), %d throttled\n",

@@ -1,0 +1,174 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/callstream/callstream/walk"
+)
+
+// Progress is a backfill's progress report: the figures (rows, requests,
+// full pages, share of the budget, ETA) taken from the walker, as the
+// line of a bar on a terminal or as a log line. Drawing the bar is the
+// caller's.
+type Progress struct {
+	From, To time.Time
+	Window   time.Duration
+	// Limit is the request budget per function per minute
+	// (GRAPH_BUDGET_PER_MINUTE); 0 means unpaced.
+	Limit int
+}
+
+// ProgressSnapshot is what one report says.
+type ProgressSnapshot struct {
+	Mark    time.Time     // the walker's watermark; zero before it loaded the checkpoint
+	Resumed time.Time     // where this process started (the resumed watermark, or From)
+	Elapsed time.Duration // since this process started walking
+	Stats   walk.Stats
+}
+
+// Watch snapshots w every interval and hands each to report until ctx
+// ends, then takes one more with last set, so the last state shows.
+func (p Progress) Watch(ctx context.Context, w *walk.Walker, interval time.Duration, report func(s ProgressSnapshot, last bool)) {
+	began := time.Now()
+	var resumed time.Time
+	snap := func() ProgressSnapshot {
+		mark := w.Watermark()
+		if resumed.IsZero() && !mark.IsZero() {
+			resumed = mark
+		}
+		return ProgressSnapshot{Mark: mark, Resumed: resumed, Elapsed: time.Since(began), Stats: w.Stats()}
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			report(snap(), true)
+			return
+		case <-t.C:
+			report(snap(), false)
+		}
+	}
+}
+
+// progressFigures are what both report forms show.
+type progressFigures struct {
+	done, total int // windows of WINDOW covered, and in the range
+	frac        float64
+	rate        float64 // rows a second
+	// share is the requests a minute this process sent over the budget;
+	// -1 when unpaced or nothing was sent yet.
+	share float64
+	eta   time.Duration
+}
+
+// figures derives the figures. The ETA comes from the budget: Graph's
+// limit, not the machine, bounds a backfill, so the requests still to
+// send — the requests so far, in proportion to the range still to walk —
+// over the budget a minute. A history window is sized by rows, so requests
+// follow rows, not time, and the estimate holds across quiet and busy
+// stretches alike. Unpaced (GRAPH_BUDGET_PER_MINUTE=0), it is the clock's
+// estimate.
+func (p Progress) figures(s ProgressSnapshot) progressFigures {
+	var f progressFigures
+	span := p.To.Sub(p.From)
+	f.total = int((span + p.Window - 1) / p.Window)
+	mark := s.Mark
+	if mark.IsZero() || mark.Before(p.From) {
+		mark = p.From
+	}
+	if mark.After(p.To) {
+		mark = p.To
+	}
+	f.done = int((mark.Sub(p.From) + p.Window - 1) / p.Window)
+	f.frac = float64(mark.Sub(p.From)) / float64(span)
+	f.share = -1
+	if secs := s.Elapsed.Seconds(); secs > 0 {
+		f.rate = float64(s.Stats.Fetched) / secs
+		if p.Limit > 0 && s.Stats.Requests > 0 {
+			f.share = float64(s.Stats.Requests) / s.Elapsed.Minutes() / float64(p.Limit)
+		}
+	}
+	f.eta = -1
+	start := s.Resumed
+	if start.IsZero() {
+		start = p.From
+	}
+	covered := mark.Sub(start)
+	switch {
+	case covered <= 0 || s.Elapsed <= 0:
+	case p.Limit > 0 && s.Stats.Requests > 0:
+		left := float64(s.Stats.Requests) * float64(p.To.Sub(mark)) / float64(covered)
+		f.eta = time.Duration(left / float64(p.Limit) * float64(time.Minute))
+	default:
+		f.eta = time.Duration(float64(p.To.Sub(mark)) / float64(covered) * float64(s.Elapsed))
+	}
+	return f
+}
+
+// BarLine renders the terminal bar, e.g.
+//
+//	[########------------]  40%  1.2M rows  1.3k requests  1.2k full pages  98% of 50/min  0 throttled  ETA 3m12s
+func (p Progress) BarLine(s ProgressSnapshot) string {
+	const width = 24
+	f := p.figures(s)
+	filled := int(f.frac * width)
+	bar := strings.Repeat("#", filled) + strings.Repeat("-", width-filled)
+	budget := "unpaced"
+	if p.Limit > 0 {
+		budget = fmt.Sprintf("%s of %d/min", fmtShare(f.share), p.Limit)
+	}
+	return fmt.Sprintf("[%s] %3.0f%%  %s rows  %s requests  %s full pages  %s  %d throttled  ETA %s",
+		bar, f.frac*100, humanCount(float64(s.Stats.Fetched)), humanCount(float64(s.Stats.Requests)),
+		humanCount(float64(s.Stats.FullPages)), budget, s.Stats.Throttled, fmtETA(f.eta))
+}
+
+// LogLine writes the "backfill progress" log line to log.
+func (p Progress) LogLine(log *slog.Logger, s ProgressSnapshot) {
+	f := p.figures(s)
+	log.Info("backfill progress", "percent", fmt.Sprintf("%.1f", f.frac*100), "windows", f.done, "windows_total", f.total,
+		"rows", s.Stats.Fetched, "published", s.Stats.Published, "pages", s.Stats.Pages,
+		"requests", s.Stats.Requests, "full_pages", s.Stats.FullPages, "throttled", s.Stats.Throttled,
+		"budget_per_minute", p.Limit, "budget_share", fmtShare(f.share),
+		"rows_per_second", fmt.Sprintf("%.0f", f.rate), "eta", fmtETA(f.eta))
+}
+
+// fmtShare prints a share of the budget as a percentage, "--" when there
+// is none.
+func fmtShare(x float64) string {
+	if x < 0 {
+		return "--"
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
+}
+
+func fmtETA(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "--"
+	case d < time.Second:
+		return "0s"
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	default:
+		return d.Round(time.Minute).String()
+	}
+}
+
+// humanCount prints 1234567 as 1.2M.
+func humanCount(x float64) string {
+	switch {
+	case x >= 1e9:
+		return fmt.Sprintf("%.1fG", x/1e9)
+	case x >= 1e6:
+		return fmt.Sprintf("%.1fM", x/1e6)
+	case x >= 1e4:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	default:
+		return fmt.Sprintf("%.0f", x)
+	}
+}

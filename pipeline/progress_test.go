@@ -1,0 +1,77 @@
+package pipeline
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callstream/callstream/walk"
+)
+
+func TestProgressFigures(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := Progress{From: from, To: from.Add(240 * time.Hour), Window: time.Hour}
+	cases := []struct {
+		name string
+		snap ProgressSnapshot
+		want string
+	}{
+		{"before the checkpoint is loaded", ProgressSnapshot{},
+			"[------------------------]   0%  0 rows  0 requests  0 full pages  unpaced  0 throttled  ETA --"},
+		{"fresh, 40% in 4 minutes", ProgressSnapshot{Mark: from.Add(96 * time.Hour), Resumed: from, Elapsed: 4 * time.Minute,
+			Stats: walk.Stats{Fetched: 1_234_567, Pages: 1300, Requests: 1310, FullPages: 1230, Throttled: 2}},
+			"[#########---------------]  40%  1.2M rows  1310 requests  1230 full pages  unpaced  2 throttled  ETA 6m0s"},
+		{"resumed at 50%, now 75% after 1 minute", ProgressSnapshot{Mark: from.Add(180 * time.Hour), Resumed: from.Add(120 * time.Hour), Elapsed: time.Minute,
+			Stats: walk.Stats{Fetched: 600, Pages: 61, Requests: 61}},
+			"[##################------]  75%  600 rows  61 requests  0 full pages  unpaced  0 throttled  ETA 1m0s"},
+		{"done", ProgressSnapshot{Mark: from.Add(240 * time.Hour), Resumed: from, Elapsed: 2 * time.Hour, Stats: walk.Stats{Fetched: 12_000_000, Pages: 12_000, Requests: 12_000, FullPages: 12_000}},
+			"[########################] 100%  12.0M rows  12.0k requests  12.0k full pages  unpaced  0 throttled  ETA 0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := p.BarLine(tc.snap); got != tc.want {
+				t.Errorf("\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestProgressETAFromBudget: with a budget, the ETA is the requests still
+// to send at the budget's rate — the requests so far in proportion to the
+// range left — whatever the clock of the last minutes says; the bar shows
+// the share of the budget used.
+func TestProgressETAFromBudget(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := Progress{From: from, To: from.Add(90 * 24 * time.Hour), Window: time.Hour, Limit: 50}
+	// A third of the range in 40 requests, sent in one minute (the
+	// budget's burst): 80 left at 50 a minute is 1m36s, not the clock's 2m.
+	s := ProgressSnapshot{Mark: from.Add(30 * 24 * time.Hour), Resumed: from, Elapsed: time.Minute,
+		Stats: walk.Stats{Fetched: 39_500, Requests: 40, FullPages: 39}}
+	want := "[########----------------]  33%  39.5k rows  40 requests  39 full pages  80% of 50/min  0 throttled  ETA 1m36s"
+	if got := p.BarLine(s); got != want {
+		t.Errorf("\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestProgressLogLine: off a terminal, the same figures go to a
+// "backfill progress" log line.
+func TestProgressLogLine(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := Progress{From: from, To: from.Add(90 * 24 * time.Hour), Window: time.Hour, Limit: 50}
+	s := ProgressSnapshot{Mark: from.Add(30 * 24 * time.Hour), Resumed: from, Elapsed: time.Minute,
+		Stats: walk.Stats{Fetched: 39_500, Published: 39_000, Pages: 40, Requests: 40, FullPages: 39}}
+	var out bytes.Buffer
+	p.LogLine(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}})), s)
+	want := `level=INFO msg="backfill progress" percent=33.3 windows=720 windows_total=2160 rows=39500 published=39000 pages=40 ` +
+		`requests=40 full_pages=39 throttled=0 budget_per_minute=50 budget_share=80% rows_per_second=658 eta=1m36s`
+	if got := strings.TrimSpace(out.String()); got != want {
+		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+}
