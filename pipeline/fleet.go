@@ -583,7 +583,8 @@ func (l *fleetLane) run() {
 func (l *fleetLane) observeRead(view *walkView) func(bool, time.Duration) {
 	obs := view.observeRead(l.b.f.p.metrics)
 	return func(rescan bool, took time.Duration) {
-		l.tenant.setUp(time.Now())
+		now := time.Now()
+		l.tenant.setUp(now, now.Add(-took))
 		obs(rescan, took)
 	}
 }

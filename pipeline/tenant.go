@@ -82,9 +82,15 @@ func (r *tenantRun) setDown(now time.Time, kind, why string) {
 	}
 }
 
-// setUp records that a read of the tenant succeeded.
-func (r *tenantRun) setUp(now time.Time) {
+// setUp records that a read of the tenant that began at began succeeded.
+// A read that began before the tenant went down proves nothing about now
+// (another lane's, in flight when consent was revoked).
+func (r *tenantRun) setUp(now, began time.Time) {
 	r.mu.Lock()
+	if r.down != "" && began.Before(r.since) {
+		r.mu.Unlock()
+		return
+	}
 	was := r.down
 	r.down, r.kind, r.since = "", "", now
 	r.mu.Unlock()

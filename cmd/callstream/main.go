@@ -73,6 +73,7 @@ Usage:
   callstream schema [register] [--source {sources}] [--version v1.0|beta]
                                               print a source's Avro schema, or register it with SCHEMA_REGISTRY_URL
   callstream plan [--limit N] [--json]        dry run: the windows and rescans the next walk would read, from the checkpoint
+  callstream tenants [--json]                 each tenant's sources: watermark, lag, state, owning replica
   callstream config [--json]                  print the effective configuration, secrets redacted
   callstream version [--json]                 print the version, commit and build date (also --version)
   callstream completion bash|zsh|fish         print a shell completion script

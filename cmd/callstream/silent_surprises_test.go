@@ -94,7 +94,7 @@ func TestBinaryTimesAcceptDates(t *testing.T) {
 // is named with that error (exit 2). Other variables are left alone.
 func TestBinaryUnknownSettingsWarned(t *testing.T) {
 	p := hostilePipeline(t)
-	e := p.env.With(env{"KAFKA_TOPICS": "typo", "CHECKPOINT_STORE": "file", "AZURE_AUTHORITY_HOST": "x",
+	e := p.env.With(env{"KAFKA_TOPICS": "typo", "CHECKPOINT_STORE": "file", "AZURE_REGIONAL_AUTHORITY_NAME": "x",
 		"KAFKA_TEST_BROKERS": "x", "EDITOR": "vi"})
 	const want = "KAFKA_TOPICS is not a callstream setting and is ignored; did you mean KAFKA_TOPIC?"
 	run := launch(t, e, nil, "run", "--once")
@@ -142,7 +142,8 @@ func TestUnknownSettings(t *testing.T) {
 		{"typo with a prefix", environ{"KAFKA_TOPICS": "x"}, []string{"KAFKA_TOPICS is not a callstream setting and is ignored; did you mean KAFKA_TOPIC?"}},
 		{"near miss without a prefix", environ{"SOURCE": "pstn"}, []string{"SOURCE is not a callstream setting and is ignored; did you mean SOURCES?"}},
 		{"far from any", environ{"GRAPH_SOMETHING_ELSE_ENTIRELY": "x"}, []string{"GRAPH_SOMETHING_ELSE_ENTIRELY is not a callstream setting and is ignored (COMMAND --help lists them)"}},
-		{"prefix from the issue", environ{"TENANTS": "a,b"}, []string{"TENANTS is not a callstream setting and is ignored (COMMAND --help lists them)"}},
+		{"near miss of a fleet setting", environ{"CLUSTER_GROPU": "g"}, []string{"CLUSTER_GROPU is not a callstream setting and is ignored; did you mean CLUSTER_GROUP?"}},
+		{"fleet settings", environ{"TENANTS": "a,b", "CLUSTER_GROUP": "g", "CLUSTER_INSTANCE_ID": "r0"}, nil},
 		{"settings and strangers", environ{"KAFKA_TOPIC": "t", "SOURCES": "pstn", "PATH": "/bin", "AZURE_AUTHORITY_HOST": "h", "AZURE_CLIENT_SECRETS": "x", "KAFKA_TEST_BROKERS": "b"}, nil},
 	}
 	for _, tc := range cases {
