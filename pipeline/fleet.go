@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/cluster"
+	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/tenants"
 	"github.com/callstream/callstream/walk"
@@ -67,6 +69,49 @@ type fleet struct {
 	// claim-to-walking of each bucket taken.
 	rebalances int
 	bucketsWG  sync.WaitGroup
+	// reads bounds the windows read from Graph at once across every lane
+	// (see limitedFetcher).
+	reads chan struct{}
+	// httpc carries every tenant's Graph requests: one host, one pool of
+	// connections kept alive for as many reads as run at once — Go's
+	// default keeps two, and every other read would pay a TLS handshake.
+	httpc *http.Client
+}
+
+// bucketIdleTimeout closes a bucket producer's idle broker connections.
+const bucketIdleTimeout = 5 * time.Second
+
+// fleetReads is how many windows a fleet reads from Graph at once, all
+// tenants together. Each tenant is paced by its own budget; this bounds
+// the replica's memory and sockets when thousands of lanes are due
+// together (a start, a poll), at no cost to throughput: Graph's answer
+// time, not the replica, is the limit.
+const fleetReads = 64
+
+// fleetHTTPClient is graphHTTPClient with a connection pool sized for
+// fleetReads concurrent reads of one Graph host.
+func fleetHTTPClient(cfg Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost, tr.MaxIdleConns = fleetReads, 2*fleetReads
+	c := graphHTTPClient(cfg)
+	c.Transport = tr
+	return c
+}
+
+// limitedFetcher reads a window once one of the fleet's read slots is free.
+type limitedFetcher struct {
+	f     walk.Fetcher
+	slots chan struct{}
+}
+
+func (l limitedFetcher) Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fetch.Stats{}, ctx.Err()
+	}
+	defer func() { <-l.slots }()
+	return l.f.Calls(ctx, fn, from, to, onPage)
 }
 
 // runFleet is Run for a fleet.
@@ -108,6 +153,8 @@ func (p *Pipeline) runFleet(ctx context.Context, opts RunOptions) (walk.Stats, e
 		buckets: cfg.Cluster.Buckets,
 		tenants: map[string]*tenantRun{},
 		owned:   map[int]*bucket{},
+		reads:   make(chan struct{}, fleetReads),
+		httpc:   fleetHTTPClient(cfg),
 	}
 	if f.buckets <= 0 {
 		f.buckets = 1
@@ -184,7 +231,7 @@ func (f *fleet) setTenants(list []tenants.Tenant) error {
 			next[t.ID] = old
 			continue
 		}
-		tr, err := newTenantRun(f.cfg, t, graphHTTPClient(f.cfg), f.p.metrics.observeGraph, f.log)
+		tr, err := newTenantRun(f.cfg, t, f.httpc, f.p.metrics.observeGraph, f.log)
 		if err != nil {
 			problems = append(problems, err.Error())
 			continue
@@ -430,6 +477,9 @@ func (b *bucket) claim() error {
 		return err
 	}
 	pcfg.TransactionalID = bucketTransactionalID(f.cfg, b.n)
+	// A bucket is busy for moments each poll: an idle one keeps no
+	// connection, so a replica's connections follow the buckets at work.
+	pcfg.Opts = append(slices.Clone(pcfg.Opts), kgo.ConnIdleTimeout(bucketIdleTimeout))
 	shared, err := producer.NewShared(b.ctx, pcfg)
 	if err != nil {
 		return err
@@ -543,7 +593,7 @@ func (l *fleetLane) run() {
 			Concurrency:     f.cfg.Walk.Concurrency,
 			History:         historyConfig(f.cfg.Walk),
 			Logger:          l.log,
-		}, l.tenant.fc, prod, store)
+		}, limitedFetcher{l.tenant.fc, f.reads}, prod, store)
 		if err != nil {
 			l.log.Error("lane not started", "error", err.Error())
 			return

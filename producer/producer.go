@@ -425,8 +425,13 @@ type Batch struct {
 	promise func(*kgo.Record, error)
 }
 
-// slabSize is how many records one slab allocation holds.
-const slabSize = 512
+// slabSize is how many records the largest slab allocation holds; a
+// batch's first slab holds firstSlab and each next one twice the last, so
+// the window of a quiet tenant (tens of rows) does not cost 512 records.
+const (
+	slabSize  = 512
+	firstSlab = 32
+)
 
 // Begin starts a batch for the rows of one source and window; in
 // transactional mode it begins a transaction. Records produced through it
@@ -525,7 +530,7 @@ func (p *Producer) ValueBuffer(capHint int) []byte {
 // bounds memory.
 func (b *Batch) Add(ctx context.Context, key, value []byte) {
 	if len(b.slab) == cap(b.slab) {
-		b.slab = make([]kgo.Record, 0, slabSize)
+		b.slab = make([]kgo.Record, 0, min(max(2*cap(b.slab), firstSlab), slabSize))
 	}
 	b.slab = append(b.slab, kgo.Record{Topic: b.p.topic, Key: key, Value: value, Headers: b.headers})
 	b.produce(ctx, &b.slab[len(b.slab)-1])

@@ -11,17 +11,31 @@ import (
 type valueArena struct {
 	prefix []byte // the value framing, copied in front of every value
 	buf    []byte
+	chunk  int // the size of the last chunk allocated
 }
 
-// valueChunk is the size of one arena chunk: a few hundred rows.
-const valueChunk = 256 << 10
+// valueChunk is the size of the largest arena chunk: a few hundred rows.
+// A read starts with a chunk of firstChunk and doubles up to it, so a
+// window of tens of rows — a steady-state window of a quiet tenant, of
+// which a fleet reads thousands at once — costs kilobytes, not a quarter
+// of a megabyte.
+const (
+	valueChunk = 256 << 10
+	firstChunk = 16 << 10
+)
+
+// grow allocates the arena's next chunk, with room for at least need.
+func (a *valueArena) grow(need int) {
+	a.chunk = min(max(2*a.chunk, firstChunk), valueChunk)
+	a.buf = make([]byte, 0, max(a.chunk, need))
+}
 
 // next returns an empty buffer holding the framing, with room for about
 // rawLen bytes of Avro (always less than the row's JSON).
 func (a *valueArena) next(rawLen int) []byte {
 	need := len(a.prefix) + rawLen
 	if cap(a.buf)-len(a.buf) < need {
-		a.buf = make([]byte, 0, max(valueChunk, need))
+		a.grow(need)
 	}
 	return append(a.buf[len(a.buf):len(a.buf)], a.prefix...)
 }
@@ -45,7 +59,7 @@ func (a *valueArena) own(enc Encoded) Encoded {
 	enc.Value = a.keep(enc.Value)
 	n := len(enc.ID) + len(enc.Key)
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, max(valueChunk, n))
+		a.grow(n)
 	}
 	start := len(a.buf)
 	a.buf = append(a.buf, enc.ID...)

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -510,4 +511,53 @@ func TestBinaryTenantConsentRevoked(t *testing.T) {
 	})
 	p.Stop(t)
 	t.Logf("%d rows of %d tenants, 0 lost, 0 duplicated", f.checkExactlyOnce(t), len(ids))
+}
+
+// TestBinaryTenantsFileWatched: TENANTS_FILE is watched — a tenant added
+// to the file starts being read, one removed stops, without a restart.
+func TestBinaryTenantsFileWatched(t *testing.T) {
+	ids := fleetTenants(2)
+	now := time.Now().UTC().Truncate(time.Second)
+	f := newFleet(t, ids, graphsim.Config{Seed: 7, Start: now.Add(-20 * time.Second), End: now.Add(2 * time.Minute), RowsPerHour: 3600})
+	file := filepath.Join(t.TempDir(), "tenants.yaml")
+	write := func(tenants ...string) {
+		var b strings.Builder
+		b.WriteString("tenants:\n")
+		for _, id := range tenants {
+			fmt.Fprintf(&b, "  - id: %s\n", id)
+		}
+		// Written aside and renamed in, as a ConfigMap update swaps files.
+		tmp := file + ".tmp"
+		if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(ids[0])
+	f.env = f.env.With(env{"TENANTS": "", "TENANTS_FILE": file, "WINDOW": "1s", "POLL_INTERVAL": "1s", "RESCAN_AFTER": "5s"})
+	arr := f.follow(t)
+	p := launch(t, f.env, nil, "run")
+	waitFor(t, 30*time.Second, "rows of the first tenant", func() bool { return arr.of(ids[0]) > 0 })
+	if arr.of(ids[1]) != 0 {
+		t.Fatalf("tenant %s is not in the file yet, but %d of its rows arrived", ids[1], arr.of(ids[1]))
+	}
+	write(ids[0], ids[1])
+	waitFor(t, 30*time.Second, "rows of the tenant added to the file", func() bool { return arr.of(ids[1]) > 0 })
+	write(ids[1])
+	p.LogLine(t, "tenants", 30*time.Second) // the change is applied
+	waitFor(t, 30*time.Second, "the removal to apply", func() bool {
+		return strings.Contains(p.Out.String(), `"removed":1`)
+	})
+	time.Sleep(2 * time.Second) // a window in flight may still commit
+	stopped, mark := arr.of(ids[0]), time.Now()
+	time.Sleep(5 * time.Second)
+	if arr.since(ids[0], mark) || arr.of(ids[0]) != stopped {
+		t.Fatalf("tenant %s was removed from the file but its rows keep arriving", ids[0])
+	}
+	if !arr.since(ids[1], mark) {
+		t.Fatalf("tenant %s stopped too", ids[1])
+	}
+	p.Stop(t)
 }
