@@ -72,14 +72,25 @@ type fleet struct {
 	// reads bounds the windows read from Graph at once across every lane
 	// (see limitedFetcher).
 	reads chan struct{}
+	// commits bounds the buckets with a transaction open at once.
+	commits chan struct{}
 	// httpc carries every tenant's Graph requests: one host, one pool of
 	// connections kept alive for as many reads as run at once — Go's
 	// default keeps two, and every other read would pay a TLS handshake.
 	httpc *http.Client
 }
 
-// bucketIdleTimeout closes a bucket producer's idle broker connections.
-const bucketIdleTimeout = 5 * time.Second
+// bucketIdleTimeout closes a bucket producer's idle broker connections,
+// and fleetCommits bounds the buckets committing at once: together they
+// keep a replica's broker connections to the buckets at work — a
+// transactional client holds two per broker while it commits (franz-go
+// sends produce requests on a connection of their own) — rather than all
+// it owns. A commit is tens of milliseconds; 16 at once commit thousands
+// of windows a second.
+const (
+	bucketIdleTimeout = 2 * time.Second
+	fleetCommits      = 16
+)
 
 // fleetReads is how many windows a fleet reads from Graph at once, all
 // tenants together. Each tenant is paced by its own budget; this bounds
@@ -154,6 +165,7 @@ func (p *Pipeline) runFleet(ctx context.Context, opts RunOptions) (walk.Stats, e
 		tenants: map[string]*tenantRun{},
 		owned:   map[int]*bucket{},
 		reads:   make(chan struct{}, fleetReads),
+		commits: make(chan struct{}, fleetCommits),
 		httpc:   fleetHTTPClient(cfg),
 	}
 	if f.buckets <= 0 {
@@ -480,6 +492,7 @@ func (b *bucket) claim() error {
 	// A bucket is busy for moments each poll: an idle one keeps no
 	// connection, so a replica's connections follow the buckets at work.
 	pcfg.Opts = append(slices.Clone(pcfg.Opts), kgo.ConnIdleTimeout(bucketIdleTimeout))
+	pcfg.OpenTransactions = f.commits
 	shared, err := producer.NewShared(b.ctx, pcfg)
 	if err != nil {
 		return err

@@ -89,6 +89,11 @@ type Config struct {
 	// TransactionTimeout is how long the broker lets a transaction stay
 	// open before aborting it; default 60s.
 	TransactionTimeout time.Duration
+	// OpenTransactions, for a Shared, bounds how many transactions the
+	// Shareds given the same channel have open at once (its capacity): a
+	// process with many buckets so holds broker connections for the few at
+	// work, not for all. nil: no bound.
+	OpenTransactions chan struct{}
 	// Opts are appended to the client options (tests, security settings).
 	Opts []kgo.Opt
 	// Headers are static headers set on every record the producer writes,

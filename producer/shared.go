@@ -38,8 +38,11 @@ type Shared struct {
 
 	// turn holds one token while no lane holds the transaction; taking it
 	// is taking the transaction.
-	turn      chan struct{}
-	closed    chan struct{}
+	turn   chan struct{}
+	closed chan struct{}
+	// slots, when set (Config.OpenTransactions), bounds the transactions
+	// open at once across every Shared given the same channel.
+	slots     chan struct{}
 	closeOnce sync.Once
 
 	mu   sync.Mutex
@@ -91,6 +94,7 @@ func NewShared(ctx context.Context, cfg Config) (*Shared, error) {
 		batchCfg: cfg.BatchMaxBytes,
 		turn:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
+		slots:    cfg.OpenTransactions,
 	}
 	s.batchMax, _ = cl.OptValue(kgo.ProducerBatchMaxBytes).(int32)
 	s.turn <- struct{}{}
@@ -321,6 +325,20 @@ func (s *Shared) acquire(ctx context.Context, lane *Producer) (*txnHold, error) 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for the shared transaction: %w", context.Cause(ctx))
 	}
+	if s.slots != nil {
+		select {
+		case s.slots <- struct{}{}:
+		case <-s.closed:
+			s.turn <- struct{}{}
+			return nil, fmt.Errorf("%w: shared producer %q", ErrClosed, s.txnID)
+		case <-lane.closed:
+			s.turn <- struct{}{}
+			return nil, fmt.Errorf("%w: lane for %s", ErrClosed, lane.topic)
+		case <-ctx.Done():
+			s.turn <- struct{}{}
+			return nil, fmt.Errorf("wait for a transaction slot: %w", context.Cause(ctx))
+		}
+	}
 	// The turn and a close may have been ready together. The hold is
 	// registered under mu with the check, so that a Close either is seen
 	// here or sees the hold and revokes it.
@@ -339,6 +357,7 @@ func (s *Shared) acquire(ctx context.Context, lane *Producer) (*txnHold, error) 
 	}
 	s.mu.Unlock()
 	if err != nil {
+		s.freeSlot()
 		s.turn <- struct{}{}
 		return nil, err
 	}
@@ -371,7 +390,15 @@ func (s *Shared) release(h *txnHold) {
 	}
 	close(h.done)
 	s.mu.Unlock()
+	s.freeSlot()
 	s.turn <- struct{}{}
+}
+
+// freeSlot gives back the transaction slot taken by acquire, if any.
+func (s *Shared) freeSlot() {
+	if s.slots != nil {
+		<-s.slots
+	}
 }
 
 // revoke takes an open transaction from its lane: it is aborted and the

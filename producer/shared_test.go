@@ -34,16 +34,21 @@ var otherSchema = producer.Schema{
 }
 
 // newShared makes a Shared on kc with the transactional id txnID, closed
-// when the test ends. It does not claim the id.
-func newShared(tb testing.TB, kc *kafkatest.Cluster, txnID string) *producer.Shared {
+// when the test ends. It does not claim the id. slots, if given, is its
+// Config.OpenTransactions.
+func newShared(tb testing.TB, kc *kafkatest.Cluster, txnID string, slots ...chan struct{}) *producer.Shared {
 	tb.Helper()
-	s, err := producer.NewShared(testCtx(tb), producer.Config{
+	cfg := producer.Config{
 		Brokers:            kc.Brokers,
 		TransactionalID:    txnID,
 		TransactionTimeout: 30 * time.Second,
 		ConnectTimeout:     30 * time.Second,
 		Logger:             quietLogger(),
-	})
+	}
+	if len(slots) > 0 {
+		cfg.OpenTransactions = slots[0]
+	}
+	s, err := producer.NewShared(testCtx(tb), cfg)
 	if err != nil {
 		tb.Fatalf("NewShared: %v", err)
 	}
@@ -855,5 +860,52 @@ func TestSharedConcurrentLanes(t *testing.T) {
 	}
 	if got, want := keys(kc.ReadAll(t, topic, false)), rowKeys(committed...); !slices.Equal(got, want) {
 		t.Fatalf("read_uncommitted: %d keys, want the %d committed ones and no aborted one\ngot  %v\nwant %v", len(got), len(want), got, want)
+	}
+}
+
+// TestSharedOpenTransactionsBound: Shareds given one OpenTransactions
+// channel of capacity 1 have one transaction open at a time between them —
+// a bucket's commit waits while another bucket's is open, and proceeds
+// when it ends.
+func TestSharedOpenTransactionsBound(t *testing.T) {
+	kc := kafkatest.New(t)
+	topic := kc.Topic(t, 1, nil)
+	slots := make(chan struct{}, 1)
+	s1, s2 := newShared(t, kc, uniqueName("bucket"), slots), newShared(t, kc, uniqueName("bucket"), slots)
+	for _, s := range []*producer.Shared{s1, s2} {
+		if err := s.Claim(testCtx(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gate := gateCommits(t, s1)
+	a, b := lane(t, s1, producer.Config{Topic: topic}), lane(t, s2, producer.Config{Topic: topic})
+	ctx := testCtx(t)
+	ta, err := a.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, a, ta, rows("a", 3))
+	gate.hold(a)
+	aDone := commitAsync(ctx, ta)
+	gate.await(t, a)
+	tb, err := b.Begin("s", winFrom, winTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addRows(ctx, b, tb, rows("b", 3))
+	bDone := commitAsync(ctx, tb)
+	stillWaiting(t, "the other bucket's commit while the only slot is taken", bDone, 500*time.Millisecond)
+	gate.release(a)
+	if err := result(t, "a's commit", aDone); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, "b's commit", bDone); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(kc.ReadAll(t, topic, true)); got != 6 {
+		t.Fatalf("%d committed records, want 6", got)
+	}
+	if len(slots) != 0 {
+		t.Fatalf("%d slots still taken after both commits", len(slots))
 	}
 }
