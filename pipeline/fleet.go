@@ -603,9 +603,13 @@ func (l *fleetLane) run() {
 			SettleDelay:     f.cfg.Walk.SettleDelay,
 			RescanAfter:     f.cfg.Walk.RescanAfter,
 			PollInterval:    f.cfg.Walk.PollInterval,
-			Concurrency:     f.cfg.Walk.Concurrency,
-			History:         historyConfig(f.cfg.Walk),
-			Logger:          l.log,
+			// The buckets' polls spread over the interval, a bucket's lanes
+			// together: a replica's buckets take turns at Graph and Kafka.
+			AlignPolls:  true,
+			PollPhase:   time.Duration(l.b.n) * f.cfg.Walk.PollInterval / time.Duration(f.buckets),
+			Concurrency: f.cfg.Walk.Concurrency,
+			History:     historyConfig(f.cfg.Walk),
+			Logger:      l.log,
 		}, limitedFetcher{l.tenant.fc, f.reads}, prod, store)
 		if err != nil {
 			l.log.Error("lane not started", "error", err.Error())

@@ -118,6 +118,14 @@ type Config struct {
 	Concurrency int
 	// PollInterval is the pause between walks in continuous mode.
 	PollInterval time.Duration
+	// AlignPolls makes the walks after the first start at the instants
+	// PollPhase + k×PollInterval (k whole, counted from the Unix epoch)
+	// instead of PollInterval after the last walk ended. A fleet gives the
+	// lanes of one bucket one phase and spreads the buckets' phases over
+	// the interval, so that a replica's buckets do not all poll — read
+	// Graph, commit, hold broker connections — at the same moment.
+	AlignPolls bool
+	PollPhase  time.Duration
 	// MaxConsecutiveFailures ends Run after this many windows failed in a
 	// row with retryable errors; 0 means never (continuous mode default).
 	MaxConsecutiveFailures int
@@ -319,6 +327,21 @@ func (w *Walker) count(f func(*Stats)) {
 	w.mu.Unlock()
 }
 
+// untilNextPoll is how long Run waits before the next walk.
+func (w *Walker) untilNextPoll() time.Duration {
+	if !w.cfg.AlignPolls {
+		return w.cfg.PollInterval
+	}
+	// The real clock: polls are paced in real time, as sleep is.
+	now := time.Now().UnixNano()
+	every := int64(w.cfg.PollInterval)
+	next := (now-int64(w.cfg.PollPhase))/every*every + int64(w.cfg.PollPhase%w.cfg.PollInterval) + every
+	for next-now > every {
+		next -= every
+	}
+	return time.Duration(next - now)
+}
+
 // ErrDone is returned by Run in continuous mode when END_TIME is reached
 // and no rescan is left.
 var ErrDone = errors.New("walk: end time reached")
@@ -353,7 +376,7 @@ func (w *Walker) Run(ctx context.Context, once bool) error {
 			if !w.cfg.End.IsZero() && !w.state.Watermark.Before(w.cfg.End) && len(w.state.Windows) == 0 {
 				return ErrDone
 			}
-			if err := sleep(ctx, w.cfg.PollInterval); err != nil {
+			if err := sleep(ctx, w.untilNextPoll()); err != nil {
 				return err
 			}
 		case retryable(err):
