@@ -89,6 +89,7 @@ type fleet struct {
 // of windows a second.
 const (
 	bucketIdleTimeout = 2 * time.Second
+	metadataMaxAge    = 5 * time.Minute // franz-go's default
 	fleetCommits      = 16
 )
 
@@ -491,7 +492,10 @@ func (b *bucket) claim() error {
 	pcfg.TransactionalID = bucketTransactionalID(f.cfg, b.n)
 	// A bucket is busy for moments each poll: an idle one keeps no
 	// connection, so a replica's connections follow the buckets at work.
-	pcfg.Opts = append(slices.Clone(pcfg.Opts), kgo.ConnIdleTimeout(bucketIdleTimeout))
+	// Metadata refreshes spread over a second period too: clients made
+	// together would otherwise all refresh, and connect, at the same moment.
+	refresh := metadataMaxAge + time.Duration(b.n)*metadataMaxAge/time.Duration(f.buckets)
+	pcfg.Opts = append(slices.Clone(pcfg.Opts), kgo.ConnIdleTimeout(bucketIdleTimeout), kgo.MetadataMaxAge(refresh))
 	pcfg.OpenTransactions = f.commits
 	shared, err := producer.NewShared(b.ctx, pcfg)
 	if err != nil {
