@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"fmt"
+	"maps"
 	"net/url"
 	"os"
 	"regexp"
@@ -271,7 +272,7 @@ func (c *Config) checkTenants(p *problems) {
 				}
 			}
 		}
-		for _, src := range sortedKeys(t.Topics) {
+		for _, src := range slices.Sorted(maps.Keys(t.Topics)) {
 			if _, ok := sources.Lookup(src); ok && !slices.Contains(c.TenantSources(t), src) {
 				p.add("%s: topics: %s is not among the sources it reads (%s)", where, src, strings.Join(c.TenantSources(t), ", "))
 			}
@@ -299,15 +300,6 @@ func ownCredentialsHint(setting string, shared []string) string {
 		return ""
 	}
 	return fmt.Sprintf(", or give each tenant in TENANTS_FILE its own clientId with clientSecretFile or certificateFile (%s lack them)", strings.Join(shared, ", "))
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // entraHosts are the authority hosts Entra's instance discovery knows

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"regexp"
 	"slices"
@@ -184,7 +185,7 @@ func ParseFile(data []byte) ([]Tenant, error) {
 		return nil, &Error{Problems: []string{"want a map with a tenants: list at the top"}}
 	}
 	var p problems
-	for _, k := range sortedKeys(top) {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		if k != "tenants" {
 			p.add("unknown key %q at the top: want tenants", k)
 		}
@@ -239,7 +240,7 @@ func parseEntry(p *problems, i int, e map[string]json.RawMessage) (Tenant, bool)
 			*dst = strings.TrimSpace(*dst)
 		}
 	}
-	for _, k := range sortedKeys(e) {
+	for _, k := range slices.Sorted(maps.Keys(e)) {
 		if !slices.Contains(fileKeys, k) {
 			p.add("%s: unknown key %q: want %s", where, k, strings.Join(fileKeys, ", "))
 		}
@@ -278,7 +279,7 @@ func parseEntry(p *problems, i int, e map[string]json.RawMessage) (Tenant, bool)
 		if json.Unmarshal(raw, &t.Topics) != nil {
 			p.add("%s: topics: want a map of source name to topic", where)
 		}
-		for _, src := range sortedKeys(t.Topics) {
+		for _, src := range slices.Sorted(maps.Keys(t.Topics)) {
 			if _, known := sources.Lookup(src); !known {
 				p.add("%s: topics: unknown source %q; want %s", where, src, sources.NameList("and/or"))
 			}
@@ -306,15 +307,6 @@ func parseTime(s string) (time.Time, error) {
 		return t.UTC(), nil
 	}
 	return time.Parse(time.DateOnly, s)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Diff compares two lists by tenant id: added are in next only, removed in
