@@ -683,11 +683,12 @@ func tenantLaneSetup(cfg Config, t tenants.Tenant, source string, log *slog.Logg
 	return ls, nil
 }
 
-// readiness is /readyz for a fleet: Kafka answers, and no lane of a tenant
-// that is up is failing or stuck. A tenant that is down (consent) is
-// reported, not failed: it is its own admin's to fix and must not take a
-// replica out of service for every other tenant.
-func (f *fleet) readiness(ctx context.Context, r *readiness, report func(string, error), note func(string)) {
+// readiness adds a fleet's notes to /readyz: the tenants down and the
+// buckets owned (the checks of Kafka and of each up tenant's lanes are
+// readiness's own). A tenant that is down (consent) is noted, not failed:
+// it is its own admin's to fix and must not take a replica out of service
+// for every other tenant.
+func (f *fleet) readiness(_ context.Context, _ *readiness, _ func(string, error), note func(string)) {
 	f.mu.Lock()
 	ts := make([]*tenantRun, 0, len(f.tenants))
 	for _, tr := range f.tenants {
@@ -704,10 +705,9 @@ func (f *fleet) readiness(ctx context.Context, r *readiness, report func(string,
 		}
 	}
 	note(fmt.Sprintf("tenants: %d, %d up, %d down; buckets owned: %d of %d", len(ts), len(ts)-down, down, owned, f.buckets))
-	_ = ctx
 }
 
-// fleetTenantDown is what the metrics read per tenant.
+// tenantStates is whether each tenant is up, for callstream_tenant_up.
 func (f *fleet) tenantStates() map[string]bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -63,11 +63,11 @@ func (p *Pipeline) Tenants(ctx context.Context) ([]TenantStatus, error) {
 	}
 	owners := map[int]string{}
 	if cfg.Cluster.Group != "" {
-		os, err := cluster.Owners(ctx, kadm.NewClient(cl), cfg.Cluster.Group, cfg.Cluster.Topic)
+		byBucket, err := cluster.Owners(ctx, kadm.NewClient(cl), cfg.Cluster.Group, cfg.Cluster.Topic)
 		if err != nil {
 			return nil, fmt.Errorf("replica group %s: %w", cfg.Cluster.Group, err)
 		}
-		for b, o := range os {
+		for b, o := range byBucket {
 			owners[b] = cmp.Or(o.InstanceID, o.MemberID)
 		}
 	}
