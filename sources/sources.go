@@ -19,11 +19,13 @@
 // [Source.TimeProperty], read in half-open windows, deduplicated by
 // [Source.IDProperty] within the rescan horizon. The other kinds:
 //
-//   - [Records] (Teams call records, issue 17): a listing of records, each
-//     then read whole, and republished when its version grows; the
-//     dedup unit becomes (id, version). It will need its own optional
-//     fields (the listing path, the version property), added then and
-//     documented as valid for Records only.
+//   - [Records] (Teams call records): a listing of records by a time range
+//     on [Source.TimeProperty] (read in windows like a Log), each listed
+//     record then read whole with [Source.Expand] (its nested collections
+//     followed page by page), and published again whenever its
+//     [Source.VersionProperty] grows: the dedup unit is (id, version), not
+//     id. Its Path is the collection's ("communications/callRecords"), not
+//     a function's: it has no QualifiedPrefix.
 //   - [Aggregate] (pstn-dialout): figures per grouping over the range
 //     asked, read per UTC day and keyed by day + the grouping
 //     properties ([Source.GroupBy]); a row is republished
@@ -67,14 +69,13 @@ import (
 // Kind is how a source's rows are read and published.
 type Kind uint8
 
-// The kinds of source. Log and Aggregate are read; Records is reserved
-// (see the package documentation).
+// The kinds of source (see the package documentation).
 const (
 	// Log is rows selected by a time range on TimeProperty, read in
 	// half-open windows and deduplicated by IDProperty.
 	Log Kind = iota + 1
 	// Records is a listing of records each read whole and republished
-	// when its version grows (Teams call records). Reserved.
+	// when its version grows (Teams call records).
 	Records
 	// Aggregate is figures per grouping, read per UTC day and published
 	// again when they change.
@@ -165,10 +166,38 @@ type Source struct {
 	TopicSetting string
 	DefaultTopic string
 
+	// VersionProperty is the integer property of a record whose growth
+	// makes it new again: a record is published once per (IDProperty,
+	// VersionProperty) (Records only).
+	VersionProperty string
+	// Expand is the $expand a listed record is read whole with, its nested
+	// collections' further pages followed by their nextLinks (Records
+	// only).
+	Expand string
+	// Retention is how long Graph keeps the source's rows after their
+	// TimeProperty; 0 means Graph documents no limit. A window that began
+	// longer ago than this is refused: its rows are gone.
+	Retention time.Duration
+	// Throttle names the Graph throttling family the source's requests
+	// count against (ThrottlePSTN, ThrottleCallRecords): its limits are
+	// separate from every other family's.
+	Throttle string
+
 	// DataSet names the graphsim data set that answers the
 	// function.
 	DataSet string
 }
+
+// Graph's throttling families, as Source.Throttle names them.
+const (
+	// ThrottlePSTN is the PSTN call-log family: 50 requests a minute per
+	// function, 200 per app per tenant.
+	ThrottlePSTN = "pstn-calls"
+	// ThrottleCallRecords is the call-records family: 1,500 requests per
+	// 20 s per app per tenant, 40 per 20 s for the list and 40 per 20 s
+	// per record.
+	ThrottleCallRecords = "call-records"
+)
 
 // Path returns the function's path below /{version}/, without its
 // arguments ("communications/callRecords/getDirectRoutingCalls").
@@ -204,6 +233,7 @@ var registry = []Source{
 		TimeProperty: "startDateTime",
 		TopicSetting: "KAFKA_TOPIC",
 		DefaultTopic: "teams.directrouting.calls",
+		Throttle:     ThrottlePSTN,
 		DataSet:      "direct-routing",
 	},
 	{
@@ -228,6 +258,7 @@ var registry = []Source{
 		TimeProperty: "startDateTime",
 		TopicSetting: "KAFKA_PSTN_TOPIC",
 		DefaultTopic: "teams.pstn.calls",
+		Throttle:     ThrottlePSTN,
 		DataSet:      "pstn",
 	},
 	{
@@ -249,6 +280,7 @@ var registry = []Source{
 		TimeProperty: "sentDateTime",
 		TopicSetting: "KAFKA_SMS_TOPIC",
 		DefaultTopic: "teams.sms",
+		Throttle:     ThrottlePSTN,
 		DataSet:      "sms",
 	},
 	{
@@ -271,6 +303,7 @@ var registry = []Source{
 		TimeProperty: "blockDateTime",
 		TopicSetting: "KAFKA_PSTN_BLOCKED_USERS_TOPIC",
 		DefaultTopic: "teams.pstn.blockedusers",
+		Throttle:     ThrottlePSTN,
 		DataSet:      "pstn-blocked-users",
 	},
 	{
@@ -291,7 +324,35 @@ var registry = []Source{
 		GroupBy:      []string{"userId", "usageLocation", "destinationContext", "currency"},
 		TopicSetting: "KAFKA_PSTN_DIALOUT_TOPIC",
 		DefaultTopic: "teams.pstn.dialout",
+		Throttle:     ThrottlePSTN,
 		DataSet:      "pstn-dialout",
+	},
+	{
+		Name:      "call-records",
+		Title:     "Teams call records",
+		Kind:      Records,
+		Function:  "callRecords",
+		Namespace: "communications/",
+		// Listed with $filter=startDateTime ge {from} and startDateTime lt
+		// {to}: the end is exclusive.
+		InclusiveEnd: false,
+		Versions:     []string{V1},
+		Record:       "CallRecord",
+		RowType:      "microsoft.graph.callRecords.callRecord",
+		IDProperty:   "id",
+		// The call record's id; Direct Routing's correlationId and PSTN's
+		// callId are reported (not documented) to equal it, so one call's
+		// records share a partition across equally partitioned topics.
+		KeyProperty:     "id",
+		TimeProperty:    "startDateTime",
+		VersionProperty: "version",
+		Expand:          "sessions($expand=segments)",
+		// Graph keeps call records for 30 days (callrecords-api-overview).
+		Retention:    30 * 24 * time.Hour,
+		Throttle:     ThrottleCallRecords,
+		TopicSetting: "KAFKA_CALLRECORDS_TOPIC",
+		DefaultTopic: "teams.callrecords",
+		DataSet:      "call-records",
 	},
 }
 

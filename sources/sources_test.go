@@ -48,8 +48,22 @@ func TestRegistryWellFormed(t *testing.T) {
 			if len(s.GroupBy) == 0 || s.GroupBy[0] != s.KeyProperty {
 				t.Errorf("%s: GroupBy %q: an aggregate groups by its KeyProperty first", s.Name, s.GroupBy)
 			}
+		case Records:
+			// Listed by a time range, read whole, new again when the
+			// version grows.
+			fields["IDProperty"], fields["TimeProperty"] = s.IDProperty, s.TimeProperty
+			fields["VersionProperty"], fields["Expand"] = s.VersionProperty, s.Expand
+			if len(s.GroupBy) != 0 {
+				t.Errorf("%s: GroupBy is for an aggregate only", s.Name)
+			}
 		default:
 			t.Errorf("%s: kind %v is not implemented", s.Name, s.Kind)
+		}
+		if s.Kind != Records && (s.VersionProperty != "" || s.Expand != "") {
+			t.Errorf("%s: VersionProperty and Expand are for Records only", s.Name)
+		}
+		if s.Throttle != ThrottlePSTN && s.Throttle != ThrottleCallRecords {
+			t.Errorf("%s: throttling family %q", s.Name, s.Throttle)
 		}
 		for what, v := range fields {
 			if v == "" {
@@ -79,6 +93,8 @@ func TestContract(t *testing.T) {
 		{"sms", "getSmsLog", "KAFKA_SMS_TOPIC", "teams.sms"},
 		{"pstn-blocked-users", "getPstnBlockedUsersLog", "KAFKA_PSTN_BLOCKED_USERS_TOPIC", "teams.pstn.blockedusers"},
 		{"pstn-dialout", "getPstnOnlineMeetingDialoutReport", "KAFKA_PSTN_DIALOUT_TOPIC", "teams.pstn.dialout"},
+		// Fixed by issue 17.
+		{"call-records", "callRecords", "KAFKA_CALLRECORDS_TOPIC", "teams.callrecords"},
 	} {
 		s, ok := Lookup(tc.name)
 		if !ok || s.Function != tc.function || s.TopicSetting != tc.setting || s.DefaultTopic != tc.topic {
@@ -88,7 +104,7 @@ func TestContract(t *testing.T) {
 	if Default().Name != "direct-routing" {
 		t.Errorf("Default() = %s", Default().Name)
 	}
-	if got := NameList("and/or"); got != "direct-routing, pstn, sms, pstn-blocked-users and/or pstn-dialout" {
+	if got := NameList("and/or"); got != "direct-routing, pstn, sms, pstn-blocked-users, pstn-dialout and/or call-records" {
 		t.Errorf("NameList = %q", got)
 	}
 	if !MustLookup("pstn").InclusiveEnd || MustLookup("direct-routing").InclusiveEnd {
