@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"time"
+
+	"github.com/callstream/callstream/sources"
 )
 
 // Backfill adapts c to a backfill of [from, to): the walk is bounded by
@@ -30,6 +32,13 @@ func (c WalkConfig) CheckBackfill(from, to, now time.Time) []string {
 	var p problems
 	if from.Before(EarliestStart) {
 		p.add("--from %s: before %s, earlier than any call log Graph holds (Graph keeps these logs for a limited time)", fmtTime(from), EarliestStart.Format(time.DateOnly))
+	}
+	for _, name := range c.Sources {
+		if src, ok := sources.Lookup(name); ok {
+			if msg := beyondRetention(src, from, now); msg != "" {
+				p.add("--from %s: %s", fmtTime(from), msg)
+			}
+		}
 	}
 	if !to.After(from) {
 		p.add("--to %s is not after --from %s", fmtTime(to), fmtTime(from))

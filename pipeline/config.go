@@ -85,21 +85,37 @@ func (r RawConfig) Parse() (Config, error) {
 }
 
 // checkSources refuses a source the configured Graph API version does not
-// offer, or whose kind the walker does not read yet, naming what to set.
+// offer, or a start older than Graph keeps its rows, naming what to set.
 func (c Config) checkSources(p *problems) {
 	for _, name := range c.Walk.Sources {
 		src, ok := sources.Lookup(name)
 		if !ok {
 			continue // reported by the walk settings already
 		}
-		switch {
-		case src.Kind == sources.Records:
-			p.add("SOURCES: %s (%s) is an %s source, which callstream does not read yet", name, src.Function, src.Kind)
-		case c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion):
+		if c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion) {
 			p.add("SOURCES: %s (%s) is offered in Graph %s only; set GRAPH_API_VERSION=%s", name, src.Function,
 				strings.Join(src.Versions, ", "), src.Versions[len(src.Versions)-1])
 		}
+		if msg := beyondRetention(src, c.Walk.Start, time.Now()); msg != "" {
+			p.add("START_TIME %s: %s", fmtTime(c.Walk.Start), msg)
+		}
 	}
+}
+
+// beyondRetention says why start is too old for src — Graph keeps its
+// rows for src.Retention only — or "" when it is not (or is zero: the
+// default start is recent).
+func beyondRetention(src sources.Source, start, now time.Time) string {
+	if src.Retention <= 0 || start.IsZero() {
+		return ""
+	}
+	horizon := now.Add(-src.Retention)
+	if !start.Before(horizon) {
+		return ""
+	}
+	return fmt.Sprintf("before %s: Graph keeps %s (%s) %d days, so a walk of %s can reach %d days back; give a later time (with a few minutes' margin), or read %s from another lane",
+		fmtTime(horizon.Truncate(time.Minute)), src.Title, src.Name, src.Retention/(24*time.Hour), src.Name,
+		src.Retention/(24*time.Hour), src.Name)
 }
 
 // RawWalk holds the settings of the window walk.

@@ -263,12 +263,12 @@ func (c *Config) checkTenants(p *problems) {
 		where := fmt.Sprintf("%s: tenant %s", setting, t.ID)
 		for _, name := range t.Sources {
 			if src, ok := sources.Lookup(name); ok {
-				switch {
-				case src.Kind == sources.Records:
-					p.add("%s: sources: %s (%s) is an %s source, which callstream does not read yet", where, name, src.Function, src.Kind)
-				case c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion):
+				if c.Graph.APIVersion != "" && !src.Offers(c.Graph.APIVersion) {
 					p.add("%s: sources: %s (%s) is offered in Graph %s only, and GRAPH_API_VERSION is %s", where, name, src.Function,
 						strings.Join(src.Versions, ", "), c.Graph.APIVersion)
+				}
+				if msg := beyondRetention(src, t.Start, time.Now()); msg != "" {
+					p.add("%s: start %s: %s", where, fmtTime(t.Start), msg)
 				}
 			}
 		}

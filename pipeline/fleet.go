@@ -126,6 +126,18 @@ func (l limitedFetcher) Calls(ctx context.Context, fn fetch.Function, from, to t
 	return l.f.Calls(ctx, fn, from, to, onPage)
 }
 
+// CallRecords is Calls for a records source: the window's list and gets
+// hold one read slot.
+func (l limitedFetcher) CallRecords(ctx context.Context, fn fetch.Function, from, to time.Time, known func(id string, version int64) bool, onPage func(fetch.Page) error) (fetch.Stats, error) {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		return fetch.Stats{}, ctx.Err()
+	}
+	defer func() { <-l.slots }()
+	return l.f.CallRecords(ctx, fn, from, to, known, onPage)
+}
+
 // runFleet is Run for a fleet.
 func (p *Pipeline) runFleet(ctx context.Context, opts RunOptions) (walk.Stats, error) {
 	cfg, log := p.cfg, p.log
@@ -596,25 +608,14 @@ func (l *fleetLane) run() {
 	store := f.reader.Store(checkpoint.TenantScope(ls.topic, t.ID))
 	backoff := time.Second
 	for {
-		w, err := walk.New(walk.Config{
-			Source:          ls.walk,
-			TenantID:        t.ID,
-			OnRead:          l.observeRead(view),
-			DeadLetterTopic: f.cfg.Kafka.Topics.DeadLetter,
-			Start:           start,
-			End:             f.cfg.Walk.End,
-			Window:          f.cfg.Walk.Window,
-			SettleDelay:     f.cfg.Walk.SettleDelay,
-			RescanAfter:     f.cfg.Walk.RescanAfter,
-			PollInterval:    f.cfg.Walk.PollInterval,
-			// The buckets' polls spread over the interval, a bucket's lanes
-			// together: a replica's buckets take turns at Graph and Kafka.
-			AlignPolls:  true,
-			PollPhase:   time.Duration(l.b.n) * f.cfg.Walk.PollInterval / time.Duration(f.buckets),
-			Concurrency: f.cfg.Walk.Concurrency,
-			History:     historyConfig(f.cfg.Walk),
-			Logger:      l.log,
-		}, limitedFetcher{l.tenant.fc, f.reads}, prod, store)
+		wcfg := ls.walkConfig(f.cfg, start, l.log)
+		wcfg.TenantID = t.ID
+		wcfg.OnRead = l.observeRead(view)
+		// The buckets' polls spread over the interval, a bucket's lanes
+		// together: a replica's buckets take turns at Graph and Kafka.
+		wcfg.AlignPolls = true
+		wcfg.PollPhase = time.Duration(l.b.n) * f.cfg.Walk.PollInterval / time.Duration(f.buckets)
+		w, err := walk.New(wcfg, limitedFetcher{l.tenant.fc, f.reads}, prod, store)
 		if err != nil {
 			l.log.Error("lane not started", "error", err.Error())
 			return

@@ -70,7 +70,7 @@ func (p *Pipeline) Plan(ctx context.Context, now time.Time, limit int) (*PlanRep
 		// An aggregate is planned in UTC days, as it is walked; a log's
 		// function tells whether its rescans fold into live windows.
 		src := sources.MustLookup(source)
-		ws := walk.Source{Function: fetch.FunctionOf(src), Aggregate: src.Kind == sources.Aggregate}
+		ws := walk.Source{Function: fetch.FunctionOf(src), Aggregate: src.Kind == sources.Aggregate, Records: src.Kind == sources.Records}
 		wp, err := walk.PlanFor(walk.Config{Source: ws, Start: start, End: cfg.Walk.End, Window: cfg.Walk.Window,
 			SettleDelay: cfg.Walk.SettleDelay, RescanAfter: cfg.Walk.RescanAfter}, st, now, limit)
 		if err != nil {

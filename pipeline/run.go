@@ -204,22 +204,11 @@ func openLane(ctx context.Context, cfg Config, source string, start time.Time, b
 	if bounded {
 		maxFailures = cfg.Walk.MaxFailures
 	}
-	w, err := walk.New(walk.Config{
-		Source:                 ls.walk,
-		TenantID:               cfg.Graph.Auth.TenantID,
-		MaxConsecutiveFailures: maxFailures,
-		OnRead:                 view.observeRead(m),
-		DeadLetterTopic:        cfg.Kafka.Topics.DeadLetter,
-		Start:                  start,
-		End:                    cfg.Walk.End,
-		Window:                 cfg.Walk.Window,
-		SettleDelay:            cfg.Walk.SettleDelay,
-		RescanAfter:            cfg.Walk.RescanAfter,
-		PollInterval:           cfg.Walk.PollInterval,
-		Concurrency:            cfg.Walk.Concurrency,
-		History:                historyConfig(cfg.Walk),
-		Logger:                 log,
-	}, fc, prod, stores(topic))
+	wcfg := ls.walkConfig(cfg, start, log)
+	wcfg.TenantID = cfg.Graph.Auth.TenantID
+	wcfg.MaxConsecutiveFailures = maxFailures
+	wcfg.OnRead = view.observeRead(m)
+	w, err := walk.New(wcfg, fc, prod, stores(topic))
 	if err != nil {
 		_ = prod.Close(ctx)
 		return nil, &ConfigError{Problems: []string{err.Error()}}
@@ -252,6 +241,8 @@ type laneConfig struct {
 	// setting is the topic's setting, for messages about it.
 	setting  string
 	producer producer.Config
+	// retention is how long Graph keeps the source's rows (0: no limit).
+	retention time.Duration
 }
 
 func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt) (laneConfig, error) {
@@ -285,7 +276,27 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	if err != nil {
 		return laneConfig{}, &ConfigError{Problems: []string{"SOURCES: " + err.Error()}}
 	}
-	return laneConfig{codec: codec, topic: topic, walk: ws, setting: src.TopicSetting, producer: pcfg}, nil
+	return laneConfig{codec: codec, topic: topic, walk: ws, setting: src.TopicSetting, producer: pcfg, retention: src.Retention}, nil
+}
+
+// walkConfig is the walk of the lane's source from start as cfg says: what
+// a single tenant's lane and a fleet's tenant lane share. The caller adds
+// the tenant, failure limit, read observer and poll alignment.
+func (ls laneConfig) walkConfig(cfg Config, start time.Time, log *slog.Logger) walk.Config {
+	return walk.Config{
+		Source:          ls.walk,
+		DeadLetterTopic: cfg.Kafka.Topics.DeadLetter,
+		Start:           start,
+		End:             cfg.Walk.End,
+		Retention:       ls.retention,
+		Window:          cfg.Walk.Window,
+		SettleDelay:     cfg.Walk.SettleDelay,
+		RescanAfter:     cfg.Walk.RescanAfter,
+		PollInterval:    cfg.Walk.PollInterval,
+		Concurrency:     cfg.Walk.Concurrency,
+		History:         historyConfig(cfg.Walk),
+		Logger:          log,
+	}
 }
 
 // graphHTTPClient bounds each Graph request, body included: a server that

@@ -84,7 +84,10 @@ func (w *Walker) prefetch(ctx context.Context, from, to time.Time) *prefetched {
 	pre := &prefetched{}
 	var values valueArena
 	values.prefix = w.pub.ValueBuffer(0)
-	pre.stats, pre.err = w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, func(p fetch.Page) error {
+	// A prefetch runs beside the walk, which owns the remembered ids: it
+	// reads every listed record (nil known); read still publishes only
+	// the new versions.
+	pre.stats, pre.err = w.fetchPages(ctx, from, to, nil, func(p fetch.Page) error {
 		encs := make([]encoded, len(p.Rows))
 		for i := range p.Rows {
 			encs[i] = w.encode(p, i, &values)

@@ -52,7 +52,7 @@ func (w *Walker) encode(p fetch.Page, i int, values *valueArena) encoded {
 func (w *Walker) calls(ctx context.Context, sp span, pre *prefetched, values *valueArena, onPage func(page int, encs []encoded) error) (fetch.Stats, error) {
 	if pre == nil {
 		var encs []encoded
-		return w.fetch.Calls(ctx, w.cfg.Source.Function, sp.from, sp.to, func(p fetch.Page) error {
+		return w.fetchPages(ctx, sp.from, sp.to, w.knownRecord, func(p fetch.Page) error {
 			encs = encs[:0]
 			for i := range p.Rows {
 				e := w.encode(p, i, values)

@@ -13,9 +13,11 @@ import (
 // For returns the Source that reads src's Graph function in API version
 // version and encodes its rows with that version's schema. A sources.Log
 // is walked by time windows, a sources.Aggregate by UTC days (see
-// aggregate.go); any other kind is refused rather than walked as one.
+// aggregate.go), a sources.Records by time windows of whole records, new
+// per version (records.go); any other kind is refused rather than walked
+// as one.
 func For(src sources.Source, version string) (Source, error) {
-	if src.Kind != sources.Log && src.Kind != sources.Aggregate {
+	if src.Kind != sources.Log && src.Kind != sources.Aggregate && src.Kind != sources.Records {
 		return Source{}, fmt.Errorf("walk: source %s is a %v source, which the walker does not read", src.Name, src.Kind)
 	}
 	if !src.Offers(version) {
@@ -25,9 +27,10 @@ func For(src sources.Source, version string) (Source, error) {
 	if err != nil {
 		return Source{}, fmt.Errorf("walk: source %s: %w", src.Name, err)
 	}
-	if codec.Aggregate() != (src.Kind == sources.Aggregate) {
+	if codec.Aggregate() != (src.Kind == sources.Aggregate) || codec.Records() != (src.Kind == sources.Records) {
 		// The codec's key and the walk's dedup must agree on what a row is.
-		return Source{}, fmt.Errorf("walk: source %s is a %v source but its codec says aggregate=%t", src.Name, src.Kind, codec.Aggregate())
+		return Source{}, fmt.Errorf("walk: source %s is a %v source but its codec says aggregate=%t, records=%t",
+			src.Name, src.Kind, codec.Aggregate(), codec.Records())
 	}
 	return CodecSource(fetch.FunctionOf(src), codec), nil
 }
@@ -41,6 +44,7 @@ func CodecSource(fn fetch.Function, c *schemas.Codec) Source {
 		Name:      c.Source(),
 		Function:  fn,
 		Aggregate: c.Aggregate(),
+		Records:   c.Records(),
 		Encode:    encodeWith(c),
 		codec:     c,
 	}

@@ -13,6 +13,9 @@
 //   - an aggregate source (Source.Aggregate) is read in UTC days and a row
 //     is published again only when its figures changed: its version, not
 //     an id, is what is remembered (aggregate.go);
+//   - a records source (Source.Records) remembers (id, version): a record
+//     is published once per version it had when read, and a record whose
+//     listed version is remembered is not read again (records.go);
 //   - a bad row — one that cannot be encoded, or whose record would not fit
 //     in a record batch — goes to the dead-letter topic with the reason, or
 //     stops the walk with an error naming it when there is none: nothing is
@@ -37,10 +40,13 @@ import (
 	"github.com/callstream/callstream/schemas"
 )
 
-// Fetcher reads the rows of one function over a range of call start times.
-// *fetch.Client implements it.
+// Fetcher reads the rows of one function over a range of call start times,
+// and the records of a records source (sources.Records) whose start times
+// are in a range, each whole, skipping those whose (id, version) known
+// reports. *fetch.Client implements it.
 type Fetcher interface {
 	Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error)
+	CallRecords(ctx context.Context, fn fetch.Function, from, to time.Time, known func(id string, version int64) bool, onPage func(fetch.Page) error) (fetch.Stats, error)
 }
 
 // Publisher publishes encoded rows. *producer.Producer implements it.
@@ -83,6 +89,11 @@ type Source struct {
 	// (see aggregate.go). Encode then returns no ID and the grouping's
 	// JSON array as Key.
 	Aggregate bool
+	// Records marks a records source (sources.Records, Teams call
+	// records): each listed record is read whole (Fetcher.CallRecords)
+	// and Encode returns as ID its (id, version) (schemas.VersionedID), so
+	// a record is published again whenever its version grows.
+	Records bool
 
 	// codec is the schemas codec Encode writes with, when the Source was
 	// made from one (CodecSource, For): what WithTenant re-stamps.
@@ -101,6 +112,12 @@ type Config struct {
 	Start time.Time
 	// End, when set, is where walking stops for good.
 	End time.Time
+	// Retention is how long Graph keeps the source's rows
+	// (sources.Source.Retention); 0 means no limit. A walk whose next
+	// window began longer ago than this is refused when it starts: the
+	// rows it would read are gone, and a checkpoint that says otherwise
+	// would lie.
+	Retention time.Duration
 	// Window is the width of one live window, and the unit history
 	// windows are multiples of.
 	Window time.Duration
@@ -234,6 +251,9 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	}
 	if !cfg.End.IsZero() && !cfg.End.After(cfg.Start) {
 		errs = append(errs, errors.New("end time must be after start time"))
+	}
+	if cfg.Retention < 0 {
+		errs = append(errs, errors.New("retention must not be negative"))
 	}
 	if cfg.SettleDelay < 0 {
 		errs = append(errs, errors.New("settle delay must not be negative"))
@@ -459,6 +479,9 @@ func (w *Walker) load(ctx context.Context) error {
 		return &permanentError{fmt.Errorf("load checkpoint of %s: %w; to repair, stop callstream and run "+
 			"callstream checkpoint reset --source %s --to TIME --yes with TIME the last call start time known to be in Kafka "+
 			"(an earlier TIME publishes some rows again, never loses any)", w.cfg.Source.Name, err, w.cfg.Source.Name)}
+	}
+	if err := w.checkRetention(st); err != nil {
+		return &permanentError{err}
 	}
 	w.seen = newIDSet(0)
 	if w.cfg.Source.Aggregate {

@@ -90,8 +90,11 @@ func init() {
 			which, docWhich = " (SOURCES="+src.Name+")", " (`SOURCES="+src.Name+"`)"
 		}
 		compaction := "must not be compacted"
-		if src.Kind == sources.Aggregate {
+		switch src.Kind {
+		case sources.Aggregate:
 			compaction = "an upsert stream keyed by day and grouping, created compacted"
+		case sources.Records:
+			compaction = "keyed by call record id, a record again per new version: may be compacted to keep each record's latest"
 		}
 		settingHelp[src.TopicSetting] = "the " + src.Title + " data topic" + which + "; must exist unless KAFKA_CREATE_TOPICS=true, " + compaction
 		settingDocs[src.TopicSetting] = "the " + src.Title + " data topic" + docWhich + "; must exist unless `KAFKA_CREATE_TOPICS=true`; " + compaction

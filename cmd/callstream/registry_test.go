@@ -27,10 +27,10 @@ func directRoutingSource() walk.Source {
 // valid SOURCES value with its own topic setting, default, help line and
 // place among the known settings, with no code per source here.
 func TestRegistryDrivesConfig(t *testing.T) {
-	// Every source the walker reads is offered in beta.
+	// Every source offered in beta, together.
 	var readable []string
 	for _, src := range sources.All() {
-		if src.Kind != sources.Records {
+		if src.Offers("beta") {
 			readable = append(readable, src.Name)
 		}
 	}
@@ -42,16 +42,12 @@ func TestRegistryDrivesConfig(t *testing.T) {
 	if !slices.Equal(c.Walk.Sources, readable) {
 		t.Errorf("SOURCES = %v", c.Walk.Sources)
 	}
-	// A source the configured version does not offer, or of a kind not
-	// read yet, is refused naming what to do.
+	// A source the configured version does not offer is refused naming
+	// what to do.
 	for _, src := range sources.All() {
 		e := map[string]string{"KAFKA_BROKERS": "k:9092", "GRAPH_API_VERSION": "v1.0", "SOURCES": src.Name}
 		_, err := loadConfig(context.Background(), envconfig.MapLookuper(e))
 		switch {
-		case src.Kind == sources.Records:
-			if err == nil || !strings.Contains(err.Error(), "does not read yet") {
-				t.Errorf("SOURCES=%s: %v, want it refused as not read yet", src.Name, err)
-			}
 		case !src.Offers("v1.0"):
 			if err == nil || !strings.Contains(err.Error(), "GRAPH_API_VERSION=beta") {
 				t.Errorf("SOURCES=%s on v1.0: %v, want GRAPH_API_VERSION=beta named", src.Name, err)
