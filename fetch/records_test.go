@@ -498,3 +498,28 @@ func TestCallRecordsCancelStopsInFlight(t *testing.T) {
 		t.Fatalf("%d goroutines after, %d before", after, before)
 	}
 }
+
+// TestCallRecordsBudgetKeyedByRecord: a record's GET and its sessions
+// pages count against that record's bucket (here one request per 50 ms),
+// the list's pages against the list's.
+func TestCallRecordsBudgetKeyedByRecord(t *testing.T) {
+	const window = 50 * time.Millisecond
+	b, err := NewBudget(BudgetConfig{PerRecord: 1, RecordsWindow: window})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newCRServer(t, defaultRoutes(), nil)
+	c, _ := newClient(t, srv.URL, func(c *Config) { c.Budget = b })
+	start := time.Now()
+	_, st, err := readRecords(context.Background(), c, knownC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Record A's three requests are paced a window apart; the rest is not.
+	if took := time.Since(start); took < 2*window || st.BudgetWait < window {
+		t.Fatalf("took %s, budget wait %s; want record A's requests a window apart", took, st.BudgetWait)
+	}
+	if st.BudgetWait > 4*window {
+		t.Fatalf("budget wait %s: more than record A's own pacing", st.BudgetWait)
+	}
+}
