@@ -1,8 +1,10 @@
-// Package fetch reads Microsoft Teams call logs from Microsoft Graph.
+// Package fetch reads Microsoft Teams call logs (Calls) and call records
+// (CallRecords) from Microsoft Graph.
 //
 // It owns everything HTTP: building the function-call URL, bearer tokens,
 // following @odata.nextLink, retrying throttled and failed requests, and
-// splitting each page into the raw JSON of its rows. It knows nothing of
+// splitting each page into the raw JSON of its rows (for call records,
+// reading each listed record whole and merging its pages of sessions). It knows nothing of
 // Kafka, Avro or checkpoints: a page's rows are handed to the caller as raw
 // JSON so that the schema layer decides what a valid row is.
 package fetch
@@ -258,8 +260,9 @@ type Stats struct {
 	// TokenRefreshes counts fresh tokens fetched after a 401.
 	TokenRefreshes int
 
-	// The counts of CallRecords (zero for Calls): Pages and Rows count the
-	// list's pages and the rows delivered.
+	// The counts of CallRecords (zero for Calls), where Pages counts the
+	// list's pages and Rows the rows delivered (Records, and any listed
+	// row handed on unread for want of an id).
 	//
 	// Records counts call records read whole (a GET and its sessions'
 	// pages) and delivered.
