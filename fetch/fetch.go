@@ -1,8 +1,10 @@
-// Package fetch reads Microsoft Teams call logs from Microsoft Graph.
+// Package fetch reads Microsoft Teams call logs (Calls) and call records
+// (CallRecords) from Microsoft Graph.
 //
 // It owns everything HTTP: building the function-call URL, bearer tokens,
 // following @odata.nextLink, retrying throttled and failed requests, and
-// splitting each page into the raw JSON of its rows. It knows nothing of
+// splitting each page into the raw JSON of its rows (for call records,
+// reading each listed record whole and merging its pages of sessions). It knows nothing of
 // Kafka, Avro or checkpoints: a page's rows are handed to the caller as raw
 // JSON so that the schema layer decides what a valid row is.
 package fetch
@@ -107,10 +109,18 @@ type Config struct {
 	// answer can exhaust memory; default DefaultMaxPageBytes. A larger page
 	// is a *PageTooLargeError.
 	MaxPageBytes int64
-	// MaxPages caps the pages of one Calls, so that a nextLink chain that
+	// MaxPages caps the pages of one Calls (or of one CallRecords' list,
+	// and of one call record's sessions), so that a nextLink chain that
 	// never ends cannot walk forever; default DefaultMaxPages. More is an
 	// error wrapping ErrTooManyPages.
 	MaxPages int
+	// RecordsPageSize is how many call records CallRecords asks Graph for
+	// per page of the list (Prefer: odata.maxpagesize); default
+	// DefaultRecordsPageSize. Graph may send fewer.
+	RecordsPageSize int
+	// RecordConcurrency bounds the call records of one list page that
+	// CallRecords reads at once; default DefaultRecordConcurrency.
+	RecordConcurrency int
 	// MaxAttempts bounds the tries of one page request, first try included;
 	// default DefaultMaxAttempts.
 	MaxAttempts int
@@ -195,6 +205,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
+	if cfg.RecordsPageSize <= 0 {
+		cfg.RecordsPageSize = DefaultRecordsPageSize
+	}
+	if cfg.RecordConcurrency <= 0 {
+		cfg.RecordConcurrency = DefaultRecordConcurrency
+	}
 	if cfg.BaseBackoff <= 0 {
 		cfg.BaseBackoff = DefaultBaseBackoff
 	}
@@ -243,6 +259,34 @@ type Stats struct {
 	BudgetWait time.Duration
 	// TokenRefreshes counts fresh tokens fetched after a 401.
 	TokenRefreshes int
+
+	// The counts of CallRecords (zero for Calls), where Pages counts the
+	// list's pages and Rows the rows delivered (Records, and any listed
+	// row handed on unread for want of an id).
+	//
+	// Records counts call records read whole (a GET and its sessions'
+	// pages) and delivered.
+	Records int
+	// Skipped counts listed records not read because known reported their
+	// id and version.
+	Skipped int
+	// Gone counts listed records Graph answered 404 for when read: they
+	// aged out or were deleted between the list and the read.
+	Gone int
+	// SessionPages counts the further pages of sessions followed.
+	SessionPages int
+}
+
+// add counts o's requests into st: the counts each record's reading
+// keeps on its own goroutine.
+func (st *Stats) add(o Stats) {
+	st.Requests += o.Requests
+	st.Retries += o.Retries
+	st.Throttled += o.Throttled
+	st.ThrottleWait += o.ThrottleWait
+	st.BudgetWait += o.BudgetWait
+	st.TokenRefreshes += o.TokenRefreshes
+	st.SessionPages += o.SessionPages
 }
 
 // FormatTime renders t the way Graph's function parameters expect it: UTC
@@ -337,14 +381,15 @@ var ErrRepeatedLink = errors.New("nextLink repeats an earlier link of this windo
 var ErrTooManyPages = errors.New("too many pages")
 
 // IsPermanent reports whether err says a window cannot be read as it is,
-// so that trying it again is pointless: a redirect, a page over the size
-// cap, a foreign, unusable or repeated nextLink, too many pages, or a
+// so that trying it again is pointless: a redirect, a page or call record
+// over the size cap, a foreign, unusable or repeated nextLink, too many pages, or a
 // tenant's missing consent (IsConsent). A walker stops on these with the
 // cause rather than retry them forever.
 func IsPermanent(err error) bool {
 	var re *RedirectError
 	var pe *PageTooLargeError
-	return errors.As(err, &re) || errors.As(err, &pe) || IsConsent(err) ||
+	var rte *RecordTooLargeError
+	return errors.As(err, &re) || errors.As(err, &pe) || errors.As(err, &rte) || IsConsent(err) ||
 		errors.Is(err, ErrForeignHost) || errors.Is(err, ErrBadLink) ||
 		errors.Is(err, ErrRepeatedLink) || errors.Is(err, ErrTooManyPages)
 }
@@ -395,6 +440,27 @@ func (e *RedirectError) Error() string {
 // getPage fetches one page, retrying what may succeed on another try, and
 // returns its nextLink ("" on the last page).
 func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *pageBuffer, st *Stats, sent *string) (string, error) {
+	return c.get(ctx, request{budget: Request{Function: fn}, u: u, decode: buf.decode}, st, sent)
+}
+
+// request is one GET to Graph as get and try make it.
+type request struct {
+	// budget is what the request counts as against the Budget.
+	budget Request
+	u      *url.URL
+	// prefer is the Prefer header's value, or "" for none.
+	prefer string
+	// decode reads a 200 answer's body (sizeHint is its Content-Length or
+	// -1, limit Config.MaxPageBytes) and returns the nextLink it names.
+	// It is called again for each try, and must forget the last one's body.
+	decode func(r io.Reader, sizeHint, limit int64) (string, error)
+}
+
+// get makes the request rq, retrying what may succeed on another try, and
+// returns the nextLink its answer names: every request to Graph, a page of
+// a collection or a single object, goes through it, so that all get the
+// same token handling, retries, budget and bounds.
+func (c *Client) get(ctx context.Context, rq request, st *Stats, sent *string) (string, error) {
 	// Failures count against MaxAttempts; throttling answered with a
 	// Retry-After does not, because Graph told us exactly when to come back:
 	// it is bounded by MaxThrottleWait instead, so a 429 storm is ridden out
@@ -410,20 +476,20 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			return "", err
 		}
 		if c.cfg.Budget != nil {
-			d, err := c.cfg.Budget.Wait(ctx, fn)
+			d, err := c.cfg.Budget.WaitFor(ctx, rq.budget)
 			st.BudgetWait += d
 			if err != nil {
 				return "", err
 			}
 		}
 		st.Requests++
-		next, wait, used, err := c.try(ctx, u, buf, override)
+		next, wait, used, err := c.try(ctx, rq, override)
 		if used != "" {
 			*sent = used
 		}
 		if err == nil {
 			if c.cfg.Budget != nil {
-				c.cfg.Budget.Succeeded(fn)
+				c.cfg.Budget.SucceededFor(rq.budget)
 			}
 			c.observe(Attempt{Status: http.StatusOK})
 			return next, nil
@@ -489,7 +555,7 @@ func (c *Client) getPage(ctx context.Context, fn Function, u *url.URL, buf *page
 			wait = c.cfg.BaseBackoff
 		}
 		if throttled && c.cfg.Budget != nil {
-			c.cfg.Budget.Throttled(fn, wait)
+			c.cfg.Budget.ThrottledFor(rq.budget, wait)
 		}
 		if throttled {
 			throttleWait += wait
@@ -528,7 +594,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 // try makes one request, with override as the token if set. wait is the
 // server's Retry-After, or -1 when the server named none; tok is the token
 // sent.
-func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override string) (next string, wait time.Duration, tok string, err error) {
+func (c *Client) try(ctx context.Context, rq request, override string) (next string, wait time.Duration, tok string, err error) {
 	wait = -1
 	tok = override
 	if tok == "" {
@@ -536,12 +602,15 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override 
 			return "", wait, "", &TokenError{Err: err}
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rq.u.String(), nil)
 	if err != nil {
 		return "", wait, tok, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
+	if rq.prefer != "" {
+		req.Header.Set("Prefer", rq.prefer)
+	}
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		// The error names the URL (the configured host's, without
@@ -573,9 +642,10 @@ func (c *Client) try(ctx context.Context, u *url.URL, buf *pageBuffer, override 
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		return "", wait, tok, &transportError{fmt.Errorf("graph answered 200 with a non-JSON body (%s); a proxy in the way?", redact(bodySummary(body, ct), tok))}
 	}
-	next, err = buf.decode(resp.Body, resp.ContentLength, c.cfg.MaxPageBytes)
+	next, err = rq.decode(resp.Body, resp.ContentLength, c.cfg.MaxPageBytes)
 	var tooLarge *PageTooLargeError
-	if errors.As(err, &tooLarge) {
+	var recTooLarge *RecordTooLargeError
+	if errors.As(err, &tooLarge) || errors.As(err, &recTooLarge) {
 		return "", wait, tok, err
 	}
 	if err != nil {
