@@ -36,6 +36,9 @@ type RawGraph struct {
 
 	BudgetPerMinute    string `env:"GRAPH_BUDGET_PER_MINUTE, default=50"`
 	AppBudgetPerMinute string `env:"GRAPH_APP_BUDGET_PER_MINUTE, default=200"`
+	// The call-records family's own limits (sources.ThrottleCallRecords).
+	CallRecordsBudget     string `env:"GRAPH_CALLRECORDS_BUDGET_PER_20S, default=1500"`
+	CallRecordsListBudget string `env:"GRAPH_CALLRECORDS_LIST_BUDGET_PER_20S, default=40"`
 
 	MaxPageBytes string `env:"GRAPH_MAX_PAGE_BYTES, default=67108864"`
 	MaxPages     string `env:"GRAPH_MAX_PAGES_PER_WINDOW, default=1000"`
@@ -65,6 +68,11 @@ type GraphConfig struct {
 	// unpaced, which only a simulator tolerates.
 	BudgetPerFunction int
 	BudgetPerApp      int
+	// CallRecordsBudget and CallRecordsListBudget pace the call-records
+	// family (all its requests per app per tenant, and its list) per 20 s,
+	// apart from the PSTN functions.
+	CallRecordsBudget     int
+	CallRecordsListBudget int
 }
 
 // parse checks the Graph settings; multi (TENANTS or TENANTS_FILE set)
@@ -124,6 +132,8 @@ func (r RawGraph) parse(p *problems, multi bool) GraphConfig {
 	c.RequestTimeout = parseDuration(p, "GRAPH_REQUEST_TIMEOUT", r.RequestTimeout, time.Second)
 	c.BudgetPerFunction = parseNonNegativeInt(p, "GRAPH_BUDGET_PER_MINUTE", r.BudgetPerMinute)
 	c.BudgetPerApp = parsePositiveInt(p, "GRAPH_APP_BUDGET_PER_MINUTE", r.AppBudgetPerMinute)
+	c.CallRecordsBudget = parsePositiveInt(p, "GRAPH_CALLRECORDS_BUDGET_PER_20S", r.CallRecordsBudget)
+	c.CallRecordsListBudget = parsePositiveInt(p, "GRAPH_CALLRECORDS_LIST_BUDGET_PER_20S", r.CallRecordsListBudget)
 	return c
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/callstream/callstream/fetch"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/walk"
 )
 
@@ -17,9 +19,33 @@ import (
 type Progress struct {
 	From, To time.Time
 	Window   time.Duration
-	// Limit is the request budget per function per minute
-	// (GRAPH_BUDGET_PER_MINUTE); 0 means unpaced.
+	// Limit is the requests a minute the budget lets the source send
+	// (GRAPH_BUDGET_PER_MINUTE; for call records, its family's
+	// GRAPH_CALLRECORDS_BUDGET_PER_20S); 0 means unpaced.
 	Limit int
+	// Records marks a records source (call records): every record costs
+	// requests of its own (its read, and its further sessions pages), so
+	// the ETA counts records left at the requests a record has cost so
+	// far, and its rows are records.
+	Records bool
+}
+
+// BackfillProgress is the progress report of a backfill of [from, to)
+// with c: of its first source, the one the report watches.
+func (c Config) BackfillProgress(from, to time.Time) Progress {
+	p := Progress{From: from, To: to, Window: c.Walk.Window, Limit: c.Graph.BudgetPerFunction}
+	if len(c.Walk.Sources) == 0 {
+		return p
+	}
+	if src, ok := sources.Lookup(c.Walk.Sources[0]); ok && src.Kind == sources.Records {
+		p.Records = true
+		if p.Limit > 0 {
+			// Unpaced stays unpaced (GRAPH_BUDGET_PER_MINUTE=0 turns
+			// pacing off for every family).
+			p.Limit = c.Graph.CallRecordsBudget * int(time.Minute/fetch.DefaultRecordsBudgetWindow)
+		}
+	}
+	return p
 }
 
 // ProgressSnapshot is what one report says.
@@ -99,13 +125,26 @@ func (p Progress) figures(s ProgressSnapshot) progressFigures {
 		start = p.From
 	}
 	covered := mark.Sub(start)
+	if covered <= 0 || s.Elapsed <= 0 {
+		return f
+	}
+	clock := time.Duration(float64(p.To.Sub(mark)) / float64(covered) * float64(s.Elapsed))
 	switch {
-	case covered <= 0 || s.Elapsed <= 0:
+	case p.Records && p.Limit > 0 && s.Stats.Fetched > 0:
+		// The cost model of a records source: the records left, at the
+		// rate found so far, each at the requests a record cost so far
+		// (its read, further sessions pages, its share of the list). The
+		// budget bounds the time from below; reads that wait on Graph's
+		// answers rather than the budget make the clock's estimate the
+		// longer one.
+		recordsLeft := float64(s.Stats.Fetched) * float64(p.To.Sub(mark)) / float64(covered)
+		perRecord := float64(s.Stats.Requests) / float64(s.Stats.Fetched)
+		f.eta = max(clock, time.Duration(recordsLeft*perRecord/float64(p.Limit)*float64(time.Minute)))
 	case p.Limit > 0 && s.Stats.Requests > 0:
 		left := float64(s.Stats.Requests) * float64(p.To.Sub(mark)) / float64(covered)
 		f.eta = time.Duration(left / float64(p.Limit) * float64(time.Minute))
 	default:
-		f.eta = time.Duration(float64(p.To.Sub(mark)) / float64(covered) * float64(s.Elapsed))
+		f.eta = clock
 	}
 	return f
 }
@@ -122,8 +161,12 @@ func (p Progress) BarLine(s ProgressSnapshot) string {
 	if p.Limit > 0 {
 		budget = fmt.Sprintf("%s of %d/min", fmtShare(f.share), p.Limit)
 	}
-	return fmt.Sprintf("[%s] %3.0f%%  %s rows  %s requests  %s full pages  %s  %d throttled  ETA %s",
-		bar, f.frac*100, humanCount(float64(s.Stats.Fetched)), humanCount(float64(s.Stats.Requests)),
+	rows := "rows"
+	if p.Records {
+		rows = "records"
+	}
+	return fmt.Sprintf("[%s] %3.0f%%  %s %s  %s requests  %s full pages  %s  %d throttled  ETA %s",
+		bar, f.frac*100, humanCount(float64(s.Stats.Fetched)), rows, humanCount(float64(s.Stats.Requests)),
 		humanCount(float64(s.Stats.FullPages)), budget, s.Stats.Throttled, fmtETA(f.eta))
 }
 

@@ -55,6 +55,41 @@ func TestProgressETAFromBudget(t *testing.T) {
 	}
 }
 
+// TestProgressETAPerRecord: a records source's ETA counts the records
+// left, each at the requests a record cost so far, at the call-records
+// budget; when Graph's answers, not the budget, held the reads back, the
+// clock's longer estimate wins.
+func TestProgressETAPerRecord(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	cfg := Config{Walk: WalkConfig{Window: time.Hour, Sources: []string{"call-records"}},
+		Graph: GraphConfig{BudgetPerFunction: 50, CallRecordsBudget: 1500}}
+	p := cfg.BackfillProgress(from, from.Add(30*24*time.Hour))
+	if !p.Records || p.Limit != 1500*2 {
+		// 1,500 per 21 s window: two whole windows a minute, the budget's
+		// steady state rounded down.
+		t.Fatalf("BackfillProgress(call-records) = %+v, want records at 3000/min", p)
+	}
+	// A tenth of the range: 15,000 records at 1.1 requests each in 8
+	// minutes. Left: 135,000 records × 1.1 = 148,500 requests at 3,000 a
+	// minute = 49m30s; the clock says 72 minutes: the clock wins.
+	s := ProgressSnapshot{Mark: from.Add(3 * 24 * time.Hour), Resumed: from, Elapsed: 8 * time.Minute,
+		Stats: walk.Stats{Fetched: 15_000, Requests: 16_500, Pages: 16}}
+	if got, want := p.figures(s).eta, 72*time.Minute; got != want {
+		t.Errorf("latency-bound: ETA %s, want the clock's %s", got, want)
+	}
+	// The same in 4 minutes: the clock says 36m, the budget 49m30s.
+	s.Elapsed = 4 * time.Minute
+	if got, want := p.figures(s).eta, 49*time.Minute+30*time.Second; got != want {
+		t.Errorf("budget-bound: ETA %s, want %s", got, want)
+	}
+	if line := p.BarLine(s); !strings.Contains(line, "15.0k records") {
+		t.Errorf("bar %q does not count records", line)
+	}
+	if d := (Config{Walk: WalkConfig{Window: time.Hour, Sources: []string{"direct-routing"}}, Graph: GraphConfig{BudgetPerFunction: 50}}).BackfillProgress(from, from.Add(time.Hour)); d.Records || d.Limit != 50 {
+		t.Errorf("BackfillProgress(direct-routing) = %+v", d)
+	}
+}
+
 // TestProgressLogLine: off a terminal, the same figures go to a
 // "backfill progress" log line.
 func TestProgressLogLine(t *testing.T) {

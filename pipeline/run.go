@@ -449,11 +449,19 @@ func graphBudget(cfg Config, log *slog.Logger) (*fetch.Budget, error) {
 		log.Warn("GRAPH_BUDGET_PER_MINUTE=0: requests to graph are not paced; graph will throttle them")
 		return nil, nil
 	}
-	return fetch.NewBudget(fetch.BudgetConfig{
-		PerFunction: cfg.Graph.BudgetPerFunction,
-		PerApp:      cfg.Graph.BudgetPerApp,
-		Logger:      log,
-	})
+	return fetch.NewBudget(budgetConfig(cfg.Graph, log))
+}
+
+// budgetConfig is the request budget of one tenant as the Graph settings
+// say.
+func budgetConfig(g GraphConfig, log *slog.Logger) fetch.BudgetConfig {
+	return fetch.BudgetConfig{
+		PerFunction:   g.BudgetPerFunction,
+		PerApp:        g.BudgetPerApp,
+		RecordsPerApp: g.CallRecordsBudget,
+		RecordsList:   g.CallRecordsListBudget,
+		Logger:        log,
+	}
 }
 
 // Schema is the value schema the producer writes and registers for codec:

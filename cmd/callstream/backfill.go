@@ -69,7 +69,7 @@ func cmdBackfill(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	}
 	cfg = cfg.Backfill(from, to, *cpPath)
 
-	pr := app.Progress{From: from, To: to, Window: cfg.Walk.Window, Limit: cfg.Graph.BudgetPerFunction}
+	pr := cfg.BackfillProgress(from, to)
 	var log *slog.Logger
 	var bar *termWriter
 	if isTerminal(stderr) {

@@ -27,6 +27,8 @@ var settingDocs = map[string]string{
 	"GRAPH_AUTH":                               "`default`, `secret`, `certificate`, `workload`, `managed`, `token` — see `docs/graph-auth.md`. Unset with `GRAPH_ACCESS_TOKEN` set: `token`",
 	"GRAPH_BUDGET_PER_MINUTE":                  "requests per function per 60 s; `0` sends unpaced (only for simulators — Graph will throttle)",
 	"GRAPH_APP_BUDGET_PER_MINUTE":              "requests of all functions together per 60 s",
+	"GRAPH_CALLRECORDS_BUDGET_PER_20S":         "call records (`SOURCES=call-records`): requests per 20 s of the list and the reads of records together, per tenant — Graph's own throttling family, apart from the PSTN functions'; Graph allows 1,500 per app per tenant and 10,000 per tenant for all apps: lower it when other apps read the tenant's call records",
+	"GRAPH_CALLRECORDS_LIST_BUDGET_PER_20S":    "call records: list requests per 20 s (Graph allows 40)",
 	"KAFKA_COMPRESSION":                        "`none`, `gzip`, `snappy`, `lz4`, `zstd`; unset with `KAFKA_PRESET=eventhubs`: `gzip`",
 	"KAFKA_BATCH_MAX_BYTES":                    "largest uncompressed batch; every topic's `max.message.bytes` must be at least this. 64 KiB batches compress as one zstd block (see `docs/performance.md`); raise it for rows near that size. Unset with `KAFKA_PRESET=eventhubs`: 1000000",
 	"KAFKA_IDEMPOTENCE":                        "idempotent writes; off only for clusters that do not grant `IDEMPOTENT_WRITE`",
