@@ -390,7 +390,7 @@ func (e *crEncoder) record(r *crRecord, obj string, depth int, members []jsonsca
 			case crString, crLong:
 				return ids, e.fieldErr(f.prop, "required property is missing")
 			case crUnknown:
-				if dup := e.appendUnknown(ubase); dup != "" {
+				if dup, ok := e.appendUnknown(ubase); !ok {
 					return ids, e.fieldErr(dup, "duplicate property")
 				}
 			case crTenant:
@@ -552,19 +552,20 @@ func (e *crEncoder) rawMap(name, val string, depth int) *RowError {
 		e.unknown = append(e.unknown, crKV{k, rawValue(val[m.ValueStart:m.ValueEnd])})
 	}
 	e.dst = append(e.dst, unionValue)
-	if dup := e.appendKVs(e.unknown[ubase:]); dup != "" {
+	if dup, ok := e.appendKVs(e.unknown[ubase:]); !ok {
 		return &RowError{Field: name + "." + dup, Reason: "duplicate property"}
 	}
 	return nil
 }
 
 // appendUnknown writes the level's additionalProperties (null when there
-// are none), or returns the name of a property the level repeats.
-func (e *crEncoder) appendUnknown(ubase int) (dup string) {
+// are none), or returns the name of a property the level repeats and
+// false.
+func (e *crEncoder) appendUnknown(ubase int) (dup string, ok bool) {
 	kvs := e.unknown[ubase:]
 	if len(kvs) == 0 {
 		e.dst = append(e.dst, unionNull)
-		return ""
+		return "", true
 	}
 	e.dst = append(e.dst, unionValue)
 	return e.appendKVs(kvs)
@@ -572,12 +573,12 @@ func (e *crEncoder) appendUnknown(ubase int) (dup string) {
 
 // appendKVs appends to e.dst a map of kvs with the entries sorted by name,
 // so that one record's Avro body is always the same bytes, or returns the
-// name of an entry that kvs repeats.
-func (e *crEncoder) appendKVs(kvs []crKV) (dup string) {
+// name of an entry that kvs repeats and false.
+func (e *crEncoder) appendKVs(kvs []crKV) (dup string, ok bool) {
 	slices.SortFunc(kvs, func(a, b crKV) int { return strings.Compare(a.name, b.name) })
 	for i := 1; i < len(kvs); i++ {
 		if kvs[i].name == kvs[i-1].name {
-			return kvs[i].name
+			return kvs[i].name, false
 		}
 	}
 	dst := e.dst
@@ -589,7 +590,7 @@ func (e *crEncoder) appendKVs(kvs []crKV) (dup string) {
 		}
 	}
 	e.dst = append(dst, 0)
-	return ""
+	return "", true
 }
 
 // records writes the array of records val as f's.
