@@ -41,12 +41,15 @@ type sourceCodec struct {
 	source, name string
 	// aggregate marks a report row with no id (see Codec.Aggregate).
 	aggregate bool
-	versions  []codecVersion
-	encode    func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
-	decode    func(data []byte, ver int) (any, error)
-	parse     func(raw []byte, ver int) (any, error)
-	rowType   reflect.Type
-	desc      *recordDesc
+	// records marks nested call records (see Codec.Records): no row
+	// type, no field table (parse, rowType and desc are nil).
+	records  bool
+	versions []codecVersion
+	encode   func(in rowInput, ver int, dst []byte) (id, key string, out []byte, err error)
+	decode   func(data []byte, ver int) (any, error)
+	parse    func(raw []byte, ver int) (any, error)
+	rowType  reflect.Type
+	desc     *recordDesc
 }
 
 // codecVersion is one Graph API version of a source and its schema.
@@ -137,6 +140,16 @@ func (c *Codec) Source() string { return c.src.source }
 // (DayKey). Such rows are deduplicated on key and content, not on an id.
 func (c *Codec) Aggregate() bool { return c.src.aggregate }
 
+// Records reports whether the codec's rows are whole Teams call records
+// (the call-records source, Kind Records) rather than flat log rows:
+// nested (sessions → segments → media → streams), each encoded whole, one
+// JSON object as the fetch client delivers it (read with $expand, every
+// session page merged into sessions). Encode returns as id
+// VersionedID(record id, version), since a record is republished whenever
+// its version grows, and as key the record id; Decode returns the record
+// as a map[string]any (see decodeCallRecord).
+func (c *Codec) Records() bool { return c.src.records }
+
 // Version returns the Graph API version whose rows the codec reads.
 func (c *Codec) Version() string { return c.version }
 
@@ -207,7 +220,10 @@ func (e *RowError) owned(shared bool) *RowError {
 }
 
 // Decode decodes one record written by Encode (without framing) into a new
-// row of the codec's source's type (*DirectRoutingLogRow, *PstnCallLogRow, ...).
+// row of the codec's source's type (*DirectRoutingLogRow, *PstnCallLogRow, ...),
+// or, for call records (Records), into a map[string]any keyed by Avro
+// field name, nested records as maps, durations as int64 microseconds and
+// timestamps as UTC time.Time.
 func (c *Codec) Decode(data []byte) (any, error) {
 	row, err := c.src.decode(data, c.ver)
 	if err != nil {

@@ -4,7 +4,7 @@ package schemas
 
 // sourceCodecs lists the generated codecs of every source, in the order
 // of the sources registry; For picks from it.
-var sourceCodecs = []*sourceCodec{&directRoutingCodec.sourceCodec, &pstnCodec.sourceCodec, &smsCodec.sourceCodec, &pstnBlockedUsersCodec.sourceCodec, &pstnDialoutCodec.sourceCodec}
+var sourceCodecs = []*sourceCodec{&directRoutingCodec.sourceCodec, &pstnCodec.sourceCodec, &smsCodec.sourceCodec, &pstnBlockedUsersCodec.sourceCodec, &pstnDialoutCodec.sourceCodec, &callRecordsCodec.sourceCodec}
 
 // graphProperties numbers every production source's Graph property names, for
 // the parsers' lookups (see propertySet).

@@ -21,6 +21,25 @@
 // was added last, so the schemas registered before it and these are
 // compatible both ways (testdata/history).
 //
+// # Call records
+//
+// Teams call records (the call-records source, CallRecord.avsc) are nested:
+// record → sessions → segments (caller and callee endpoints, failureInfo,
+// media → streams), with organizer/participants (identitySets) and
+// organizer_v2/participants_v2. Their codec (callrecord.go) is hand-written
+// and driven by the parsed schema; Codec.Records reports it. The rules
+// below apply at every level, plus: every nested record has its own
+// additionalProperties; the polymorphic endpoint and userAgent are one
+// record each holding every subtype's properties, with the @odata.type
+// annotation in odataType; ISO 8601 durations are longs of microseconds,
+// the original text kept in that level's additionalProperties when the
+// number loses digits (past the microsecond) or cannot hold it (years,
+// months); Graph enums are strings; a collection is null when Graph omits
+// it or sends null and empty when it sends []; errors name the property by
+// its path (sessions[3].segments[0].media[0].streams[1].averageJitter).
+// Encode returns VersionedID(id, version) as the dedup id and the record
+// id as the key; Decode returns a map[string]any.
+//
 // # Generated codecs
 //
 // Each source's row type and its description are generated (go generate;

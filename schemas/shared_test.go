@@ -52,7 +52,7 @@ func sharedCases(t *testing.T, source string) [][]byte {
 // overwrites raw afterwards, which must not change an error already
 // returned.
 func TestEncodeSharedMatchesEncode(t *testing.T) {
-	for _, sc := range sourceCodecs {
+	for _, sc := range rowSourceCodecs() {
 		source := sc.source
 		for _, v := range sc.versions {
 			version := v.version

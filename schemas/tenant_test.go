@@ -29,7 +29,7 @@ func tenantOf(t *testing.T, row any) *string {
 // the record ends with TenantSuffix, which callers hashing a record's
 // content rely on.
 func TestCodecStampsTenant(t *testing.T) {
-	for _, sc := range sourceCodecs {
+	for _, sc := range rowSourceCodecs() {
 		for ver, v := range sc.versions {
 			raw := seedRaw(t, sc, ver)
 			base, err := For(sc.source, v.version)
@@ -176,7 +176,7 @@ func TestTenantSuffix(t *testing.T) {
 // registered before the field (<Record>[.beta].0.avsc).
 func TestTenantFieldIsCompatibleEvolution(t *testing.T) {
 	texts := map[string]string{}
-	for _, sc := range sourceCodecs {
+	for _, sc := range rowSourceCodecs() {
 		for _, v := range sc.versions {
 			c, err := For(sc.source, v.version)
 			if err != nil {

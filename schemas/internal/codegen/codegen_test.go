@@ -98,7 +98,7 @@ func TestGeneratorRefuses(t *testing.T) {
 		{"record name differs", okFields, "", ptr(with(func(s *sources.Source) { s.Record = "Q" })), "Q.avsc"},
 		{"unknown version", okFields, "", ptr(with(func(s *sources.Source) { s.Versions = []string{"v2"} })), `version "v2"`},
 		{"avsc without an entry", okFields, "", ptr(with(func(s *sources.Source) { s.Versions = []string{sources.V1} })), "R.beta.avsc: no entry"},
-		{"records kind", okFields, "", ptr(with(func(s *sources.Source) { s.Kind = sources.Records })), "no codec convention"},
+		{"records kind in beta", okFields, "", ptr(with(func(s *sources.Source) { s.Kind, s.VersionProperty, s.TimeProperty = sources.Records, "id", "id" })), "read in v1.0 only"},
 		{"aggregate", aggFields, "", &aggregate, ""},
 		{"no tenant field", "!" + okFields, "", nil, "R.avsc: the last field must be tenantId"},
 		{"only beta has the tenant field", "!" + okFields, okFields, nil, "R.avsc: the last field must be tenantId"},
@@ -148,3 +148,65 @@ func TestGeneratorRefuses(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGeneratorRecords checks the generator's handling of a Records source
+// (call records), whose codec is hand-written: it emits no file, lists the
+// codec by the naming rule, and refuses a schema that disagrees with the
+// entry.
+func TestGeneratorRecords(t *testing.T) {
+	const (
+		id      = `{"name": "id", "type": "string"}`
+		version = `{"name": "version", "type": "long"}`
+		start   = `{"name": "startDateTime", "type": ["null", {"type": "long", "logicalType": "timestamp-millis"}], "default": null}`
+		unknown = `{"name": "additionalProperties", "type": ["null", {"type": "map", "values": "string"}], "default": null}`
+		tenant  = `{"name": "tenantId", "type": ["null", "string"], "default": null}`
+		nested  = `{"name": "sessions", "type": ["null", {"type": "array", "items": {"type": "record", "name": "S", "fields": []}}], "default": null}`
+	)
+	entry := sources.Source{Name: "call-recs", Title: "C", Kind: sources.Records, Function: "callRecords", Versions: []string{sources.V1},
+		Record: "C", IDProperty: "id", KeyProperty: "id", VersionProperty: "version", TimeProperty: "startDateTime"}
+	record := func(name string, fields ...string) string {
+		return `{"type": "record", "name": "` + name + `", "namespace": "t", "fields": [` + strings.Join(fields, ",") + `]}`
+	}
+	for _, c := range []struct {
+		name, avsc string
+		change     func(*sources.Source)
+		want       string
+	}{
+		{"ok", record("C", id, version, start, nested, unknown, tenant), nil, ""},
+		{"record name differs", record("D", id, version, start, unknown, tenant), nil, "the entry's Record is C"},
+		{"no version", record("C", id, start, unknown, tenant), nil, "VersionProperty version is not in the schema"},
+		{"version nullable", record("C", id, `{"name": "version", "type": ["null", "long"]}`, start, unknown, tenant), nil, "VersionProperty version has type"},
+		{"id nullable", record("C", `{"name": "id", "type": ["null", "string"]}`, version, start, unknown, tenant), nil, "IDProperty id has type"},
+		{"time not a timestamp", record("C", id, version, `{"name": "startDateTime", "type": ["null", "string"]}`, unknown, tenant), nil, "TimeProperty startDateTime"},
+		{"no unknown map", record("C", id, version, start, tenant), nil, "additionalProperties is not in the schema"},
+		{"tenant not last", record("C", id, version, start, tenant, unknown), nil, "the last field must be tenantId"},
+		{"no version property", record("C", id, version, start, unknown, tenant), func(s *sources.Source) { s.VersionProperty = "" }, "needs an IDProperty, a KeyProperty, a VersionProperty"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "C.avsc"), []byte(c.avsc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			src := entry
+			if c.change != nil {
+				c.change(&src)
+			}
+			files, err := generate(dir, []sources.Source{src})
+			if c.want != "" {
+				if err == nil || !strings.Contains(err.Error(), c.want) {
+					t.Errorf("Generate = %v, want an error containing %q", err, c.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Generate: %v", err)
+			}
+			if _, ok := files["C_gen.go"]; ok {
+				t.Errorf("Generate emitted C_gen.go for a Records source, whose codec is hand-written")
+			}
+			if idx := string(files["codecs_gen.go"]); !strings.Contains(idx, "&callRecsCodec.sourceCodec") {
+				t.Errorf("codecs_gen.go does not list callRecsCodec:\n%s", idx)
+			}
+		})
+	}
+}

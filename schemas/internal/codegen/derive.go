@@ -85,6 +85,12 @@ func derive(src sources.Source) (Annotation, func(*source) error, error) {
 		a.Aggregate = true
 		a.Identity = slices.Clone(src.GroupBy)
 		a.Key = slices.Clone(src.GroupBy)
+	case sources.Records:
+		// Hand-written codec; generate checks the entry with checkRecords.
+		a.Records = true
+		a.ID = src.IDProperty
+		a.Key = []string{src.KeyProperty}
+		return a, nil, nil
 	default:
 		return a, nil, fmt.Errorf("%s: kind %v has no codec convention", a.origin, src.Kind)
 	}

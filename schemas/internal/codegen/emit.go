@@ -42,6 +42,14 @@ func generate(pkgDir string, registry []sources.Source) (map[string][]byte, erro
 		if err != nil {
 			return nil, err
 		}
+		if a.Records {
+			if err := checkRecords(a, src, pkgDir); err != nil {
+				return nil, err
+			}
+			claimed[a.Versions[0].Avsc] = true
+			index = append(index, a.Prefix+"Codec")
+			continue
+		}
 		s, err := load(a, pkgDir, keyFor)
 		if err != nil {
 			return nil, err

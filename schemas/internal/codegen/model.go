@@ -126,6 +126,11 @@ type Annotation struct {
 	// Unknown is the map<string> field that keeps the properties the
 	// schema does not define.
 	Unknown string `json:"unknown"`
+	// Records marks a source of Kind Records (call records), whose codec
+	// is hand-written: the generator checks its schema (checkRecords) and
+	// lists the codec, and emits nothing for it. Derived only, never
+	// annotated.
+	Records bool `json:"-"`
 
 	// origin names where the annotation came from, for the generated
 	// files' headers and errors.

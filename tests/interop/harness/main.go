@@ -137,6 +137,14 @@ func run(dir string, start time.Time, hours, perHour int) error {
 			n = len(rows)
 			write = func(path, _ string) error { return writeAggregateTruth(path, rows) }
 			idProp = "-" // an aggregate has none: a row is its key
+		case sources.Records:
+			// Call records need the simulator's call-records data set and
+			// the fetch client's list-then-get reads, which are not this
+			// lane's yet: no truth file, so the consumer expects no topic.
+			// schemas' golden fixtures are decoded by fastavro in the
+			// meantime (tests/interop/callrecords_check.py).
+			log.Printf("harness: source %s (kind %s) has no interop lane yet; skipped", src.Name, src.Kind)
+			continue
 		default:
 			return fmt.Errorf("source %s is of kind %s, which the interop test does not read", src.Name, src.Kind)
 		}
