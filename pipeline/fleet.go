@@ -112,7 +112,7 @@ func fleetHTTPClient(cfg Config) *http.Client {
 
 // limitedFetcher reads a window once one of the fleet's read slots is free.
 type limitedFetcher struct {
-	f     walk.Fetcher
+	f     walk.RecordsFetcher
 	slots chan struct{}
 }
 

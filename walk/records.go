@@ -34,7 +34,8 @@ func (w *Walker) fetchPages(ctx context.Context, from, to time.Time, known func(
 	if !w.cfg.Source.Records {
 		return w.fetch.Calls(ctx, w.cfg.Source.Function, from, to, onPage)
 	}
-	return w.fetch.CallRecords(ctx, w.cfg.Source.Function, from, to, known, onPage)
+	// New checked that the fetcher reads records.
+	return w.fetch.(RecordsFetcher).CallRecords(ctx, w.cfg.Source.Function, from, to, known, onPage)
 }
 
 // knownRecord reports whether the version of record id was published

@@ -40,12 +40,18 @@ import (
 	"github.com/callstream/callstream/schemas"
 )
 
-// Fetcher reads the rows of one function over a range of call start times,
-// and the records of a records source (sources.Records) whose start times
-// are in a range, each whole, skipping those whose (id, version) known
-// reports. *fetch.Client implements it.
+// Fetcher reads the rows of one function over a range of call start times.
+// *fetch.Client implements it.
 type Fetcher interface {
 	Calls(ctx context.Context, fn fetch.Function, from, to time.Time, onPage func(fetch.Page) error) (fetch.Stats, error)
+}
+
+// RecordsFetcher is the Fetcher a records source (Source.Records) needs:
+// it also reads the records whose start times are in a range, each whole,
+// skipping those whose listed (id, version) known reports.
+// *fetch.Client implements it.
+type RecordsFetcher interface {
+	Fetcher
 	CallRecords(ctx context.Context, fn fetch.Function, from, to time.Time, known func(id string, version int64) bool, onPage func(fetch.Page) error) (fetch.Stats, error)
 }
 
@@ -242,6 +248,9 @@ func New(cfg Config, f Fetcher, p Publisher, s checkpoint.Loader) (*Walker, erro
 	var errs []error
 	if cfg.Source.Name == "" || cfg.Source.Function == "" || cfg.Source.Encode == nil {
 		errs = append(errs, errors.New("source is incomplete"))
+	}
+	if _, ok := f.(RecordsFetcher); cfg.Source.Records && !ok {
+		errs = append(errs, fmt.Errorf("source %s is a records source, which its fetcher (%T) cannot read", cfg.Source.Name, f))
 	}
 	if cfg.Window <= 0 {
 		errs = append(errs, errors.New("window must be positive"))
