@@ -97,6 +97,15 @@ type Config struct {
 	// (at least 1).
 	RowsPerDay int
 
+	// TeamsRecordsPerDay is the density of the Teams-only call records
+	// (calls and meetings without a Direct Routing leg) interleaved with
+	// the records of the Direct Routing calls: zero gives one per Direct
+	// Routing row slot (as many Teams-only records as Direct Routing rows,
+	// so about 1.9 records per Direct Routing call), a negative value none.
+	// A tenant of 5,000 call records a day is RowsPerDay 2600 and
+	// TeamsRecordsPerDay 2650 (CallRecordsCount gives the exact figure).
+	TeamsRecordsPerDay int
+
 	// PageSize is the number of rows per page; DefaultPageSize if zero.
 	PageSize int
 
@@ -273,6 +282,8 @@ type Server struct {
 
 	// pstn holds the getPstnCalls data set (nil inside it).
 	pstn *Server
+	// cr holds the call-records data set (nil inside pstn).
+	cr *crSet
 	// The beta-only data sets (nil inside pstn).
 	sms     *smsSet
 	blocked *blockedSet
@@ -350,6 +361,9 @@ func newServer(cfg Config, people *Server) (*Server, error) {
 	if step > 0 && step < minStep {
 		bad("graphsim: a density of %d rows an hour (%d a day) spaces rows closer than %v", cfg.RowsPerHour, cfg.RowsPerDay, minStep)
 	}
+	if cfg.TeamsRecordsPerDay > 0 && 24*time.Hour/time.Duration(cfg.TeamsRecordsPerDay) < minStep {
+		bad("graphsim: a TeamsRecordsPerDay of %d spaces records closer than %v", cfg.TeamsRecordsPerDay, minStep)
+	}
 	if cfg.PageSize < 0 {
 		bad("graphsim: PageSize must be positive, got %d", cfg.PageSize)
 	}
@@ -425,8 +439,9 @@ func newServer(cfg Config, people *Server) (*Server, error) {
 	s.n = s.countRows()
 	s.pstn = s.newPstnSet()
 	s.sms, s.blocked, s.dialout = s.newSmsSet(), s.newBlockedSet(), s.newDialoutSet()
+	s.cr = s.newCallRecordSet()
 	for _, src := range sources.All() {
-		if s.dataSet(src.DataSet) == nil && s.betaSet(Function(src.Function)) == nil {
+		if s.dataSet(src.DataSet) == nil && s.betaSet(Function(src.Function)) == nil && !(src.DataSet == callRecordsDataSet && s.cr != nil) {
 			return nil, fmt.Errorf("graphsim: no data set %q for source %s", src.DataSet, src.Name)
 		}
 	}

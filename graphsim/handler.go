@@ -220,6 +220,17 @@ func (s *Server) respond(buf []byte, hdr http.Header, r *http.Request, now time.
 		// Graph checks the token first (401) and the permission after.
 		return buf, -1, &graphError{http.StatusForbidden, CodeRequestDenied, "Insufficient privileges to complete the operation."}
 	}
+	if rt, ok := parseRecordsPath(r.URL.Path); ok {
+		// The call records count against their own throttling family.
+		if ge := s.throttleRecordsCheck(hdr, app, rt.throttleKey(), now); ge != nil {
+			return buf, -1, ge
+		}
+		if r.Method != http.MethodGet {
+			hdr.Set("Allow", http.MethodGet)
+			return buf, -1, &graphError{http.StatusMethodNotAllowed, CodeBadRequest, "Specified HTTP method is not allowed for the request target."}
+		}
+		return s.respondRecords(buf, hdr, r, rt, now)
+	}
 	if ge := s.throttleCheck(hdr, app, r.URL.Path, now); ge != nil {
 		return buf, -1, ge
 	}

@@ -382,18 +382,12 @@ func (s *Server) appendRow(dst []byte, i int, beta bool) []byte {
 		dst = appendTime(dst, start-d, digits, plus)
 	}
 
-	duration := 0
-	if ok {
-		// Call lengths are roughly exponential with a mean near three minutes.
-		duration = 3 + int(-math.Log(1-frac(s.h(i, tagDur)))*170)
-		duration = min(duration, 4*3600)
-	}
+	duration := s.callDuration(i, ok)
 	dst = append(dst, `,"failureDateTime":`...)
 	if ok {
 		dst = append(dst, sentinel...)
 	} else {
-		d := int64(s.h(i, tagFailAt)%uint64(20*nsSecond)) / unit * unit
-		dst = appendTime(dst, start+d, digits, plus)
+		dst = appendTime(dst, start+s.failureOffset(i, unit), digits, plus)
 	}
 	dst = append(dst, `,"endDateTime":`...)
 	switch {
@@ -497,6 +491,21 @@ func (s *Server) appendRow(dst []byte, i int, beta bool) []byte {
 		dst = append(dst, ']')
 	}
 	return append(dst, '}')
+}
+
+// callDuration is row i's duration in seconds: 0 for a failed call, and
+// for an answered one roughly exponential with a mean near three minutes.
+func (s *Server) callDuration(i int, ok bool) int {
+	if !ok {
+		return 0
+	}
+	return min(3+int(-math.Log(1-frac(s.h(i, tagDur)))*170), 4*3600)
+}
+
+// failureOffset is how long after its start failed row i failed, whole
+// units of the precision its times are printed with.
+func (s *Server) failureOffset(i int, unit int64) int64 {
+	return int64(s.h(i, tagFailAt)%uint64(20*nsSecond)) / unit * unit
 }
 
 // appendExtra adds, to about one row in 50, a property v1.0 does not define:

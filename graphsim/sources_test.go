@@ -28,6 +28,12 @@ func TestDataSetsMatchRegistry(t *testing.T) {
 		if set := s.betaSet(Function(src.Function)); set != nil {
 			ds = set // the beta data sets answer through respondSet
 		}
+		if src.DataSet == callRecordsDataSet {
+			if s.cr == nil {
+				t.Errorf("%s: no call-records data set", src.Name)
+			}
+			ds = s.cr // answered through respondRecords
+		}
 		if prev, ok := seen[ds]; ok {
 			t.Errorf("%s and %s share a data set", prev, src.Name)
 		}
