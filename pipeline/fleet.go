@@ -18,6 +18,7 @@ import (
 	"github.com/callstream/callstream/cluster"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/producer"
+	"github.com/callstream/callstream/sources"
 	"github.com/callstream/callstream/tenants"
 	"github.com/callstream/callstream/walk"
 )
@@ -502,6 +503,11 @@ func (b *bucket) claim() error {
 		return err
 	}
 	pcfg.TransactionalID = bucketTransactionalID(f.cfg, b.n)
+	// The bucket's lanes share its client, and so its batch size: one
+	// that takes a call record whatever sources a tenant is given, now or
+	// by a later edit of TENANTS_FILE. A fleet's windows are small, so its
+	// batches rarely approach either size.
+	pcfg.BatchMaxBytes = batchMaxBytes(f.cfg, sources.Names())
 	// A bucket is busy for moments each poll: an idle one keeps no
 	// connection, so a replica's connections follow the buckets at work.
 	// Metadata refreshes spread over a second period too: clients made

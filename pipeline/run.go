@@ -269,6 +269,7 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 		pcfg.TransactionalID = transactionalID(cfg, source, topic)
 	}
 	pcfg.Topics.Upsert = src.Kind == sources.Aggregate // created compacted
+	pcfg.BatchMaxBytes = batchMaxBytes(cfg, []string{source})
 	if tenant := cfg.Graph.Auth.TenantID; tenant != "" {
 		pcfg.Headers = append(pcfg.Headers, kgo.RecordHeader{Key: producer.HeaderTenant, Value: []byte(tenant)})
 	}
@@ -297,6 +298,27 @@ func (ls laneConfig) walkConfig(cfg Config, start time.Time, log *slog.Logger) w
 		History:         historyConfig(cfg.Walk),
 		Logger:          log,
 	}
+}
+
+// recordsBatchMaxBytes is the smallest batch a records source's lane
+// builds: a call record holds every session of its call, and a meeting's
+// runs to hundreds of kilobytes, far past KAFKA_BATCH_MAX_BYTES' 64 KiB
+// default. 1,000,000 bytes fit the max.message.bytes of every cluster's
+// defaults (Apache Kafka's 1,048,588, Event Hubs' 1,000,000); a larger
+// record is a bad row, dead-lettered with the reason.
+const recordsBatchMaxBytes = 1_000_000
+
+// batchMaxBytes is the batch size of a producer carrying the records of
+// the sources names: KAFKA_BATCH_MAX_BYTES, raised to
+// recordsBatchMaxBytes when one of them is a records source.
+func batchMaxBytes(cfg Config, names []string) int32 {
+	b := cfg.Kafka.BatchMaxBytes
+	for _, name := range names {
+		if src, ok := sources.Lookup(name); ok && src.Kind == sources.Records {
+			return max(b, recordsBatchMaxBytes)
+		}
+	}
+	return b
 }
 
 // graphHTTPClient bounds each Graph request, body included: a server that

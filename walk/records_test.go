@@ -56,7 +56,9 @@ func newRecRig(t *testing.T, m mode, sc graphsim.Config) *recRig {
 	r.sim, r.fc = simulatedGraph(t, sc)
 	r.topic = r.kafka.Topic(t, 3, nil)
 	pcfg := producer.Config{Brokers: r.kafka.Brokers, Topic: r.topic,
-		Schema: producer.Schema{Name: schemas.CallRecordsSchemaName, Text: schemas.CallRecordsSchemaText(), Fingerprint: "x"}}
+		Schema: producer.Schema{Name: schemas.CallRecordsSchemaName, Text: schemas.CallRecordsSchemaText(), Fingerprint: "x"},
+		// As the lanes of a records source: a meeting's record is large.
+		BatchMaxBytes: 1_000_000}
 	if m == exactlyOnce {
 		r.cl = r.kafka.Client(t, freshMetadata)
 		if err := producer.EnsureCheckpointTopic(context.Background(), r.cl, r.topic+".checkpoint", r.topic); err != nil {
@@ -104,8 +106,10 @@ func (r *recRig) published(t *testing.T) map[string][][]byte {
 		t.Fatal(err)
 	}
 	out := map[string][][]byte{}
+	framing := len(r.prod.ValueBuffer(0))
 	for _, rec := range r.kafka.ReadAll(t, r.topic, true) {
-		v, err := codec.Decode(rec.Value[5:])
+		body := rec.Value[framing:]
+		v, err := codec.Decode(body)
 		if err != nil {
 			t.Fatalf("offset %d: %v", rec.Offset, err)
 		}
@@ -115,7 +119,7 @@ func (r *recRig) published(t *testing.T) map[string][][]byte {
 			t.Fatalf("record %s keyed %q, want its id", id, rec.Key)
 		}
 		vid := schemas.VersionedID(id, m["version"].(int64))
-		out[vid] = append(out[vid], rec.Value[5:])
+		out[vid] = append(out[vid], body)
 	}
 	return out
 }
@@ -170,9 +174,9 @@ func TestRecordsOncePerVersion(t *testing.T) {
 			t.Fatalf("%d (id, version)s on the topic, the simulator served %d", len(got), len(first))
 		}
 
-		// Two days on: every update has appeared, and the windows are due
-		// for their 48 h rescan.
-		r.clk.Set(end.Add(49 * time.Hour))
+		// Days on: every update has appeared, and the windows are due for
+		// their 48 h rescan (on its 24 h grid: see rescanAt).
+		r.clk.Set(start.Add(73 * time.Hour))
 		second := r.sim.CallRecordsAt(start, end, r.clk.Now())
 		had := map[string]int64{}
 		for _, v := range first {
