@@ -807,3 +807,48 @@ func TestLimits_ScaledCallRecords(t *testing.T) {
 		t.Fatalf("Scaled(3) = %+v", l)
 	}
 }
+
+// TestCallRecords_ForeignNextLink: Config.ForeignNextLink points the
+// list's and the sessions' nextLinks at another host too.
+func TestCallRecords_ForeignNextLink(t *testing.T) {
+	g := newCRRig(t, graphsim.Config{ForeignNextLink: "https://evil.example"})
+	var big string
+	for _, v := range g.sim.CallRecordsAt(crDay0, crDay0.Add(24*time.Hour), g.clock()) {
+		if v.Sessions > graphsim.SessionsPageSize {
+			big = v.ID
+			break
+		}
+	}
+	_, _, body := g.do(t, listURL(g.ts.URL, rangeFilter(crDay0, crDay0.Add(24*time.Hour))), "Prefer", "odata.maxpagesize=2")
+	var p listPage
+	if err := json.Unmarshal(body, &p); err != nil || !strings.HasPrefix(p.NextLink, "https://evil.example/v1.0/communications/callRecords?") {
+		t.Fatalf("list nextLink %q (%v)", p.NextLink, err)
+	}
+	_, _, body = g.do(t, g.ts.URL+"/v1.0/communications/callRecords/"+big+"?$expand=sessions($expand=segments)")
+	if link := decode(t, body)["sessions@odata.nextLink"]; !strings.HasPrefix(fmt.Sprint(link), "https://evil.example/v1.0/communications/callRecords/"+big+"/sessions?") {
+		t.Fatalf("sessions nextLink %v", link)
+	}
+}
+
+// TestCallRecords_Truncate: a Truncate fault cuts a record's body short,
+// and the client sees an unexpected EOF.
+func TestCallRecords_Truncate(t *testing.T) {
+	g := newCRRig(t, graphsim.Config{Faults: []graphsim.Fault{{Every: 1, Truncate: true, Limit: 1}}})
+	rec := g.sim.CallRecordsAt(crDay0, crDay0.Add(time.Hour), g.clock())[0]
+	req, err := http.NewRequest(http.MethodGet, g.ts.URL+"/v1.0/communications/callRecords/"+rec.ID+"?$expand=sessions($expand=segments)", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := g.ts.Client().Do(req)
+	if err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if err == nil {
+		t.Fatal("a truncated record read without error")
+	}
+	if st, _, _ := g.do(t, req.URL.String()); st != http.StatusOK {
+		t.Fatalf("after the fault: %d", st)
+	}
+}

@@ -301,22 +301,9 @@ var (
 // then a round trip over a minute), rates as JSON numbers, and the
 // properties of the other kind of media null, as Graph sends them.
 func appendStream(dst []byte, h uint64, dir string, video bool, ss *crSession, lo, hi int64) []byte {
-	sub := func(n uint64) uint64 { return mix64(h ^ n*0xD6E8FEB86659FD93) }
-	dur := func(n uint64, maxMs int64) []byte {
-		x := sub(n)
-		ns := int64(x%uint64(maxMs)+1) * nsMilli
-		if x>>40%8 == 0 {
-			ns += int64(x>>20%10000) * nsTick
-		}
-		return appendISODuration(nil, ns)
-	}
-	ratio := func(n uint64, maxMillionths uint64) []byte {
-		x := sub(n) % maxMillionths
-		return strconv.AppendFloat(nil, float64(x)/1e6, 'f', -1, 64)
-	}
-	null := []byte("null")
+	audio := !video
 	dst = append(dst, `{"streamId":"`...)
-	dst = strconv.AppendUint(dst, sub(1)%4294967295, 10)
+	dst = strconv.AppendUint(dst, streamSub(h, 1)%4294967295, 10)
 	dst = append(dst, `","startDateTime":`...)
 	dst = appendTrimmedTime(dst, lo)
 	dst = append(dst, `,"endDateTime":`...)
@@ -326,97 +313,115 @@ func appendStream(dst []byte, h uint64, dir string, video bool, ss *crSession, l
 	dst = append(dst, `","audioCodec":`...)
 	switch {
 	case video:
-		dst = append(dst, null...)
+		dst = append(dst, "null"...)
 	case ss.dr:
-		dst = appendASCII(dst, audioCodecsPSTN[sub(2)%4])
+		dst = appendASCII(dst, audioCodecsPSTN[streamSub(h, 2)%4])
 	default:
-		dst = appendASCII(dst, audioCodecsTeams[sub(2)%4])
+		dst = appendASCII(dst, audioCodecsTeams[streamSub(h, 2)%4])
 	}
 	dst = append(dst, `,"videoCodec":`...)
 	if video {
-		dst = appendASCII(dst, videoCodecs[sub(3)%4])
+		dst = appendASCII(dst, videoCodecs[streamSub(h, 3)%4])
 	} else {
-		dst = append(dst, null...)
-	}
-	a := func(b []byte) []byte { // an audio figure, null on video
-		if video {
-			return null
-		}
-		return b
-	}
-	vd := func(b []byte) []byte { // a video figure, null on audio
-		if !video {
-			return null
-		}
-		return b
+		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"averageAudioDegradation":`...)
-	if sub(4)%5 == 0 {
-		dst = append(dst, null...)
-	} else {
-		dst = append(dst, a(ratio(5, 1_500_000))...)
-	}
+	dst = streamRatio(dst, audio && streamSub(h, 4)%5 != 0, h, 5, 1_500_000)
 	dst = append(dst, `,"averageAudioNetworkJitter":`...)
-	dst = append(dst, a(dur(6, 40))...)
+	dst = streamDur(dst, audio, h, 6, 40)
 	dst = append(dst, `,"averageBandwidthEstimate":`...)
-	dst = strconv.AppendUint(dst, 50_000+sub(7)%9_950_000, 10)
+	dst = strconv.AppendUint(dst, 50_000+streamSub(h, 7)%9_950_000, 10)
 	dst = append(dst, `,"averageFreezeDuration":`...)
-	dst = append(dst, vd(dur(8, 900))...)
+	dst = streamDur(dst, video, h, 8, 900)
 	dst = append(dst, `,"averageJitter":`...)
-	dst = append(dst, dur(9, 40)...)
+	dst = streamDur(dst, true, h, 9, 40)
 	dst = append(dst, `,"averagePacketLossRate":`...)
-	dst = append(dst, ratio(10, 50_000)...)
+	dst = streamRatio(dst, true, h, 10, 50_000)
 	dst = append(dst, `,"averageRatioOfConcealedSamples":`...)
-	dst = append(dst, a(ratio(11, 80_000))...)
+	dst = streamRatio(dst, audio, h, 11, 80_000)
 	dst = append(dst, `,"averageReceivedFrameRate":`...)
-	dst = append(dst, vd(strconv.AppendFloat(nil, float64(15+sub(12)%16)+float64(sub(13)%100)/100, 'f', -1, 64))...)
+	if video {
+		dst = strconv.AppendFloat(dst, float64(15+streamSub(h, 12)%16)+float64(streamSub(h, 13)%100)/100, 'f', -1, 64)
+	} else {
+		dst = append(dst, "null"...)
+	}
 	dst = append(dst, `,"averageRoundTripTime":`...)
-	dst = append(dst, dur(14, 250)...)
+	dst = streamDur(dst, true, h, 14, 250)
 	dst = append(dst, `,"averageVideoFrameLossPercentage":`...)
-	dst = append(dst, vd(ratio(15, 5_000_000))...)
+	dst = streamRatio(dst, video, h, 15, 5_000_000)
 	dst = append(dst, `,"averageVideoFrameRate":`...)
-	dst = append(dst, vd(strconv.AppendFloat(nil, float64(10+sub(16)%21)+float64(sub(17)%1000)/1000, 'f', -1, 64))...)
+	if video {
+		dst = strconv.AppendFloat(dst, float64(10+streamSub(h, 16)%21)+float64(streamSub(h, 17)%1000)/1000, 'f', -1, 64)
+	} else {
+		dst = append(dst, "null"...)
+	}
 	dst = append(dst, `,"averageVideoPacketLossRate":`...)
-	dst = append(dst, vd(ratio(18, 30_000))...)
+	dst = streamRatio(dst, video, h, 18, 30_000)
 	dst = append(dst, `,"isAudioForwardErrorCorrectionUsed":`...)
-	dst = append(dst, a(strconv.AppendBool(nil, sub(19)%3 == 0))...)
+	if audio {
+		dst = strconv.AppendBool(dst, streamSub(h, 19)%3 == 0)
+	} else {
+		dst = append(dst, "null"...)
+	}
 	dst = append(dst, `,"lowFrameRateRatio":`...)
-	dst = append(dst, vd(ratio(20, 200_000))...)
+	dst = streamRatio(dst, video, h, 20, 200_000)
 	dst = append(dst, `,"lowVideoProcessingCapabilityRatio":`...)
-	dst = append(dst, vd(ratio(21, 100_000))...)
+	dst = streamRatio(dst, video, h, 21, 100_000)
 	dst = append(dst, `,"maxAudioNetworkJitter":`...)
-	dst = append(dst, a(dur(22, 200))...)
+	dst = streamDur(dst, audio, h, 22, 200)
 	dst = append(dst, `,"maxJitter":`...)
-	dst = append(dst, dur(23, 200)...)
+	dst = streamDur(dst, true, h, 23, 200)
 	dst = append(dst, `,"maxPacketLossRate":`...)
-	dst = append(dst, ratio(24, 200_000)...)
+	dst = streamRatio(dst, true, h, 24, 200_000)
 	dst = append(dst, `,"maxRatioOfConcealedSamples":`...)
-	dst = append(dst, a(ratio(25, 300_000))...)
+	dst = streamRatio(dst, audio, h, 25, 300_000)
 	dst = append(dst, `,"maxRoundTripTime":`...)
-	if x := sub(26); x%30 == 0 {
+	if x := streamSub(h, 26); x%30 == 0 {
 		// A pathological stream: over a minute ("PT1M3.5S").
 		dst = appendISODuration(dst, 60*nsSecond+int64(x>>8%600)*100*nsMilli)
 	} else {
-		dst = append(dst, dur(27, 900)...)
+		dst = streamDur(dst, true, h, 27, 900)
 	}
 	dst = append(dst, `,"packetUtilization":`...)
-	dst = strconv.AppendUint(dst, sub(28)%5_000_000, 10)
+	dst = strconv.AppendUint(dst, streamSub(h, 28)%5_000_000, 10)
 	dst = append(dst, `,"postForwardErrorCorrectionPacketLossRate":`...)
-	if sub(29)%4 == 0 {
-		dst = append(dst, null...)
-	} else {
-		dst = append(dst, ratio(30, 20_000)...)
-	}
+	dst = streamRatio(dst, streamSub(h, 29)%4 != 0, h, 30, 20_000)
 	dst = append(dst, `,"rmsFreezeDuration":`...)
-	dst = append(dst, vd(dur(31, 1500))...)
+	dst = streamDur(dst, video, h, 31, 1500)
 	dst = append(dst, `,"wasMediaBypassed":`...)
 	dst = strconv.AppendBool(dst, ss.bypass)
-	if x := sub(32); x%12 == 0 {
+	if x := streamSub(h, 32); x%12 == 0 {
 		// Not in the v1.0 schema.
 		dst = append(dst, `,"averageJitterBufferSize":`...)
 		dst = appendISODuration(dst, int64(20+x>>8%80)*nsMilli)
 	}
 	return append(dst, '}')
+}
+
+// streamSub is figure n's hash of the stream hashed h.
+func streamSub(h, n uint64) uint64 { return mix64(h ^ n*0xD6E8FEB86659FD93) }
+
+// streamDur appends figure n as a TimeSpan of up to maxMs milliseconds,
+// or null unless present.
+func streamDur(dst []byte, present bool, h, n uint64, maxMs int64) []byte {
+	if !present {
+		return append(dst, "null"...)
+	}
+	x := streamSub(h, n)
+	ns := int64(x%uint64(maxMs)+1) * nsMilli
+	if x>>40%8 == 0 {
+		ns += int64(x>>20%10000) * nsTick
+	}
+	return appendISODuration(dst, ns)
+}
+
+// streamRatio appends figure n as a rate below maxMillionths millionths,
+// or null unless present.
+func streamRatio(dst []byte, present bool, h, n, maxMillionths uint64) []byte {
+	if !present {
+		return append(dst, "null"...)
+	}
+	return strconv.AppendFloat(dst, float64(streamSub(h, n)%maxMillionths)/1e6, 'f', -1, 64)
 }
 
 type clientAgent struct{ header, version, platform, family string }

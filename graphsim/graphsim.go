@@ -1,8 +1,9 @@
 // Package graphsim is an in-process simulator of Microsoft Graph's
-// callRecords getDirectRoutingCalls and getPstnCalls functions, and of the
+// callRecords getDirectRoutingCalls and getPstnCalls functions, of the
 // beta-only getSmsLog, getPstnBlockedUsersLog and
 // getPstnOnlineMeetingDialoutReport (dataset.go; each in its own file),
-// shared by tests, the demo command and benchmarks.
+// and of the Teams call records themselves (callrecords.go), shared by
+// tests, the demo command and benchmarks.
 //
 // It aims to be faithful where a client can get things wrong: the OData
 // function-call path with its date-only or timestamp arguments, fromDateTime
@@ -30,6 +31,23 @@
 // and i, and its start time lies inside its own time slot, so the rows of any
 // query window are found by arithmetic. A data set of ten million rows costs
 // nothing to construct and a page from its middle costs the same as the first.
+//
+// The call records (GET /v1.0/communications/callRecords?$filter=startDateTime
+// ge X and startDateTime lt Y, paged by Prefer: odata.maxpagesize and
+// $skiptoken; GET …/callRecords/{id} with or without
+// $expand=sessions($expand=segments), sessions paged at 60 through
+// sessions@odata.nextLink to …/callRecords/{id}/sessions) follow the same
+// rule: one record per Direct Routing call, its id the call's
+// correlationId, and Teams-only calls and meetings on a grid of their own
+// (Config.TeamsRecordsPerDay), a record of version v and its session j
+// being pure functions of the seed, the record's index, v and j. Records
+// appear 15–60 minutes after their call ends, some are updated later
+// (version 2, sometimes 3, at instants CallRecordVersions gives), and
+// those that started more than 30 days before the request's instant are
+// gone (404 NotFound). They count against their own throttling family
+// (Limits.Records*), apart from the call-log functions'. CallRecordsAt
+// gives the records a reader must end up with, merged as a client merges
+// the sessions pages.
 //
 // Tenants is a front serving many tenants, each its own data set, chosen
 // by the tenant whose Entra issued the request's token (TokenInfo.Tenant);
