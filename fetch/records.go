@@ -117,8 +117,9 @@ func queryEscape(s string) string {
 // does not report (known may be nil; it is called on the caller's
 // goroutine), reads the record whole: its GET with the entry's Expand,
 // then every further page of its sessions behind sessions@odata.nextLink.
-// It hands onPage one Page per list page, once all of the page's records
-// are read, holding them in the list's order: each row is the record's
+// It hands onPage the records of each list page in runs, in the list's
+// order, each run once its records are read (a list page of a thousand
+// meetings would otherwise be held whole): each row is the record's
 // object as Graph answered the GET, but with "sessions" holding the
 // sessions of every page and without sessions@odata.nextLink; Scans are
 // its top-level members.
@@ -128,10 +129,11 @@ func queryEscape(s string) string {
 // row without a usable id (a non-empty string) cannot be read: it is
 // handed on as listed, for the schema layer to reject as a bad row rather
 // than be dropped here; one without a usable version is read (known is
-// not asked: it cannot say). The records of one list page are read
-// Config.RecordConcurrency at a time; when one fails, or ctx ends, the
-// others are cancelled and the error returned, and the page is not
-// delivered. Every request is paced, retried and bounded as Calls' are.
+// not asked: it cannot say). Records are read Config.RecordConcurrency at
+// a time, two rounds of them to a Page (Page.Number counts the Pages
+// handed over); when one fails, or ctx ends, the others are cancelled and
+// the error returned, and their run is not delivered. A list page whose
+// records are all known or gone hands over nothing. Every request is paced, retried and bounded as Calls' are.
 func (c *Client) CallRecords(ctx context.Context, fn Function, from, to time.Time, known func(id string, version int64) bool, onPage func(Page) error) (Stats, error) {
 	var st Stats
 	src, err := recordsSource(fn)
@@ -156,6 +158,7 @@ func (c *Client) CallRecords(ctx context.Context, fn Function, from, to time.Tim
 	where := func(page int) string {
 		return fmt.Sprintf("fetch %s [%s, %s) page %d", fn, FormatTime(from), FormatTime(to), page)
 	}
+	delivered := 0 // pages handed to onPage: runs of records read
 	for page := 1; next != ""; page++ {
 		if page > c.cfg.MaxPages {
 			return st, fmt.Errorf("fetch %s [%s, %s): %w: more than %d pages (GRAPH_MAX_PAGES_PER_WINDOW) in one window; lower WINDOW so that each window holds fewer records, or raise the setting",
@@ -175,13 +178,18 @@ func (c *Client) CallRecords(ctx context.Context, fn Function, from, to time.Tim
 			return st, redactErr(fmt.Errorf("%s: %w", where(page), err), sent)
 		}
 		st.Pages++
-		rows, scans, err := c.readRecords(ctx, fn, src, buf, known, &st)
-		if err != nil {
+		var onPageErr error
+		err = c.readRecords(ctx, fn, src, buf, known, &st, func(rows []json.RawMessage, scans [][]jsonscan.Member) error {
+			delivered++
+			st.Rows += len(rows)
+			onPageErr = onPage(Page{Number: delivered, Rows: rows, Scans: scans})
+			return onPageErr
+		})
+		switch {
+		case onPageErr != nil:
+			return st, onPageErr
+		case err != nil:
 			return st, fmt.Errorf("%s: %w", where(page), err)
-		}
-		st.Rows += len(rows)
-		if err := onPage(Page{Number: page, Rows: rows, Scans: scans}); err != nil {
-			return st, err
 		}
 	}
 	return st, nil
@@ -231,83 +239,132 @@ func memberName(obj []byte, m jsonscan.Member) string {
 }
 
 // readRecords reads whole the records the list page in buf names and
-// returns them in the list's order.
-func (c *Client) readRecords(ctx context.Context, fn Function, src sources.Source, buf *pageBuffer, known func(string, int64) bool, st *Stats) ([]json.RawMessage, [][]jsonscan.Member, error) {
-	rows := make([]json.RawMessage, len(buf.rows))
-	scans := make([][]jsonscan.Member, len(buf.rows))
-	keep := make([]bool, len(buf.rows))
+// hands them to deliver in the list's order, in runs of at most
+// recordsPerDelivery records read: a list page names up to
+// RecordsPageSize records, and a meeting's record runs to megabytes, so a
+// page is never held whole — and the records read so far are on their
+// way to Kafka while the next are read.
+func (c *Client) readRecords(ctx context.Context, fn Function, src sources.Source, buf *pageBuffer, known func(string, int64) bool, st *Stats,
+	deliver func([]json.RawMessage, [][]jsonscan.Member) error) error {
+	per := c.recordsPerDelivery()
+	rows := make([]json.RawMessage, 0, per)
+	scans := make([][]jsonscan.Member, 0, per)
 	var todo []int
 	ids := make([]string, len(buf.rows))
+	// pending are the rows of the run so far, in list order: a listed row
+	// handed on as it is, or the index of a record to read.
+	type entry struct {
+		listed bool
+		i      int
+	}
+	var pending []entry
+	flush := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		read, err := c.readSome(ctx, fn, ids, todo, st)
+		if err != nil {
+			return err
+		}
+		rows, scans = rows[:0], scans[:0]
+		for _, e := range pending {
+			if e.listed {
+				rows, scans = append(rows, buf.rows[e.i]), append(scans, buf.scans[e.i])
+			} else if r := read[e.i]; r.row != nil {
+				rows, scans = append(rows, r.row), append(scans, r.scan)
+			}
+		}
+		pending, todo = pending[:0], todo[:0]
+		if len(rows) == 0 {
+			return nil
+		}
+		return deliver(rows, scans)
+	}
 	for i, row := range buf.rows {
 		l := parseListed(src, row, buf.scans[i])
 		switch {
 		case !l.readable:
 			// Handed on as listed (it aliases buf, which is not reused
-			// before onPage returns), for the codec to reject.
-			rows[i], scans[i], keep[i] = row, buf.scans[i], true
+			// before the list page is done), for the codec to reject.
+			pending = append(pending, entry{listed: true, i: i})
 		case l.hasVersion && known != nil && known(l.id, l.version):
 			st.Skipped++
 		default:
 			ids[i] = l.id
 			todo = append(todo, i)
-		}
-	}
-	if len(todo) > 0 {
-		ctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		var (
-			mu       sync.Mutex
-			firstErr error
-			wg       sync.WaitGroup
-		)
-		jobs := make(chan int)
-		for range min(c.cfg.RecordConcurrency, len(todo)) {
-			wg.Go(func() {
-				for i := range jobs {
-					row, scan, rst, gone, err := c.readRecord(ctx, fn, ids[i])
-					mu.Lock()
-					st.add(rst)
-					switch {
-					case err != nil:
-						if firstErr == nil {
-							firstErr = err
-							cancel()
-						}
-					case gone:
-						st.Gone++
-					default:
-						rows[i], scans[i], keep[i] = row, scan, true
-						st.Records++
-					}
-					mu.Unlock()
+			pending = append(pending, entry{i: i})
+			if len(todo) == per {
+				if err := flush(); err != nil {
+					return err
 				}
-			})
-		}
-	feed:
-		for _, i := range todo {
-			select {
-			case jobs <- i:
-			case <-ctx.Done():
-				break feed
 			}
 		}
-		close(jobs)
-		wg.Wait()
-		if firstErr == nil {
-			firstErr = ctx.Err()
-		}
-		if firstErr != nil {
-			return nil, nil, firstErr
+	}
+	return flush()
+}
+
+// recordsPerDelivery is how many records read make one delivery: two
+// rounds of the concurrent reads.
+func (c *Client) recordsPerDelivery() int { return 2 * c.cfg.RecordConcurrency }
+
+// readRecordResult is one record read: nil row when it was gone.
+type readRecordResult struct {
+	row  json.RawMessage
+	scan []jsonscan.Member
+}
+
+// readSome reads the records ids[i] for i in todo, Config.RecordConcurrency
+// at a time, and returns them by i. When one fails, or ctx ends, the
+// others are cancelled and the error returned.
+func (c *Client) readSome(ctx context.Context, fn Function, ids []string, todo []int, st *Stats) (map[int]readRecordResult, error) {
+	out := make(map[int]readRecordResult, len(todo))
+	if len(todo) == 0 {
+		return out, nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	jobs := make(chan int)
+	for range min(c.cfg.RecordConcurrency, len(todo)) {
+		wg.Go(func() {
+			for i := range jobs {
+				row, scan, rst, gone, err := c.readRecord(ctx, fn, ids[i])
+				mu.Lock()
+				st.add(rst)
+				switch {
+				case err != nil:
+					if firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+				case gone:
+					st.Gone++
+				default:
+					out[i] = readRecordResult{row: row, scan: scan}
+					st.Records++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+feed:
+	for _, i := range todo {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
-	n := 0
-	for i, k := range keep {
-		if k {
-			rows[n], scans[n] = rows[i], scans[i]
-			n++
-		}
+	close(jobs)
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
 	}
-	return rows[:n], scans[:n], nil
+	return out, firstErr
 }
 
 // readRecord reads record id whole: its GET, then each further page of its

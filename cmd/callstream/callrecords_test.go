@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/callstream/callstream/graphsim"
 	"github.com/callstream/callstream/schemas"
@@ -63,6 +64,7 @@ func newCRRun(t *testing.T, sc graphsim.Config) *crRun {
 	c.topic = c.kafka.Topic(t, 3, nil)
 	c.env["SOURCES"] = "call-records"
 	c.env["KAFKA_CALLRECORDS_TOPIC"] = c.topic
+	c.lane.topic = c.topic // for offsets
 	c.env["CHECKPOINT_STORE"] = "kafka"
 	c.env["WINDOW"] = crWindow.String()
 	c.env["SETTLE_DELAY"] = "0s"
@@ -290,22 +292,39 @@ func TestBinaryCallRecordsOncePerVersion(t *testing.T) {
 }
 
 // TestBinaryCallRecordsSurviveSIGKILL is the same live walk SIGKILLed
-// every one to three seconds and restarted, exactly-once with the Kafka
+// every one to three seconds — when it can, while a transaction holds
+// records on the topic — and restarted, exactly-once with the Kafka
 // checkpoint store, the simulator's clock flipping in the middle: nothing
 // lost (every latest version there), nothing doubled per (id, version).
 func TestBinaryCallRecordsSurviveSIGKILL(t *testing.T) {
-	c := newCRRun(t, graphsim.Config{Seed: 1702, Latency: time.Millisecond, LatencyMax: 3 * time.Millisecond})
+	// Graph answering in 10–40 ms: a window's records are read in runs
+	// over a few hundred milliseconds, its transaction open meanwhile.
+	c := newCRRun(t, graphsim.Config{Seed: 1702, Latency: 10 * time.Millisecond, LatencyMax: 40 * time.Millisecond})
 	c.flipAt(t)
+	adm := kadm.NewClient(c.kafka.Client(t))
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 17))
-	kills := 0
+	kills, midTxn := 0, 0
 	for time.Now().Before(c.to.Add(crLastAge)) {
 		proc := start(t, c.env, "run")
-		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(2*time.Second))))
+		time.Sleep(time.Second + time.Duration(rng.Int64N(int64(time.Second))))
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && !proc.Exited(); time.Sleep(2 * time.Millisecond) {
+			if c.offsets(t, adm).open() {
+				midTxn++
+				break
+			}
+		}
 		if proc.Exited() {
-			t.Fatalf("the walk ended before the kill; output:\n%s", proc.Out)
+			// END_TIME's last re-read came before the kill.
+			if code := proc.Wait(t, time.Second); code != 0 {
+				t.Fatalf("exit %d; output:\n%s", code, proc.Out)
+			}
+			break
 		}
 		proc.Kill(t)
 		kills++
+	}
+	if kills < 5 {
+		t.Fatalf("%d kills: too few to test", kills)
 	}
 	c.run(t)
 	updated := c.check(t)
@@ -313,6 +332,6 @@ func TestBinaryCallRecordsSurviveSIGKILL(t *testing.T) {
 	if all <= committed {
 		t.Fatalf("read_uncommitted sees %d records, read_committed %d: no aborted record, so the kills tested nothing", all, committed)
 	}
-	t.Logf("after %d SIGKILLs: %d records once per version, %d published again after an update, %d aborted records hidden from read_committed",
-		kills, len(c.truthAt(36*time.Hour)), updated, all-committed)
+	t.Logf("after %d SIGKILLs (%d while a transaction held records): %d records once per version, %d published again after an update, %d aborted records hidden from read_committed",
+		kills, midTxn, len(c.truthAt(36*time.Hour)), updated, all-committed)
 }
