@@ -335,3 +335,60 @@ func TestBinaryCallRecordsSurviveSIGKILL(t *testing.T) {
 	t.Logf("after %d SIGKILLs (%d while a transaction held records): %d records once per version, %d published again after an update, %d aborted records hidden from read_committed",
 		kills, midTxn, len(c.truthAt(36*time.Hour)), updated, all-committed)
 }
+
+// TestBinaryCallRecordsShareDirectRoutingPartitions runs Direct Routing
+// and call records together into two topics of six partitions each: the
+// call record of every simulated Direct Routing call (its id is the
+// calls' correlationId, as users report of Graph) lands in the partition
+// whose number its Direct Routing rows have, so a stream processor joins
+// the two without repartitioning.
+func TestBinaryCallRecordsShareDirectRoutingPartitions(t *testing.T) {
+	end := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	p := newPipeline(t, graphsim.Config{Seed: 1703, Start: end.Add(-6 * time.Hour), End: end, RowsPerHour: 40, TeamsRecordsPerDay: 240})
+	dr, cr := p.kafka.Topic(t, 6, nil), p.kafka.Topic(t, 6, nil)
+	p.env["SOURCES"] = "direct-routing,call-records"
+	p.env["KAFKA_TOPIC"] = dr
+	p.env["KAFKA_CALLRECORDS_TOPIC"] = cr
+	proc := start(t, p.env, "run", "--once")
+	if code := proc.Wait(t, 5*time.Minute); code != 0 {
+		t.Fatalf("exit %d; output:\n%s", code, proc.Out)
+	}
+	rows := map[string]int32{} // correlationId → partition
+	for _, rec := range p.kafka.ReadAll(t, dr, true) {
+		if prev, ok := rows[string(rec.Key)]; ok && prev != rec.Partition {
+			t.Fatalf("correlationId %s in partitions %d and %d of the Direct Routing topic", rec.Key, prev, rec.Partition)
+		}
+		rows[string(rec.Key)] = rec.Partition
+	}
+	records := p.kafka.ReadAll(t, cr, true)
+	truth := map[string]graphsim.CallRecordVersion{}
+	for _, v := range p.sim.CallRecordsAt(p.start, p.end, time.Now()) {
+		truth[v.ID] = v
+	}
+	joined, teams, spread := 0, 0, map[int32]int{}
+	for _, rec := range records {
+		v, ok := truth[string(rec.Key)]
+		if !ok {
+			t.Fatalf("call record keyed %q is not one the simulator served", rec.Key)
+		}
+		part, hasRows := rows[v.ID]
+		switch {
+		case v.DirectRoutingRow < 0:
+			teams++
+			if hasRows {
+				t.Fatalf("Teams-only record %s shares an id with Direct Routing rows", v.ID)
+			}
+		case !hasRows:
+			t.Fatalf("record %s of a Direct Routing call: no Direct Routing row keyed by its id", v.ID)
+		case part != rec.Partition:
+			t.Fatalf("record %s in partition %d, its Direct Routing rows in %d", v.ID, rec.Partition, part)
+		default:
+			joined++
+			spread[rec.Partition]++
+		}
+	}
+	if joined < 100 || teams == 0 || len(spread) != 6 {
+		t.Fatalf("%d records joined with Direct Routing rows over %d partitions, %d Teams-only: too few to show anything", joined, len(spread), teams)
+	}
+	t.Logf("%d call records in the partition of their Direct Routing rows (over all 6 partitions), %d Teams-only records", joined, teams)
+}
