@@ -508,6 +508,10 @@ func (b *bucket) claim() error {
 	// by a later edit of TENANTS_FILE. A fleet's windows are small, so its
 	// batches rarely approach either size.
 	pcfg.BatchMaxBytes = batchMaxBytes(f.cfg, sources.Names())
+	// And its transaction timeout: a call-records lane's read can outlast
+	// the default minute (see recordsTxnTimeout); a new owner fences the
+	// bucket's open transaction at its claim whatever the timeout.
+	pcfg.TransactionTimeout = recordsTxnTimeout
 	// A bucket is busy for moments each poll: an idle one keeps no
 	// connection, so a replica's connections follow the buckets at work.
 	// Metadata refreshes spread over a second period too: clients made

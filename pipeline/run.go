@@ -270,6 +270,9 @@ func laneSetup(cfg Config, source string, log *slog.Logger, extraKafka []kgo.Opt
 	}
 	pcfg.Topics.Upsert = src.Kind == sources.Aggregate // created compacted
 	pcfg.BatchMaxBytes = batchMaxBytes(cfg, []string{source})
+	if src.Kind == sources.Records {
+		pcfg.TransactionTimeout = recordsTxnTimeout
+	}
 	if tenant := cfg.Graph.Auth.TenantID; tenant != "" {
 		pcfg.Headers = append(pcfg.Headers, kgo.RecordHeader{Key: producer.HeaderTenant, Value: []byte(tenant)})
 	}
@@ -295,7 +298,7 @@ func (ls laneConfig) walkConfig(cfg Config, start time.Time, log *slog.Logger) w
 		RescanAfter:     cfg.Walk.RescanAfter,
 		PollInterval:    cfg.Walk.PollInterval,
 		Concurrency:     cfg.Walk.Concurrency,
-		History:         historyConfig(cfg.Walk),
+		History:         historyConfig(cfg.Walk, ls.walk.Records),
 		Logger:          log,
 	}
 }
@@ -307,6 +310,16 @@ func (ls laneConfig) walkConfig(cfg Config, start time.Time, log *slog.Logger) w
 // defaults (Apache Kafka's 1,048,588, Event Hubs' 1,000,000); a larger
 // record is a bad row, dead-lettered with the reason.
 const recordsBatchMaxBytes = 1_000_000
+
+// recordsTxnTimeout is the transaction timeout of a records source's
+// producer. A window's records are each a request, and a window read
+// whole (a live window, a rescan) is read inside its transaction: at the
+// family's 75 requests a second, or slower when Graph's answers are the
+// limit, a busy tenant's hour can outlast the one-minute default, and the
+// broker would abort it. Brokers allow up to 15 minutes by default
+// (transaction.max.timeout.ms); a replacement process fences a dead one's
+// transaction at once either way.
+const recordsTxnTimeout = 5 * time.Minute
 
 // batchMaxBytes is the batch size of a producer carrying the records of
 // the sources names: KAFKA_BATCH_MAX_BYTES, raised to
@@ -452,13 +465,24 @@ func tokenSource(cfg Config, log *slog.Logger) (fetch.TokenSource, error) {
 }
 
 // historyConfig sizes history windows by rows, at Graph's page size,
-// unless HISTORY_WINDOW_PAGES=0.
-func historyConfig(c WalkConfig) walk.HistoryConfig {
+// unless HISTORY_WINDOW_PAGES=0. A records source's "page" is a run of
+// records read (fetch hands them over two rounds of reads at a time), so
+// that a history window of call records is a few hundred of them — a few
+// seconds of the budget in one transaction — not the 16,000 a log's
+// window holds, each of which would cost a request.
+func historyConfig(c WalkConfig, records bool) walk.HistoryConfig {
 	if c.HistoryPages == 0 {
 		return walk.HistoryConfig{}
 	}
+	if records {
+		return walk.HistoryConfig{PageRows: recordsPageRows, Pages: c.HistoryPages}
+	}
 	return walk.HistoryConfig{PageRows: graphPageRows, Pages: c.HistoryPages}
 }
+
+// recordsPageRows is how many records fetch hands over at a time: two
+// rounds of its concurrent reads.
+const recordsPageRows = 2 * fetch.DefaultRecordConcurrency
 
 // graphPageRows is how many rows Graph puts in a full page of these
 // functions.

@@ -175,8 +175,9 @@ type Source struct {
 	// only).
 	Expand string
 	// Retention is how long Graph keeps the source's rows after their
-	// TimeProperty; 0 means Graph documents no limit. A window that began
-	// longer ago than this is refused: its rows are gone.
+	// TimeProperty; 0 means Graph documents no limit. A start time, or a
+	// checkpoint to resume from, older than this is refused: its rows are
+	// gone, and a watermark saved past them would say they were published.
 	Retention time.Duration
 	// Throttle names the Graph throttling family the source's requests
 	// count against (ThrottlePSTN, ThrottleCallRecords): its limits are
