@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/hamba/avro/v2"
+	"github.com/sethvargo/go-envconfig"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/callstream/callstream/graphsim"
@@ -391,4 +394,25 @@ func TestBinaryCallRecordsShareDirectRoutingPartitions(t *testing.T) {
 		t.Fatalf("%d records joined with Direct Routing rows over %d partitions, %d Teams-only: too few to show anything", joined, len(spread), teams)
 	}
 	t.Logf("%d call records in the partition of their Direct Routing rows (over all 6 partitions), %d Teams-only records", joined, teams)
+}
+
+// TestCallRecordsBeyondRetentionRefused: Graph keeps call records 30 days,
+// so a START_TIME (or a backfill's --from) older than that is refused for
+// call-records, naming the setting, the 30 days and the earliest time —
+// and not for Direct Routing, whose rows Graph keeps longer.
+func TestCallRecordsBeyondRetentionRefused(t *testing.T) {
+	old := time.Now().UTC().Add(-31 * 24 * time.Hour).Truncate(time.Hour).Format(time.RFC3339)
+	base := env{"KAFKA_BROKERS": "k:9092", "GRAPH_ACCESS_TOKEN": "t", "START_TIME": old}
+	_, err := loadConfig(context.Background(), envconfig.MapLookuper(base.With(env{"SOURCES": "call-records"})))
+	if err == nil || !strings.Contains(err.Error(), "START_TIME "+old) || !strings.Contains(err.Error(), "30 days") {
+		t.Fatalf("START_TIME 31 days back for call-records: %v", err)
+	}
+	if _, err := loadConfig(context.Background(), envconfig.MapLookuper(base.With(env{"SOURCES": "direct-routing"}))); err != nil {
+		t.Fatalf("START_TIME 31 days back for direct-routing: %v", err)
+	}
+	to := time.Now().UTC().Add(-48 * time.Hour).Truncate(time.Hour).Format(time.RFC3339)
+	proc := start(t, env{"KAFKA_BROKERS": "127.0.0.1:1", "GRAPH_ACCESS_TOKEN": "t", "SOURCES": "call-records"}, "backfill", "--from", old, "--to", to)
+	if code := proc.Wait(t, time.Minute); code != 2 || !strings.Contains(proc.Out.String(), "--from "+old) || !strings.Contains(proc.Out.String(), "can reach 30 days back") {
+		t.Fatalf("backfill --from 31 days back: exit %d\n%s", code, proc.Out)
+	}
 }
