@@ -180,10 +180,13 @@ func Run(ctx context.Context, days, perHour int, verbose bool, stdout, stderr io
 func Serve(ctx context.Context, path string, days, perHour int, stdout io.Writer) error {
 	start, end := span(days)
 	const token = "demo-token"
-	// Every source the simulator serves on v1.0, each to its default topic.
+	// Every source the simulator serves on v1.0, each to its default topic
+	// — but those Graph keeps for less time than has passed since the
+	// demo's fixed days (call records: 30 days), which Graph, and so the
+	// simulator and run, would refuse.
 	var names, topics []string
 	for _, src := range sources.All() {
-		if slices.Contains(src.Versions, "v1.0") {
+		if slices.Contains(src.Versions, "v1.0") && (src.Retention == 0 || time.Since(start) < src.Retention) {
 			names, topics = append(names, src.Name), append(topics, src.DefaultTopic)
 		}
 	}
