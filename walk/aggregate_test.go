@@ -38,25 +38,25 @@ func dialoutSource(t *testing.T) Source {
 	return s
 }
 
-// aggRig is a dial-out walk's surroundings: a data topic and a
-// dead-letter topic, a producer with the dial-out schema and a checkpoint
-// store, exactly-once (transactional, Kafka store) or at-least-once (file
-// store).
-type aggRig struct {
-	mode       mode
-	kafka      *kafkatest.Cluster
-	topic, dlq string
-	prod       *producer.Producer
-	cl         *kgo.Client
-	file       *checkpoint.FileStore
+// schemaRig is a walk's Kafka surroundings for a source of its own
+// schema: a data topic, a producer and a checkpoint store, exactly-once
+// (transactional, Kafka store) or at-least-once (file store).
+type schemaRig struct {
+	mode  mode
+	kafka *kafkatest.Cluster
+	topic string
+	prod  *producer.Producer
+	cl    *kgo.Client
+	file  *checkpoint.FileStore
 }
 
-func newAggRig(t *testing.T, m mode) *aggRig {
+// newSchemaRig is a schemaRig producing with schema, in batches of at most
+// batchMax bytes (0: the producer's default).
+func newSchemaRig(t *testing.T, m mode, schema producer.Schema, batchMax int32) *schemaRig {
 	t.Helper()
-	r := &aggRig{mode: m, kafka: kafkatest.New(t)}
-	r.topic, r.dlq = r.kafka.Topic(t, 3, nil), r.kafka.Topic(t, 1, nil)
-	pcfg := producer.Config{Brokers: r.kafka.Brokers, Topic: r.topic,
-		Schema: producer.Schema{Name: schemas.PstnDialoutSchemaName, Text: schemas.PstnDialoutBetaSchemaText(), Fingerprint: "x"}}
+	r := &schemaRig{mode: m, kafka: kafkatest.New(t)}
+	r.topic = r.kafka.Topic(t, 3, nil)
+	pcfg := producer.Config{Brokers: r.kafka.Brokers, Topic: r.topic, Schema: schema, BatchMaxBytes: batchMax}
 	if m == exactlyOnce {
 		r.cl = r.kafka.Client(t, freshMetadata)
 		if err := producer.EnsureCheckpointTopic(context.Background(), r.cl, r.topic+".checkpoint", r.topic); err != nil {
@@ -80,11 +80,26 @@ func newAggRig(t *testing.T, m mode) *aggRig {
 }
 
 // store is the checkpoint store a new process starts with.
-func (r *aggRig) store() checkpoint.Loader {
+func (r *schemaRig) store() checkpoint.Loader {
 	if r.mode == exactlyOnce {
 		return checkpoint.NewKafkaStore(r.cl, r.topic+".checkpoint", r.topic)
 	}
 	return r.file
+}
+
+// aggRig is a dial-out walk's surroundings: a schemaRig of the dial-out
+// schema and a dead-letter topic.
+type aggRig struct {
+	*schemaRig
+	dlq string
+}
+
+func newAggRig(t *testing.T, m mode) *aggRig {
+	t.Helper()
+	r := &aggRig{schemaRig: newSchemaRig(t, m,
+		producer.Schema{Name: schemas.PstnDialoutSchemaName, Text: schemas.PstnDialoutBetaSchemaText(), Fingerprint: "x"}, 0)}
+	r.dlq = r.kafka.Topic(t, 1, nil)
+	return r
 }
 
 func (r *aggRig) walker(t *testing.T, cfg Config, f Fetcher) *Walker {

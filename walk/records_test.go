@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +12,9 @@ import (
 	"github.com/callstream/callstream/checkpoint"
 	"github.com/callstream/callstream/fetch"
 	"github.com/callstream/callstream/graphsim"
-	"github.com/callstream/callstream/internal/kafkatest"
 	"github.com/callstream/callstream/producer"
 	"github.com/callstream/callstream/schemas"
 	"github.com/callstream/callstream/sources"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // recordsSource is the call-records source as the lanes build it.
@@ -34,58 +31,23 @@ func recordsSource(t *testing.T) Source {
 }
 
 // recRig is a call-records walk's surroundings: the simulator on a clock
-// the test moves (the walker's clock too), a data topic, a producer with
-// the call record's schema and a checkpoint store, exactly-once or
-// at-least-once.
+// the test moves (the walker's clock too), and a schemaRig of the call
+// record's schema, batching as the lanes of a records source do (a
+// meeting's record is large).
 type recRig struct {
-	mode  mode
-	clk   *clock
-	sim   *graphsim.Server
-	fc    Fetcher
-	kafka *kafkatest.Cluster
-	topic string
-	prod  *producer.Producer
-	cl    *kgo.Client
-	file  *checkpoint.FileStore
+	*schemaRig
+	clk *clock
+	sim *graphsim.Server
+	fc  Fetcher
 }
 
 func newRecRig(t *testing.T, m mode, sc graphsim.Config) *recRig {
 	t.Helper()
-	r := &recRig{mode: m, clk: &clock{}, kafka: kafkatest.New(t)}
+	r := &recRig{clk: &clock{}, schemaRig: newSchemaRig(t, m,
+		producer.Schema{Name: schemas.CallRecordsSchemaName, Text: schemas.CallRecordsSchemaText(), Fingerprint: "x"}, 1_000_000)}
 	sc.Now = r.clk.Now
 	r.sim, r.fc = simulatedGraph(t, sc)
-	r.topic = r.kafka.Topic(t, 3, nil)
-	pcfg := producer.Config{Brokers: r.kafka.Brokers, Topic: r.topic,
-		Schema: producer.Schema{Name: schemas.CallRecordsSchemaName, Text: schemas.CallRecordsSchemaText(), Fingerprint: "x"},
-		// As the lanes of a records source: a meeting's record is large.
-		BatchMaxBytes: 1_000_000}
-	if m == exactlyOnce {
-		r.cl = r.kafka.Client(t, freshMetadata)
-		if err := producer.EnsureCheckpointTopic(context.Background(), r.cl, r.topic+".checkpoint", r.topic); err != nil {
-			t.Fatal(err)
-		}
-		pcfg.TransactionalID = r.topic
-	} else {
-		fs, err := checkpoint.NewFileStore(filepath.Join(t.TempDir(), "cp.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.file = fs
-	}
-	prod, err := producer.New(context.Background(), pcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = prod.Close(context.Background()) })
-	r.prod = prod
 	return r
-}
-
-func (r *recRig) store() checkpoint.Loader {
-	if r.mode == exactlyOnce {
-		return checkpoint.NewKafkaStore(r.cl, r.topic+".checkpoint", r.topic)
-	}
-	return r.file
 }
 
 // walker is a new walker (a new process) of the call records of [start,
