@@ -77,7 +77,7 @@ func main() {
 	brokers := flag.String("brokers", "", "with -abort-into: the Kafka brokers (comma-separated)")
 	source := flag.String("source", sources.Default().Name, "with -abort-into: the source whose record to write (its truth file's first row)")
 	version := flag.String("version", sources.V1, "with -abort-into: the Graph API version of that source")
-	recHours := flag.Int("records-hours", 1, "hours of call records to simulate, ending two days before now")
+	recHours := flag.Int("records-hours", 1, "hours of call records to simulate, ending two days before now (or up to a day earlier, for meetings of over 60 sessions)")
 	recPerHour := flag.Int("records-per-hour", 250, "simulated Teams-only call records per hour (one in 40 a meeting of over 60 sessions), besides those of 60 Direct Routing calls an hour")
 	flag.Parse()
 	if *abortInto != "" {
@@ -108,10 +108,13 @@ var faults = []graphsim.Fault{
 }
 
 // recordsFaults are the call records' simulator's: the same, but a single
-// 429. Each one makes callstream's call-records pacing hold the family's
-// requests for about a 20-second throttling window, so a 429 every 13
-// requests would stretch a few hundred records over minutes (and the
-// window's transaction past its timeout).
+// 429. callstream's budget for the call-records family lowers the
+// application's allowance by a fifth at each 429 on a record and adds one
+// request back per 21-second window (fetch.Budget), so a 429 every 13
+// requests starves it to a few requests a window: a few hundred records
+// took minutes, and the window's transaction outlived its timeout (the
+// producer was fenced). Graph does not throttle an app that far under its
+// limits; one 429 still shows the retry.
 var recordsFaults = []graphsim.Fault{
 	{Every: 13, Offset: 3, Status: http.StatusTooManyRequests, RetryAfter: "0", Limit: 1},
 	{Every: 19, Offset: 5, Status: http.StatusServiceUnavailable, RetryAfter: "0"},
@@ -134,17 +137,25 @@ func run(dir string, start time.Time, hours, perHour, recHours, recPerHour int) 
 	}
 	defer stopGraph()
 
-	// The call records' range ends two days before now, on the hour: inside
-	// Graph's 30 days, and long enough ago that every record has appeared
-	// (15–60 minutes after its call) and most updates have too.
+	// The call records' range ends two days before now or earlier, on the
+	// hour: inside Graph's 30 days, and long enough ago that every record
+	// has appeared (15–60 minutes after its call) and most updates have too.
+	// Which calls fall in it changes with the day, so it is the latest
+	// range of the day before that holds some meetings of over 60 sessions
+	// (sessions paging at 60): found, not hoped for.
 	now := time.Now().UTC()
-	recEnd := now.Add(-48 * time.Hour).Truncate(time.Hour)
-	recStart := recEnd.Add(-time.Duration(recHours) * time.Hour)
+	span := time.Duration(recHours) * time.Hour
+	simEnd := now.Add(-48 * time.Hour).Truncate(time.Hour)
+	simStart := simEnd.Add(-24*time.Hour - span)
 	crSim, err := graphsim.New(graphsim.Config{
-		Seed: 20260302, Start: recStart, End: recEnd, RowsPerHour: 60, TeamsRecordsPerDay: 24 * recPerHour,
+		Seed: 20260302, Start: simStart, End: simEnd, RowsPerHour: 60, TeamsRecordsPerDay: 24 * recPerHour,
 		Token: token, ExtraProperty: true, Faults: recordsFaults,
 		Now: func() time.Time { return now },
 	})
+	if err != nil {
+		return err
+	}
+	recStart, recEnd, recs, large, err := recordsRange(crSim, simStart, simEnd, span, now)
 	if err != nil {
 		return err
 	}
@@ -185,17 +196,7 @@ func run(dir string, start time.Time, hours, perHour, recHours, recPerHour int) 
 			write = func(path, _ string) error { return writeAggregateTruth(path, rows) }
 			idProp = "-" // an aggregate has none: a row is its key
 		case sources.Records:
-			recs := crSim.CallRecordsAt(recStart, recEnd, now)
 			n = len(recs)
-			large := 0
-			for _, r := range recs {
-				if r.Sessions > graphsim.SessionsPageSize {
-					large++
-				}
-			}
-			if large == 0 {
-				return fmt.Errorf("no simulated call record from %s to %s has over %d sessions: raise -records-per-hour or -records-hours", recStart.Format(time.RFC3339), recEnd.Format(time.RFC3339), graphsim.SessionsPageSize)
-			}
 			log.Printf("harness: %d %s records from %s to %s, %d of them with over %d sessions", n, src.Name, recStart.Format(time.RFC3339), recEnd.Format(time.RFC3339), large, graphsim.SessionsPageSize)
 			write = func(path, _ string) error { return writeRecordsTruth(path, recs) }
 			laneURL, from, to = crURL, recStart, recEnd
@@ -232,6 +233,31 @@ func run(dir string, start time.Time, hours, perHour, recHours, recPerHour int) 
 	log.Printf("harness: stopping; graph served %d requests (%d pages, %d × 429, %d × 503), the call records' graph %d (%d × 429, %d × 503)",
 		st.Requests, st.Pages, st.ByStatus[429], st.ByStatus[503], cst.Requests, cst.ByStatus[429], cst.ByStatus[503])
 	return nil
+}
+
+// minLarge is how many records of over graphsim.SessionsPageSize sessions
+// the call records' range must hold.
+const minLarge = 3
+
+// recordsRange returns the latest range of length span ending on the hour
+// in (simStart, simEnd] whose call records, as sim serves them at now,
+// include at least minLarge with more sessions than a page holds, with
+// those records and how many are that large.
+func recordsRange(sim *graphsim.Server, simStart, simEnd time.Time, span time.Duration, now time.Time) (from, to time.Time, recs []graphsim.CallRecordVersion, large int, err error) {
+	for to = simEnd; !to.Add(-span).Before(simStart); to = to.Add(-time.Hour) {
+		from = to.Add(-span)
+		recs, large = sim.CallRecordsAt(from, to, now), 0
+		for _, r := range recs {
+			if r.Sessions > graphsim.SessionsPageSize {
+				large++
+			}
+		}
+		if large >= minLarge {
+			return from, to, recs, large, nil
+		}
+	}
+	return time.Time{}, time.Time{}, nil, 0, fmt.Errorf("no %v of simulated call records from %s to %s holds %d with over %d sessions: raise -records-per-hour or -records-hours",
+		span, simStart.Format(time.RFC3339), simEnd.Format(time.RFC3339), minLarge, graphsim.SessionsPageSize)
 }
 
 // serve serves sim on a port of 127.0.0.1; it returns its base URL and a
