@@ -507,6 +507,15 @@ def iso_micros(text):
     return (-micros if neg else micros), frac[6:].strip("0") != ""
 
 
+# iso_micros on the forms the schema's docs name: (text, microseconds, text
+# kept). Checked before a call-records topic is, as the checker's own ground.
+ISO_CASES = (
+    ("PT0.016S", 16000, False), ("PT0.0161234567S", 16123, True), ("PT0.0160000000S", 16000, False),
+    ("PT1M30.5S", 90_500_000, False), ("-PT0.000001S", -1, False), ("P1DT1H", 90_000_000_000, False),
+    ("P1W", 604_800_000_000, False), ("P1M", None, True), ("P0Y", None, True),
+)
+
+
 def brief(v):
     """v's repr, cut short: a call record's subtree can be megabytes."""
     r = repr(v)
@@ -715,8 +724,10 @@ def records_selftest(checker, rec, js):
 def check_records(args, registry, lane):
     """Checks a call-records topic against its truth file. Returns (call
     records passed, problems)."""
-    version, source, topic, id_prop, key_prop, truth_path, _, avsc_path = lane
+    version, source, topic, id_prop, _, truth_path, _, avsc_path = lane
     name = f"{source} ({version}) on {topic}"
+    for text, micros, keep in ISO_CASES:
+        assert iso_micros(text) == (micros, keep), f"iso_micros({text!r}) = {iso_micros(text)}, want {(micros, keep)}"
     truth = {}
     with open(truth_path, encoding="utf-8") as f:
         for line in f:
