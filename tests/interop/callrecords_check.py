@@ -2,10 +2,13 @@
 Python client (confluent_kafka's AvroDeserializer, over a mock Schema
 Registry holding schemas/CallRecord.avsc) and checks nested fields.
 
-Until the call-records interop lane reads through graphsim and fetch, this
-is the interop check of the call-record schema and codec: the bodies are the
-codec's own output (schemas/testdata/callrecord_*.avro, pinned by
-TestCallRecordGolden), framed in the Confluent wire format here.
+The call-records lane of run.sh (consume.py's check_records) reads what
+callstream wrote of simulated records from a real broker; this check adds
+what the simulator does not serve: a duration of months (null, its text in
+additionalProperties), one with digits past the microsecond, feedback
+tokens, a session without segments. The bodies are the codec's own output
+(schemas/testdata/callrecord_*.avro, pinned by TestCallRecordGolden),
+framed in the Confluent wire format here.
 
 Usage: python3 callrecords_check.py <repository root>
 """

@@ -29,19 +29,33 @@ as null, and properties the schema does not define kept in
 additionalProperties as raw JSON text (with a list whose items carry
 properties their record does not define kept there whole as well).
 
+A call-records topic (kind records: one Teams call record a message, every
+sessions page merged, republished whenever its version grows) is checked
+against the simulator's records, one JSON object a line as the fetch client
+hands them over: every (id, version) exactly once, keyed by the id, and the
+whole nested tree field by field, walked along the registered schema
+(graphProperty names the JSON property of a field, graphType Duration marks
+an ISO 8601 duration held as microseconds, computed here from the text):
+sessions, their caller and callee endpoints, segments, media and streams,
+with every level's additionalProperties equal to the JSON's properties the
+schema does not define there.
+
 Usage: consume.py --brokers HOST:PORT --topics topics.tsv --registry URL
        --user U --password P [--tenant ID] [--expect-aborted]
 
 topics.tsv: version, source, topic, id property ("-" for an aggregate), key
-property, truth file, kind (log or aggregate), the .avsc file; tab-separated,
-one topic a line. A log's truth file is one Graph row a line; an
-aggregate's one {"day", "key", "row"} object a line.
+property, truth file, kind (log, aggregate or records), the .avsc file;
+tab-separated, one topic a line. A log's truth file is one Graph row a line;
+an aggregate's one {"day", "key", "row"} object a line; a records source's
+one call record a line.
 
-Prints one line per problem, then "interop: N passed, M failed" (N and M
-count rows) and exits 1 when anything failed.
+Prints one line per problem, then "interop: N passed, M failed" (N counts
+rows, and call records by (id, version), that passed; M the problems) and
+exits 1 when anything failed.
 """
 
 import argparse
+import copy
 import datetime as dt
 import json
 import re
@@ -362,6 +376,8 @@ def check_topic(args, registry, lane):
     """Checks one topic against its truth file. Returns (rows passed,
     problems)."""
     version, source, topic, id_prop, key_prop, truth_path, kind, avsc_path = lane
+    if kind == "records":
+        return check_records(args, registry, lane)
     if kind not in ("log", "aggregate"):
         return 0, [f"{source} ({version}): a source of kind {kind!r}, which this checker does not read"]
     name = f"{source} ({version}) on {topic}"
@@ -461,10 +477,366 @@ def check_topic(args, registry, lane):
     return ok, [f"{name}: {f}" for f in failed]
 
 
+# --- call records (kind records) --------------------------------------------------------
+
+# An ISO 8601 duration as Graph writes an Edm.Duration: only the seconds may
+# have a fraction.
+ISO_DURATION = re.compile(
+    r"^(-)?P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d+))?S)?)?$"
+)
+# Graph pages a record's sessions at this many: a record with more was read
+# over several requests and merged.
+SESSIONS_PAGE = 60
+
+
+def iso_micros(text):
+    """An ISO 8601 duration as a graphType Duration field holds it: (its
+    microseconds truncated toward zero, None when years or months give it no
+    fixed length; whether the field's additionalProperties must keep the
+    text because the number does not say it exactly). Weeks and days are
+    fixed, as in Edm.Duration."""
+    m = ISO_DURATION.match(text)
+    if not m or text.endswith("T") or text.lstrip("-") == "P":
+        raise ValueError(f"not an ISO 8601 duration: {text!r}")
+    neg, years, months, weeks, days, hours, minutes, secs, frac = m.groups()
+    if years is not None or months is not None:
+        return None, True
+    frac = frac or ""
+    seconds = (int(weeks or 0) * 7 + int(days or 0)) * 86400 + int(hours or 0) * 3600 + int(minutes or 0) * 60 + int(secs or 0)
+    micros = seconds * 1_000_000 + int(frac[:6].ljust(6, "0"))
+    return (-micros if neg else micros), frac[6:].strip("0") != ""
+
+
+# iso_micros on the forms the schema's docs name: (text, microseconds, text
+# kept). Checked before a call-records topic is, as the checker's own ground.
+ISO_CASES = (
+    ("PT0.016S", 16000, False), ("PT0.0161234567S", 16123, True), ("PT0.0160000000S", 16000, False),
+    ("PT1M30.5S", 90_500_000, False), ("-PT0.000001S", -1, False), ("P1DT1H", 90_000_000_000, False),
+    ("P1W", 604_800_000_000, False), ("P1M", None, True), ("P0Y", None, True),
+)
+
+
+def brief(v):
+    """v's repr, cut short: a call record's subtree can be megabytes."""
+    r = repr(v)
+    return r if len(r) <= 120 else r[:117] + "..."
+
+
+class RecordsChecker:
+    """Compares decoded call records with the JSON Graph served for them,
+    level by level along the registered schema: a field reads the JSON
+    property its graphProperty names (its own name otherwise); graphType
+    Duration fields hold microseconds; timestamps UTC milliseconds; every
+    level's additionalProperties holds exactly the properties its fields do
+    not read (and a duration's text where the number cannot say it), as raw
+    JSON text. stats counts what was compared."""
+
+    def __init__(self, schema, tenant):
+        self.top = schema
+        self.tenant = tenant
+        self.named = {}
+        self._collect(schema, schema.get("namespace", ""))
+        self.stats = {}
+
+    def _collect(self, t, ns):
+        if isinstance(t, list):
+            for x in t:
+                self._collect(x, ns)
+        elif isinstance(t, dict):
+            if t.get("type") == "record":
+                ns = t.get("namespace", ns)
+                self.named[t["name"]] = self.named[f"{ns}.{t['name']}"] = t
+                for f in t["fields"]:
+                    self._collect(f["type"], ns)
+            elif t.get("type") == "array":
+                self._collect(t["items"], ns)
+            elif t.get("type") == "map":
+                self._collect(t["values"], ns)
+
+    def _type(self, t):
+        """t without its null branch, a named record resolved."""
+        if isinstance(t, list):
+            branches = [x for x in t if x != "null"]
+            if len(branches) != 1:
+                raise ValueError(f"unexpected union {t!r}")
+            t = branches[0]
+        if isinstance(t, str) and t in self.named:
+            return self.named[t]
+        return t
+
+    def _count(self, what, n=1):
+        self.stats[what] = self.stats.get(what, 0) + n
+
+    def check(self, rec, js):
+        """The differences between one decoded record and its JSON."""
+        problems = []
+        self._level(rec, js, self.top, "", problems, 0)
+        return problems
+
+    def _level(self, got, js, rtype, path, problems, depth):
+        if not isinstance(got, dict):
+            problems.append(f"{path or 'the record'} = {brief(got)}, want a {rtype['name']}")
+            return
+        names = {f["name"] for f in rtype["fields"]}
+        if set(got) != names:
+            problems.append(f"{path}: fields {sorted(got)}, want {sorted(names)}")
+        read, extra = set(), {}
+        for f in rtype["fields"]:
+            name = f["name"]
+            if name == UNKNOWN:
+                continue
+            if depth == 0 and name == TENANT:  # callstream's, not Graph's
+                if got.get(TENANT) != self.tenant:
+                    problems.append(f"{TENANT} = {got.get(TENANT)!r}, want {self.tenant!r}")
+                self._count(TENANT)
+                continue
+            prop = f.get("graphProperty", name)
+            read.add(prop)
+            self._value(got.get(name), js.get(prop), f, prop, f"{path}{name}", problems, extra, depth)
+        for k, v in js.items():
+            if k not in read:
+                extra[k] = v
+        self._unknown(got.get(UNKNOWN), extra, path, problems, depth)
+
+    def _value(self, g, v, f, prop, where, problems, extra, depth):
+        t = self._type(f["type"])
+        if v is None:
+            if g is not None:
+                problems.append(f"{where} = {brief(g)}, want null")
+            return
+        if f.get("graphType") == "Duration":
+            want, keep = iso_micros(v)
+            if keep:
+                extra[prop] = v
+            if type(g) is not int and not (g is None and want is None) or g != want:
+                problems.append(f"{where} = {brief(g)}, want {want} µs (the JSON's {v!r})")
+            self._count("ISO durations")
+            if f["name"] == "averageJitter":
+                self._count("averageJitter")
+            return
+        if isinstance(t, dict) and t.get("logicalType") == "timestamp-millis":
+            want = graph_time(v)
+            if not (g is None and want is None) and (not isinstance(g, dt.datetime) or want is None or g.astimezone(dt.timezone.utc) != want):
+                problems.append(f"{where} = {brief(g)}, want {want and want.isoformat()} (the JSON's {v!r})")
+            self._count("timestamps")
+            return
+        if isinstance(t, dict) and t.get("type") == "record":
+            self._level(g, v, t, where + ".", problems, depth + 1)
+            return
+        if isinstance(t, dict) and t.get("type") == "array":
+            if not isinstance(g, list) or len(g) != len(v):
+                problems.append(f"{where} has {len(g) if isinstance(g, list) else brief(g)} entries, want {len(v)}")
+                return
+            items = self._type(t["items"])
+            self._count(f"{f['name']} entries", len(v))
+            for i, (gi, vi) in enumerate(zip(g, v)):
+                if isinstance(items, dict) and items.get("type") == "record":
+                    self._level(gi, vi, items, f"{where}[{i}].", problems, depth + 1)
+                elif not same(gi, vi):
+                    problems.append(f"{where}[{i}] = {brief(gi)}, want {brief(vi)}")
+            return
+        if isinstance(t, dict) and t.get("type") == "map":  # raw JSON text values
+            if not isinstance(g, dict) or set(g) != set(v) or any(not same(json.loads(g[k]), v[k]) for k in v):
+                problems.append(f"{where} = {brief(g)}, want the JSON texts of {brief(v)}")
+            return
+        if isinstance(t, dict):
+            t = t["type"]
+        if t in ("double", "float"):
+            ok = isinstance(g, float) and not isinstance(v, bool) and g == float(v)
+        elif t in ("int", "long"):
+            ok = type(g) is int and type(v) is int and g == v
+        else:
+            ok = same(g, v)
+        if not ok:
+            problems.append(f"{where} = {brief(g)}, want {brief(v)}")
+        elif f["name"] == "odataType" and where.split(".")[-2:-1] in (["caller"], ["callee"]):
+            self._count("caller/callee odataType")
+
+    def _unknown(self, g, extra, path, problems, depth):
+        where = f"{path}{UNKNOWN}"
+        if not extra:
+            if g is not None:
+                problems.append(f"{where} = {brief(g)}, want null")
+            return
+        if not isinstance(g, dict) or set(g) != set(extra):
+            problems.append(f"{where} keys {sorted(g or {})}, want {sorted(extra)}")
+            return
+        for k, v in extra.items():
+            try:
+                ok = same(json.loads(g[k]), v)
+            except ValueError:
+                ok = False
+            if not ok:
+                problems.append(f"{where}[{k}] = {brief(g[k])}, want the JSON text of {brief(v)}")
+        if depth > 0:
+            self._count("nested additionalProperties entries", len(extra))
+
+
+def streams_of(rec):
+    """Every (path, stream) of a decoded call record."""
+    for i, s in enumerate(rec.get("sessions") or []):
+        for j, seg in enumerate(s.get("segments") or []):
+            for k, m in enumerate(seg.get("media") or []):
+                for n, st in enumerate(m.get("streams") or []):
+                    yield f"sessions[{i}].segments[{j}].media[{k}].streams[{n}]", st
+
+
+def records_selftest(checker, rec, js):
+    """Shows the records checker is not vacuous: each alteration of a
+    decoded record it passed, deep in the tree where it can be, must be
+    reported. Returns the alterations tried."""
+    stats = dict(checker.stats)
+    assert checker.check(rec, js) == [], "the self-test's record does not pass"
+
+    def jitter(r):
+        _, st = next((p, st) for p, st in streams_of(r) if st["averageJitter"] is not None)
+        st["averageJitter"] += 1
+
+    def nested_unknown(r):
+        s = next(s for s in r["sessions"] if s[UNKNOWN])
+        k = sorted(s[UNKNOWN])[0]
+        s[UNKNOWN][k] = json.dumps(["not", "the", "JSON's"])
+
+    def last_segment_endpoint(r):
+        seg = r["sessions"][-1]["segments"][-1]
+        seg["callee"]["odataType"] = "#microsoft.graph.callRecords.unknownEndpoint"
+
+    alterations = {
+        "an averageJitter 1 µs off": jitter,
+        "a caller's odataType changed": lambda r: r["sessions"][0]["caller"].update(odataType="#microsoft.graph.callRecords.x"),
+        "a deep callee's odataType changed": last_segment_endpoint,
+        "a session lost": lambda r: r["sessions"].pop(),
+        "a segment id changed": lambda r: r["sessions"][-1]["segments"][0].update(id="0" * 36),
+        "a startDateTime 1 ms late": lambda r: r.update(startDateTime=r["startDateTime"] + dt.timedelta(milliseconds=1)),
+        "a session's endDateTime 1 ms late": lambda r: r["sessions"][-1].update(endDateTime=r["sessions"][-1]["endDateTime"] + dt.timedelta(milliseconds=1)),
+        "a nested additionalProperties entry changed": nested_unknown,
+        "a tenantId set": lambda r: r.update(tenantId="00000000-0000-0000-0000-000000000001"),
+        "a version bumped": lambda r: r.update(version=r["version"] + 1),
+    }
+    for what, alter in alterations.items():
+        bad = copy.deepcopy(rec)
+        alter(bad)
+        assert checker.check(bad, js), f"the call-records checker missed {what}"
+    checker.stats = stats
+    return list(alterations)
+
+
+def check_records(args, registry, lane):
+    """Checks a call-records topic against its truth file. Returns (call
+    records passed, problems)."""
+    version, source, topic, id_prop, _, truth_path, _, avsc_path = lane
+    name = f"{source} ({version}) on {topic}"
+    for text, micros, keep in ISO_CASES:
+        assert iso_micros(text) == (micros, keep), f"iso_micros({text!r}) = {iso_micros(text)}, want {(micros, keep)}"
+    truth = {}
+    with open(truth_path, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            ident = (r[id_prop], r["version"])
+            if ident in truth:
+                raise ValueError(f"{truth_path}: {ident} twice in the truth")
+            truth[ident] = r
+    if len({i for i, _ in truth}) != len(truth):
+        # The simulator's clock stands still: it serves one version of each.
+        raise ValueError(f"{truth_path}: a record in two versions")
+
+    failed = []
+    subject = f"{topic}-value"
+    registered = registry.get_latest_version(subject)
+    schema = json.loads(registered.schema.schema_str)
+    with open(avsc_path, encoding="utf-8") as f:
+        if schema != json.load(f):
+            failed.append(f"the schema registered under {subject} is not {avsc_path}")
+    checker = RecordsChecker(schema, args.tenant or None)
+    deserialize = AvroDeserializer(registry)
+    print(f"{name}: registry {subject} version {registered.version}, schema id {registered.schema_id} "
+          f"({schema['name']}, {len(checker.named) // 2} record types, as in {avsc_path.rsplit('/', 1)[-1]})")
+
+    msgs, complete = read_all(args.brokers, topic, "read_committed", args.timeout)
+    if not complete:
+        failed.append(f"timed out before the end of every partition (read {len(msgs)} records)")
+    partitions = len({m.partition() for m in msgs})
+    seen, bad, sample = {}, set(), None
+    for msg in msgs:
+        value = msg.value()
+        where = f"partition {msg.partition()} offset {msg.offset()}"
+        if len(value) < 5 or value[0] != 0:
+            failed.append(f"{where}: not Confluent-framed")
+            continue
+        schema_id = int.from_bytes(value[1:5], "big")
+        if schema_id != registered.schema_id:
+            failed.append(f"{where}: schema id {schema_id}, want {registered.schema_id}")
+        rec = deserialize(value, SerializationContext(topic, MessageField.VALUE))
+        key = msg.key().decode("utf-8") if msg.key() is not None else None
+        ident = (rec.get(id_prop), rec.get("version"))
+        if ident[0] == ABORTED_ID:
+            failed.append(f"{where}: a record of an aborted transaction was delivered (isolation.level not honoured)")
+            continue
+        js = truth.get(ident)
+        label = f"call record {ident[0]} version {ident[1]}"
+        if js is None:
+            failed.append(f"{where}: {label} is not one the simulator serves")
+            continue
+        seen[ident] = seen.get(ident, 0) + 1
+        if seen[ident] > 1:
+            failed.append(f"{where} {label}: repeated")
+            bad.add(ident)
+            continue
+        problems = checker.check(rec, js)
+        if key != ident[0]:
+            problems.append(f"key {key!r}, want the record's {id_prop} {ident[0]!r}")
+        headers = dict(msg.headers() or [])
+        if headers.get("callstream.source") != source.encode():
+            problems.append(f"header callstream.source = {headers.get('callstream.source')!r}, want {source!r}")
+        if problems:
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            failed.append(f"{where} {label}: " + "; ".join(problems[:5]) + more)
+            bad.add(ident)
+        elif sample is None or len(js["sessions"]) > len(sample[1]["sessions"]):
+            sample = (rec, js)
+
+    if sample is not None:
+        tried = records_selftest(checker, *sample)
+        print(f"{name}: checker self-test on a record of {len(sample[1]['sessions'])} sessions caught {len(tried)} kinds of wrong value")
+
+    if args.expect_aborted:
+        raw, _ = read_all(args.brokers, topic, "read_uncommitted", args.timeout)
+        aborted = sum(1 for m in raw if len(m.value()) > 5 and
+                      deserialize(m.value(), SerializationContext(topic, MessageField.VALUE)).get(id_prop) == ABORTED_ID)
+        if aborted != 1:
+            failed.append(f"read_uncommitted shows {aborted} aborted records, want 1: the isolation check proves nothing")
+        else:
+            print(f"{name}: read_uncommitted: {len(raw)} records including the aborted one; read_committed: {len(msgs)} without it")
+
+    missing = [i for i in truth if i not in seen]
+    if missing:
+        failed.append(f"{len(missing)} simulated call records not on the topic, e.g. {missing[:3]}")
+    ok = sum(1 for i in seen if i not in bad)
+    large = sum(1 for i in seen if len(truth[i]["sessions"]) > SESSIONS_PAGE)
+    updated = sum(1 for _, v in seen if v > 1)
+    st = checker.stats
+    # The lane must have put the nested checks to work, not passed them by.
+    for what, n in (("records of over 60 sessions", large), ("records in a version above 1", updated),
+                    ("averageJitter", st.get("averageJitter", 0)),
+                    ("caller/callee odataType", st.get("caller/callee odataType", 0)),
+                    ("nested additionalProperties entries", st.get("nested additionalProperties entries", 0))):
+        if seen and n == 0:
+            failed.append(f"the topic held no {what} to check")
+    print(f"{name}: read {len(msgs)} records from {partitions} partitions (read_committed); "
+          f"{len(truth)} simulated call records ({large} of over {SESSIONS_PAGE} sessions, {updated} in a version above 1); "
+          f"compared {st.get('sessions entries', 0)} sessions, {st.get('segments entries', 0)} segments, "
+          f"{st.get('media entries', 0)} media, {st.get('streams entries', 0)} streams, "
+          f"{st.get('ISO durations', 0)} ISO durations ({st.get('averageJitter', 0)} averageJitter), "
+          f"{st.get('timestamps', 0)} timestamps, {st.get('caller/callee odataType', 0)} caller/callee odataTypes, "
+          f"{st.get('nested additionalProperties entries', 0)} nested additionalProperties entries; "
+          f"{ok} passed, {len(failed)} failed")
+    return ok, [f"{name}: {f}" for f in failed]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--brokers", required=True)
-    ap.add_argument("--topics", required=True, help="version, source, topic, id property, key property, truth file, kind, .avsc; tab-separated")
+    ap.add_argument("--topics", required=True, help="version, source, topic, id property, key property, truth file, kind (log, aggregate, records), .avsc; tab-separated")
     ap.add_argument("--registry", required=True)
     ap.add_argument("--user", required=True)
     ap.add_argument("--password", required=True)

@@ -109,7 +109,7 @@ func firstLine(path string) ([]byte, error) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	sc.Buffer(make([]byte, 1<<20), 64<<20) // a meeting's call record is megabytes of JSON
 	if !sc.Scan() {
 		return nil, errors.Join(fmt.Errorf("%s is empty", path), sc.Err())
 	}
