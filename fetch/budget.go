@@ -44,13 +44,17 @@ const (
 
 // How the budget adapts: a 429 multiplies a function's allowance by
 // decreaseFactor (once per pause, however many requests were refused
-// together), and each window's worth of successes adds one request back,
-// so the allowance climbs to the limit about one request per window —
-// slowly enough that a budget probing a limit lower than configured is
-// refused about once per hundred requests.
+// together), and each window's worth of successes adds a fiftieth of the
+// limit back (at least one request), so the allowance climbs back from a
+// 429 in about ten windows whatever the limit — one request per window for
+// the PSTN functions' 50, thirty for the call-records family's 1,500 (at
+// one a window, one 429 would cost that family an hour and three
+// quarters) — slowly enough that a budget probing a limit lower than
+// configured is refused about once per hundred requests.
 const (
 	decreaseFactor = 0.8
 	minAllowance   = 1
+	increaseShare  = 50 // the limit over the step of one increase
 )
 
 // BudgetConfig configures a Budget.
@@ -390,11 +394,12 @@ func (b *Budget) credit(r Request, k *bucket, window time.Duration) {
 	if k.allowance >= float64(k.limit) {
 		return
 	}
-	// One request more per window for every window's worth of successes.
+	// A step more per window for every window's worth of successes.
 	k.credit += 1 / k.allowance
 	if k.credit >= 1-1e-9 { // a sum of n times 1/n may land a hair below 1
 		k.credit--
-		k.allowance = math.Min(float64(k.limit), k.allowance+1)
+		step := math.Max(1, math.Floor(float64(k.limit)/increaseShare))
+		k.allowance = math.Min(float64(k.limit), k.allowance+step)
 		if k.allowance >= float64(k.limit) {
 			b.log.Info("graph request budget back at its limit", slog.String("function", string(r.Function)),
 				slog.String("limit", b.limitName(r, k)), slog.Int("requests", k.limit), slog.Duration("per", window))

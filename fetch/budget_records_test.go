@@ -187,13 +187,19 @@ func TestRecordsBudgetAdapts(t *testing.T) {
 		if d := mustWaitFor(t, b, crRec("other")); d != 3*time.Second {
 			t.Fatalf("another record waited %s, want the application's pause of 3s", d)
 		}
-		// From 1200 back to 1500 at one per window's worth of successes:
-		// 1200+1201+…+1499 = 405,150.
-		for range 405_150 {
+		// From 1200 back to 1500 in ten steps of a fiftieth of the limit,
+		// each after a window's worth of successes: 1200+1230+…+1470 =
+		// 13,350 — about ten windows, as the PSTN functions' 40 back to 50
+		// takes (one an hour and three quarters at one request a window).
+		for range 13_349 {
 			b.SucceededFor(crRec("x"))
 		}
+		if got := b.AppAllowance(fetch.CallRecordsFn); got != 1470 {
+			t.Fatalf("app allowance %d one success short of ten windows' worth, want 1470", got)
+		}
+		b.SucceededFor(crRec("x"))
 		if got := b.AppAllowance(fetch.CallRecordsFn); got != 1500 {
-			t.Fatalf("app allowance %d after many successes, want 1500", got)
+			t.Fatalf("app allowance %d after ten windows' worth of successes, want 1500", got)
 		}
 		if got := b.Allowance(fetch.CallRecordsFn); got != 32 {
 			t.Fatalf("list allowance %d raised by record successes", got)
