@@ -64,22 +64,24 @@ func TestProgressETAPerRecord(t *testing.T) {
 	cfg := Config{Walk: WalkConfig{Window: time.Hour, Sources: []string{"call-records"}},
 		Graph: GraphConfig{BudgetPerFunction: 50, CallRecordsBudget: 1500}}
 	p := cfg.BackfillProgress(from, from.Add(30*24*time.Hour))
-	if !p.Records || p.Limit != 1500*2 {
-		// 1,500 per 21 s window: two whole windows a minute, the budget's
-		// steady state rounded down.
-		t.Fatalf("BackfillProgress(call-records) = %+v, want records at 3000/min", p)
+	if !p.Records || p.Limit != 1500*60/21 {
+		// 1,500 per sliding 21 s window: the budget's steady state is
+		// 4,285 a minute (the benchmark's backfill sends at that rate),
+		// not two whole windows' 3,000.
+		t.Fatalf("BackfillProgress(call-records) = %+v, want records at 4285/min", p)
 	}
 	// A tenth of the range: 15,000 records at 1.1 requests each in 8
-	// minutes. Left: 135,000 records × 1.1 = 148,500 requests at 3,000 a
-	// minute = 49m30s; the clock says 72 minutes: the clock wins.
+	// minutes. Left: 135,000 records × 1.1 = 148,500 requests at 4,285 a
+	// minute = 34m39s; the clock says 72 minutes: the clock wins.
 	s := ProgressSnapshot{Mark: from.Add(3 * 24 * time.Hour), Resumed: from, Elapsed: 8 * time.Minute,
 		Stats: walk.Stats{Fetched: 15_000, Requests: 16_500, Pages: 16}}
 	if got, want := p.figures(s).eta, 72*time.Minute; got != want {
 		t.Errorf("latency-bound: ETA %s, want the clock's %s", got, want)
 	}
-	// The same in 4 minutes: the clock says 36m, the budget 49m30s.
-	s.Elapsed = 4 * time.Minute
-	if got, want := p.figures(s).eta, 49*time.Minute+30*time.Second; got != want {
+	// The same in 3 minutes: the clock says 27m, the budget 34m39s.
+	s.Elapsed = 3 * time.Minute
+	left := 148_500.0
+	if got, want := p.figures(s).eta, time.Duration(left/4285*float64(time.Minute)); (got - want).Abs() > time.Millisecond {
 		t.Errorf("budget-bound: ETA %s, want %s", got, want)
 	}
 	if line := p.BarLine(s); !strings.Contains(line, "15.0k records") {
@@ -108,5 +110,33 @@ func TestProgressLogLine(t *testing.T) {
 		`requests=40 full_pages=39 throttled=0 budget_per_minute=50 budget_share=80% rows_per_second=658 eta=1m36s`
 	if got := strings.TrimSpace(out.String()); got != want {
 		t.Errorf("\n got %s\nwant %s", got, want)
+	}
+}
+
+// TestProgressETAFromResumed: the first report can come after windows
+// were published (the walk started before the first tick); the ETA counts
+// the records, requests and time from the report that took Resumed, not
+// those spent before it on the range up to Resumed.
+func TestProgressETAFromResumed(t *testing.T) {
+	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	// Resumed a day in, after a minute, 10 requests and 1,000 rows; now
+	// four days in after 4 minutes, 40 requests and 4,000 rows: three days
+	// took 3 minutes and 30 requests, so the six days left take 6 minutes
+	// at 10 requests a minute (not the 8 minutes counting the first day's
+	// minute and requests against the three days after it).
+	s := ProgressSnapshot{Mark: from.Add(4 * 24 * time.Hour), Resumed: from.Add(24 * time.Hour), Elapsed: 4 * time.Minute,
+		Stats: walk.Stats{Fetched: 4000, Requests: 40}, Base: walk.Stats{Fetched: 1000, Requests: 10}, BaseElapsed: time.Minute}
+	for _, limit := range []int{0, 10} {
+		p := Progress{From: from, To: from.Add(10 * 24 * time.Hour), Window: time.Hour, Limit: limit}
+		if got, want := p.figures(s).eta, 6*time.Minute; got != want {
+			t.Errorf("limit %d/min: ETA %s, want %s", limit, got, want)
+		}
+	}
+	// A records source: 6,000 records left at the 0.01 request a record
+	// of the three days (30 for 3,000) is 60 requests, 6 minutes at 10 a
+	// minute (counting from From: 8,000 records, 80 requests, 8 minutes).
+	p := Progress{From: from, To: from.Add(10 * 24 * time.Hour), Window: time.Hour, Limit: 10, Records: true}
+	if got, want := p.figures(s).eta, 6*time.Minute; got != want {
+		t.Errorf("records: ETA %s, want %s", got, want)
 	}
 }
