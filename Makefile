@@ -9,7 +9,7 @@ COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(BUILD_DATE)
 
-.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression bench-budget bench-density build image generate
+.PHONY: help demo test test-unit test-alloc test-kafka test-interop lint bench bench-kafka bench-compression bench-budget bench-callrecords bench-density build image generate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench-compression: ## bytes on the wire and rows/s per codec for callstream's ro
 
 bench-budget: ## issue 14's figures: 90-day backfills of 100, 2,000 and 50,000 calls a day against Graph's limits at 12× (600/min, budget matched) — requests vs ceil(rows/1000), 429s, wall vs requests/limit — and 7 simulated days of steady state (CALLSTREAM_BENCH_BINARY measures another build)
 	$(GO) test -run '^$$' -bench 'Budget|SteadyState' -benchtime 1x -timeout 60m ./tests/bench/
+
+bench-callrecords: ## issue 17's figures: a backfill of 29 days 20 hours of call records (≈5,000 a day, 149,000) against the call-records family's limits at 6× (9,000 requests/20 s, budget matched) — requests (list, gets, sessions pages), 429s (target ≤ 0.5%), wall vs requests/limit, the ETA printed vs the time really left (CALLSTREAM_BENCH_BINARY measures another build)
+	$(GO) test -run '^$$' -bench CallRecords -benchtime 1x -timeout 60m ./tests/bench/
 
 bench-density: ## issue 13's figures: one replica serving 1,000 simulated tenants × 2 sources in steady state — peak RSS, CPU, broker connections (a real broker with KAFKA_TEST_BROKERS, or scripts/kafka-test.sh)
 	$(GO) test -run '^$$' -bench Density -benchtime 1x -timeout 30m ./tests/bench/

@@ -32,7 +32,7 @@ package bench
 //	records/s   records / wall
 //	eta10-s, eta50-s   the ETA the backfill printed when 10% and 50% of
 //	            the range were done, and left10-s, left50-s the time the
-//	            run then really had left
+//	            run then really had left (the log adds 25%, 75%, 90%)
 //
 // It checks that the backfill published every record once: the "backfill
 // complete" line's published count and the topic's records (one per
@@ -47,6 +47,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -267,18 +268,23 @@ func callRecordsBackfill(b *testing.B) {
 	b.ReportMetric(listLimitS, "list-limit-s")
 	b.ReportMetric(float64(records)/wall.Seconds(), "records/s")
 	b.ReportMetric(0, "ns/op")
-	etaAt := func(pct float64, unit string) string {
-		for _, p := range progress {
-			if p.percent >= pct && p.eta >= 0 {
-				left := completeAt.Sub(p.at)
-				b.ReportMetric(p.eta.Seconds(), "eta"+unit+"-s")
-				b.ReportMetric(left.Seconds(), "left"+unit+"-s")
-				return p.raw
-			}
+	// The ETA printed at the first progress line past each share of the
+	// range, against the time the run then really had left.
+	var etas []string
+	for _, pct := range []float64{10, 25, 50, 75, 90} {
+		i := slices.IndexFunc(progress, func(p crProgress) bool { return p.percent >= pct && p.eta >= 0 })
+		if i < 0 {
+			etas = append(etas, fmt.Sprintf("%.0f%%: none", pct))
+			continue
 		}
-		return "none"
+		p := progress[i]
+		left := completeAt.Sub(p.at)
+		if pct == 10 || pct == 50 {
+			b.ReportMetric(p.eta.Seconds(), fmt.Sprintf("eta%.0f-s", pct))
+			b.ReportMetric(left.Seconds(), fmt.Sprintf("left%.0f-s", pct))
+		}
+		etas = append(etas, fmt.Sprintf("%.0f%%: %s, really %s left (×%.2f)", pct, p.raw, left.Round(time.Second), p.eta.Seconds()/left.Seconds()))
 	}
-	eta10, eta50 := etaAt(10, "10"), etaAt(50, "50")
 	verdict := func(ok bool) string {
 		if ok {
 			return "met"
@@ -292,7 +298,7 @@ func callRecordsBackfill(b *testing.B) {
 		reqs, rl.lists, rl.gets, rl.sessions, float64(reqs)/float64(records), throttled, share, verdict(share <= 0.5), rl.throttled, peakAll, peakList)
 	b.Logf("wall %.1fs, graph %.1fs, requests/limit %.1fs (list %.1fs), wall/limit %.2f, %.0f records/s",
 		wall.Seconds(), rl.lastAt.Sub(rl.firstAt).Seconds(), limitS, listLimitS, wall.Seconds()/limitS, float64(records)/wall.Seconds())
-	b.Logf("ETA at 10%%: %s; at 50%%: %s (complete at %s)", eta10, eta50, completeAt.Format(time.RFC3339))
+	b.Logf("ETA at %s", strings.Join(etas, "; "))
 }
 
 // parseCRLog reads the backfill's JSON log: the published count of its
