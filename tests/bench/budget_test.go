@@ -108,31 +108,16 @@ func budgetBackfill(b *testing.B, perDay int) {
 	url := testkit.Serve(b, rc)
 	topic := "rows"
 	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic))
-	bin := testkit.Binary(b, "./cmd/callstream")
-	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
-		bin = alt
-	}
-	cp := filepath.Join(b.TempDir(), "cp.json")
-	cmd := exec.Command(bin, "backfill", "--from", start.Format(time.RFC3339), "--to", end.Format(time.RFC3339), "--checkpoint", cp)
-	cmd.Env = testkit.Env{
+	out, wall := runBackfill(b, start, end, testkit.Env{
 		"GRAPH_BASE_URL":              url,
 		"GRAPH_ACCESS_TOKEN":          perfToken,
 		"GRAPH_BUDGET_PER_MINUTE":     strconv.Itoa(limits.PerFunction),
 		"GRAPH_APP_BUDGET_PER_MINUTE": strconv.Itoa(limits.PerApp),
 		"KAFKA_BROKERS":               strings.Join(kc.Brokers, ","),
 		"KAFKA_TOPIC":                 topic,
-		"LOG_LEVEL":                   "info",
-		"LOG_FORMAT":                  "json",
-	}.List()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("callstream backfill: %v\n%s", err, tail(out.String(), 4000))
-	}
-	wall := time.Since(t0)
+	})
 	published := -1
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var line struct {
@@ -169,6 +154,29 @@ func budgetBackfill(b *testing.B, perDay int) {
 	b.Logf("%d calls/day: %d rows, %d requests (min %d, ratio %.2f; ≤ 1.1×min+20 = %.0f: %s), %d 429s (%s), wall %.1fs, graph %.1fs, requests/limit %.1fs (wall ≤ 1.15×: %s)",
 		perDay, rows, reqs, minReq, float64(reqs)/float64(minReq), 1.1*float64(minReq)+20, verdict(float64(reqs) <= 1.1*float64(minReq)+20),
 		throttled, verdict(float64(throttled) <= 0.01*float64(reqs)), wall.Seconds(), graphS, limitS, verdict(wall.Seconds() <= 1.15*limitS))
+}
+
+// runBackfill runs the binary's backfill of [from, to) with env (and JSON
+// info logs, a checkpoint file of its own, and args after them), the
+// build CALLSTREAM_BENCH_BINARY names when set, and returns its output and
+// wall time.
+func runBackfill(b *testing.B, from, to time.Time, env testkit.Env, args ...string) ([]byte, time.Duration) {
+	bin := testkit.Binary(b, "./cmd/callstream")
+	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
+		bin = alt
+	}
+	cp := filepath.Join(b.TempDir(), "cp.json")
+	cmd := exec.Command(bin, append([]string{"backfill", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--checkpoint", cp}, args...)...)
+	env["LOG_LEVEL"], env["LOG_FORMAT"] = "info", "json"
+	cmd.Env = env.List()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	t0 := time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("callstream backfill: %v\n%s", err, tail(out.String(), 4000))
+	}
+	return out.Bytes(), time.Since(t0)
 }
 
 func tail(s string, n int) string {

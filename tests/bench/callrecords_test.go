@@ -50,8 +50,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -206,14 +204,7 @@ func callRecordsBackfill(b *testing.B) {
 	url := testkit.Serve(b, rl)
 	topic := "callrecords"
 	kc := kafkatest.NewFake(b, kfake.SeedTopics(6, topic))
-	bin := testkit.Binary(b, "./cmd/callstream")
-	if alt := os.Getenv("CALLSTREAM_BENCH_BINARY"); alt != "" {
-		bin = alt
-	}
-	cp := filepath.Join(b.TempDir(), "cp.json")
-	cmd := exec.Command(bin, "backfill", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
-		"--checkpoint", cp, "--progress-every", "5s")
-	cmd.Env = testkit.Env{
+	out, wall := runBackfill(b, from, to, testkit.Env{
 		"GRAPH_BASE_URL":                        url,
 		"GRAPH_ACCESS_TOKEN":                    perfToken,
 		"GRAPH_CALLRECORDS_BUDGET_PER_20S":      strconv.Itoa(limits.RecordsPerApp),
@@ -221,23 +212,14 @@ func callRecordsBackfill(b *testing.B) {
 		"SOURCES":                               "call-records",
 		"KAFKA_BROKERS":                         strings.Join(kc.Brokers, ","),
 		"KAFKA_CALLRECORDS_TOPIC":               topic,
-		"LOG_LEVEL":                             "info",
-		"LOG_FORMAT":                            "json",
-	}.List()
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	t0 := time.Now()
-	if err := cmd.Run(); err != nil {
-		b.Fatalf("callstream backfill: %v\n%s", err, tail(out.String(), 4000))
-	}
-	wall := time.Since(t0)
+	}, "--progress-every", "5s")
 	if f := os.Getenv("CALLRECORDS_BENCH_LOG"); f != "" {
-		if err := os.WriteFile(f, out.Bytes(), 0o644); err != nil {
+		if err := os.WriteFile(f, out, 0o644); err != nil {
 			b.Error(err)
 		}
 	}
 
-	published, completeAt, progress := parseCRLog(b, out.Bytes())
+	published, completeAt, progress := parseCRLog(b, out)
 	if published != records {
 		b.Errorf("the backfill published %d records of %d", published, records)
 	}
